@@ -1,0 +1,147 @@
+//! The `taizhang` command line: a thin edge over the library.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use taizhang::rules::RuleSet;
+use taizhang::validate::{self, Options};
+
+#[derive(Parser)]
+#[command(name = "taizhang", version, about = "Validate and consolidate township disabled-persons ledgers (县残联台账)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate ledger workbooks against the rules.
+    Validate {
+        /// Rules folder.
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// Submitting unit (otherwise from the file name or the 填报单位 line).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Reporting period YYYY-MM (otherwise from the file name or 填报日期).
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Write an annotated copy of each workbook into this folder.
+        #[arg(long)]
+        annotate: Option<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Load and lint a rules folder; exit 2 when it has problems.
+    CheckRules {
+        #[arg(default_value = "rules")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TAIZHANG_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // Panics inside parsers are caught and reported as messages; keep the default
+    // hook's backtrace noise out of the clerk's terminal and into the log.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic caught");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("错误：{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_rules(dir: &std::path::Path) -> Result<RuleSet, u8> {
+    RuleSet::load(dir).map_err(|e| {
+        eprintln!("{e}");
+        2
+    })
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::CheckRules { dir } => {
+            let rules = match load_rules(&dir) {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            let rows: usize = rules.kinds.iter().map(|k| k.row_rules.len()).sum();
+            println!(
+                "规则目录 {} 无误：{} 种台账，{} 个列，{} 条行规则，{} 个填报单位",
+                dir.display(),
+                rules.kinds.len(),
+                rules.kinds.iter().map(|k| k.columns.len()).sum::<usize>(),
+                rows,
+                rules.county.units.len()
+            );
+            Ok(0)
+        }
+        Command::Validate { rules, unit, period, format, annotate, files } => {
+            if let Some(p) = &period {
+                if taizhang::workbook::value::period_end(p).is_none() {
+                    eprintln!("错误：--period 应为 YYYY-MM 格式，例如 2026-11");
+                    return Ok(2);
+                }
+            }
+            let rules = match load_rules(&rules) {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            let opts = Options { unit, period, ..Options::default() };
+            let mut reports: Vec<_> = files.iter().map(|f| validate::validate_path(&rules, f, &opts)).collect();
+            validate::cross_check(&rules, &mut reports);
+            if let Some(dir) = &annotate {
+                std::fs::create_dir_all(dir)?;
+                for (path, rep) in files.iter().zip(&reports) {
+                    if rep.fatal.is_some() {
+                        continue;
+                    }
+                    match taizhang::annotate::annotate_file(path, rep, dir) {
+                        Ok(out) => tracing::info!(file = %out.display(), "annotated copy written"),
+                        Err(e) => eprintln!("无法为 {} 生成批注副本：{e}", path.display()),
+                    }
+                }
+            }
+            for r in &reports {
+                tracing::info!(file = %r.file, unit = ?r.unit, rows = r.rows, errors = r.errors, warnings = r.warnings, fatal = ?r.fatal, "validated");
+            }
+            match format {
+                Format::Json => println!("{}", taizhang::report::json(&reports)),
+                Format::Text => print!("{}", taizhang::report::text(&reports)),
+            }
+            let code = if reports.iter().any(|r| r.fatal.is_some()) {
+                2
+            } else if reports.iter().any(|r| r.errors > 0) {
+                1
+            } else {
+                0
+            };
+            Ok(code)
+        }
+    }
+}

@@ -1,0 +1,783 @@
+//! Rule files: load, lint and compile a rules folder.
+//!
+//! A rules folder holds `county.toml` (the county, its units, reference tables,
+//! subsidy standards and addresses), one TOML file per ledger kind, and the CSV
+//! reference tables. [`RuleSet::load`] reads all of it and either returns a
+//! compiled [`RuleSet`] or every problem found, each with file and line
+//! ([`LintIssue`]). Every command loads rules through it, so a rule folder that
+//! `check-rules` accepts is exactly one that `validate` and `watch` accept.
+
+pub mod schema;
+pub mod table;
+
+use crate::checks::{self, Check};
+use crate::workbook::header::HeaderSpec;
+use crate::workbook::value::header_key;
+use cel::{Env, Program, Value};
+use regex::Regex;
+pub use schema::{ColumnType, Severity, UniqueScope};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+pub use table::Table;
+use toml::Spanned;
+
+/// One problem in a rules folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintIssue {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for LintIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// The rules folder could not be used; every problem is listed.
+#[derive(Debug, thiserror::Error)]
+#[error("规则文件有 {} 处问题：\n{}", .0.len(), .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct RuleErrors(pub Vec<LintIssue>);
+
+/// A reporting unit (township or sub-district office).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub code: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// The county: identity, units, contacts and standards.
+#[derive(Debug, Clone)]
+pub struct County {
+    pub name: String,
+    pub code: String,
+    pub short_name: String,
+    pub admin: Vec<String>,
+    pub staff: Vec<String>,
+    pub units: Vec<Unit>,
+    /// Standards as a JSON-like tree, exposed to row rules as `standards`.
+    pub standards: toml::Table,
+}
+
+impl County {
+    /// A unit by exact name (after trimming).
+    pub fn unit(&self, name: &str) -> Option<&Unit> {
+        let n = name.trim();
+        self.units.iter().find(|u| u.name == n)
+    }
+}
+
+/// What a rule is called, how bad it is and what it says.
+#[derive(Debug, Clone)]
+pub struct RuleMeta {
+    pub id: String,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A built-in check attached to a column, with its parameter columns resolved.
+#[derive(Clone)]
+pub struct ColumnCheck {
+    pub check: &'static dyn Check,
+    /// Column index of each of the check's parameters, in its declared order.
+    pub params: Vec<usize>,
+    /// Rule metadata by outcome code.
+    pub outcomes: HashMap<&'static str, RuleMeta>,
+}
+
+/// A lookup of a column's value in a reference table.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub table: String,
+    /// (scope value, value) pairs present in the table; scope "" when unscoped.
+    pub pairs: HashSet<(String, String)>,
+    pub values: HashSet<String>,
+    pub scoped: bool,
+}
+
+/// A compiled column.
+#[derive(Clone)]
+pub struct Column {
+    pub key: String,
+    pub header: String,
+    pub aliases: Vec<String>,
+    pub kind: ColumnType,
+    pub required: bool,
+    pub uppercase: bool,
+    pub values: Vec<String>,
+    pub blank_means: Option<String>,
+    pub regex: Option<Regex>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub length: Option<usize>,
+    pub unique: Option<UniqueScope>,
+    pub lookup: Option<Lookup>,
+    pub checks: Vec<ColumnCheck>,
+    /// Rule metadata of the column's own constraints (`required`, `enum`, …).
+    pub constraints: HashMap<String, RuleMeta>,
+}
+
+impl Column {
+    /// Metadata of one of this column's constraints. Load guarantees presence for
+    /// every constraint the column uses.
+    pub fn rule(&self, constraint: &str) -> RuleMeta {
+        self.constraints.get(constraint).cloned().unwrap_or_else(|| RuleMeta {
+            id: format!("{}.{}", self.key, constraint),
+            severity: Severity::Error,
+            message: format!("「{}」有误：{{value}}", self.header),
+        })
+    }
+}
+
+/// A compiled row rule.
+pub struct RowRule {
+    pub id: String,
+    pub when: Option<Program>,
+    pub assert: Program,
+    pub expected: Option<Program>,
+    pub cell: usize,
+    pub severity: Severity,
+    pub message: String,
+    /// Columns the expressions read: a row whose cell in one of them could not be
+    /// read as its type is not checked by this rule (the cell already has a finding).
+    pub reads: Vec<usize>,
+}
+
+/// A compiled sheet rule (today: a cross-tab of counts).
+#[derive(Debug, Clone)]
+pub struct SheetRule {
+    pub id: String,
+    pub sheet: String,
+    pub corner: String,
+    pub rows: usize,
+    pub cols: usize,
+    pub total: String,
+    pub required: bool,
+    pub severity: Severity,
+    pub message: String,
+    pub missing_message: Option<String>,
+}
+
+/// A compiled ledger kind.
+pub struct Kind {
+    pub id: String,
+    pub name: String,
+    pub sheet: String,
+    pub recognise_by: Vec<usize>,
+    pub header_scan_rows: u32,
+    pub template_columns: Vec<usize>,
+    pub unit_label: Option<String>,
+    pub date_label: Option<String>,
+    pub columns: Vec<Column>,
+    pub row_rules: Vec<RowRule>,
+    pub sheet_rules: Vec<SheetRule>,
+    /// File-level messages (`missing_column`, `unit_unknown`, …) by name.
+    pub messages: BTreeMap<String, String>,
+    pub source: PathBuf,
+}
+
+impl Kind {
+    /// Header specs for the header finder, in column order.
+    pub fn header_specs(&self) -> Vec<HeaderSpec> {
+        self.columns
+            .iter()
+            .map(|c| HeaderSpec {
+                keys: std::iter::once(&c.header)
+                    .chain(c.aliases.iter())
+                    .map(|h| header_key(h))
+                    .collect(),
+                required: c.required,
+            })
+            .collect()
+    }
+
+    /// Index of a column by key.
+    pub fn column(&self, key: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.key == key)
+    }
+
+    /// A file-level message and its rule metadata (error unless the kind says otherwise).
+    pub fn file_rule(&self, name: &str, severity: Severity) -> RuleMeta {
+        RuleMeta {
+            id: format!("file.{name}"),
+            severity,
+            message: self.messages.get(name).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// A loaded, linted, compiled rules folder.
+pub struct RuleSet {
+    pub dir: PathBuf,
+    pub county: County,
+    pub kinds: Vec<Kind>,
+    pub env: Arc<Env>,
+    /// Message templates and other county settings files keep beside the rules.
+    pub standards_value: Value,
+}
+
+/// Names every row rule may read besides column keys.
+pub const GLOBALS: &[&str] = &["unit", "period", "period_end", "standards", "county"];
+/// Functions taizhang adds to CEL for row rules.
+pub const FUNCTIONS: &[&str] = &["cn_id_valid", "cn_id_gender", "cn_id_birth", "age_at"];
+/// Constraint names whose file-level messages each kind must define.
+pub const FILE_MESSAGES: &[&str] = &[
+    "missing_column",
+    "unit_unknown",
+    "unit_conflict",
+    "no_rows",
+];
+/// Placeholders any message may use besides column keys.
+pub const PLACEHOLDERS: &[&str] = &[
+    "value", "expected", "header", "row", "cell", "sheet", "unit", "period", "other_row",
+    "other_unit", "other_file", "length", "row_label", "col_label", "file_unit", "text_unit",
+];
+
+const CEL_STDLIB: &[&str] = &[
+    "size", "contains", "startsWith", "endsWith", "matches", "int", "uint", "double", "string",
+    "bytes", "bool", "has", "all", "exists", "exists_one", "map", "filter", "timestamp",
+    "duration", "type", "dyn", "max", "min", "substring", "charAt", "indexOf", "lastIndexOf",
+    "lowerAscii", "upperAscii", "replace", "split", "join", "trim", "format", "quote",
+    "getFullYear", "getMonth", "getDate", "getDayOfMonth",
+];
+
+struct Lint {
+    issues: Vec<LintIssue>,
+}
+
+impl Lint {
+    fn at(&mut self, file: &Path, src: &str, span: Option<std::ops::Range<usize>>, msg: String) {
+        let line = span.map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+        self.issues.push(LintIssue {
+            file: file.to_path_buf(),
+            line,
+            message: msg,
+        });
+    }
+}
+
+fn toml_error(file: &Path, src: &str, e: &toml::de::Error) -> LintIssue {
+    let line = e.span().map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+    LintIssue {
+        file: file.to_path_buf(),
+        line,
+        message: format!("TOML 格式错误：{}", e.message()),
+    }
+}
+
+/// The CEL environment rules are compiled in: the standard library plus the strings
+/// extension (`substring`, `charAt`, …).
+pub fn cel_env() -> Arc<Env> {
+    let mut env = Env::stdlib();
+    // The extension only declares functions; it cannot fail on a fresh stdlib env.
+    if let Err(e) = env.add_extension(cel::extensions::strings) {
+        tracing::warn!(error = %e, "CEL strings extension unavailable");
+    }
+    Arc::new(env)
+}
+
+impl RuleSet {
+    /// Loads, lints and compiles a rules folder.
+    pub fn load(dir: &Path) -> Result<RuleSet, RuleErrors> {
+        let mut lint = Lint { issues: Vec::new() };
+        let county_path = dir.join("county.toml");
+        let county_src = match std::fs::read_to_string(&county_path) {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(RuleErrors(vec![LintIssue {
+                    file: county_path,
+                    line: None,
+                    message: format!("无法读取规则目录中的 county.toml：{e}"),
+                }]))
+            }
+        };
+        let county_file: schema::CountyFile = match toml::from_str(&county_src) {
+            Ok(c) => c,
+            Err(e) => return Err(RuleErrors(vec![toml_error(&county_path, &county_src, &e)])),
+        };
+        let mut tables: HashMap<String, Table> = HashMap::new();
+        for (name, decl) in &county_file.tables {
+            match Table::load(&dir.join(decl.file.get_ref())) {
+                Ok(t) => {
+                    tables.insert(name.clone(), t);
+                }
+                Err(e) => lint.at(&county_path, &county_src, Some(decl.file.span()), e),
+            }
+        }
+        let units = load_units(&county_file, &tables, &county_path, &county_src, &mut lint);
+        let county = County {
+            name: county_file.county.name.clone(),
+            code: county_file.county.code.clone(),
+            short_name: county_file.county.short_name.clone(),
+            admin: county_file.contacts.admin.clone(),
+            staff: county_file.contacts.staff.clone(),
+            units,
+            standards: county_file.standards.clone(),
+        };
+        let standards_value = toml_to_cel(&toml::Value::Table(county.standards.clone()));
+        let env = cel_env();
+
+        let mut kind_files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "toml")
+                        && p.file_name().is_some_and(|n| n != "county.toml")
+                        && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with("notice"))
+                })
+                .collect(),
+            Err(e) => {
+                return Err(RuleErrors(vec![LintIssue {
+                    file: dir.to_path_buf(),
+                    line: None,
+                    message: format!("无法读取规则目录：{e}"),
+                }]))
+            }
+        };
+        kind_files.sort();
+        let mut kinds = Vec::new();
+        let mut kind_ids = HashSet::new();
+        for path in kind_files {
+            let src = match std::fs::read_to_string(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    lint.at(&path, "", None, format!("无法读取：{e}"));
+                    continue;
+                }
+            };
+            let file: schema::KindFile = match toml::from_str(&src) {
+                Ok(f) => f,
+                Err(e) => {
+                    lint.issues.push(toml_error(&path, &src, &e));
+                    continue;
+                }
+            };
+            if !kind_ids.insert(file.kind.id.get_ref().clone()) {
+                lint.at(&path, &src, Some(file.kind.id.span()), format!("台账类型 id「{}」重复", file.kind.id.get_ref()));
+            }
+            let ctx = KindCtx { path: &path, src: &src, tables: &tables, env: &env, county: &county, standards: &standards_value };
+            if let Some(k) = compile_kind(file, &ctx, &mut lint) {
+                kinds.push(k);
+            }
+        }
+        if kinds.is_empty() && lint.issues.is_empty() {
+            lint.at(dir, "", None, "规则目录中没有任何台账类型文件（如 register.toml）".into());
+        }
+        if !lint.issues.is_empty() {
+            return Err(RuleErrors(lint.issues));
+        }
+        Ok(RuleSet {
+            dir: dir.to_path_buf(),
+            county,
+            kinds,
+            env,
+            standards_value,
+        })
+    }
+
+    /// A kind by id.
+    pub fn kind(&self, id: &str) -> Option<&Kind> {
+        self.kinds.iter().find(|k| k.id == id)
+    }
+}
+
+fn load_units(
+    county: &schema::CountyFile,
+    tables: &HashMap<String, Table>,
+    path: &Path,
+    src: &str,
+    lint: &mut Lint,
+) -> Vec<Unit> {
+    let decl = &county.units;
+    let Some(t) = tables.get(decl.table.get_ref()) else {
+        lint.at(path, src, Some(decl.table.span()), format!("[units] 引用的表「{}」未在 [tables] 中声明", decl.table.get_ref()));
+        return Vec::new();
+    };
+    let cols = [&decl.code_column, &decl.name_column, &decl.email_column].map(|c| (c, t.column(c)));
+    let mut idx = [0usize; 3];
+    for (i, (name, pos)) in cols.iter().enumerate() {
+        match pos {
+            Some(p) => idx[i] = *p,
+            None => {
+                lint.at(path, src, Some(decl.table.span()), format!("表「{}」没有列「{}」", decl.table.get_ref(), name));
+                return Vec::new();
+            }
+        }
+    }
+    t.rows
+        .iter()
+        .map(|r| Unit {
+            code: r.get(idx[0]).cloned().unwrap_or_default(),
+            name: r.get(idx[1]).cloned().unwrap_or_default(),
+            email: r.get(idx[2]).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Converts a TOML value to a CEL value (numbers as double, so `==` against money works).
+pub fn toml_to_cel(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::from(s.as_str()),
+        toml::Value::Integer(i) => Value::Float(*i as f64),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::from(d.to_string()),
+        toml::Value::Array(a) => Value::List(Arc::new(a.iter().map(toml_to_cel).collect())),
+        toml::Value::Table(t) => {
+            let m: HashMap<String, Value> = t.iter().map(|(k, v)| (k.clone(), toml_to_cel(v))).collect();
+            Value::Map(m.into())
+        }
+    }
+}
+
+struct KindCtx<'a> {
+    path: &'a Path,
+    src: &'a str,
+    tables: &'a HashMap<String, Table>,
+    env: &'a Arc<Env>,
+    county: &'a County,
+    standards: &'a Value,
+}
+
+fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> Option<Kind> {
+    let (path, src) = (ctx.path, ctx.src);
+    let before = lint.issues.len();
+    let keys: Vec<String> = file.columns.iter().map(|c| c.key.get_ref().clone()).collect();
+    let key_of = |s: &Spanned<String>, what: &str, lint: &mut Lint| -> Option<usize> {
+        let p = keys.iter().position(|k| k == s.get_ref());
+        if p.is_none() {
+            lint.at(path, src, Some(s.span()), format!("{what}引用了未知的列「{}」", s.get_ref()));
+        }
+        p
+    };
+    let mut seen = HashSet::new();
+    for c in &file.columns {
+        if !seen.insert(c.key.get_ref().clone()) {
+            lint.at(path, src, Some(c.key.span()), format!("列 key「{}」重复", c.key.get_ref()));
+        }
+        if GLOBALS.contains(&c.key.get_ref().as_str()) || FUNCTIONS.contains(&c.key.get_ref().as_str()) {
+            lint.at(path, src, Some(c.key.span()), format!("列 key「{}」是保留名称", c.key.get_ref()));
+        }
+    }
+    let recognise_by: Vec<usize> = file.kind.recognise_by.iter().filter_map(|k| key_of(k, "recognise_by ", lint)).collect();
+    let template_columns: Vec<usize> = file.kind.template_columns.iter().filter_map(|k| key_of(k, "template_columns ", lint)).collect();
+    for m in FILE_MESSAGES {
+        if !file.messages.contains_key(*m) {
+            lint.at(path, src, None, format!("[messages] 缺少文件级提示「{m}」"));
+        }
+    }
+    let mut rule_ids: HashMap<String, usize> = HashMap::new();
+    let mut columns = Vec::new();
+    for c in &file.columns {
+        columns.push(compile_column(c, &file, &keys, ctx, lint));
+    }
+    // Built-in check params refer to other columns; resolve after all are known.
+    let mut row_rules = Vec::new();
+    for r in &file.row_rules {
+        let id = r.id.get_ref().clone();
+        if rule_ids.insert(id.clone(), 0).is_some() {
+            lint.at(path, src, Some(r.id.span()), format!("规则 id「{id}」重复"));
+        }
+        let cell = key_of(&r.cell, &format!("规则 {id} 的 cell "), lint);
+        let mut reads = HashSet::new();
+        let mut compile = |s: &Spanned<String>, what: &str, lint: &mut Lint| -> Option<Program> {
+            match ctx.env.compile(s.get_ref()) {
+                Ok(p) => {
+                    let refs = p.references();
+                    for v in refs.variables() {
+                        if let Some(i) = keys.iter().position(|k| k == v) {
+                            reads.insert(i);
+                        } else if !GLOBALS.contains(&v) {
+                            lint.at(path, src, Some(s.span()), format!("规则 {id} 的 {what} 引用了未知的列「{v}」"));
+                        }
+                    }
+                    for f in refs.functions() {
+                        let known = f.starts_with('_') || f.starts_with('@') || f.starts_with('!') || FUNCTIONS.contains(&f) || CEL_STDLIB.contains(&f);
+                        if !known {
+                            lint.at(path, src, Some(s.span()), format!("规则 {id} 的 {what} 调用了未知函数「{f}」"));
+                        }
+                    }
+                    Some(p)
+                }
+                Err(e) => {
+                    lint.at(path, src, Some(s.span()), format!("规则 {id} 的 {what} 无法编译：{}", e.to_string().replace('\n', " ")));
+                    None
+                }
+            }
+        };
+        let when = r.when.as_ref().map(|w| compile(w, "when", lint));
+        let assert = compile(&r.assert, "assert", lint);
+        let expected = r.expected.as_ref().map(|e| compile(e, "expected", lint));
+        check_placeholders(&r.message, &keys, path, src, Some(r.assert.span()), &id, lint);
+        if let (Some(cell), Some(assert), Some(when), Some(expected)) = (cell, assert, when.map_or(Some(None), |w| w.map(Some)), expected.map_or(Some(None), |e| e.map(Some))) {
+            let mut reads: Vec<usize> = reads.into_iter().collect();
+            reads.sort_unstable();
+            row_rules.push(RowRule { id, when, assert, expected, cell, severity: r.severity, message: r.message.clone(), reads });
+        }
+    }
+    let mut sheet_rules = Vec::new();
+    for s in &file.sheet_rules {
+        let id = s.id.get_ref().clone();
+        if rule_ids.insert(id.clone(), 0).is_some() {
+            lint.at(path, src, Some(s.id.span()), format!("规则 id「{id}」重复"));
+        }
+        if s.check.get_ref() != "crosstab_count" {
+            lint.at(path, src, Some(s.check.span()), format!("未知的表级检查「{}」（可用：crosstab_count）", s.check.get_ref()));
+        }
+        check_placeholders(&s.message, &keys, path, src, Some(s.id.span()), &id, lint);
+        let rows = key_of(&s.rows, &format!("规则 {id} 的 rows "), lint);
+        let cols = key_of(&s.columns, &format!("规则 {id} 的 columns "), lint);
+        if let (Some(rows), Some(cols)) = (rows, cols) {
+            sheet_rules.push(SheetRule {
+                id,
+                sheet: s.sheet.clone(),
+                corner: s.corner.clone(),
+                rows,
+                cols,
+                total: s.total.clone(),
+                required: s.required,
+                severity: s.severity,
+                message: s.message.clone(),
+                missing_message: s.missing_message.clone(),
+            });
+        }
+    }
+    for (name, text) in &file.messages {
+        check_placeholders(text, &keys, path, src, None, &format!("[messages] {name}"), lint);
+    }
+    let kind = Kind {
+        id: file.kind.id.get_ref().clone(),
+        name: file.kind.name.clone(),
+        sheet: file.kind.sheet.clone(),
+        recognise_by,
+        header_scan_rows: file.kind.header_scan_rows.clamp(1, 200),
+        template_columns,
+        unit_label: file.kind.unit_label.clone(),
+        date_label: file.kind.date_label.clone(),
+        columns,
+        row_rules,
+        sheet_rules,
+        messages: file.messages.clone(),
+        source: path.to_path_buf(),
+    };
+    if lint.issues.len() == before {
+        dry_run(&kind, ctx, lint);
+    }
+    (lint.issues.len() == before).then_some(kind)
+}
+
+fn check_placeholders(text: &str, keys: &[String], path: &Path, src: &str, span: Option<std::ops::Range<usize>>, what: &str, lint: &mut Lint) {
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        if !PLACEHOLDERS.contains(&name) && !keys.iter().any(|k| k == name) {
+            lint.at(path, src, span.clone(), format!("{what} 的提示语使用了未知占位符「{{{name}}}」"));
+        }
+        rest = &after[end + 1..];
+    }
+}
+
+fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[String], ctx: &KindCtx<'_>, lint: &mut Lint) -> Column {
+    let (path, src) = (ctx.path, ctx.src);
+    let key = c.key.get_ref().clone();
+    let mut used: Vec<String> = Vec::new();
+    if c.required {
+        used.push("required".into());
+    }
+    match c.kind {
+        ColumnType::Integer => used.push("type_integer".into()),
+        ColumnType::Money => used.push("type_money".into()),
+        ColumnType::Date => used.push("type_date".into()),
+        ColumnType::Enum => {
+            used.push("enum".into());
+            if c.values.is_empty() {
+                lint.at(path, src, Some(c.key.span()), format!("枚举列「{key}」没有列出 values"));
+            }
+        }
+        ColumnType::Text => {}
+    }
+    let regex = c.regex.as_ref().and_then(|r| match Regex::new(r.get_ref()) {
+        Ok(re) => Some(re),
+        Err(e) => {
+            lint.at(path, src, Some(r.span()), format!("列「{key}」的正则表达式无效：{}", e.to_string().lines().last().unwrap_or("")));
+            None
+        }
+    });
+    if c.regex.is_some() {
+        used.push("regex".into());
+    }
+    if c.min.is_some() {
+        used.push("min".into());
+    }
+    if c.max.is_some() {
+        used.push("max".into());
+    }
+    if c.length.is_some() {
+        used.push("length".into());
+    }
+    match c.unique {
+        Some(UniqueScope::File) => used.push("unique_file".into()),
+        Some(UniqueScope::County) => {
+            used.push("unique_file".into());
+            used.push("unique_county".into());
+        }
+        None => {}
+    }
+    let lookup = c.lookup.as_ref().and_then(|l| {
+        used.push("lookup".into());
+        let Some(t) = ctx.tables.get(l.table.get_ref()) else {
+            lint.at(path, src, Some(l.table.span()), format!("列「{key}」引用了未声明的参照表「{}」", l.table.get_ref()));
+            return None;
+        };
+        let Some(vc) = t.column(l.column.get_ref()) else {
+            lint.at(path, src, Some(l.column.span()), format!("参照表「{}」没有列「{}」", l.table.get_ref(), l.column.get_ref()));
+            return None;
+        };
+        let sc = match &l.scope {
+            Some(s) => match t.column(s.get_ref()) {
+                Some(i) => Some(i),
+                None => {
+                    lint.at(path, src, Some(s.span()), format!("参照表「{}」没有列「{}」", l.table.get_ref(), s.get_ref()));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let mut pairs = HashSet::new();
+        let mut values = HashSet::new();
+        for r in &t.rows {
+            let v = r.get(vc).cloned().unwrap_or_default();
+            let s = sc.and_then(|i| r.get(i).cloned()).unwrap_or_default();
+            values.insert(v.clone());
+            pairs.insert((s, v));
+        }
+        Some(Lookup { table: l.table.get_ref().clone(), pairs, values, scoped: sc.is_some() })
+    });
+    let mut checks = Vec::new();
+    for d in &c.checks {
+        let Some(check) = checks::find(d.check.get_ref()) else {
+            let names: Vec<_> = checks::registry().iter().map(|c| c.name()).collect();
+            lint.at(path, src, Some(d.check.span()), format!("未知的内置检查「{}」（可用：{}）", d.check.get_ref(), names.join("、")));
+            continue;
+        };
+        let mut params = Vec::new();
+        for p in check.params() {
+            match d.params.get(*p) {
+                Some(col) => match keys.iter().position(|k| k == col.get_ref()) {
+                    Some(i) => params.push(i),
+                    None => lint.at(path, src, Some(col.span()), format!("检查 {} 的参数 {p} 引用了未知的列「{}」", check.name(), col.get_ref())),
+                },
+                None => lint.at(path, src, Some(d.check.span()), format!("检查 {} 缺少参数「{p}」", check.name())),
+            }
+        }
+        for p in d.params.keys() {
+            if !check.params().contains(&p.as_str()) {
+                lint.at(path, src, Some(d.check.span()), format!("检查 {} 没有参数「{p}」", check.name()));
+            }
+        }
+        let mut outcomes = HashMap::new();
+        for o in check.outcomes() {
+            let name = format!("{}.{}", check.name(), o);
+            if let Some(m) = meta(&key, &name, c, file) {
+                outcomes.insert(*o, m);
+            } else {
+                lint.at(path, src, Some(d.check.span()), format!("列「{key}」的检查 {} 缺少结果「{o}」的提示语（[messages] 中的 \"{name}\"）", check.name()));
+            }
+        }
+        checks.push(ColumnCheck { check, params, outcomes });
+    }
+    let mut constraints = HashMap::new();
+    for u in &used {
+        match meta(&key, u, c, file) {
+            Some(m) => {
+                constraints.insert(u.clone(), m);
+            }
+            None => lint.at(path, src, Some(c.key.span()), format!("列「{key}」使用了「{u}」，但 [messages] 中没有对应的提示语")),
+        }
+    }
+    for s in c.severity.keys().chain(c.messages.keys()) {
+        let known = used.contains(s) || c.checks.iter().any(|d| s.starts_with(&format!("{}.", d.check.get_ref())));
+        if !known {
+            lint.at(path, src, Some(c.key.span()), format!("列「{key}」为「{s}」设置了提示语或级别，但该列没有这项检查"));
+        }
+    }
+    Column {
+        key,
+        header: c.header.clone(),
+        aliases: c.aliases.clone(),
+        kind: c.kind,
+        required: c.required,
+        uppercase: c.uppercase,
+        values: c.values.clone(),
+        blank_means: c.blank_means.clone(),
+        regex,
+        min: c.min,
+        max: c.max,
+        length: c.length,
+        unique: c.unique,
+        lookup,
+        checks,
+        constraints,
+    }
+}
+
+fn meta(key: &str, constraint: &str, c: &schema::ColumnDecl, file: &schema::KindFile) -> Option<RuleMeta> {
+    let message = c.messages.get(constraint).or_else(|| file.messages.get(constraint))?.clone();
+    Some(RuleMeta {
+        id: format!("{key}.{constraint}"),
+        severity: c.severity.get(constraint).copied().unwrap_or(Severity::Error),
+        message,
+    })
+}
+
+/// Runs every row rule once on a blank row, so a rule that can never evaluate (a
+/// type mismatch, a wrong function call) is caught by `check-rules`, not by a clerk.
+fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
+    let root = crate::validate::cel_root(ctx.env, ctx.standards, ctx.county);
+    let mut file_scope = root.new_inner_scope();
+    crate::validate::bind_file_globals(&mut file_scope, "", "2000-01");
+    let mut row = file_scope.new_inner_scope();
+    for c in &kind.columns {
+        row.add_variable_from_value(c.key.clone(), crate::validate::blank_value(c));
+    }
+    for r in &kind.row_rules {
+        // `when` must always evaluate; `assert` and `expected` only where `when` holds.
+        let when = match &r.when {
+            Some(w) => w.execute(&row),
+            None => Ok(Value::Bool(true)),
+        };
+        let mut errors = Vec::new();
+        match when {
+            Ok(Value::Bool(true)) => {
+                for p in std::iter::once(&r.assert).chain(r.expected.iter()) {
+                    if let Err(e) = p.execute(&row) {
+                        errors.push(e);
+                    }
+                }
+            }
+            Ok(Value::Bool(false)) => {}
+            Ok(other) => errors.push(cel::ExecutionError::function_error("when", format!("结果不是真/假：{other:?}"))),
+            Err(e) => errors.push(e),
+        }
+        if let Some(e) = errors.into_iter().find(|e| !matches!(e, cel::ExecutionError::NoSuchKey(_))) {
+            lint.issues.push(LintIssue {
+                file: ctx.path.to_path_buf(),
+                line: find_line(ctx.src, &r.id),
+                message: format!("规则 {} 在空白行上无法计算：{e:?}（注意：金额为小数，请写 0.0 而不是 0；整数列为空时是 null）", r.id),
+            });
+        }
+    }
+}
+
+fn find_line(src: &str, id: &str) -> Option<usize> {
+    let needle = format!("\"{id}\"");
+    src.find(&needle).map(|p| src[..p].matches('\n').count() + 1)
+}

@@ -1,0 +1,238 @@
+//! The rule-file schema, exactly as county staff write it in TOML.
+//!
+//! See the README's rule-file reference for every field with an example. Fields
+//! a lint message must point at are [`Spanned`] so the message carries a line.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// `county.toml`: who the county is, its reference tables, standards, addresses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountyFile {
+    pub county: CountyInfo,
+    #[serde(default)]
+    pub contacts: Contacts,
+    pub units: UnitsDecl,
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableDecl>,
+    /// Subsidy standards and any other figures rules refer to, exposed to
+    /// row rules as `standards`.
+    #[serde(default)]
+    pub standards: toml::Table,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CountyInfo {
+    pub name: String,
+    pub code: String,
+    /// Short name used in notices, e.g. `安和县残联`.
+    pub short_name: String,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Contacts {
+    #[serde(default)]
+    pub admin: Vec<String>,
+    #[serde(default)]
+    pub staff: Vec<String>,
+}
+
+/// Where the reporting units are listed.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct UnitsDecl {
+    pub table: Spanned<String>,
+    pub code_column: String,
+    pub name_column: String,
+    pub email_column: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TableDecl {
+    /// CSV file name, relative to the rules folder.
+    pub file: Spanned<String>,
+}
+
+/// One ledger kind (`register.toml`, …).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindFile {
+    pub kind: KindInfo,
+    #[serde(default)]
+    pub messages: BTreeMap<String, String>,
+    #[serde(default)]
+    pub columns: Vec<ColumnDecl>,
+    #[serde(default)]
+    pub row_rules: Vec<RowRuleDecl>,
+    #[serde(default)]
+    pub sheet_rules: Vec<SheetRuleDecl>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindInfo {
+    /// Stable id used in file names and the journal, e.g. `register`.
+    pub id: Spanned<String>,
+    /// The name users see, e.g. `残疾人信息登记簿`.
+    pub name: String,
+    /// Standard name of the detail sheet.
+    pub sheet: String,
+    /// Column keys whose headers must all be present for a sheet to be taken as
+    /// this kind when its sheet name differs.
+    pub recognise_by: Vec<Spanned<String>>,
+    /// How many rows from the top to search for the header.
+    #[serde(default = "default_scan")]
+    pub header_scan_rows: u32,
+    /// Rows where only these columns are filled are template rows and skipped.
+    #[serde(default)]
+    pub template_columns: Vec<Spanned<String>>,
+    /// Label of the submitting unit above the header (`填报单位`).
+    #[serde(default)]
+    pub unit_label: Option<String>,
+    /// Label of the report date above the header (`填报日期`).
+    #[serde(default)]
+    pub date_label: Option<String>,
+}
+
+fn default_scan() -> u32 {
+    30
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    Text,
+    Integer,
+    Money,
+    Date,
+    Enum,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UniqueScope {
+    File,
+    County,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDecl {
+    pub key: Spanned<String>,
+    pub header: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: ColumnType,
+    #[serde(default)]
+    pub required: bool,
+    /// Fold lowercase Latin letters to uppercase before checking (IDs: `x` → `X`).
+    #[serde(default)]
+    pub uppercase: bool,
+    /// Allowed values of an `enum` column, in order (built-in checks may use the order).
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Value of an `enum` column when the cell is blank.
+    #[serde(default)]
+    pub blank_means: Option<String>,
+    #[serde(default)]
+    pub regex: Option<Spanned<String>>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Exact length in characters (after normalisation).
+    #[serde(default)]
+    pub length: Option<usize>,
+    #[serde(default)]
+    pub unique: Option<UniqueScope>,
+    #[serde(default)]
+    pub lookup: Option<LookupDecl>,
+    #[serde(default)]
+    pub checks: Vec<CheckDecl>,
+    /// Message overrides for this column, by constraint name.
+    #[serde(default)]
+    pub messages: BTreeMap<String, String>,
+    /// Severity overrides for this column, by constraint name (default error).
+    #[serde(default)]
+    pub severity: BTreeMap<String, Severity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupDecl {
+    pub table: Spanned<String>,
+    /// Column of the table the value must appear in.
+    pub column: Spanned<String>,
+    /// Column of the table that must equal the submitting unit's name.
+    #[serde(default)]
+    pub scope: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDecl {
+    pub check: Spanned<String>,
+    /// Other columns the check reads, by parameter name.
+    #[serde(default)]
+    pub params: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowRuleDecl {
+    pub id: Spanned<String>,
+    /// CEL: the rule applies only to rows where this is true (default: all rows).
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
+    /// CEL: must be true, else a finding.
+    pub assert: Spanned<String>,
+    /// CEL: the expected value, shown as `{expected}` in the message.
+    #[serde(default)]
+    pub expected: Option<Spanned<String>>,
+    /// Column key of the cell to blame.
+    pub cell: Spanned<String>,
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+    pub message: String,
+}
+
+fn default_severity() -> Severity {
+    Severity::Error
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SheetRuleDecl {
+    pub id: Spanned<String>,
+    /// The sheet-rule engine to use; today `crosstab_count`.
+    pub check: Spanned<String>,
+    pub sheet: String,
+    /// Text of the table's top-left header cell, e.g. `残疾类别`.
+    pub corner: String,
+    /// Column key whose values label the table's rows.
+    pub rows: Spanned<String>,
+    /// Column key whose values label the table's columns.
+    pub columns: Spanned<String>,
+    /// Label of the total row and column.
+    pub total: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default = "default_severity")]
+    pub severity: Severity,
+    pub message: String,
+    #[serde(default)]
+    pub missing_message: Option<String>,
+}

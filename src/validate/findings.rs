@@ -1,0 +1,150 @@
+//! Findings and per-file reports: what `validate` says about a file.
+
+use crate::rules::{RuleMeta, Severity};
+use serde::Serialize;
+
+/// One problem, tied to a cell where there is one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub sheet: String,
+    /// A1 reference, e.g. `F12`; absent for file-level findings.
+    pub cell: Option<String>,
+    /// Excel row number (1-based) in the original sheet.
+    pub row: Option<u32>,
+    /// Column letter in the original sheet.
+    pub column: Option<String>,
+    /// The column's standard header.
+    pub header: Option<String>,
+    /// The value as the sheet shows it.
+    pub value: String,
+    pub severity: Severity,
+    pub rule: String,
+    pub message: String,
+    /// What was expected, where the rule knows (also inside `message`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub expected: String,
+}
+
+/// Where a finding points, before its message is rendered.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub sheet: String,
+    /// Zero-based row and column in the original sheet.
+    pub row: Option<u32>,
+    pub col: Option<u32>,
+    pub header: Option<String>,
+}
+
+impl Finding {
+    /// Builds a finding from a rule, a place and the placeholder values.
+    pub fn new(meta: &RuleMeta, place: &Place, value: &str, expected: &str, vars: &dyn Fn(&str) -> Option<String>) -> Finding {
+        let cell = match (place.row, place.col) {
+            (Some(r), Some(c)) => Some(crate::workbook::value::a1(r, c)),
+            _ => None,
+        };
+        let message = render(&meta.message, &|name| match name {
+            "value" => Some(value.to_string()),
+            "expected" => Some(expected.to_string()),
+            "header" => place.header.clone(),
+            "row" => place.row.map(|r| (r + 1).to_string()),
+            "cell" => cell.clone(),
+            "sheet" => Some(place.sheet.clone()),
+            "length" => Some(value.chars().count().to_string()),
+            other => vars(other),
+        });
+        Finding {
+            sheet: place.sheet.clone(),
+            cell,
+            row: place.row.map(|r| r + 1),
+            column: place.col.map(crate::workbook::value::column_name),
+            header: place.header.clone(),
+            value: value.to_string(),
+            severity: meta.severity,
+            rule: meta.id.clone(),
+            message,
+            expected: expected.to_string(),
+        }
+    }
+}
+
+/// Replaces `{name}` placeholders; unknown names are left as written.
+pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                match vars(name) {
+                    Some(v) => out.push_str(&v),
+                    None => {
+                        out.push('{');
+                        out.push_str(name);
+                        out.push('}');
+                    }
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Everything `validate` says about one file.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FileReport {
+    pub file: String,
+    pub unit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_code: Option<String>,
+    /// The ledger kind's name (`残疾人信息登记簿`).
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind_id: Option<String>,
+    pub period: Option<String>,
+    /// Data rows read (blank and template rows not counted).
+    pub rows: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Why the file could not be checked at all (Chinese, for the sender).
+    pub fatal: Option<String>,
+    pub findings: Vec<Finding>,
+    /// The detail sheet's name and its header row (1-based), when found.
+    #[serde(skip)]
+    pub sheet: Option<String>,
+    /// Values of county-unique columns: (column key, value, sheet, zero-based row, col).
+    #[serde(skip)]
+    pub county_keys: Vec<CountyKey>,
+    /// How the unit was identified: Known, Conflict, Unknown.
+    #[serde(skip)]
+    pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
+}
+
+/// A value of a column that must be unique across the county.
+#[derive(Debug, Clone)]
+pub struct CountyKey {
+    pub column: usize,
+    pub value: String,
+    pub row: u32,
+    pub col: u32,
+}
+
+impl FileReport {
+    /// Recounts errors and warnings and sorts findings by sheet order of appearance, row, column.
+    pub fn finish(&mut self) {
+        self.errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
+        self.warnings = self.findings.len() - self.errors;
+    }
+
+    /// True when the file is accepted: readable and without errors.
+    pub fn accepted(&self) -> bool {
+        self.fatal.is_none() && self.errors == 0
+    }
+}

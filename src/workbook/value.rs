@@ -1,0 +1,375 @@
+//! Cell values as read, and the normalisation every check sees.
+//!
+//! A [`Cell`] is what the reader found, borrowed where it can be. The `normalise`
+//! helpers turn it into the canonical form a rule checks (trimmed text, ASCII
+//! digits, a date), while [`Cell::raw_text`] keeps what the clerk typed for messages.
+
+use chrono::{Datelike, NaiveDate};
+use std::borrow::Cow;
+
+/// One cell as the reader found it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Empty,
+    Text(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// An Excel date serial, already shifted to the 1900 system.
+    Date(f64),
+    /// A date or date-time written as ISO 8601 text by the file (ODS does this).
+    Iso(String),
+    /// An Excel error value such as `#N/A`.
+    Error(String),
+}
+
+impl Cell<'_> {
+    /// True when the cell holds nothing a person would see.
+    pub fn is_blank(&self) -> bool {
+        match self {
+            Cell::Empty => true,
+            Cell::Text(s) => clean_text(s).is_empty(),
+            _ => false,
+        }
+    }
+
+    /// True when the file stored the value as a number.
+    pub fn is_number(&self) -> bool {
+        matches!(self, Cell::Int(_) | Cell::Float(_))
+    }
+
+    /// The value as a person sees it in the sheet, for messages.
+    pub fn raw_text(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(s) => s.to_string(),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => number_text(*f),
+            Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+            Cell::Date(serial) => match serial_to_date(*serial) {
+                Some(d) => d.format("%Y-%m-%d").to_string(),
+                None => number_text(*serial),
+            },
+            Cell::Iso(s) => s.clone(),
+            Cell::Error(e) => e.clone(),
+        }
+    }
+
+    /// The value as text for a text column: trimmed, full-width digits and
+    /// Latin letters folded to ASCII, numbers written as Excel shows them.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Text(s) => clean_text(s),
+            other => other.raw_text(),
+        }
+    }
+
+    /// An owned copy that no longer borrows from the reader.
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Empty => Cell::Empty,
+            Cell::Text(s) => Cell::Text(Cow::Owned(s.into_owned())),
+            Cell::Int(i) => Cell::Int(i),
+            Cell::Float(f) => Cell::Float(f),
+            Cell::Bool(b) => Cell::Bool(b),
+            Cell::Date(d) => Cell::Date(d),
+            Cell::Iso(s) => Cell::Iso(s),
+            Cell::Error(e) => Cell::Error(e),
+        }
+    }
+}
+
+/// Writes a number the way Excel displays it in a General cell: integers without a
+/// fraction, and at most 15 significant digits (Excel keeps no more), so an ID typed
+/// as a number shows as `419901198503120000`.
+pub fn number_text(f: f64) -> String {
+    if !f.is_finite() {
+        return f.to_string();
+    }
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        return format!("{}", f as i64);
+    }
+    if f.abs() >= 1e15 && f.abs() < 1e21 {
+        // 15 significant digits, then zeros, as Excel shows it.
+        let sci = format!("{:.14e}", f.abs());
+        if let Some((mant, exp)) = sci.split_once('e') {
+            if let Ok(exp) = exp.parse::<usize>() {
+                let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
+                let mut out = String::with_capacity(exp + 2);
+                if f < 0.0 {
+                    out.push('-');
+                }
+                out.push_str(&digits);
+                while out.trim_start_matches('-').len() < exp + 1 {
+                    out.push('0');
+                }
+                return out;
+            }
+        }
+    }
+    let s = format!("{f}");
+    s
+}
+
+/// Trims ASCII and Unicode white space (U+3000 included) and folds full-width
+/// digits, Latin letters and spaces to ASCII. Only allocates when it must.
+pub fn clean_text(s: &str) -> String {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{feff}');
+    if t.chars().all(|c| c.is_ascii() || !is_fullwidth_ascii(c)) {
+        return t.to_string();
+    }
+    t.chars().map(fold_fullwidth).collect()
+}
+
+fn is_fullwidth_ascii(c: char) -> bool {
+    matches!(c, '\u{ff10}'..='\u{ff19}' | '\u{ff21}'..='\u{ff3a}' | '\u{ff41}'..='\u{ff5a}')
+}
+
+/// Folds one full-width digit or Latin letter to ASCII; other characters are kept.
+pub fn fold_fullwidth(c: char) -> char {
+    if is_fullwidth_ascii(c) {
+        char::from_u32(c as u32 - 0xfee0).unwrap_or(c)
+    } else {
+        c
+    }
+}
+
+/// Normalises a header text for matching: drops all white space (newlines in
+/// wrapped headers included) and folds full-width brackets and letters.
+pub fn header_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '\u{3000}')
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            '【' | '［' => '[',
+            '】' | '］' => ']',
+            '：' => ':',
+            '／' => '/',
+            c => fold_fullwidth(c),
+        })
+        .collect()
+}
+
+/// Converts an Excel serial (1900 system) to a date. Serial 60 is Excel's
+/// fictitious 1900-02-29; serials below 61 are shifted by one as Excel does.
+pub fn serial_to_date(serial: f64) -> Option<NaiveDate> {
+    if !(1.0..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    let days = serial.floor() as i64;
+    let base = NaiveDate::from_ymd_opt(1899, 12, 30)?;
+    let days = if days < 61 { days + 1 } else { days };
+    base.checked_add_signed(chrono::Duration::days(days))
+}
+
+/// Converts a date to its Excel serial (1900 system).
+pub fn date_to_serial(d: NaiveDate) -> f64 {
+    let base = NaiveDate::from_ymd_opt(1899, 12, 30).unwrap_or_default();
+    (d - base).num_days() as f64
+}
+
+/// Why a value could not be read as a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DateProblem {
+    /// Not a date in any accepted form.
+    Unreadable,
+}
+
+/// Reads a date cell in any form the spec lists: a real Excel date, a serial
+/// number, or text `1985.3.12`, `1985-03-12`, `1985/3/12`, `1985年3月12日`,
+/// `19850312` (ISO date-times from ODS included).
+pub fn cell_date(cell: &Cell<'_>) -> Result<Option<NaiveDate>, DateProblem> {
+    match cell {
+        Cell::Empty => Ok(None),
+        Cell::Date(serial) => serial_to_date(*serial).map(Some).ok_or(DateProblem::Unreadable),
+        Cell::Int(i) => int_date(*i),
+        Cell::Float(f) => {
+            if f.fract() == 0.0 {
+                int_date(*f as i64)
+            } else {
+                serial_to_date(*f).map(Some).ok_or(DateProblem::Unreadable)
+            }
+        }
+        Cell::Iso(s) => parse_date_text(s).map(Some).ok_or(DateProblem::Unreadable),
+        Cell::Text(s) => {
+            let t = clean_text(s);
+            if t.is_empty() {
+                return Ok(None);
+            }
+            parse_date_text(&t).map(Some).ok_or(DateProblem::Unreadable)
+        }
+        Cell::Bool(_) | Cell::Error(_) => Err(DateProblem::Unreadable),
+    }
+}
+
+/// A whole number in a date column: `19850312` written as a number, or a serial.
+fn int_date(i: i64) -> Result<Option<NaiveDate>, DateProblem> {
+    if (10_000_101..=99_991_231).contains(&i) {
+        return ymd(i / 10_000, (i / 100) % 100, i % 100)
+            .map(Some)
+            .ok_or(DateProblem::Unreadable);
+    }
+    serial_to_date(i as f64).map(Some).ok_or(DateProblem::Unreadable)
+}
+
+fn ymd(y: i64, m: i64, d: i64) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
+}
+
+/// Parses date text. Accepts `Y.M.D`, `Y-M-D`, `Y/M/D`, `Y年M月D日`, `YYYYMMDD`,
+/// and an ISO date-time whose date part is one of these.
+pub fn parse_date_text(s: &str) -> Option<NaiveDate> {
+    let s: String = s.trim().chars().map(fold_fullwidth).collect();
+    let s = s.as_str();
+    let date_part = s.split(['T', ' ']).next().unwrap_or(s);
+    if date_part.len() == 8 && date_part.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i64 = date_part.parse().ok()?;
+        return ymd(n / 10_000, (n / 100) % 100, n % 100);
+    }
+    let mut parts = Vec::with_capacity(3);
+    let mut cur = String::new();
+    for c in date_part.chars() {
+        if c.is_ascii_digit() {
+            cur.push(c);
+        } else if matches!(c, '.' | '-' | '/' | '年' | '月' | '日') {
+            if !cur.is_empty() {
+                parts.push(std::mem::take(&mut cur));
+            }
+        } else {
+            return None;
+        }
+    }
+    if !cur.is_empty() {
+        parts.push(cur);
+    }
+    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() > 2 || parts[2].len() > 2 {
+        return None;
+    }
+    let y = parts[0].parse().ok()?;
+    let m = parts[1].parse().ok()?;
+    let d = parts[2].parse().ok()?;
+    ymd(y, m, d)
+}
+
+/// Reads a whole number: a number cell, or digits stored as text.
+pub fn cell_integer(cell: &Cell<'_>) -> Result<Option<i64>, ()> {
+    match cell {
+        Cell::Empty => Ok(None),
+        Cell::Int(i) => Ok(Some(*i)),
+        Cell::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Ok(Some(*f as i64)),
+        Cell::Text(s) => {
+            let t = clean_text(s);
+            if t.is_empty() {
+                return Ok(None);
+            }
+            t.parse::<i64>().map(Some).map_err(|_| ())
+        }
+        _ => Err(()),
+    }
+}
+
+/// Reads an amount: a number cell, or a number stored as text (thousands
+/// separators and a trailing `元` allowed). Blank is `None` (callers treat it as 0).
+pub fn cell_money(cell: &Cell<'_>) -> Result<Option<f64>, ()> {
+    match cell {
+        Cell::Empty => Ok(None),
+        Cell::Int(i) => Ok(Some(*i as f64)),
+        Cell::Float(f) if f.is_finite() => Ok(Some(*f)),
+        Cell::Text(s) => {
+            let t = clean_text(s);
+            let t = t.trim_end_matches('元').replace([',', '，'], "");
+            if t.is_empty() {
+                return Ok(None);
+            }
+            t.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or(())
+        }
+        _ => Err(()),
+    }
+}
+
+/// The last day of a `YYYY-MM` period.
+pub fn period_end(period: &str) -> Option<NaiveDate> {
+    let (y, m) = period.split_once('-')?;
+    let y: i32 = y.parse().ok()?;
+    let m: u32 = m.parse().ok()?;
+    let first = NaiveDate::from_ymd_opt(y, m, 1)?;
+    let next = if m == 12 {
+        NaiveDate::from_ymd_opt(y + 1, 1, 1)?
+    } else {
+        NaiveDate::from_ymd_opt(y, m + 1, 1)?
+    };
+    next.pred_opt().filter(|d| d.year() == first.year())
+}
+
+/// A1 name of a zero-based column.
+pub fn column_name(col: u32) -> String {
+    let mut n = col + 1;
+    let mut out = Vec::new();
+    while n > 0 {
+        let rem = (n - 1) % 26;
+        out.push(b'A' + rem as u8);
+        n = (n - 1) / 26;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A1 reference of a zero-based (row, column).
+pub fn a1(row: u32, col: u32) -> String {
+    format!("{}{}", column_name(col), row + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_every_listed_form() {
+        let want = NaiveDate::from_ymd_opt(1985, 3, 12);
+        for s in ["1985.3.12", "1985-03-12", "1985/3/12", "1985年3月12日", "19850312", "１９８５－０３－１２", "1985-03-12T00:00:00"] {
+            assert_eq!(parse_date_text(s), want, "{s}");
+        }
+        assert_eq!(parse_date_text("1985.13.12"), None);
+        assert_eq!(parse_date_text("85.3.12"), None);
+        assert_eq!(parse_date_text("张三"), None);
+        assert_eq!(cell_date(&Cell::Float(31118.0)).unwrap(), want);
+        assert_eq!(cell_date(&Cell::Int(19850312)).unwrap(), want);
+    }
+
+    #[test]
+    fn serials_round_trip_and_excel_leap_bug() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
+        assert_eq!(serial_to_date(date_to_serial(d)), Some(d));
+        assert_eq!(serial_to_date(1.0), NaiveDate::from_ymd_opt(1900, 1, 1));
+        assert_eq!(serial_to_date(61.0), NaiveDate::from_ymd_opt(1900, 3, 1));
+    }
+
+    #[test]
+    fn text_is_cleaned() {
+        assert_eq!(clean_text("\u{3000} ４１０１Ｘ x "), "4101X x");
+        assert_eq!(header_key("所属村\n（社区）"), "所属村(社区)");
+        assert_eq!(number_text(4.1990119850312e17), "419901198503120000");
+        assert_eq!(number_text(13812345678.0), "13812345678");
+        assert_eq!(number_text(80.5), "80.5");
+    }
+
+    #[test]
+    fn a1_names() {
+        assert_eq!(a1(0, 0), "A1");
+        assert_eq!(a1(11, 5), "F12");
+        assert_eq!(column_name(26), "AA");
+        assert_eq!(column_name(16383), "XFD");
+    }
+
+    #[test]
+    fn period_ends() {
+        assert_eq!(period_end("2026-11"), NaiveDate::from_ymd_opt(2026, 11, 30));
+        assert_eq!(period_end("2026-12"), NaiveDate::from_ymd_opt(2026, 12, 31));
+        assert_eq!(period_end("2026-13"), None);
+    }
+}
