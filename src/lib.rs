@@ -17,6 +17,7 @@
 //! - [`validate`]: runs one file through its kind's rules into [`validate::Finding`]s.
 //! - [`annotate`]: writes the sender's workbook back with problem cells highlighted and
 //!   explained, plus a `问题清单` sheet.
+//! - [`samples`]: realistic generated register workbooks for tests, the demo and benchmarks.
 //! - [`report`]: the text and JSON renderings of a validation run.
 //!
 //! User-facing text (messages, sheet names, headers) is Simplified Chinese; code,
@@ -27,5 +28,6 @@ pub mod checks;
 pub mod intake;
 pub mod report;
 pub mod rules;
+pub mod samples;
 pub mod validate;
 pub mod workbook;

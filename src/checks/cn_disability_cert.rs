@@ -9,6 +9,9 @@
 //! and level the ledger claims; a mismatch usually means a copy-paste from the row
 //! above or an outdated certificate after re-assessment.
 //!
+//! The ID part is compared only when the row's ID is itself valid, so one typo in
+//! the ID does not produce a second finding here.
+//!
 //! **Example**: ID `11010519491231002X`, 肢体 (4th) 二级 (2nd) → `11010519491231002X42`.
 
 use super::{Check, CheckInput, Outcome};
@@ -37,7 +40,8 @@ impl Check for CnDisabilityCert {
         let [p_id, p_cat, p_level] = input.params else {
             return None;
         };
-        if !p_id.text.is_empty() && id != p_id.text {
+        // Compared only against a valid ID: a wrong ID is reported on its own cell.
+        if super::cn_id::is_valid(p_id.text) && id != p_id.text {
             return Some(Outcome::new("id_mismatch", p_id.text));
         }
         let d = digits.as_bytes();

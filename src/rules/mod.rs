@@ -218,8 +218,10 @@ pub struct RuleSet {
     pub county: County,
     pub kinds: Vec<Kind>,
     pub env: Arc<Env>,
-    /// Message templates and other county settings files keep beside the rules.
+    /// `standards` of `county.toml` as a CEL value.
     pub standards_value: Value,
+    /// Reference tables by name.
+    pub tables: HashMap<String, Table>,
 }
 
 /// Names every row rule may read besides column keys.
@@ -378,7 +380,16 @@ impl RuleSet {
             kinds,
             env,
             standards_value,
+            tables,
         })
+    }
+
+    /// Villages and communities of a unit, from the `villages` table (name column
+    /// `村社区名称`, scoped by `乡镇名称`).
+    pub fn villages_of(&self, unit: &str) -> Vec<String> {
+        let Some(t) = self.tables.get("villages") else { return Vec::new() };
+        let (Some(u), Some(v)) = (t.column("乡镇名称"), t.column("村社区名称")) else { return Vec::new() };
+        t.rows.iter().filter(|r| r.get(u).is_some_and(|x| x == unit)).filter_map(|r| r.get(v).cloned()).collect()
     }
 
     /// A kind by id.

@@ -491,6 +491,9 @@ impl<'a> SheetPass<'a> {
                 }
                 if col.kind == ColumnType::Enum {
                     n.enum_index = col.values.iter().position(|v| *v == n.text);
+                    // Not one of the values: reported by `constraints`, and row
+                    // rules reading it are skipped like for a type error.
+                    n.bad = n.enum_index.is_none();
                 }
             }
             ColumnType::Integer => match cell_integer(cell) {
@@ -535,12 +538,12 @@ impl<'a> SheetPass<'a> {
                 return;
             }
         }
-        if n.bad {
-            return;
-        }
         if col.kind == ColumnType::Enum && n.enum_index.is_none() {
             let expected = col.values.join("、");
             self.report(r, i, "enum", &expected, &|_| None);
+            return;
+        }
+        if n.bad {
             return;
         }
         if let Some(re) = &col.regex {
