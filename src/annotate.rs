@@ -1,6 +1,330 @@
-//! Annotated copies (placeholder until written).
-use crate::validate::FileReport;
+//! Annotated copies: the sender's own workbook, rewritten with every problem cell
+//! filled (errors red, warnings yellow) and explained in a cell note, behind a first
+//! sheet `问题清单` that lists every problem with a link to its cell.
+//!
+//! All sheets keep their names, order, values and merged ranges; text stays text
+//! (an ID is never turned into a number, a value starting with `=` is never turned
+//! into a formula), dates stay dates.
+
+use crate::rules::Severity;
+use crate::validate::{FileReport, Finding};
+use crate::workbook::value::{date_to_serial, parse_date_text};
+use crate::workbook::{Book, Cell, Limits, SheetData};
+use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Note, Url, Workbook, Worksheet, XlsxError};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-pub fn annotate_file(_src: &Path, _report: &FileReport, dir: &Path) -> Result<PathBuf, String> {
-    Ok(dir.to_path_buf())
+
+/// Name of the problem-list sheet.
+pub const LIST_SHEET: &str = "问题清单";
+
+/// Why an annotated copy could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotateError {
+    #[error("{0}")]
+    Read(#[from] crate::workbook::ReadError),
+    #[error("写入批注副本失败：{0}")]
+    Write(#[from] XlsxError),
+    #[error("写入批注副本失败：{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where the annotated copy of `src` goes in `dir`: same stem, `.xlsx`; never the
+/// source file itself.
+pub fn target_path(src: &Path, name: &str, dir: &Path) -> PathBuf {
+    let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "台账".into());
+    let mut out = dir.join(format!("{stem}.xlsx"));
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    };
+    if same(&out, src) {
+        out = dir.join(format!("{stem}_批注.xlsx"));
+    }
+    out
+}
+
+/// Writes the annotated copy of `src` into `dir` (temp file, then rename).
+pub fn annotate_file(src: &Path, report: &FileReport, dir: &Path) -> Result<PathBuf, AnnotateError> {
+    let out = target_path(src, &report.file, dir);
+    let tmp = out.with_extension("xlsx.tmp");
+    let mut book = Book::open(src, &Limits::default())?;
+    let mut sheets = Vec::new();
+    for name in book.sheet_names() {
+        sheets.push(book.read_sheet(&name)?);
+    }
+    let mut wb = build(&sheets, report)?;
+    wb.save(&tmp)?;
+    std::fs::rename(&tmp, &out)?;
+    Ok(out)
+}
+
+/// Display width of text in a spreadsheet column (CJK counts double).
+pub fn text_width(s: &str) -> usize {
+    s.chars().map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 }).sum()
+}
+
+struct Styles {
+    header: Format,
+    title: Format,
+    wrap: Format,
+    date: Format,
+    error: Format,
+    warning: Format,
+    error_date: Format,
+    warning_date: Format,
+    link: Format,
+}
+
+impl Styles {
+    fn new() -> Styles {
+        let err_fill = Color::RGB(0xFFC7CE);
+        let warn_fill = Color::RGB(0xFFEB9C);
+        let err_font = Color::RGB(0x9C0006);
+        let warn_font = Color::RGB(0x9C5700);
+        let date = "yyyy-mm-dd";
+        Styles {
+            header: Format::new().set_bold().set_background_color(Color::RGB(0xDDEBF7)).set_border(FormatBorder::Thin).set_text_wrap().set_align(FormatAlign::Center),
+            title: Format::new().set_bold().set_font_size(14),
+            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            date: Format::new().set_num_format(date),
+            error: Format::new().set_background_color(err_fill).set_font_color(err_font),
+            warning: Format::new().set_background_color(warn_fill).set_font_color(warn_font),
+            error_date: Format::new().set_background_color(err_fill).set_font_color(err_font).set_num_format(date),
+            warning_date: Format::new().set_background_color(warn_fill).set_font_color(warn_font).set_num_format(date),
+            link: Format::new().set_font_color(Color::RGB(0x0563C1)).set_underline(rust_xlsxwriter::FormatUnderline::Single).set_align(FormatAlign::Top),
+        }
+    }
+}
+
+fn severity_zh(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "错误",
+        Severity::Warning => "提醒",
+    }
+}
+
+/// Builds the annotated workbook in memory.
+pub fn build(sheets: &[SheetData], report: &FileReport) -> Result<Workbook, XlsxError> {
+    let st = Styles::new();
+    let mut wb = Workbook::new();
+    let list_name = if sheets.iter().any(|s| s.name == LIST_SHEET) { format!("{LIST_SHEET}（校验）") } else { LIST_SHEET.to_string() };
+    let mut ordered: Vec<&Finding> = report.findings.iter().filter(|f| f.severity == Severity::Error).collect();
+    ordered.extend(report.findings.iter().filter(|f| f.severity == Severity::Warning));
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name(&list_name)?;
+        write_list(ws, &st, report, &ordered)?;
+        ws.set_active(true);
+        ws.set_tab_color(if report.errors > 0 { Color::RGB(0xC00000) } else { Color::RGB(0x00B050) });
+    }
+    // Findings by (sheet, row, col), worst first.
+    let mut by_cell: HashMap<(&str, u32, u32), Vec<&Finding>> = HashMap::new();
+    for f in &ordered {
+        if let (Some(r), Some(c)) = (f.row, f.column.as_deref().and_then(col_index)) {
+            by_cell.entry((f.sheet.as_str(), r - 1, c)).or_default().push(f);
+        }
+    }
+    for sheet in sheets {
+        let ws = wb.add_worksheet();
+        ws.set_name(&sheet.name)?;
+        copy_sheet(ws, &st, sheet, &by_cell, report)?;
+    }
+    Ok(wb)
+}
+
+fn col_index(letters: &str) -> Option<u32> {
+    let mut n: u32 = 0;
+    for b in letters.bytes() {
+        if !b.is_ascii_uppercase() {
+            return None;
+        }
+        n = n.checked_mul(26)?.checked_add(u32::from(b - b'A') + 1)?;
+    }
+    n.checked_sub(1)
+}
+
+fn write_list(ws: &mut Worksheet, st: &Styles, report: &FileReport, findings: &[&Finding]) -> Result<(), XlsxError> {
+    ws.write_string_with_format(0, 0, "校验问题清单", &st.title)?;
+    let summary = format!(
+        "文件：{}　填报单位：{}　台账：{}　期间：{}　数据行：{}　错误 {} 处，提醒 {} 处。{}",
+        report.file,
+        report.unit.as_deref().unwrap_or("未能确定"),
+        report.kind.as_deref().unwrap_or(""),
+        report.period.as_deref().unwrap_or(""),
+        report.rows,
+        report.errors,
+        report.warnings,
+        if report.errors > 0 { "请逐条更正“错误”后重新报送；“提醒”请核实。点击单元格地址可跳到该格，红色为错误，黄色为提醒，鼠标停在格上可看说明。" } else { "没有错误，已通过校验；“提醒”请核实。" }
+    );
+    ws.write_string(1, 0, &summary)?;
+    let heads = ["序号", "级别", "工作表", "单元格", "列名", "填写内容", "问题说明"];
+    let widths = [6.0, 6.0, 12.0, 9.0, 16.0, 24.0, 80.0];
+    for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
+        ws.write_string_with_format(3, i as u16, *h, &st.header)?;
+        ws.set_column_width(i as u16, w)?;
+    }
+    for (k, f) in findings.iter().enumerate() {
+        let r = 4 + k as u32;
+        let sev = match f.severity {
+            Severity::Error => &st.error,
+            Severity::Warning => &st.warning,
+        };
+        ws.write_number(r, 0, (k + 1) as f64)?;
+        ws.write_string_with_format(r, 1, severity_zh(f.severity), sev)?;
+        ws.write_string_with_format(r, 2, &f.sheet, &st.wrap)?;
+        let target = f.cell.clone().unwrap_or_else(|| "A1".into());
+        let shown = f.cell.clone().unwrap_or_else(|| "—".into());
+        let url = Url::new(format!("internal:'{}'!{}", f.sheet.replace('\'', "''"), target)).set_text(&shown);
+        ws.write_url_with_format(r, 3, url, &st.link)?;
+        ws.write_string_with_format(r, 4, f.header.as_deref().unwrap_or(""), &st.wrap)?;
+        ws.write_string_with_format(r, 5, &f.value, &st.wrap)?;
+        ws.write_string_with_format(r, 6, &f.message, &st.wrap)?;
+    }
+    if findings.is_empty() {
+        ws.write_string(4, 0, "未发现问题。")?;
+    } else {
+        ws.autofilter(3, 0, 3 + findings.len() as u32, 6)?;
+    }
+    ws.set_freeze_panes(4, 0)?;
+    ws.set_landscape();
+    ws.set_print_fit_to_pages(1, 0);
+    Ok(())
+}
+
+fn copy_sheet(
+    ws: &mut Worksheet,
+    st: &Styles,
+    sheet: &SheetData,
+    by_cell: &HashMap<(&str, u32, u32), Vec<&Finding>>,
+    report: &FileReport,
+) -> Result<(), XlsxError> {
+    let mut widths: HashMap<u32, usize> = HashMap::new();
+    // Cells covered by a merge (not its top-left) are written by the merge.
+    let mut covered: HashMap<(u32, u32), ()> = HashMap::new();
+    let mut merge_at: HashMap<(u32, u32), (u32, u32)> = HashMap::new();
+    for (r1, c1, r2, c2) in &sheet.merges {
+        if (r2 - r1) as u64 * (c2 - c1) as u64 > 100_000 {
+            continue;
+        }
+        merge_at.insert((*r1, *c1), (*r2, *c2));
+        for r in *r1..=*r2 {
+            for c in *c1..=*c2 {
+                if (r, c) != (*r1, *c1) {
+                    covered.insert((r, c), ());
+                }
+            }
+        }
+    }
+    let mut done: HashMap<(u32, u32), ()> = HashMap::new();
+    for (r, c, v) in &sheet.cells {
+        if covered.contains_key(&(*r, *c)) || *c > 16_383 || *r > 1_048_575 {
+            continue;
+        }
+        let finding = by_cell.get(&(sheet.name.as_str(), *r, *c));
+        let sev = finding.map(|fs| fs.iter().map(|f| f.severity).min_by_key(|s| *s != Severity::Error).unwrap_or(Severity::Warning));
+        let (col, row) = (*c as u16, *r);
+        if let Some((r2, c2)) = merge_at.get(&(*r, *c)) {
+            let f = Format::new().set_bold().set_align(FormatAlign::Center).set_align(FormatAlign::VerticalCenter);
+            ws.merge_range(row, col, *r2, *c2 as u16, &v.raw_text(), &f)?;
+            continue;
+        }
+        let text_fmt = match sev {
+            Some(Severity::Error) => Some(&st.error),
+            Some(Severity::Warning) => Some(&st.warning),
+            None => None,
+        };
+        let date_fmt = match sev {
+            Some(Severity::Error) => &st.error_date,
+            Some(Severity::Warning) => &st.warning_date,
+            None => &st.date,
+        };
+        write_cell(ws, row, col, v, text_fmt, date_fmt)?;
+        let w = text_width(&v.raw_text());
+        let e = widths.entry(*c).or_insert(0);
+        *e = (*e).max(w);
+        done.insert((*r, *c), ());
+    }
+    // Problems on empty cells (a required value left blank).
+    for ((s, r, c), fs) in by_cell {
+        if *s != sheet.name || done.contains_key(&(*r, *c)) || covered.contains_key(&(*r, *c)) {
+            continue;
+        }
+        let fmt = if fs.iter().any(|f| f.severity == Severity::Error) { &st.error } else { &st.warning };
+        ws.write_blank(*r, *c as u16, fmt)?;
+    }
+    for ((s, r, c), fs) in by_cell {
+        if *s != sheet.name || covered.contains_key(&(*r, *c)) {
+            continue;
+        }
+        let text: Vec<String> = fs.iter().map(|f| format!("【{}】{}", severity_zh(f.severity), f.message)).collect();
+        let text = text.join("\n");
+        let height = (40 + 18 * (text_width(&text) / 36 + fs.len())).min(400) as u32;
+        let note = Note::new(&text).set_author("县残联台账校验").set_width(300).set_height(height);
+        ws.insert_note(*r, *c as u16, &note)?;
+    }
+    for (c, w) in widths {
+        if c <= 16_383 {
+            ws.set_column_width(c as u16, (w as f64 + 2.0).clamp(6.0, 40.0))?;
+        }
+    }
+    if report.sheet.as_deref() == Some(sheet.name.as_str()) {
+        if let Some(h) = report.header_row {
+            ws.set_freeze_panes(h + 1, 0)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_cell(ws: &mut Worksheet, row: u32, col: u16, v: &Cell<'_>, fmt: Option<&Format>, date_fmt: &Format) -> Result<(), XlsxError> {
+    match v {
+        Cell::Empty => {
+            if let Some(f) = fmt {
+                ws.write_blank(row, col, f)?;
+            }
+        }
+        Cell::Text(s) => {
+            match fmt {
+                Some(f) => ws.write_string_with_format(row, col, s.as_ref(), f)?,
+                None => ws.write_string(row, col, s.as_ref())?,
+            };
+        }
+        Cell::Int(i) => {
+            let x = *i as f64;
+            match fmt {
+                Some(f) => ws.write_number_with_format(row, col, x, f)?,
+                None => ws.write_number(row, col, x)?,
+            };
+        }
+        Cell::Float(x) => {
+            match fmt {
+                Some(f) => ws.write_number_with_format(row, col, *x, f)?,
+                None => ws.write_number(row, col, *x)?,
+            };
+        }
+        Cell::Bool(b) => {
+            match fmt {
+                Some(f) => ws.write_boolean_with_format(row, col, *b, f)?,
+                None => ws.write_boolean(row, col, *b)?,
+            };
+        }
+        Cell::Date(serial) => {
+            ws.write_number_with_format(row, col, *serial, date_fmt)?;
+        }
+        Cell::Iso(s) => match parse_date_text(s) {
+            Some(d) => {
+                ws.write_number_with_format(row, col, date_to_serial(d), date_fmt)?;
+            }
+            None => {
+                ws.write_string(row, col, s)?;
+            }
+        },
+        Cell::Error(e) => {
+            let text = if e.starts_with('#') { e.clone() } else { format!("#{e}") };
+            match fmt {
+                Some(f) => ws.write_string_with_format(row, col, &text, f)?,
+                None => ws.write_string(row, col, &text)?,
+            };
+        }
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@
 
 pub mod annotate;
 pub mod checks;
+pub mod demo;
 pub mod intake;
 pub mod report;
 pub mod rules;

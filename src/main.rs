@@ -41,6 +41,23 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write two sample submissions (one clean, one with errors) into a folder.
+    Demo {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        /// Where to write them.
+        #[arg(long, default_value = "inbox")]
+        dir: PathBuf,
+        /// Period YYYY-MM of the samples (default: this month).
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Read every sheet of workbooks completely and print what was found (for
+    /// diagnosing a file a township sent); exit 2 if any cannot be read.
+    Inspect {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Load and lint a rules folder; exit 2 when it has problems.
     CheckRules {
         #[arg(default_value = "rules")]
@@ -83,6 +100,17 @@ fn load_rules(dir: &std::path::Path) -> Result<RuleSet, u8> {
     })
 }
 
+fn inspect(path: &std::path::Path) -> Result<String, taizhang::workbook::ReadError> {
+    let mut book = taizhang::workbook::Book::open(path, &taizhang::workbook::Limits::default())?;
+    let mut out = String::new();
+    for name in book.sheet_names() {
+        let data = book.read_sheet(&name)?;
+        let rows = data.cells.iter().map(|c| c.0).collect::<std::collections::BTreeSet<_>>().len();
+        out.push_str(&format!("  工作表「{name}」：{} 个非空单元格，{rows} 行，{} 个合并区域\n", data.cells.len(), data.merges.len()));
+    }
+    Ok(out)
+}
+
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::CheckRules { dir } => {
@@ -99,6 +127,31 @@ fn run(cli: Cli) -> Result<u8> {
                 rows,
                 rules.county.units.len()
             );
+            Ok(0)
+        }
+        Command::Inspect { files } => {
+            let mut code = 0;
+            for f in files {
+                match inspect(&f) {
+                    Ok(lines) => println!("{}：\n{lines}", f.display()),
+                    Err(e) => {
+                        println!("{}：无法读取：{e}", f.display());
+                        code = 2;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        Command::Demo { rules, dir, period } => {
+            let rules = match load_rules(&rules) {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            let period = period.unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
+            let written = taizhang::demo::write_demo(&rules, &dir, &period).map_err(anyhow::Error::msg)?;
+            for p in written {
+                println!("已生成示例报送文件：{}", p.display());
+            }
             Ok(0)
         }
         Command::Validate { rules, unit, period, format, annotate, files } => {

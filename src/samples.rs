@@ -185,6 +185,10 @@ pub struct Register {
     /// Overrides of 汇总 cells: (category index or 7 for 合计, level index or 4 for 合计) → value.
     pub summary_override: Vec<((usize, usize), Val)>,
     pub sheet_name: String,
+    /// Write dates in the 1904 date system (as old Mac Excel does).
+    pub date1904: bool,
+    /// Extra text written at the top-left of the sheet when there is no title.
+    pub columns_extra: Vec<(String, Vec<Val>)>,
 }
 
 impl Register {
@@ -229,6 +233,8 @@ impl Register {
             summary: true,
             summary_override: Vec::new(),
             sheet_name: "残疾人信息".into(),
+            date1904: false,
+            columns_extra: Vec::new(),
         }
     }
 
@@ -257,7 +263,7 @@ impl Register {
     /// the labels as written, as a township's own 汇总 table does.
     pub fn count(&self, category: Option<&str>, level: Option<&str>) -> u64 {
         let get = |r: &BTreeMap<String, Val>, k: &str| match r.get(k) {
-            Some(Val::Text(s)) => s.clone(),
+            Some(Val::Text(s)) => crate::workbook::value::clean_text(s),
             _ => String::new(),
         };
         self.rows
@@ -286,6 +292,10 @@ impl Register {
             ws.write_string_with_format(r, c as u16, h, &bold)?;
             ws.set_column_width(c as u16, 12)?;
         }
+        for (k, (h, _)) in self.columns_extra.iter().enumerate() {
+            ws.write_string_with_format(r, (self.columns.len() + k) as u16, h, &bold)?;
+        }
+        let shift = if self.date1904 { 1462.0 } else { 0.0 };
         r += 1;
         for (i, row) in self.rows.iter().enumerate() {
             r += self.blank_before.iter().filter(|b| **b == i).count() as u32;
@@ -299,15 +309,21 @@ impl Register {
                         ws.write_number(r, c, *n)?;
                     }
                     Val::Date(d) => {
-                        ws.write_number_with_format(r, c, date_to_serial(*d), &date)?;
+                        ws.write_number_with_format(r, c, date_to_serial(*d) - shift, &date)?;
                     }
                     Val::Blank => {}
                 }
             }
+            for (k, (_, vals)) in self.columns_extra.iter().enumerate() {
+                if let Some(Val::Text(s)) = vals.get(i) {
+                    ws.write_string(r, (self.columns.len() + k) as u16, s)?;
+                }
+            }
             r += 1;
         }
+        let seq_col = self.columns.iter().position(|(k, _)| k == "seq").unwrap_or(0) as u16;
         for t in 0..self.template_rows {
-            ws.write_number(r, 0, (self.rows.len() + t + 1) as f64)?;
+            ws.write_number(r, seq_col, (self.rows.len() + t + 1) as f64)?;
             r += 1;
         }
         if self.summary {
@@ -338,6 +354,36 @@ impl Register {
                 }
             }
         }
-        wb.save(path)
+        wb.save(path)?;
+        if self.date1904 {
+            set_1904(path)?;
+        }
+        Ok(())
     }
+}
+
+/// Marks a saved xlsx as using the 1904 date system (`<workbookPr date1904="1">`),
+/// the way Excel for Mac files come.
+fn set_1904(path: &Path) -> Result<(), XlsxError> {
+    use std::io::{Read, Write};
+    let io = |e: std::io::Error| XlsxError::IoError(e);
+    let zerr = |e: zip::result::ZipError| XlsxError::IoError(std::io::Error::other(e.to_string()));
+    let bytes = std::fs::read(path).map_err(io)?;
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(zerr)?;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for i in 0..zin.len() {
+        let mut f = zin.by_index(i).map_err(zerr)?;
+        let name = f.name().map_err(zerr)?.to_string();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).map_err(io)?;
+        if name == "xl/workbook.xml" {
+            let text = String::from_utf8_lossy(&data).replace("<workbookPr", "<workbookPr date1904=\"1\"");
+            data = text.into_bytes();
+        }
+        out.start_file(name, opts).map_err(zerr)?;
+        out.write_all(&data).map_err(io)?;
+    }
+    let buf = out.finish().map_err(zerr)?.into_inner();
+    std::fs::write(path, buf).map_err(io)
 }

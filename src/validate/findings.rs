@@ -119,6 +119,9 @@ pub struct FileReport {
     /// The detail sheet's name and its header row (1-based), when found.
     #[serde(skip)]
     pub sheet: Option<String>,
+    /// Zero-based row of the detail sheet's header.
+    #[serde(skip)]
+    pub header_row: Option<u32>,
     /// Values of county-unique columns: (column key, value, sheet, zero-based row, col).
     #[serde(skip)]
     pub county_keys: Vec<CountyKey>,

@@ -372,6 +372,7 @@ impl<'a> SheetPass<'a> {
             self.out.findings.push(Finding::new(&meta, &place, "", &col.header, &|_| None));
         }
         let header_row = m.row;
+        self.out.header_row = Some(header_row);
         self.header = Some(m);
         let rows = std::mem::take(&mut self.buffered);
         for (r, cells) in rows.iter().filter(|(r, _)| *r > header_row) {

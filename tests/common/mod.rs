@@ -66,3 +66,50 @@ pub fn cell_rules(file: &Value) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+/// Writes a minimal xlsx package by hand whose only sheet has the given XML, for
+/// files no spreadsheet program would write (hostile dimensions, bombs).
+pub fn raw_xlsx(path: &Path, sheet_name: &str, sheet_xml: &[u8], level: Option<i64>) {
+    use std::io::Write;
+    let f = std::fs::File::create(path).unwrap();
+    let mut z = zip::ZipWriter::new(f);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(level)
+        .large_file(false);
+    let parts: Vec<(&str, Vec<u8>)> = vec![
+        ("[Content_Types].xml", br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_vec()),
+        ("_rels/.rels", br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_vec()),
+        ("xl/workbook.xml", format!(r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="{sheet_name}" sheetId="1" r:id="rId1"/></sheets></workbook>"#).into_bytes()),
+        ("xl/_rels/workbook.xml.rels", br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_vec()),
+    ];
+    for (name, data) in parts {
+        z.start_file(name, opts).unwrap();
+        z.write_all(&data).unwrap();
+    }
+    z.start_file("xl/worksheets/sheet1.xml", opts).unwrap();
+    z.write_all(sheet_xml).unwrap();
+    z.finish().unwrap();
+}
+
+/// Runs a command, returning its output, wall time and (on Unix) the peak resident
+/// memory in KiB of the largest child this test process has waited for so far.
+pub fn run_measured(cmd: &mut Command) -> (std::process::Output, std::time::Duration, Option<u64>) {
+    let start = std::time::Instant::now();
+    let out = cmd.output().expect("run");
+    let took = start.elapsed();
+    (out, took, peak_child_rss_kib())
+}
+
+#[cfg(target_os = "linux")]
+fn peak_child_rss_kib() -> Option<u64> {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    (rc == 0).then_some(ru.ru_maxrss as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn peak_child_rss_kib() -> Option<u64> {
+    None
+}
