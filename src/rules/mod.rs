@@ -560,7 +560,12 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
         }
     }
     for (name, text) in &file.messages {
-        check_placeholders(text, &keys, path, src, None, &format!("[messages] {name}"), lint);
+        let line_of = src.find(&format!("\"{name}\"")).or_else(|| src.find(&format!("\n{name} ")));
+        let span = line_of.map(|p| p + 1..p + 1);
+        check_placeholders(text, &keys, path, src, span.clone(), &format!("[messages] {name}"), lint);
+        if !message_key_known(name) {
+            lint.at(path, src, span, format!("[messages] 中的「{name}」不对应任何检查（拼写错误？）"));
+        }
     }
     let kind = Kind {
         id: file.kind.id.get_ref().clone(),
@@ -581,6 +586,18 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
         dry_run(&kind, ctx, lint);
     }
     (lint.issues.len() == before).then_some(kind)
+}
+
+/// Constraint names a column can use, each needing a message.
+pub const CONSTRAINTS: &[&str] = &[
+    "required", "type_integer", "type_money", "type_date", "enum", "regex", "min", "max", "length",
+    "unique_file", "unique_county", "lookup",
+];
+
+fn message_key_known(name: &str) -> bool {
+    FILE_MESSAGES.contains(&name)
+        || CONSTRAINTS.contains(&name)
+        || checks::registry().iter().any(|c| c.outcomes().iter().any(|o| name == format!("{}.{o}", c.name())))
 }
 
 fn check_placeholders(text: &str, keys: &[String], path: &Path, src: &str, span: Option<std::ops::Range<usize>>, what: &str, lint: &mut Lint) {
@@ -782,7 +799,7 @@ fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
             lint.issues.push(LintIssue {
                 file: ctx.path.to_path_buf(),
                 line: find_line(ctx.src, &r.id),
-                message: format!("规则 {} 在空白行上无法计算：{e:?}（注意：金额为小数，请写 0.0 而不是 0；整数列为空时是 null）", r.id),
+                message: format!("规则 {} 在空白行上无法计算：{e:?}（检查运算两边的类型：金额是数字，日期和文字是字符串，空的整数是 null）", r.id),
             });
         }
     }
