@@ -10,7 +10,9 @@ use crate::rules::Severity;
 use crate::validate::{FileReport, Finding};
 use crate::workbook::value::{date_to_serial, parse_date_text};
 use crate::workbook::{Book, Cell, Limits, SheetData};
-use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Note, Url, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{
+    Color, Format, FormatAlign, FormatBorder, Note, Url, Workbook, Worksheet, XlsxError,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -31,7 +33,10 @@ pub enum AnnotateError {
 /// Where the annotated copy of `src` goes in `dir`: same stem, `.xlsx`; never the
 /// source file itself.
 pub fn target_path(src: &Path, name: &str, dir: &Path) -> PathBuf {
-    let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "台账".into());
+    let stem = Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "台账".into());
     let mut out = dir.join(format!("{stem}.xlsx"));
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
@@ -44,7 +49,11 @@ pub fn target_path(src: &Path, name: &str, dir: &Path) -> PathBuf {
 }
 
 /// Writes the annotated copy of `src` into `dir` (temp file, then rename).
-pub fn annotate_file(src: &Path, report: &FileReport, dir: &Path) -> Result<PathBuf, AnnotateError> {
+pub fn annotate_file(
+    src: &Path,
+    report: &FileReport,
+    dir: &Path,
+) -> Result<PathBuf, AnnotateError> {
     let out = target_path(src, &report.file, dir);
     let tmp = out.with_extension("xlsx.tmp");
     let mut book = Book::open(src, &Limits::default())?;
@@ -60,7 +69,9 @@ pub fn annotate_file(src: &Path, report: &FileReport, dir: &Path) -> Result<Path
 
 /// Display width of text in a spreadsheet column (CJK counts double).
 pub fn text_width(s: &str) -> usize {
-    s.chars().map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 }).sum()
+    s.chars()
+        .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
+        .sum()
 }
 
 struct Styles {
@@ -83,15 +94,33 @@ impl Styles {
         let warn_font = Color::RGB(0x9C5700);
         let date = "yyyy-mm-dd";
         Styles {
-            header: Format::new().set_bold().set_background_color(Color::RGB(0xDDEBF7)).set_border(FormatBorder::Thin).set_text_wrap().set_align(FormatAlign::Center),
+            header: Format::new()
+                .set_bold()
+                .set_background_color(Color::RGB(0xDDEBF7))
+                .set_border(FormatBorder::Thin)
+                .set_text_wrap()
+                .set_align(FormatAlign::Center),
             title: Format::new().set_bold().set_font_size(14),
             wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
             date: Format::new().set_num_format(date),
-            error: Format::new().set_background_color(err_fill).set_font_color(err_font),
-            warning: Format::new().set_background_color(warn_fill).set_font_color(warn_font),
-            error_date: Format::new().set_background_color(err_fill).set_font_color(err_font).set_num_format(date),
-            warning_date: Format::new().set_background_color(warn_fill).set_font_color(warn_font).set_num_format(date),
-            link: Format::new().set_font_color(Color::RGB(0x0563C1)).set_underline(rust_xlsxwriter::FormatUnderline::Single).set_align(FormatAlign::Top),
+            error: Format::new()
+                .set_background_color(err_fill)
+                .set_font_color(err_font),
+            warning: Format::new()
+                .set_background_color(warn_fill)
+                .set_font_color(warn_font),
+            error_date: Format::new()
+                .set_background_color(err_fill)
+                .set_font_color(err_font)
+                .set_num_format(date),
+            warning_date: Format::new()
+                .set_background_color(warn_fill)
+                .set_font_color(warn_font)
+                .set_num_format(date),
+            link: Format::new()
+                .set_font_color(Color::RGB(0x0563C1))
+                .set_underline(rust_xlsxwriter::FormatUnderline::Single)
+                .set_align(FormatAlign::Top),
         }
     }
 }
@@ -107,21 +136,41 @@ fn severity_zh(s: Severity) -> &'static str {
 pub fn build(sheets: &[SheetData], report: &FileReport) -> Result<Workbook, XlsxError> {
     let st = Styles::new();
     let mut wb = Workbook::new();
-    let list_name = if sheets.iter().any(|s| s.name == LIST_SHEET) { format!("{LIST_SHEET}（校验）") } else { LIST_SHEET.to_string() };
-    let mut ordered: Vec<&Finding> = report.findings.iter().filter(|f| f.severity == Severity::Error).collect();
-    ordered.extend(report.findings.iter().filter(|f| f.severity == Severity::Warning));
+    let list_name = if sheets.iter().any(|s| s.name == LIST_SHEET) {
+        format!("{LIST_SHEET}（校验）")
+    } else {
+        LIST_SHEET.to_string()
+    };
+    let mut ordered: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    ordered.extend(
+        report
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning),
+    );
     {
         let ws = wb.add_worksheet();
         ws.set_name(&list_name)?;
         write_list(ws, &st, report, &ordered)?;
         ws.set_active(true);
-        ws.set_tab_color(if report.errors > 0 { Color::RGB(0xC00000) } else { Color::RGB(0x00B050) });
+        ws.set_tab_color(if report.errors > 0 {
+            Color::RGB(0xC00000)
+        } else {
+            Color::RGB(0x00B050)
+        });
     }
     // Findings by (sheet, row, col), worst first.
     let mut by_cell: HashMap<(&str, u32, u32), Vec<&Finding>> = HashMap::new();
     for f in &ordered {
         if let (Some(r), Some(c)) = (f.row, f.column.as_deref().and_then(col_index)) {
-            by_cell.entry((f.sheet.as_str(), r - 1, c)).or_default().push(f);
+            by_cell
+                .entry((f.sheet.as_str(), r - 1, c))
+                .or_default()
+                .push(f);
         }
     }
     for sheet in sheets {
@@ -143,7 +192,12 @@ fn col_index(letters: &str) -> Option<u32> {
     n.checked_sub(1)
 }
 
-fn write_list(ws: &mut Worksheet, st: &Styles, report: &FileReport, findings: &[&Finding]) -> Result<(), XlsxError> {
+fn write_list(
+    ws: &mut Worksheet,
+    st: &Styles,
+    report: &FileReport,
+    findings: &[&Finding],
+) -> Result<(), XlsxError> {
     ws.write_string_with_format(0, 0, "校验问题清单", &st.title)?;
     let summary = format!(
         "文件：{}　填报单位：{}　台账：{}　期间：{}　数据行：{}　错误 {} 处，提醒 {} 处。{}",
@@ -154,10 +208,22 @@ fn write_list(ws: &mut Worksheet, st: &Styles, report: &FileReport, findings: &[
         report.rows,
         report.errors,
         report.warnings,
-        if report.errors > 0 { "请逐条更正“错误”后重新报送；“提醒”请核实。点击单元格地址可跳到该格，红色为错误，黄色为提醒，鼠标停在格上可看说明。" } else { "没有错误，已通过校验；“提醒”请核实。" }
+        if report.errors > 0 {
+            "请逐条更正“错误”后重新报送；“提醒”请核实。点击单元格地址可跳到该格，红色为错误，黄色为提醒，鼠标停在格上可看说明。"
+        } else {
+            "没有错误，已通过校验；“提醒”请核实。"
+        }
     );
     ws.write_string(1, 0, &summary)?;
-    let heads = ["序号", "级别", "工作表", "单元格", "列名", "填写内容", "问题说明"];
+    let heads = [
+        "序号",
+        "级别",
+        "工作表",
+        "单元格",
+        "列名",
+        "填写内容",
+        "问题说明",
+    ];
     let widths = [6.0, 6.0, 12.0, 9.0, 16.0, 24.0, 80.0];
     for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
         ws.write_string_with_format(3, i as u16, *h, &st.header)?;
@@ -174,7 +240,12 @@ fn write_list(ws: &mut Worksheet, st: &Styles, report: &FileReport, findings: &[
         ws.write_string_with_format(r, 2, &f.sheet, &st.wrap)?;
         let target = f.cell.clone().unwrap_or_else(|| "A1".into());
         let shown = f.cell.clone().unwrap_or_else(|| "—".into());
-        let url = Url::new(format!("internal:'{}'!{}", f.sheet.replace('\'', "''"), target)).set_text(&shown);
+        let url = Url::new(format!(
+            "internal:'{}'!{}",
+            f.sheet.replace('\'', "''"),
+            target
+        ))
+        .set_text(&shown);
         ws.write_url_with_format(r, 3, url, &st.link)?;
         ws.write_string_with_format(r, 4, f.header.as_deref().unwrap_or(""), &st.wrap)?;
         ws.write_string_with_format(r, 5, &f.value, &st.wrap)?;
@@ -221,10 +292,18 @@ fn copy_sheet(
             continue;
         }
         let finding = by_cell.get(&(sheet.name.as_str(), *r, *c));
-        let sev = finding.map(|fs| fs.iter().map(|f| f.severity).min_by_key(|s| *s != Severity::Error).unwrap_or(Severity::Warning));
+        let sev = finding.map(|fs| {
+            fs.iter()
+                .map(|f| f.severity)
+                .min_by_key(|s| *s != Severity::Error)
+                .unwrap_or(Severity::Warning)
+        });
         let (col, row) = (*c as u16, *r);
         if let Some((r2, c2)) = merge_at.get(&(*r, *c)) {
-            let f = Format::new().set_bold().set_align(FormatAlign::Center).set_align(FormatAlign::VerticalCenter);
+            let f = Format::new()
+                .set_bold()
+                .set_align(FormatAlign::Center)
+                .set_align(FormatAlign::VerticalCenter);
             ws.merge_range(row, col, *r2, *c2 as u16, &v.raw_text(), &f)?;
             continue;
         }
@@ -249,17 +328,27 @@ fn copy_sheet(
         if *s != sheet.name || done.contains_key(&(*r, *c)) || covered.contains_key(&(*r, *c)) {
             continue;
         }
-        let fmt = if fs.iter().any(|f| f.severity == Severity::Error) { &st.error } else { &st.warning };
+        let fmt = if fs.iter().any(|f| f.severity == Severity::Error) {
+            &st.error
+        } else {
+            &st.warning
+        };
         ws.write_blank(*r, *c as u16, fmt)?;
     }
     for ((s, r, c), fs) in by_cell {
         if *s != sheet.name || covered.contains_key(&(*r, *c)) {
             continue;
         }
-        let text: Vec<String> = fs.iter().map(|f| format!("【{}】{}", severity_zh(f.severity), f.message)).collect();
+        let text: Vec<String> = fs
+            .iter()
+            .map(|f| format!("【{}】{}", severity_zh(f.severity), f.message))
+            .collect();
         let text = text.join("\n");
         let height = (40 + 18 * (text_width(&text) / 36 + fs.len())).min(400) as u32;
-        let note = Note::new(&text).set_author("县残联台账校验").set_width(300).set_height(height);
+        let note = Note::new(&text)
+            .set_author("县残联台账校验")
+            .set_width(300)
+            .set_height(height);
         ws.insert_note(*r, *c as u16, &note)?;
     }
     for (c, w) in widths {
@@ -275,7 +364,14 @@ fn copy_sheet(
     Ok(())
 }
 
-fn write_cell(ws: &mut Worksheet, row: u32, col: u16, v: &Cell<'_>, fmt: Option<&Format>, date_fmt: &Format) -> Result<(), XlsxError> {
+fn write_cell(
+    ws: &mut Worksheet,
+    row: u32,
+    col: u16,
+    v: &Cell<'_>,
+    fmt: Option<&Format>,
+    date_fmt: &Format,
+) -> Result<(), XlsxError> {
     match v {
         Cell::Empty => {
             if let Some(f) = fmt {
@@ -319,7 +415,11 @@ fn write_cell(ws: &mut Worksheet, row: u32, col: u16, v: &Cell<'_>, fmt: Option<
             }
         },
         Cell::Error(e) => {
-            let text = if e.starts_with('#') { e.clone() } else { format!("#{e}") };
+            let text = if e.starts_with('#') {
+                e.clone()
+            } else {
+                format!("#{e}")
+            };
             match fmt {
                 Some(f) => ws.write_string_with_format(row, col, &text, f)?,
                 None => ws.write_string(row, col, &text)?,

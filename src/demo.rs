@@ -11,7 +11,11 @@ pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathB
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut out = Vec::new();
     for (unit, seed, broken) in [("柳河镇", 11u64, false), ("石桥镇", 12, true)] {
-        let code = rules.county.unit(unit).map(|u| u.code.clone()).unwrap_or_default();
+        let code = rules
+            .county
+            .unit(unit)
+            .map(|u| u.code.clone())
+            .unwrap_or_default();
         let villages = rules.villages_of(unit);
         let mut reg = Register::new(unit, &people(&code, &villages, 120, seed));
         reg.template_rows = 5;
@@ -24,14 +28,17 @@ pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathB
                 reg.set(7, "id_number", Val::Text(format!("{}{last}", &id[..17])));
             }
             reg.set(12, "village", Val::text("幸福社区"));
-            reg.set(20, "low_income", Val::text("否")).set(20, "living_subsidy", Val::Num(80.0));
+            reg.set(20, "low_income", Val::text("否"))
+                .set(20, "living_subsidy", Val::Num(80.0));
             reg.set(25, "phone", Val::text("6543210"));
             let n = reg.count(Some("视力"), Some("一级"));
-            reg.summary_override.push(((0, 0), Val::Num((n + 2) as f64)));
+            reg.summary_override
+                .push(((0, 0), Val::Num((n + 2) as f64)));
         }
         let path = dir.join(format!("{unit}_残疾人信息登记簿_{period}.xlsx"));
         let tmp = dir.join(format!(".{unit}.demo.tmp"));
-        reg.write(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        reg.write(&tmp)
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
         out.push(path);
     }

@@ -8,7 +8,11 @@ use taizhang::rules::RuleSet;
 use taizhang::validate::{self, Options};
 
 #[derive(Parser)]
-#[command(name = "taizhang", version, about = "Validate and consolidate township disabled-persons ledgers (县残联台账)")]
+#[command(
+    name = "taizhang",
+    version,
+    about = "Validate and consolidate township disabled-persons ledgers (县残联台账)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -68,7 +72,8 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TAIZHANG_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TAIZHANG_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -105,8 +110,17 @@ fn inspect(path: &std::path::Path) -> Result<String, taizhang::workbook::ReadErr
     let mut out = String::new();
     for name in book.sheet_names() {
         let data = book.read_sheet(&name)?;
-        let rows = data.cells.iter().map(|c| c.0).collect::<std::collections::BTreeSet<_>>().len();
-        out.push_str(&format!("  工作表「{name}」：{} 个非空单元格，{rows} 行，{} 个合并区域\n", data.cells.len(), data.merges.len()));
+        let rows = data
+            .cells
+            .iter()
+            .map(|c| c.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        out.push_str(&format!(
+            "  工作表「{name}」：{} 个非空单元格，{rows} 行，{} 个合并区域\n",
+            data.cells.len(),
+            data.merges.len()
+        ));
     }
     Ok(out)
 }
@@ -148,13 +162,21 @@ fn run(cli: Cli) -> Result<u8> {
                 Err(code) => return Ok(code),
             };
             let period = period.unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
-            let written = taizhang::demo::write_demo(&rules, &dir, &period).map_err(anyhow::Error::msg)?;
+            let written =
+                taizhang::demo::write_demo(&rules, &dir, &period).map_err(anyhow::Error::msg)?;
             for p in written {
                 println!("已生成示例报送文件：{}", p.display());
             }
             Ok(0)
         }
-        Command::Validate { rules, unit, period, format, annotate, files } => {
+        Command::Validate {
+            rules,
+            unit,
+            period,
+            format,
+            annotate,
+            files,
+        } => {
             if let Some(p) = &period {
                 if taizhang::workbook::value::period_end(p).is_none() {
                     eprintln!("错误：--period 应为 YYYY-MM 格式，例如 2026-11");
@@ -165,8 +187,15 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
-            let opts = Options { unit, period, ..Options::default() };
-            let mut reports: Vec<_> = files.iter().map(|f| validate::validate_path(&rules, f, &opts)).collect();
+            let opts = Options {
+                unit,
+                period,
+                ..Options::default()
+            };
+            let mut reports: Vec<_> = files
+                .iter()
+                .map(|f| validate::validate_path(&rules, f, &opts))
+                .collect();
             validate::cross_check(&rules, &mut reports);
             if let Some(dir) = &annotate {
                 std::fs::create_dir_all(dir)?;

@@ -12,7 +12,8 @@ struct JsonDoc<'a> {
 
 /// The `--format json` document: `{"files":[…]}`.
 pub fn json(reports: &[FileReport]) -> String {
-    serde_json::to_string_pretty(&JsonDoc { files: reports }).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    serde_json::to_string_pretty(&JsonDoc { files: reports })
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 /// The `--format text` rendering: per file a summary line, then its findings grouped by sheet.
@@ -43,7 +44,14 @@ pub fn text(reports: &[FileReport]) -> String {
         }
         for s in sheets {
             let _ = writeln!(out, "  工作表「{s}」");
-            let _ = writeln!(out, "    {:<6}{:<5}{:<12}{:<24}问题", "单元格", "级别", "列", "填写内容");
+            let _ = writeln!(
+                out,
+                "    {}{}{}{}问题",
+                pad("单元格", 8),
+                pad("级别", 6),
+                pad("列", 18),
+                pad("填写内容", 24)
+            );
             for f in r.findings.iter().filter(|f| f.sheet == s) {
                 let level = match f.severity {
                     Severity::Error => "错误",
@@ -56,11 +64,11 @@ pub fn text(reports: &[FileReport]) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "    {:<9}{:<5}{:<12}{:<24}{}",
-                    f.cell.as_deref().unwrap_or("—"),
-                    level,
-                    f.header.as_deref().unwrap_or("—"),
-                    value,
+                    "    {}{}{}{}{}",
+                    pad(f.cell.as_deref().unwrap_or("—"), 8),
+                    pad(level, 6),
+                    pad(f.header.as_deref().unwrap_or("—"), 18),
+                    pad(&value, 24),
                     f.message
                 );
             }
@@ -68,4 +76,10 @@ pub fn text(reports: &[FileReport]) -> String {
         let _ = writeln!(out);
     }
     out
+}
+
+/// Pads text to a display width (CJK characters count double), at least one space.
+fn pad(s: &str, width: usize) -> String {
+    let w = crate::annotate::text_width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w).max(1)))
 }

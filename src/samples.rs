@@ -57,12 +57,33 @@ impl Rng {
     }
 }
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "郑"];
-const GIVEN: &[&str] = &["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "建国", "红梅", "志强", "玉兰", "国庆", "海燕", "春生"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "高", "林", "郑",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+    "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "建国", "红梅", "志强", "玉兰", "国庆",
+    "海燕", "春生",
+];
 pub const CATEGORIES: &[&str] = &["视力", "听力", "言语", "肢体", "智力", "精神", "多重"];
 pub const LEVELS: &[&str] = &["一级", "二级", "三级", "四级"];
-const EMPLOYMENT: &[&str] = &["未就业", "农业生产", "灵活就业", "按比例就业", "无劳动能力", ""];
-const REHAB: &[&str] = &["辅助器具适配", "康复训练", "精神病服药补贴", "", "", "白内障复明手术"];
+const EMPLOYMENT: &[&str] = &[
+    "未就业",
+    "农业生产",
+    "灵活就业",
+    "按比例就业",
+    "无劳动能力",
+    "",
+];
+const REHAB: &[&str] = &[
+    "辅助器具适配",
+    "康复训练",
+    "精神病服药补贴",
+    "",
+    "",
+    "白内障复明手术",
+];
 
 /// One person of the register.
 #[derive(Debug, Clone)]
@@ -97,8 +118,12 @@ pub fn people(unit_code: &str, villages: &[String], n: usize, seed: u64) -> Vec<
     let mut out = Vec::with_capacity(n);
     let mut used = std::collections::HashSet::new();
     while out.len() < n {
-        let birth = NaiveDate::from_ymd_opt(1935 + rng.below(85) as i32, 1 + rng.below(12) as u32, 1 + rng.below(28) as u32)
-            .unwrap_or_default();
+        let birth = NaiveDate::from_ymd_opt(
+            1935 + rng.below(85) as i32,
+            1 + rng.below(12) as u32,
+            1 + rng.below(28) as u32,
+        )
+        .unwrap_or_default();
         let male = rng.chance(55);
         let seq = 1 + rng.below(998);
         let seq = if male { seq | 1 } else { seq & !1 };
@@ -113,15 +138,34 @@ pub fn people(unit_code: &str, villages: &[String], n: usize, seed: u64) -> Vec<
         let needs_guardian = category == 4 || category == 5 || minor;
         let low_income = rng.chance(25);
         let nursing_ok = level <= 1 || (level == 2 && (category == 4 || category == 5));
-        let nursing = if nursing_ok { [100.0, 80.0, 60.0, 0.0][level] } else { 0.0 };
+        let nursing = if nursing_ok {
+            [100.0, 80.0, 60.0, 0.0][level]
+        } else {
+            0.0
+        };
         let phone = match rng.below(10) {
             0 => String::new(),
             1 => format!("0371-6{:06}", rng.below(1_000_000)),
-            2 => format!("13{}{:08}/0371-6{:06}", 5 + rng.below(5), rng.below(100_000_000), rng.below(1_000_000)),
-            _ => format!("1{}{}{:08}", 3 + rng.below(7), rng.below(10), rng.below(100_000_000)),
+            2 => format!(
+                "13{}{:08}/0371-6{:06}",
+                5 + rng.below(5),
+                rng.below(100_000_000),
+                rng.below(1_000_000)
+            ),
+            _ => format!(
+                "1{}{}{:08}",
+                3 + rng.below(7),
+                rng.below(10),
+                rng.below(100_000_000)
+            ),
         };
         let issue_year = (birth.year() + 1).max(2008) + rng.below(10) as i32;
-        let issue = NaiveDate::from_ymd_opt(issue_year.min(2025), 1 + rng.below(12) as u32, 1 + rng.below(28) as u32).unwrap_or_default();
+        let issue = NaiveDate::from_ymd_opt(
+            issue_year.min(2025),
+            1 + rng.below(12) as u32,
+            1 + rng.below(28) as u32,
+        )
+        .unwrap_or_default();
         out.push(Person {
             name: format!("{}{}", rng.pick(SURNAMES), rng.pick(GIVEN)),
             gender: if male { "男" } else { "女" },
@@ -131,12 +175,16 @@ pub fn people(unit_code: &str, villages: &[String], n: usize, seed: u64) -> Vec<
             level,
             village: rng.pick(villages).clone(),
             phone,
-            guardian: if needs_guardian || rng.chance(10) { format!("{}{}", rng.pick(SURNAMES), rng.pick(GIVEN)) } else { String::new() },
+            guardian: if needs_guardian || rng.chance(10) {
+                format!("{}{}", rng.pick(SURNAMES), rng.pick(GIVEN))
+            } else {
+                String::new()
+            },
             low_income,
             living: if low_income { 80.0 } else { 0.0 },
             nursing,
-            employment: *rng.pick(EMPLOYMENT),
-            rehab: *rng.pick(REHAB),
+            employment: EMPLOYMENT[rng.below(EMPLOYMENT.len())],
+            rehab: REHAB[rng.below(REHAB.len())],
             issue,
         });
     }
@@ -199,7 +247,13 @@ impl Register {
             .enumerate()
             .map(|(i, p)| {
                 let mut m = BTreeMap::new();
-                let t = |s: &str| if s.is_empty() { Val::Blank } else { Val::text(s) };
+                let t = |s: &str| {
+                    if s.is_empty() {
+                        Val::Blank
+                    } else {
+                        Val::text(s)
+                    }
+                };
                 m.insert("seq".into(), Val::Num((i + 1) as f64));
                 m.insert("name".into(), Val::text(&p.name));
                 m.insert("gender".into(), Val::text(p.gender));
@@ -212,9 +266,26 @@ impl Register {
                 m.insert("village".into(), Val::text(&p.village));
                 m.insert("phone".into(), t(&p.phone));
                 m.insert("guardian".into(), t(&p.guardian));
-                m.insert("low_income".into(), Val::text(if p.low_income { "是" } else { "否" }));
-                m.insert("living_subsidy".into(), if p.living > 0.0 { Val::Num(p.living) } else { Val::Blank });
-                m.insert("nursing_subsidy".into(), if p.nursing > 0.0 { Val::Num(p.nursing) } else { Val::Num(0.0) });
+                m.insert(
+                    "low_income".into(),
+                    Val::text(if p.low_income { "是" } else { "否" }),
+                );
+                m.insert(
+                    "living_subsidy".into(),
+                    if p.living > 0.0 {
+                        Val::Num(p.living)
+                    } else {
+                        Val::Blank
+                    },
+                );
+                m.insert(
+                    "nursing_subsidy".into(),
+                    if p.nursing > 0.0 {
+                        Val::Num(p.nursing)
+                    } else {
+                        Val::Num(0.0)
+                    },
+                );
                 m.insert("employment".into(), t(p.employment));
                 m.insert("rehab".into(), t(p.rehab));
                 m.insert("remarks".into(), Val::Blank);
@@ -225,7 +296,10 @@ impl Register {
         Register {
             unit: unit.to_string(),
             date_text: "2026年11月30日".into(),
-            columns: REGISTER_COLUMNS.iter().map(|(k, h)| (k.to_string(), h.to_string())).collect(),
+            columns: REGISTER_COLUMNS
+                .iter()
+                .map(|(k, h)| (k.to_string(), h.to_string()))
+                .collect(),
             rows,
             title: true,
             blank_before: Vec::new(),
@@ -269,7 +343,10 @@ impl Register {
         self.rows
             .iter()
             .filter(|r| !get(r, "category").is_empty() && !get(r, "level").is_empty())
-            .filter(|r| category.is_none_or(|c| get(r, "category") == c) && level.is_none_or(|l| get(r, "level") == l))
+            .filter(|r| {
+                category.is_none_or(|c| get(r, "category") == c)
+                    && level.is_none_or(|l| get(r, "level") == l)
+            })
             .count() as u64
     }
 
@@ -277,13 +354,23 @@ impl Register {
     pub fn write(&self, path: &Path) -> Result<(), XlsxError> {
         let mut wb = Workbook::new();
         let date = Format::new().set_num_format("yyyy-mm-dd");
-        let bold = Format::new().set_bold().set_align(FormatAlign::Center).set_text_wrap();
+        let bold = Format::new()
+            .set_bold()
+            .set_align(FormatAlign::Center)
+            .set_text_wrap();
         let ws = wb.add_worksheet();
         ws.set_name(&self.sheet_name)?;
         let ncol = self.columns.len() as u16;
         let mut r: u32 = 0;
         if self.title {
-            ws.merge_range(0, 0, 0, ncol.saturating_sub(1), &format!("安和县{}残疾人信息登记簿", self.unit), &bold)?;
+            ws.merge_range(
+                0,
+                0,
+                0,
+                ncol.saturating_sub(1),
+                &format!("安和县{}残疾人信息登记簿", self.unit),
+                &bold,
+            )?;
             ws.write_string(1, 0, format!("填报单位：{}", self.unit))?;
             ws.write_string(1, 8, format!("填报日期：{}", self.date_text))?;
             r = 2;
@@ -321,7 +408,11 @@ impl Register {
             }
             r += 1;
         }
-        let seq_col = self.columns.iter().position(|(k, _)| k == "seq").unwrap_or(0) as u16;
+        let seq_col = self
+            .columns
+            .iter()
+            .position(|(k, _)| k == "seq")
+            .unwrap_or(0) as u16;
         for t in 0..self.template_rows {
             ws.write_number(r, seq_col, (self.rows.len() + t + 1) as f64)?;
             r += 1;
@@ -378,7 +469,8 @@ fn set_1904(path: &Path) -> Result<(), XlsxError> {
         let mut data = Vec::new();
         f.read_to_end(&mut data).map_err(io)?;
         if name == "xl/workbook.xml" {
-            let text = String::from_utf8_lossy(&data).replace("<workbookPr", "<workbookPr date1904=\"1\"");
+            let text =
+                String::from_utf8_lossy(&data).replace("<workbookPr", "<workbookPr date1904=\"1\"");
             data = text.into_bytes();
         }
         out.start_file(name, opts).map_err(zerr)?;

@@ -13,16 +13,23 @@ const MAX_RSS_KIB: u64 = 300 * 1024;
 
 fn fatal_of(path: &Path) -> (i32, String) {
     let mut cmd = bin();
-    cmd.args(["validate", "--format", "json", "--rules"]).arg(rules_dir()).arg(path);
+    cmd.args(["validate", "--format", "json", "--rules"])
+        .arg(rules_dir())
+        .arg(path);
     let (out, took, rss) = run_measured(&mut cmd);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{}: panic: {stderr}", path.display());
+    assert!(
+        !stderr.contains("panicked"),
+        "{}: panic: {stderr}",
+        path.display()
+    );
     assert!(took < MAX_TIME, "{}: took {took:?}", path.display());
     if let Some(kib) = rss {
         assert!(kib < MAX_RSS_KIB, "{}: peak RSS {kib} KiB", path.display());
     }
-    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{}: {e}: {stdout}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{}: {e}: {stdout}", path.display()));
     let fatal = json["files"][0]["fatal"].as_str().unwrap_or("").to_string();
     (out.status.code().unwrap_or(-1), fatal)
 }
@@ -39,7 +46,10 @@ fn empty_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("柳河镇_登记簿_2026-11.xlsx");
     std::fs::write(&p, b"").unwrap();
-    assert_eq!(fatal_of(&p), (2, "文件为空（0 字节），请重新保存后再报送".to_string()));
+    assert_eq!(
+        fatal_of(&p),
+        (2, "文件为空（0 字节），请重新保存后再报送".to_string())
+    );
 }
 
 #[test]
@@ -85,7 +95,10 @@ fn encrypted_workbook() {
     let p = root().join("tests/fixtures/encrypted_柳河镇_2026-11.xlsx");
     let (code, fatal) = fatal_of(&p);
     assert_eq!(code, 2);
-    assert_eq!(fatal, "文件设置了打开密码（已加密），系统无法读取，请取消密码后再报送");
+    assert_eq!(
+        fatal,
+        "文件设置了打开密码（已加密），系统无法读取，请取消密码后再报送"
+    );
 }
 
 #[test]
@@ -113,7 +126,10 @@ fn zip_bomb() {
     xml.resize(xml.len() + (64 << 20), b' ');
     xml.extend_from_slice(b"</sheetData></worksheet>");
     raw_xlsx(&p, "残疾人信息", &xml, Some(9));
-    assert!(std::fs::metadata(&p).unwrap().len() < 1 << 20, "the bomb is small on disk");
+    assert!(
+        std::fs::metadata(&p).unwrap().len() < 1 << 20,
+        "the bomb is small on disk"
+    );
     let (code, fatal) = fatal_of(&p);
     assert_eq!(code, 2);
     assert!(fatal.starts_with("文件异常：解压后体积过大"), "{fatal}");
@@ -131,7 +147,10 @@ fn unknown_ledger_kind_names_the_sheets() {
     wb.save(&p).unwrap();
     let (code, fatal) = fatal_of(&p);
     assert_eq!(code, 2);
-    assert!(fatal.starts_with("无法识别台账类型") && fatal.ends_with("本文件的工作表：工资"), "{fatal}");
+    assert!(
+        fatal.starts_with("无法识别台账类型") && fatal.ends_with("本文件的工作表：工资"),
+        "{fatal}"
+    );
 }
 
 #[test]
@@ -167,17 +186,33 @@ fn shared_corpus_never_panics() {
             let (out, took, rss) = run_measured(&mut c);
             let code = out.status.code();
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(matches!(code, Some(0..=2)), "{} ({cmd}): exit {code:?}: {stderr}", f.display());
-            assert!(!stderr.contains("panicked"), "{} ({cmd}): {stderr}", f.display());
+            assert!(
+                matches!(code, Some(0..=2)),
+                "{} ({cmd}): exit {code:?}: {stderr}",
+                f.display()
+            );
+            assert!(
+                !stderr.contains("panicked"),
+                "{} ({cmd}): {stderr}",
+                f.display()
+            );
             assert!(took < MAX_TIME, "{} ({cmd}): took {took:?}", f.display());
             if let Some(kib) = rss {
-                assert!(kib < MAX_RSS_KIB, "{} ({cmd}): peak RSS {kib} KiB", f.display());
+                assert!(
+                    kib < MAX_RSS_KIB,
+                    "{} ({cmd}): peak RSS {kib} KiB",
+                    f.display()
+                );
             }
             if cmd == "validate" {
                 let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                 let file = &json["files"][0];
                 if code == Some(2) {
-                    assert!(!file["fatal"].as_str().unwrap_or("").is_empty(), "{}: exit 2 without a message", f.display());
+                    assert!(
+                        !file["fatal"].as_str().unwrap_or("").is_empty(),
+                        "{}: exit 2 without a message",
+                        f.display()
+                    );
                 }
             }
         }

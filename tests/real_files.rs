@@ -35,15 +35,26 @@ fn messy_but_valid_layout_reads_clean() {
             _ => h.clone(),
         };
     }
-    reg.columns_extra.push(("户籍地址".into(), (0..40).map(|i| Val::Text(format!("某某路{i}号"))).collect()));
+    reg.columns_extra.push((
+        "户籍地址".into(),
+        (0..40).map(|i| Val::Text(format!("某某路{i}号"))).collect(),
+    ));
     reg.blank_before = vec![5, 6, 20];
     reg.template_rows = 15;
     // Values in every accepted form.
-    let date_forms = ["1985.3.12", "1985-03-12", "1985/3/12", "1985年3月12日", "19850312"];
+    let date_forms = [
+        "1985.3.12",
+        "1985-03-12",
+        "1985/3/12",
+        "1985年3月12日",
+        "19850312",
+    ];
     for (i, form) in date_forms.iter().enumerate() {
         let id = with_check_char(&format!("41990119850312{:03}", 11 + 2 * i));
         let cert = format!("{id}{}", &text(&reg, i, "cert_number")[18..]);
-        reg.set(i, "id_number", Val::Text(id)).set(i, "cert_number", Val::Text(cert)).set(i, "gender", Val::text("男"));
+        reg.set(i, "id_number", Val::Text(id))
+            .set(i, "cert_number", Val::Text(cert))
+            .set(i, "gender", Val::text("男"));
         reg.set(i, "birth_date", Val::text(*form));
     }
     // A birth date as a bare serial number, no date format.
@@ -51,7 +62,16 @@ fn messy_but_valid_layout_reads_clean() {
     reg.set(6, "birth_date", Val::Num(date_to_serial(b)));
     // Full-width digits, a lowercase x, spaces and U+3000 around an ID.
     let id = text(&reg, 7, "id_number");
-    let wide: String = id.chars().map(|c| if c.is_ascii_digit() { char::from_u32(c as u32 + 0xfee0).unwrap() } else { c }).collect();
+    let wide: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from_u32(c as u32 + 0xfee0).unwrap()
+            } else {
+                c
+            }
+        })
+        .collect();
     reg.set(7, "id_number", Val::Text(format!("\u{3000}{wide} ")));
     let mut x_id = String::new();
     for seq in (12..400).step_by(2) {
@@ -62,15 +82,28 @@ fn messy_but_valid_layout_reads_clean() {
         }
     }
     let cert = format!("{}{}", x_id, &text(&reg, 8, "cert_number")[18..]);
-    reg.set(8, "id_number", Val::Text(x_id.to_lowercase())).set(8, "cert_number", Val::Text(cert.to_lowercase()));
-    reg.set(8, "gender", Val::text("女")).set(8, "birth_date", Val::text("1970-01-01"));
+    reg.set(8, "id_number", Val::Text(x_id.to_lowercase())).set(
+        8,
+        "cert_number",
+        Val::Text(cert.to_lowercase()),
+    );
+    reg.set(8, "gender", Val::text("女"))
+        .set(8, "birth_date", Val::text("1970-01-01"));
     // Numbers stored as text, a phone stored as a number, blank amounts and 低保.
-    reg.set(9, "seq", Val::text("10")).set(9, "low_income", Val::text("是")).set(9, "living_subsidy", Val::text("80"));
+    reg.set(9, "seq", Val::text("10"))
+        .set(9, "low_income", Val::text("是"))
+        .set(9, "living_subsidy", Val::text("80"));
     reg.set(10, "phone", Val::Num(13812345678.0));
-    reg.set(11, "low_income", Val::Blank).set(11, "living_subsidy", Val::Blank).set(11, "nursing_subsidy", Val::Blank);
-    reg.set(12, "category", Val::text(" 肢体 ")).set(12, "level", Val::text("四级\u{3000}")).set(12, "nursing_subsidy", Val::Blank);
+    reg.set(11, "low_income", Val::Blank)
+        .set(11, "living_subsidy", Val::Blank)
+        .set(11, "nursing_subsidy", Val::Blank);
+    reg.set(12, "category", Val::text(" 肢体 "))
+        .set(12, "level", Val::text("四级\u{3000}"))
+        .set(12, "nursing_subsidy", Val::Blank);
     let cert = format!("{}42", &text(&reg, 12, "id_number"));
-    reg.set(12, "cert_number", Val::Text(cert)).set(12, "level", Val::text("二级\u{3000}")).set(12, "nursing_subsidy", Val::Num(80.0));
+    reg.set(12, "cert_number", Val::Text(cert))
+        .set(12, "level", Val::text("二级\u{3000}"))
+        .set(12, "nursing_subsidy", Val::Num(80.0));
     let path = dir.path().join("马坊乡_残疾人信息登记簿_2026-11.xlsx");
     reg.write(&path).unwrap();
     let (code, json, stderr) = validate_json(&[], &[&path]);
@@ -96,9 +129,15 @@ fn date_1904_system_is_read_right() {
     reg.set(3, "birth_date", Val::Date(b.succ_opt().unwrap()));
     reg.write(&path).unwrap();
     let (_, json, _) = validate_json(&[], &[&path]);
-    assert_eq!(cell_rules(&json["files"][0]), vec![(reg.cell(3, "birth_date"), "birth_matches_id".to_string())]);
+    assert_eq!(
+        cell_rules(&json["files"][0]),
+        vec![(reg.cell(3, "birth_date"), "birth_matches_id".to_string())]
+    );
     let want = format!("出生日期「{}」", b.succ_opt().unwrap().format("%Y-%m-%d"));
-    assert!(json["files"][0]["findings"][0]["message"].as_str().unwrap().starts_with(&want));
+    assert!(json["files"][0]["findings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with(&want));
 }
 
 /// The office-suite fixtures hold the same small register with the same three
@@ -111,7 +150,13 @@ fn office_suite_files_give_the_same_findings() {
         ("F6".to_string(), "id_number.cn_id.checksum".to_string()),
         ("J9".to_string(), "village.lookup".to_string()),
     ];
-    for name in ["石桥镇_登记簿_2026-11.xlsx", "石桥镇_登记簿_2026-11_libreoffice.xlsx", "石桥镇_登记簿_2026-11.xls", "石桥镇_登记簿_2026-11.ods", "石桥镇_登记簿_2026-11.xlsm"] {
+    for name in [
+        "石桥镇_登记簿_2026-11.xlsx",
+        "石桥镇_登记簿_2026-11_libreoffice.xlsx",
+        "石桥镇_登记簿_2026-11.xls",
+        "石桥镇_登记簿_2026-11.ods",
+        "石桥镇_登记簿_2026-11.xlsm",
+    ] {
         let path = root().join("tests/fixtures").join(name);
         let (code, json, stderr) = validate_json(&[], &[&path]);
         let f = &json["files"][0];
@@ -132,10 +177,13 @@ fn make_office_fixture_source() {
     let last = if id.ends_with('1') { '2' } else { '1' };
     let bad = format!("{}{last}", &id[..17]);
     let cert = format!("{bad}{}", &text(&reg, 2, "cert_number")[18..]);
-    reg.set(2, "id_number", Val::Text(bad)).set(2, "cert_number", Val::Text(cert));
+    reg.set(2, "id_number", Val::Text(bad))
+        .set(2, "cert_number", Val::Text(cert));
     reg.set(5, "village", Val::text("建设路社区"));
     let n = reg.count(Some("视力"), Some("一级"));
-    reg.summary_override.push(((0, 0), Val::Num((n + 1) as f64)));
-    let out = std::env::var("FIXTURE_OUT").unwrap_or_else(|_| "/tmp/石桥镇_登记簿_2026-11.xlsx".into());
+    reg.summary_override
+        .push(((0, 0), Val::Num((n + 1) as f64)));
+    let out =
+        std::env::var("FIXTURE_OUT").unwrap_or_else(|_| "/tmp/石桥镇_登记簿_2026-11.xlsx".into());
     reg.write(std::path::Path::new(&out)).unwrap();
 }

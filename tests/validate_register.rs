@@ -16,8 +16,16 @@ fn text(reg: &Register, i: usize, key: &str) -> String {
 
 /// Rewrites row i's certificate to match its current ID, category and level.
 fn fix_cert(reg: &mut Register, i: usize) {
-    let cat = CATEGORIES.iter().position(|c| *c == text(reg, i, "category")).unwrap() + 1;
-    let lvl = LEVELS.iter().position(|c| *c == text(reg, i, "level")).unwrap() + 1;
+    let cat = CATEGORIES
+        .iter()
+        .position(|c| *c == text(reg, i, "category"))
+        .unwrap()
+        + 1;
+    let lvl = LEVELS
+        .iter()
+        .position(|c| *c == text(reg, i, "level"))
+        .unwrap()
+        + 1;
     let cert = format!("{}{cat}{lvl}", text(reg, i, "id_number"));
     reg.set(i, "cert_number", Val::Text(cert));
 }
@@ -52,12 +60,18 @@ fn every_register_rule_fires_on_its_cell() {
     let mut reg = register(&rules, "石桥镇", 40, 7);
     // Make rows 30.. adults with neither subsidy quirks nor guardian needs, as controls.
     let mut want: Vec<(String, &str)> = Vec::new();
-    let mut expect = |reg: &Register, i: usize, key: &str, rule: &'static str| want.push((reg.cell(i, key), rule));
+    let mut expect = |reg: &Register, i: usize, key: &str, rule: &'static str| {
+        want.push((reg.cell(i, key), rule))
+    };
 
     // 0: check digit wrong (certificate kept consistent with the wrong ID).
     let id = text(&reg, 0, "id_number");
     let bad_last = if id.ends_with('1') { '2' } else { '1' };
-    reg.set(0, "id_number", Val::Text(format!("{}{bad_last}", &id[..17])));
+    reg.set(
+        0,
+        "id_number",
+        Val::Text(format!("{}{bad_last}", &id[..17])),
+    );
     fix_cert(&mut reg, 0);
     expect(&reg, 0, "id_number", "id_number.cn_id.checksum");
     // 1: ID stored as a number.
@@ -67,7 +81,11 @@ fn every_register_rule_fires_on_its_cell() {
     reg.set(2, "id_number", Val::text("419901850312001"));
     expect(&reg, 2, "id_number", "id_number.cn_id.old15");
     // 3: gender contradicts the ID.
-    let g = if text(&reg, 3, "gender") == "男" { "女" } else { "男" };
+    let g = if text(&reg, 3, "gender") == "男" {
+        "女"
+    } else {
+        "男"
+    };
     reg.set(3, "gender", Val::text(g));
     expect(&reg, 3, "gender", "gender_matches_id");
     // 4: birth date contradicts the ID.
@@ -77,13 +95,23 @@ fn every_register_rule_fires_on_its_cell() {
     // 5: certificate too short.
     let c = text(&reg, 5, "cert_number");
     reg.set(5, "cert_number", Val::Text(c[..19].to_string()));
-    expect(&reg, 5, "cert_number", "cert_number.cn_disability_cert.length");
+    expect(
+        &reg,
+        5,
+        "cert_number",
+        "cert_number.cn_disability_cert.length",
+    );
     // 6: certificate category digit wrong.
     let mut c = text(&reg, 6, "cert_number");
     let d = if c.as_bytes()[18] == b'1' { '2' } else { '1' };
     c.replace_range(18..19, &d.to_string());
     reg.set(6, "cert_number", Val::Text(c));
-    expect(&reg, 6, "cert_number", "cert_number.cn_disability_cert.category");
+    expect(
+        &reg,
+        6,
+        "cert_number",
+        "cert_number.cn_disability_cert.category",
+    );
     // 7: category not in the list.
     reg.set(7, "category", Val::text("肢残"));
     expect(&reg, 7, "category", "category.enum");
@@ -99,26 +127,44 @@ fn every_register_rule_fires_on_its_cell() {
     reg.set(11, "phone", Val::text("6543210"));
     expect(&reg, 11, "phone", "phone.cn_phone.no_area_code");
     // 12: intellectual disability without guardian.
-    reg.set(12, "category", Val::text("智力")).set(12, "level", Val::text("四级")).set(12, "guardian", Val::Blank).set(12, "nursing_subsidy", Val::Blank);
+    reg.set(12, "category", Val::text("智力"))
+        .set(12, "level", Val::text("四级"))
+        .set(12, "guardian", Val::Blank)
+        .set(12, "nursing_subsidy", Val::Blank);
     fix_cert(&mut reg, 12);
     expect(&reg, 12, "guardian", "guardian_required");
     // 13: living subsidy without 低保; 14: living subsidy not the standard.
-    reg.set(13, "low_income", Val::text("否")).set(13, "living_subsidy", Val::Num(80.0));
-    expect(&reg, 13, "living_subsidy", "living_subsidy_needs_low_income");
-    reg.set(14, "low_income", Val::text("是")).set(14, "living_subsidy", Val::Num(100.0));
+    reg.set(13, "low_income", Val::text("否"))
+        .set(13, "living_subsidy", Val::Num(80.0));
+    expect(
+        &reg,
+        13,
+        "living_subsidy",
+        "living_subsidy_needs_low_income",
+    );
+    reg.set(14, "low_income", Val::text("是"))
+        .set(14, "living_subsidy", Val::Num(100.0));
     expect(&reg, 14, "living_subsidy", "living_subsidy_standard");
     // 15: nursing subsidy for an ineligible level; 16: not the standard.
-    reg.set(15, "category", Val::text("肢体")).set(15, "level", Val::text("四级")).set(15, "nursing_subsidy", Val::Num(100.0));
+    reg.set(15, "category", Val::text("肢体"))
+        .set(15, "level", Val::text("四级"))
+        .set(15, "nursing_subsidy", Val::Num(100.0));
     fix_cert(&mut reg, 15);
     expect(&reg, 15, "nursing_subsidy", "nursing_subsidy_eligibility");
-    reg.set(16, "category", Val::text("肢体")).set(16, "level", Val::text("一级")).set(16, "nursing_subsidy", Val::Num(80.0));
+    reg.set(16, "category", Val::text("肢体"))
+        .set(16, "level", Val::text("一级"))
+        .set(16, "nursing_subsidy", Val::Num(80.0));
     fix_cert(&mut reg, 16);
     expect(&reg, 16, "nursing_subsidy", "nursing_subsidy_standard");
     // 17: certificate issued before birth; 18: issued after the period.
     let before = birth_of(&reg, 17).pred_opt().unwrap();
     reg.set(17, "issue_date", Val::Date(before));
     expect(&reg, 17, "issue_date", "issue_date_after_birth");
-    reg.set(18, "issue_date", Val::Date(NaiveDate::from_ymd_opt(2026, 12, 5).unwrap()));
+    reg.set(
+        18,
+        "issue_date",
+        Val::Date(NaiveDate::from_ymd_opt(2026, 12, 5).unwrap()),
+    );
     expect(&reg, 18, "issue_date", "issue_date_not_future");
     // 19: name missing.
     reg.set(19, "name", Val::Blank);
@@ -145,15 +191,31 @@ fn every_register_rule_fires_on_its_cell() {
     let id = text(&reg, 27, "id_number");
     reg.set(27, "id_number", Val::Text(id[..17].to_string()));
     expect(&reg, 27, "id_number", "id_number.cn_id.length");
-    reg.set(28, "id_number", Val::Text(with_check_char("41990119851345001")));
+    reg.set(
+        28,
+        "id_number",
+        Val::Text(with_check_char("41990119851345001")),
+    );
     expect(&reg, 28, "id_number", "id_number.cn_id.birth");
     reg.set(29, "id_number", Val::text("4199011985031200AX"));
     expect(&reg, 29, "id_number", "id_number.cn_id.chars");
     // 30: a minor without guardian.
     let kid = with_check_char("41990120150601001");
-    reg.set(30, "id_number", Val::Text(kid)).set(30, "birth_date", Val::Date(NaiveDate::from_ymd_opt(2015, 6, 1).unwrap()));
-    reg.set(30, "gender", Val::text("男")).set(30, "category", Val::text("肢体")).set(30, "level", Val::text("四级"));
-    reg.set(30, "guardian", Val::Blank).set(30, "nursing_subsidy", Val::Blank).set(30, "issue_date", Val::Date(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()));
+    reg.set(30, "id_number", Val::Text(kid)).set(
+        30,
+        "birth_date",
+        Val::Date(NaiveDate::from_ymd_opt(2015, 6, 1).unwrap()),
+    );
+    reg.set(30, "gender", Val::text("男"))
+        .set(30, "category", Val::text("肢体"))
+        .set(30, "level", Val::text("四级"));
+    reg.set(30, "guardian", Val::Blank)
+        .set(30, "nursing_subsidy", Val::Blank)
+        .set(
+            30,
+            "issue_date",
+            Val::Date(NaiveDate::from_ymd_opt(2020, 1, 1).unwrap()),
+        );
     fix_cert(&mut reg, 30);
     expect(&reg, 30, "guardian", "guardian_required");
     // 31: certificate level digit wrong; 32: certificate of another person.
@@ -161,33 +223,56 @@ fn every_register_rule_fires_on_its_cell() {
     let d = if c.as_bytes()[19] == b'1' { '2' } else { '1' };
     c.replace_range(19..20, &d.to_string());
     reg.set(31, "cert_number", Val::Text(c));
-    expect(&reg, 31, "cert_number", "cert_number.cn_disability_cert.level");
+    expect(
+        &reg,
+        31,
+        "cert_number",
+        "cert_number.cn_disability_cert.level",
+    );
     let other = text(&reg, 33, "cert_number");
     reg.set(32, "cert_number", Val::Text(other.clone()));
-    expect(&reg, 32, "cert_number", "cert_number.cn_disability_cert.id_mismatch");
+    expect(
+        &reg,
+        32,
+        "cert_number",
+        "cert_number.cn_disability_cert.id_mismatch",
+    );
     expect(&reg, 33, "cert_number", "cert_number.unique_file");
     // 汇总: 肢体·一级 one too many (row 6 of the sheet, column B), and every total that
     // includes it stays right, so exactly one cell is wrong.
     let n = reg.count(Some("肢体"), Some("一级"));
-    reg.summary_override.push(((3, 0), Val::Num((n + 1) as f64)));
+    reg.summary_override
+        .push(((3, 0), Val::Num((n + 1) as f64)));
     want.push(("B6".into(), "summary_counts"));
 
     let path = dir.path().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
     reg.write(&path).unwrap();
     let (code, json, stderr) = validate_json(&[], &[&path]);
     let f = &json["files"][0];
-    let mut want: Vec<(String, String)> = want.into_iter().map(|(c, r)| (c, r.to_string())).collect();
+    let mut want: Vec<(String, String)> =
+        want.into_iter().map(|(c, r)| (c, r.to_string())).collect();
     want.sort();
     let got = cell_rules(f);
     let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).collect();
     let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}\n{stderr}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}\n{stderr}"
+    );
     assert_eq!(code, 1);
     assert_eq!(f["warnings"], 1, "only the local phone number is a warning");
     assert_eq!(f["errors"], want.len() - 1);
 
     // Findings carry the exact place and a message with the expected value.
-    let find = |rule: &str| f["findings"].as_array().unwrap().iter().find(|x| x["rule"] == rule).unwrap().clone();
+    let find = |rule: &str| {
+        f["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["rule"] == rule)
+            .unwrap()
+            .clone()
+    };
     let checksum = find("id_number.cn_id.checksum");
     assert_eq!(checksum["sheet"], "残疾人信息");
     assert_eq!(checksum["row"], 4);
@@ -195,11 +280,26 @@ fn every_register_rule_fires_on_its_cell() {
     assert_eq!(checksum["header"], "身份证号");
     assert_eq!(checksum["severity"], "error");
     let right = with_check_char(&text(&reg, 0, "id_number")[..17]);
-    assert!(checksum["message"].as_str().unwrap().contains(&format!("末位应为「{}」", &right[17..])), "{checksum}");
+    assert!(
+        checksum["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("末位应为「{}」", &right[17..])),
+        "{checksum}"
+    );
     let number = find("id_number.cn_id.number");
     assert_eq!(number["value"], "419901198503120000");
-    assert!(number["message"].as_str().unwrap().contains("15 位有效数字"));
+    assert!(number["message"]
+        .as_str()
+        .unwrap()
+        .contains("15 位有效数字"));
     let summary = find("summary_counts");
     assert_eq!(summary["sheet"], "汇总");
-    assert!(summary["message"].as_str().unwrap().contains(&format!("明细表中有 {n} 人")), "{summary}");
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("明细表中有 {n} 人")),
+        "{summary}"
+    );
 }

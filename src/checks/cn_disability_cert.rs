@@ -67,11 +67,24 @@ mod tests {
     fn run(cert: &str, cat: usize, level: usize) -> Option<Outcome> {
         let cell = Cell::Text(Cow::Owned(cert.to_string()));
         let params = [
-            ParamValue { text: "11010519491231002X", enum_index: None },
-            ParamValue { text: "肢体", enum_index: Some(cat) },
-            ParamValue { text: "二级", enum_index: Some(level) },
+            ParamValue {
+                text: "11010519491231002X",
+                enum_index: None,
+            },
+            ParamValue {
+                text: "肢体",
+                enum_index: Some(cat),
+            },
+            ParamValue {
+                text: "二级",
+                enum_index: Some(level),
+            },
         ];
-        CnDisabilityCert.check(&CheckInput { cell: &cell, text: cert, params: &params })
+        CnDisabilityCert.check(&CheckInput {
+            cell: &cell,
+            text: cert,
+            params: &params,
+        })
     }
 
     #[test]
@@ -81,9 +94,21 @@ mod tests {
 
     #[test]
     fn each_outcome_fires() {
-        assert_eq!(run("11010519491231002X4", 3, 1).map(|o| o.code), Some("length"));
-        assert_eq!(run("11010519491231003X42", 3, 1).map(|o| o.code), Some("id_mismatch"));
-        assert_eq!(run("11010519491231002X12", 3, 1), Some(Outcome::new("category", "4")));
-        assert_eq!(run("11010519491231002X43", 3, 1), Some(Outcome::new("level", "2")));
+        assert_eq!(
+            run("11010519491231002X4", 3, 1).map(|o| o.code),
+            Some("length")
+        );
+        assert_eq!(
+            run("11010519491231003X42", 3, 1).map(|o| o.code),
+            Some("id_mismatch")
+        );
+        assert_eq!(
+            run("11010519491231002X12", 3, 1),
+            Some(Outcome::new("category", "4"))
+        );
+        assert_eq!(
+            run("11010519491231002X43", 3, 1),
+            Some(Outcome::new("level", "2"))
+        );
     }
 }

@@ -134,7 +134,10 @@ mod tests {
         assert_eq!(code("1101051949123100"), Some("length"));
         assert_eq!(code("11010519491231A02X"), Some("chars"));
         assert_eq!(code("110105194902300020"), Some("birth"));
-        assert_eq!(run(Cell::Float(4.1990119850312e17)).map(|o| o.code), Some("number"));
+        assert_eq!(
+            run(Cell::Float(4.1990119850312e17)).map(|o| o.code),
+            Some("number")
+        );
         assert_eq!(
             run(Cell::Text(Cow::Borrowed("110105194912310021"))).map(|o| o.expected),
             Some("X".to_string())
@@ -143,7 +146,10 @@ mod tests {
 
     #[test]
     fn birth_and_gender() {
-        assert_eq!(birth_date("11010519491231002X"), NaiveDate::from_ymd_opt(1949, 12, 31));
+        assert_eq!(
+            birth_date("11010519491231002X"),
+            NaiveDate::from_ymd_opt(1949, 12, 31)
+        );
         assert_eq!(gender("11010519491231002X"), Some("女"));
         assert_eq!(gender("11010519491231001X"), Some("男"));
     }

@@ -56,7 +56,12 @@ fn classify(p: &str) -> Kind {
     }
     if let Some((area, num)) = p.split_once('-') {
         let (a, n) = (area.as_bytes(), num.as_bytes());
-        if a.first() == Some(&b'0') && (3..=4).contains(&a.len()) && all_digits(a) && (7..=8).contains(&n.len()) && all_digits(n) {
+        if a.first() == Some(&b'0')
+            && (3..=4).contains(&a.len())
+            && all_digits(a)
+            && (7..=8).contains(&n.len())
+            && all_digits(n)
+        {
             return Kind::Ok;
         }
         return Kind::Invalid;
@@ -78,13 +83,25 @@ mod tests {
     fn code(s: &str) -> Option<&'static str> {
         let cell = Cell::Empty;
         CnPhone
-            .check(&CheckInput { cell: &cell, text: s, params: &[] })
+            .check(&CheckInput {
+                cell: &cell,
+                text: s,
+                params: &[],
+            })
             .map(|o| o.code)
     }
 
     #[test]
     fn accepts_mobiles_landlines_and_lists() {
-        for ok in ["13812345678", "0371-65432100", "0371-6543210", "037165432100", "13812345678/0371-6543210", "13812345678、15912345678", "13812345678 15912345678"] {
+        for ok in [
+            "13812345678",
+            "0371-65432100",
+            "0371-6543210",
+            "037165432100",
+            "13812345678/0371-6543210",
+            "13812345678、15912345678",
+            "13812345678 15912345678",
+        ] {
             assert_eq!(code(ok), None, "{ok}");
         }
     }

@@ -109,7 +109,9 @@ pub fn resolve_unit(county: &County, sources: &[(&'static str, Option<&str>)]) -
     }
     match votes.first() {
         None => UnitVerdict::Unknown,
-        Some((_, first)) if votes.iter().all(|(_, u)| u == first) => UnitVerdict::Known(first.clone()),
+        Some((_, first)) if votes.iter().all(|(_, u)| u == first) => {
+            UnitVerdict::Known(first.clone())
+        }
         Some(_) => UnitVerdict::Conflict(votes),
     }
 }
@@ -129,7 +131,10 @@ pub fn match_unit(county: &County, text: &str) -> Option<String> {
         .iter()
         .filter(|u| {
             u.name.strip_prefix(t).is_some_and(|rest| {
-                matches!(rest, "镇" | "乡" | "街道办事处" | "办事处" | "街道" | "街道办")
+                matches!(
+                    rest,
+                    "镇" | "乡" | "街道办事处" | "办事处" | "街道" | "街道办"
+                )
             })
         })
         .map(|u| u.name.as_str())
@@ -146,15 +151,30 @@ mod tests {
         let p = parse_file_name("柳河镇_残疾人信息登记簿_2026-11.xlsx");
         assert_eq!(p.prefix.as_deref(), Some("柳河镇"));
         assert_eq!(p.period.as_deref(), Some("2026-11"));
-        assert_eq!(parse_file_name("登记簿202611.xls").period.as_deref(), Some("2026-11"));
-        assert_eq!(parse_file_name("石桥镇2026年3月.xlsx").period.as_deref(), Some("2026-03"));
+        assert_eq!(
+            parse_file_name("登记簿202611.xls").period.as_deref(),
+            Some("2026-11")
+        );
+        assert_eq!(
+            parse_file_name("石桥镇2026年3月.xlsx").period.as_deref(),
+            Some("2026-03")
+        );
         assert_eq!(parse_file_name("名单.xlsx").period, None);
     }
 
     #[test]
     fn title_labels() {
-        assert_eq!(labelled_value("填报单位：柳河镇   填报日期：2026年11月30日", "填报单位").as_deref(), Some("柳河镇"));
-        assert_eq!(labelled_value("填报单位: 石桥镇", "填报单位").as_deref(), Some("石桥镇"));
-        assert_eq!(period_from_date_text("2026年11月30日").as_deref(), Some("2026-11"));
+        assert_eq!(
+            labelled_value("填报单位：柳河镇   填报日期：2026年11月30日", "填报单位").as_deref(),
+            Some("柳河镇")
+        );
+        assert_eq!(
+            labelled_value("填报单位: 石桥镇", "填报单位").as_deref(),
+            Some("石桥镇")
+        );
+        assert_eq!(
+            period_from_date_text("2026年11月30日").as_deref(),
+            Some("2026-11")
+        );
     }
 }

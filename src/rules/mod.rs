@@ -127,11 +127,14 @@ impl Column {
     /// Metadata of one of this column's constraints. Load guarantees presence for
     /// every constraint the column uses.
     pub fn rule(&self, constraint: &str) -> RuleMeta {
-        self.constraints.get(constraint).cloned().unwrap_or_else(|| RuleMeta {
-            id: format!("{}.{}", self.key, constraint),
-            severity: Severity::Error,
-            message: format!("「{}」有误：{{value}}", self.header),
-        })
+        self.constraints
+            .get(constraint)
+            .cloned()
+            .unwrap_or_else(|| RuleMeta {
+                id: format!("{}.{}", self.key, constraint),
+                severity: Severity::Error,
+                message: format!("「{}」有误：{{value}}", self.header),
+            })
     }
 }
 
@@ -229,24 +232,67 @@ pub const GLOBALS: &[&str] = &["unit", "period", "period_end", "standards", "cou
 /// Functions taizhang adds to CEL for row rules.
 pub const FUNCTIONS: &[&str] = &["cn_id_valid", "cn_id_gender", "cn_id_birth", "age_at"];
 /// Constraint names whose file-level messages each kind must define.
-pub const FILE_MESSAGES: &[&str] = &[
-    "missing_column",
-    "unit_unknown",
-    "unit_conflict",
-    "no_rows",
-];
+pub const FILE_MESSAGES: &[&str] = &["missing_column", "unit_unknown", "unit_conflict", "no_rows"];
 /// Placeholders any message may use besides column keys.
 pub const PLACEHOLDERS: &[&str] = &[
-    "value", "expected", "header", "row", "cell", "sheet", "unit", "period", "other_row",
-    "other_unit", "other_file", "length", "row_label", "col_label", "file_unit", "text_unit",
+    "value",
+    "expected",
+    "header",
+    "row",
+    "cell",
+    "sheet",
+    "unit",
+    "period",
+    "other_row",
+    "other_unit",
+    "other_file",
+    "length",
+    "row_label",
+    "col_label",
+    "file_unit",
+    "text_unit",
 ];
 
 const CEL_STDLIB: &[&str] = &[
-    "size", "contains", "startsWith", "endsWith", "matches", "int", "uint", "double", "string",
-    "bytes", "bool", "has", "all", "exists", "exists_one", "map", "filter", "timestamp",
-    "duration", "type", "dyn", "max", "min", "substring", "charAt", "indexOf", "lastIndexOf",
-    "lowerAscii", "upperAscii", "replace", "split", "join", "trim", "format", "quote",
-    "getFullYear", "getMonth", "getDate", "getDayOfMonth",
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "has",
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+    "timestamp",
+    "duration",
+    "type",
+    "dyn",
+    "max",
+    "min",
+    "substring",
+    "charAt",
+    "indexOf",
+    "lastIndexOf",
+    "lowerAscii",
+    "upperAscii",
+    "replace",
+    "split",
+    "join",
+    "trim",
+    "format",
+    "quote",
+    "getFullYear",
+    "getMonth",
+    "getDate",
+    "getDayOfMonth",
 ];
 
 struct Lint {
@@ -265,7 +311,9 @@ impl Lint {
 }
 
 fn toml_error(file: &Path, src: &str, e: &toml::de::Error) -> LintIssue {
-    let line = e.span().map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+    let line = e
+        .span()
+        .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
     LintIssue {
         file: file.to_path_buf(),
         line,
@@ -331,7 +379,8 @@ impl RuleSet {
                 .filter(|p| {
                     p.extension().is_some_and(|x| x == "toml")
                         && p.file_name().is_some_and(|n| n != "county.toml")
-                        && p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with("notice"))
+                        && p.file_name()
+                            .is_some_and(|n| !n.to_string_lossy().starts_with("notice"))
                 })
                 .collect(),
             Err(e) => {
@@ -361,15 +410,32 @@ impl RuleSet {
                 }
             };
             if !kind_ids.insert(file.kind.id.get_ref().clone()) {
-                lint.at(&path, &src, Some(file.kind.id.span()), format!("台账类型 id「{}」重复", file.kind.id.get_ref()));
+                lint.at(
+                    &path,
+                    &src,
+                    Some(file.kind.id.span()),
+                    format!("台账类型 id「{}」重复", file.kind.id.get_ref()),
+                );
             }
-            let ctx = KindCtx { path: &path, src: &src, tables: &tables, env: &env, county: &county, standards: &standards_value };
+            let ctx = KindCtx {
+                path: &path,
+                src: &src,
+                tables: &tables,
+                env: &env,
+                county: &county,
+                standards: &standards_value,
+            };
             if let Some(k) = compile_kind(file, &ctx, &mut lint) {
                 kinds.push(k);
             }
         }
         if kinds.is_empty() && lint.issues.is_empty() {
-            lint.at(dir, "", None, "规则目录中没有任何台账类型文件（如 register.toml）".into());
+            lint.at(
+                dir,
+                "",
+                None,
+                "规则目录中没有任何台账类型文件（如 register.toml）".into(),
+            );
         }
         if !lint.issues.is_empty() {
             return Err(RuleErrors(lint.issues));
@@ -387,9 +453,17 @@ impl RuleSet {
     /// Villages and communities of a unit, from the `villages` table (name column
     /// `村社区名称`, scoped by `乡镇名称`).
     pub fn villages_of(&self, unit: &str) -> Vec<String> {
-        let Some(t) = self.tables.get("villages") else { return Vec::new() };
-        let (Some(u), Some(v)) = (t.column("乡镇名称"), t.column("村社区名称")) else { return Vec::new() };
-        t.rows.iter().filter(|r| r.get(u).is_some_and(|x| x == unit)).filter_map(|r| r.get(v).cloned()).collect()
+        let Some(t) = self.tables.get("villages") else {
+            return Vec::new();
+        };
+        let (Some(u), Some(v)) = (t.column("乡镇名称"), t.column("村社区名称")) else {
+            return Vec::new();
+        };
+        t.rows
+            .iter()
+            .filter(|r| r.get(u).is_some_and(|x| x == unit))
+            .filter_map(|r| r.get(v).cloned())
+            .collect()
     }
 
     /// A kind by id.
@@ -407,7 +481,15 @@ fn load_units(
 ) -> Vec<Unit> {
     let decl = &county.units;
     let Some(t) = tables.get(decl.table.get_ref()) else {
-        lint.at(path, src, Some(decl.table.span()), format!("[units] 引用的表「{}」未在 [tables] 中声明", decl.table.get_ref()));
+        lint.at(
+            path,
+            src,
+            Some(decl.table.span()),
+            format!(
+                "[units] 引用的表「{}」未在 [tables] 中声明",
+                decl.table.get_ref()
+            ),
+        );
         return Vec::new();
     };
     let cols = [&decl.code_column, &decl.name_column, &decl.email_column].map(|c| (c, t.column(c)));
@@ -416,7 +498,12 @@ fn load_units(
         match pos {
             Some(p) => idx[i] = *p,
             None => {
-                lint.at(path, src, Some(decl.table.span()), format!("表「{}」没有列「{}」", decl.table.get_ref(), name));
+                lint.at(
+                    path,
+                    src,
+                    Some(decl.table.span()),
+                    format!("表「{}」没有列「{}」", decl.table.get_ref(), name),
+                );
                 return Vec::new();
             }
         }
@@ -441,7 +528,8 @@ pub fn toml_to_cel(v: &toml::Value) -> Value {
         toml::Value::Datetime(d) => Value::from(d.to_string()),
         toml::Value::Array(a) => Value::List(Arc::new(a.iter().map(toml_to_cel).collect())),
         toml::Value::Table(t) => {
-            let m: HashMap<String, Value> = t.iter().map(|(k, v)| (k.clone(), toml_to_cel(v))).collect();
+            let m: HashMap<String, Value> =
+                t.iter().map(|(k, v)| (k.clone(), toml_to_cel(v))).collect();
             Value::Map(m.into())
         }
     }
@@ -459,25 +547,56 @@ struct KindCtx<'a> {
 fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> Option<Kind> {
     let (path, src) = (ctx.path, ctx.src);
     let before = lint.issues.len();
-    let keys: Vec<String> = file.columns.iter().map(|c| c.key.get_ref().clone()).collect();
+    let keys: Vec<String> = file
+        .columns
+        .iter()
+        .map(|c| c.key.get_ref().clone())
+        .collect();
     let key_of = |s: &Spanned<String>, what: &str, lint: &mut Lint| -> Option<usize> {
         let p = keys.iter().position(|k| k == s.get_ref());
         if p.is_none() {
-            lint.at(path, src, Some(s.span()), format!("{what}引用了未知的列「{}」", s.get_ref()));
+            lint.at(
+                path,
+                src,
+                Some(s.span()),
+                format!("{what}引用了未知的列「{}」", s.get_ref()),
+            );
         }
         p
     };
     let mut seen = HashSet::new();
     for c in &file.columns {
         if !seen.insert(c.key.get_ref().clone()) {
-            lint.at(path, src, Some(c.key.span()), format!("列 key「{}」重复", c.key.get_ref()));
+            lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列 key「{}」重复", c.key.get_ref()),
+            );
         }
-        if GLOBALS.contains(&c.key.get_ref().as_str()) || FUNCTIONS.contains(&c.key.get_ref().as_str()) {
-            lint.at(path, src, Some(c.key.span()), format!("列 key「{}」是保留名称", c.key.get_ref()));
+        if GLOBALS.contains(&c.key.get_ref().as_str())
+            || FUNCTIONS.contains(&c.key.get_ref().as_str())
+        {
+            lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列 key「{}」是保留名称", c.key.get_ref()),
+            );
         }
     }
-    let recognise_by: Vec<usize> = file.kind.recognise_by.iter().filter_map(|k| key_of(k, "recognise_by ", lint)).collect();
-    let template_columns: Vec<usize> = file.kind.template_columns.iter().filter_map(|k| key_of(k, "template_columns ", lint)).collect();
+    let recognise_by: Vec<usize> = file
+        .kind
+        .recognise_by
+        .iter()
+        .filter_map(|k| key_of(k, "recognise_by ", lint))
+        .collect();
+    let template_columns: Vec<usize> = file
+        .kind
+        .template_columns
+        .iter()
+        .filter_map(|k| key_of(k, "template_columns ", lint))
+        .collect();
     for m in FILE_MESSAGES {
         if !file.messages.contains_key(*m) {
             lint.at(path, src, None, format!("[messages] 缺少文件级提示「{m}」"));
@@ -505,19 +624,41 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
                         if let Some(i) = keys.iter().position(|k| k == v) {
                             reads.insert(i);
                         } else if !GLOBALS.contains(&v) {
-                            lint.at(path, src, Some(s.span()), format!("规则 {id} 的 {what} 引用了未知的列「{v}」"));
+                            lint.at(
+                                path,
+                                src,
+                                Some(s.span()),
+                                format!("规则 {id} 的 {what} 引用了未知的列「{v}」"),
+                            );
                         }
                     }
                     for f in refs.functions() {
-                        let known = f.starts_with('_') || f.starts_with('@') || f.starts_with('!') || FUNCTIONS.contains(&f) || CEL_STDLIB.contains(&f);
+                        let known = f.starts_with('_')
+                            || f.starts_with('@')
+                            || f.starts_with('!')
+                            || FUNCTIONS.contains(&f)
+                            || CEL_STDLIB.contains(&f);
                         if !known {
-                            lint.at(path, src, Some(s.span()), format!("规则 {id} 的 {what} 调用了未知函数「{f}」"));
+                            lint.at(
+                                path,
+                                src,
+                                Some(s.span()),
+                                format!("规则 {id} 的 {what} 调用了未知函数「{f}」"),
+                            );
                         }
                     }
                     Some(p)
                 }
                 Err(e) => {
-                    lint.at(path, src, Some(s.span()), format!("规则 {id} 的 {what} 无法编译：{}", e.to_string().replace('\n', " ")));
+                    lint.at(
+                        path,
+                        src,
+                        Some(s.span()),
+                        format!(
+                            "规则 {id} 的 {what} 无法编译：{}",
+                            e.to_string().replace('\n', " ")
+                        ),
+                    );
                     None
                 }
             }
@@ -525,11 +666,33 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
         let when = r.when.as_ref().map(|w| compile(w, "when", lint));
         let assert = compile(&r.assert, "assert", lint);
         let expected = r.expected.as_ref().map(|e| compile(e, "expected", lint));
-        check_placeholders(&r.message, &keys, path, src, Some(r.assert.span()), &id, lint);
-        if let (Some(cell), Some(assert), Some(when), Some(expected)) = (cell, assert, when.map_or(Some(None), |w| w.map(Some)), expected.map_or(Some(None), |e| e.map(Some))) {
+        check_placeholders(
+            &r.message,
+            &keys,
+            path,
+            src,
+            Some(r.assert.span()),
+            &id,
+            lint,
+        );
+        if let (Some(cell), Some(assert), Some(when), Some(expected)) = (
+            cell,
+            assert,
+            when.map_or(Some(None), |w| w.map(Some)),
+            expected.map_or(Some(None), |e| e.map(Some)),
+        ) {
             let mut reads: Vec<usize> = reads.into_iter().collect();
             reads.sort_unstable();
-            row_rules.push(RowRule { id, when, assert, expected, cell, severity: r.severity, message: r.message.clone(), reads });
+            row_rules.push(RowRule {
+                id,
+                when,
+                assert,
+                expected,
+                cell,
+                severity: r.severity,
+                message: r.message.clone(),
+                reads,
+            });
         }
     }
     let mut sheet_rules = Vec::new();
@@ -539,7 +702,15 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
             lint.at(path, src, Some(s.id.span()), format!("规则 id「{id}」重复"));
         }
         if s.check.get_ref() != "crosstab_count" {
-            lint.at(path, src, Some(s.check.span()), format!("未知的表级检查「{}」（可用：crosstab_count）", s.check.get_ref()));
+            lint.at(
+                path,
+                src,
+                Some(s.check.span()),
+                format!(
+                    "未知的表级检查「{}」（可用：crosstab_count）",
+                    s.check.get_ref()
+                ),
+            );
         }
         check_placeholders(&s.message, &keys, path, src, Some(s.id.span()), &id, lint);
         let rows = key_of(&s.rows, &format!("规则 {id} 的 rows "), lint);
@@ -560,11 +731,26 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
         }
     }
     for (name, text) in &file.messages {
-        let line_of = src.find(&format!("\"{name}\"")).or_else(|| src.find(&format!("\n{name} ")));
+        let line_of = src
+            .find(&format!("\"{name}\""))
+            .or_else(|| src.find(&format!("\n{name} ")));
         let span = line_of.map(|p| p + 1..p + 1);
-        check_placeholders(text, &keys, path, src, span.clone(), &format!("[messages] {name}"), lint);
+        check_placeholders(
+            text,
+            &keys,
+            path,
+            src,
+            span.clone(),
+            &format!("[messages] {name}"),
+            lint,
+        );
         if !message_key_known(name) {
-            lint.at(path, src, span, format!("[messages] 中的「{name}」不对应任何检查（拼写错误？）"));
+            lint.at(
+                path,
+                src,
+                span,
+                format!("[messages] 中的「{name}」不对应任何检查（拼写错误？）"),
+            );
         }
     }
     let kind = Kind {
@@ -590,30 +776,63 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
 
 /// Constraint names a column can use, each needing a message.
 pub const CONSTRAINTS: &[&str] = &[
-    "required", "type_integer", "type_money", "type_date", "enum", "regex", "min", "max", "length",
-    "unique_file", "unique_county", "lookup",
+    "required",
+    "type_integer",
+    "type_money",
+    "type_date",
+    "enum",
+    "regex",
+    "min",
+    "max",
+    "length",
+    "unique_file",
+    "unique_county",
+    "lookup",
 ];
 
 fn message_key_known(name: &str) -> bool {
     FILE_MESSAGES.contains(&name)
         || CONSTRAINTS.contains(&name)
-        || checks::registry().iter().any(|c| c.outcomes().iter().any(|o| name == format!("{}.{o}", c.name())))
+        || checks::registry().iter().any(|c| {
+            c.outcomes()
+                .iter()
+                .any(|o| name == format!("{}.{o}", c.name()))
+        })
 }
 
-fn check_placeholders(text: &str, keys: &[String], path: &Path, src: &str, span: Option<std::ops::Range<usize>>, what: &str, lint: &mut Lint) {
+fn check_placeholders(
+    text: &str,
+    keys: &[String],
+    path: &Path,
+    src: &str,
+    span: Option<std::ops::Range<usize>>,
+    what: &str,
+    lint: &mut Lint,
+) {
     let mut rest = text;
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];
         let Some(end) = after.find('}') else { break };
         let name = &after[..end];
         if !PLACEHOLDERS.contains(&name) && !keys.iter().any(|k| k == name) {
-            lint.at(path, src, span.clone(), format!("{what} 的提示语使用了未知占位符「{{{name}}}」"));
+            lint.at(
+                path,
+                src,
+                span.clone(),
+                format!("{what} 的提示语使用了未知占位符「{{{name}}}」"),
+            );
         }
         rest = &after[end + 1..];
     }
 }
 
-fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[String], ctx: &KindCtx<'_>, lint: &mut Lint) -> Column {
+fn compile_column(
+    c: &schema::ColumnDecl,
+    file: &schema::KindFile,
+    keys: &[String],
+    ctx: &KindCtx<'_>,
+    lint: &mut Lint,
+) -> Column {
     let (path, src) = (ctx.path, ctx.src);
     let key = c.key.get_ref().clone();
     let mut used: Vec<String> = Vec::new();
@@ -627,18 +846,34 @@ fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[Strin
         ColumnType::Enum => {
             used.push("enum".into());
             if c.values.is_empty() {
-                lint.at(path, src, Some(c.key.span()), format!("枚举列「{key}」没有列出 values"));
+                lint.at(
+                    path,
+                    src,
+                    Some(c.key.span()),
+                    format!("枚举列「{key}」没有列出 values"),
+                );
             }
         }
         ColumnType::Text => {}
     }
-    let regex = c.regex.as_ref().and_then(|r| match Regex::new(r.get_ref()) {
-        Ok(re) => Some(re),
-        Err(e) => {
-            lint.at(path, src, Some(r.span()), format!("列「{key}」的正则表达式无效：{}", e.to_string().lines().last().unwrap_or("")));
-            None
-        }
-    });
+    let regex = c
+        .regex
+        .as_ref()
+        .and_then(|r| match Regex::new(r.get_ref()) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                lint.at(
+                    path,
+                    src,
+                    Some(r.span()),
+                    format!(
+                        "列「{key}」的正则表达式无效：{}",
+                        e.to_string().lines().last().unwrap_or("")
+                    ),
+                );
+                None
+            }
+        });
     if c.regex.is_some() {
         used.push("regex".into());
     }
@@ -662,18 +897,37 @@ fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[Strin
     let lookup = c.lookup.as_ref().and_then(|l| {
         used.push("lookup".into());
         let Some(t) = ctx.tables.get(l.table.get_ref()) else {
-            lint.at(path, src, Some(l.table.span()), format!("列「{key}」引用了未声明的参照表「{}」", l.table.get_ref()));
+            lint.at(
+                path,
+                src,
+                Some(l.table.span()),
+                format!("列「{key}」引用了未声明的参照表「{}」", l.table.get_ref()),
+            );
             return None;
         };
         let Some(vc) = t.column(l.column.get_ref()) else {
-            lint.at(path, src, Some(l.column.span()), format!("参照表「{}」没有列「{}」", l.table.get_ref(), l.column.get_ref()));
+            lint.at(
+                path,
+                src,
+                Some(l.column.span()),
+                format!(
+                    "参照表「{}」没有列「{}」",
+                    l.table.get_ref(),
+                    l.column.get_ref()
+                ),
+            );
             return None;
         };
         let sc = match &l.scope {
             Some(s) => match t.column(s.get_ref()) {
                 Some(i) => Some(i),
                 None => {
-                    lint.at(path, src, Some(s.span()), format!("参照表「{}」没有列「{}」", l.table.get_ref(), s.get_ref()));
+                    lint.at(
+                        path,
+                        src,
+                        Some(s.span()),
+                        format!("参照表「{}」没有列「{}」", l.table.get_ref(), s.get_ref()),
+                    );
                     return None;
                 }
             },
@@ -687,13 +941,27 @@ fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[Strin
             values.insert(v.clone());
             pairs.insert((s, v));
         }
-        Some(Lookup { table: l.table.get_ref().clone(), pairs, values, scoped: sc.is_some() })
+        Some(Lookup {
+            table: l.table.get_ref().clone(),
+            pairs,
+            values,
+            scoped: sc.is_some(),
+        })
     });
     let mut checks = Vec::new();
     for d in &c.checks {
         let Some(check) = checks::find(d.check.get_ref()) else {
             let names: Vec<_> = checks::registry().iter().map(|c| c.name()).collect();
-            lint.at(path, src, Some(d.check.span()), format!("未知的内置检查「{}」（可用：{}）", d.check.get_ref(), names.join("、")));
+            lint.at(
+                path,
+                src,
+                Some(d.check.span()),
+                format!(
+                    "未知的内置检查「{}」（可用：{}）",
+                    d.check.get_ref(),
+                    names.join("、")
+                ),
+            );
             continue;
         };
         let mut params = Vec::new();
@@ -701,14 +969,33 @@ fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[Strin
             match d.params.get(*p) {
                 Some(col) => match keys.iter().position(|k| k == col.get_ref()) {
                     Some(i) => params.push(i),
-                    None => lint.at(path, src, Some(col.span()), format!("检查 {} 的参数 {p} 引用了未知的列「{}」", check.name(), col.get_ref())),
+                    None => lint.at(
+                        path,
+                        src,
+                        Some(col.span()),
+                        format!(
+                            "检查 {} 的参数 {p} 引用了未知的列「{}」",
+                            check.name(),
+                            col.get_ref()
+                        ),
+                    ),
                 },
-                None => lint.at(path, src, Some(d.check.span()), format!("检查 {} 缺少参数「{p}」", check.name())),
+                None => lint.at(
+                    path,
+                    src,
+                    Some(d.check.span()),
+                    format!("检查 {} 缺少参数「{p}」", check.name()),
+                ),
             }
         }
         for p in d.params.keys() {
             if !check.params().contains(&p.as_str()) {
-                lint.at(path, src, Some(d.check.span()), format!("检查 {} 没有参数「{p}」", check.name()));
+                lint.at(
+                    path,
+                    src,
+                    Some(d.check.span()),
+                    format!("检查 {} 没有参数「{p}」", check.name()),
+                );
             }
         }
         let mut outcomes = HashMap::new();
@@ -720,7 +1007,11 @@ fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[Strin
                 lint.at(path, src, Some(d.check.span()), format!("列「{key}」的检查 {} 缺少结果「{o}」的提示语（[messages] 中的 \"{name}\"）", check.name()));
             }
         }
-        checks.push(ColumnCheck { check, params, outcomes });
+        checks.push(ColumnCheck {
+            check,
+            params,
+            outcomes,
+        });
     }
     let mut constraints = HashMap::new();
     for u in &used {
@@ -728,13 +1019,26 @@ fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[Strin
             Some(m) => {
                 constraints.insert(u.clone(), m);
             }
-            None => lint.at(path, src, Some(c.key.span()), format!("列「{key}」使用了「{u}」，但 [messages] 中没有对应的提示语")),
+            None => lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列「{key}」使用了「{u}」，但 [messages] 中没有对应的提示语"),
+            ),
         }
     }
     for s in c.severity.keys().chain(c.messages.keys()) {
-        let known = used.contains(s) || c.checks.iter().any(|d| s.starts_with(&format!("{}.", d.check.get_ref())));
+        let known = used.contains(s)
+            || c.checks
+                .iter()
+                .any(|d| s.starts_with(&format!("{}.", d.check.get_ref())));
         if !known {
-            lint.at(path, src, Some(c.key.span()), format!("列「{key}」为「{s}」设置了提示语或级别，但该列没有这项检查"));
+            lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列「{key}」为「{s}」设置了提示语或级别，但该列没有这项检查"),
+            );
         }
     }
     Column {
@@ -757,11 +1061,24 @@ fn compile_column(c: &schema::ColumnDecl, file: &schema::KindFile, keys: &[Strin
     }
 }
 
-fn meta(key: &str, constraint: &str, c: &schema::ColumnDecl, file: &schema::KindFile) -> Option<RuleMeta> {
-    let message = c.messages.get(constraint).or_else(|| file.messages.get(constraint))?.clone();
+fn meta(
+    key: &str,
+    constraint: &str,
+    c: &schema::ColumnDecl,
+    file: &schema::KindFile,
+) -> Option<RuleMeta> {
+    let message = c
+        .messages
+        .get(constraint)
+        .or_else(|| file.messages.get(constraint))?
+        .clone();
     Some(RuleMeta {
         id: format!("{key}.{constraint}"),
-        severity: c.severity.get(constraint).copied().unwrap_or(Severity::Error),
+        severity: c
+            .severity
+            .get(constraint)
+            .copied()
+            .unwrap_or(Severity::Error),
         message,
     })
 }
@@ -792,10 +1109,16 @@ fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
                 }
             }
             Ok(Value::Bool(false)) => {}
-            Ok(other) => errors.push(cel::ExecutionError::function_error("when", format!("结果不是真/假：{other:?}"))),
+            Ok(other) => errors.push(cel::ExecutionError::function_error(
+                "when",
+                format!("结果不是真/假：{other:?}"),
+            )),
             Err(e) => errors.push(e),
         }
-        if let Some(e) = errors.into_iter().find(|e| !matches!(e, cel::ExecutionError::NoSuchKey(_))) {
+        if let Some(e) = errors
+            .into_iter()
+            .find(|e| !matches!(e, cel::ExecutionError::NoSuchKey(_)))
+        {
             lint.issues.push(LintIssue {
                 file: ctx.path.to_path_buf(),
                 line: find_line(ctx.src, &r.id),
@@ -807,5 +1130,6 @@ fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
 
 fn find_line(src: &str, id: &str) -> Option<usize> {
     let needle = format!("\"{id}\"");
-    src.find(&needle).map(|p| src[..p].matches('\n').count() + 1)
+    src.find(&needle)
+        .map(|p| src[..p].matches('\n').count() + 1)
 }

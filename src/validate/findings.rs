@@ -37,7 +37,13 @@ pub struct Place {
 
 impl Finding {
     /// Builds a finding from a rule, a place and the placeholder values.
-    pub fn new(meta: &RuleMeta, place: &Place, value: &str, expected: &str, vars: &dyn Fn(&str) -> Option<String>) -> Finding {
+    pub fn new(
+        meta: &RuleMeta,
+        place: &Place,
+        value: &str,
+        expected: &str,
+        vars: &dyn Fn(&str) -> Option<String>,
+    ) -> Finding {
         let cell = match (place.row, place.col) {
             (Some(r), Some(c)) => Some(crate::workbook::value::a1(r, c)),
             _ => None,
@@ -142,8 +148,36 @@ pub struct CountyKey {
 impl FileReport {
     /// Recounts errors and warnings and sorts findings by sheet order of appearance, row, column.
     pub fn finish(&mut self) {
-        self.errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
+        self.errors = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
         self.warnings = self.findings.len() - self.errors;
+    }
+
+    /// Orders findings for people: the detail sheet first, then other sheets;
+    /// within a sheet, file-level findings, then by row and column.
+    pub fn sort(&mut self) {
+        let detail = self.sheet.clone();
+        let col_key = |c: &Option<String>| c.as_ref().map(|c| (c.len(), c.clone()));
+        self.findings.sort_by(|a, b| {
+            let ka = (
+                Some(&a.sheet) != detail.as_ref(),
+                a.sheet.clone(),
+                a.row.is_some(),
+                a.row,
+                col_key(&a.column),
+            );
+            let kb = (
+                Some(&b.sheet) != detail.as_ref(),
+                b.sheet.clone(),
+                b.row.is_some(),
+                b.row,
+                col_key(&b.column),
+            );
+            ka.cmp(&kb)
+        });
     }
 
     /// True when the file is accepted: readable and without errors.

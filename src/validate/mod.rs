@@ -11,7 +11,7 @@ pub mod findings;
 use crate::checks::{CheckInput, ParamValue};
 use crate::intake::identify::{self, UnitVerdict};
 use crate::rules::{ColumnType, County, Kind, RuleMeta, RuleSet, Severity, UniqueScope};
-use crate::workbook::header::{find_header, HeaderMatch};
+use crate::workbook::header::{find_header, HeaderMatch, TextRows};
 use crate::workbook::value::{self, cell_date, cell_integer, cell_money, header_key, number_text};
 use crate::workbook::{Book, Cell, Limits, ReadError};
 use cel::{Context, Env, Value};
@@ -40,10 +40,11 @@ pub struct Options {
 
 /// Validates one file. Never panics: a panic in a dependency becomes a fatal message.
 pub fn validate_path(rules: &RuleSet, path: &Path, opts: &Options) -> FileReport {
-    let name = opts
-        .name
-        .clone()
-        .unwrap_or_else(|| path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+    let name = opts.name.clone().unwrap_or_else(|| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    });
     let mut report = FileReport {
         file: name.clone(),
         ..FileReport::default()
@@ -54,12 +55,18 @@ pub fn validate_path(rules: &RuleSet, path: &Path, opts: &Options) -> FileReport
         Ok(Err(msg)) => report.fatal = Some(msg),
         Err(e) => report.fatal = Some(e.to_string()),
     }
-    report.findings.sort_by_key(|f| (f.row.is_some(), f.row, f.column.as_ref().map(|c| (c.len(), c.clone()))));
+    report.sort();
     report.finish();
     report
 }
 
-fn run(rules: &RuleSet, path: &Path, opts: &Options, name: &str, report: &mut FileReport) -> Result<(), String> {
+fn run(
+    rules: &RuleSet,
+    path: &Path,
+    opts: &Options,
+    name: &str,
+    report: &mut FileReport,
+) -> Result<(), String> {
     let mut book = Book::open(path, &opts.limits).map_err(|e| e.to_string())?;
     let (kind, sheet) = recognise(&mut book, rules)?;
     report.kind = Some(kind.name.clone());
@@ -69,13 +76,11 @@ fn run(rules: &RuleSet, path: &Path, opts: &Options, name: &str, report: &mut Fi
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut pass = SheetPass::new(rules, kind, &sheet, opts, name, &root);
     let mut read_error = None;
-    let res = book.for_each_row(&sheet, |r, cells| {
-        match pass.feed(r, cells) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                read_error = Some(e);
-                ControlFlow::Break(())
-            }
+    let res = book.for_each_row(&sheet, |r, cells| match pass.feed(r, cells) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            read_error = Some(e);
+            ControlFlow::Break(())
         }
     });
     res.map_err(|e| e.to_string())?;
@@ -84,7 +89,13 @@ fn run(rules: &RuleSet, path: &Path, opts: &Options, name: &str, report: &mut Fi
     }
     pass.finish()?;
     let SheetPass { counts, out, .. } = pass;
-    *report = FileReport { file: report.file.clone(), kind: report.kind.clone(), kind_id: report.kind_id.clone(), sheet: report.sheet.clone(), ..out };
+    *report = FileReport {
+        file: report.file.clone(),
+        kind: report.kind.clone(),
+        kind_id: report.kind_id.clone(),
+        sheet: report.sheet.clone(),
+        ..out
+    };
     for rule in &kind.sheet_rules {
         let key = (rule.rows, rule.cols);
         let empty = HashMap::new();
@@ -100,12 +111,20 @@ fn run(rules: &RuleSet, path: &Path, opts: &Options, name: &str, report: &mut Fi
 fn recognise<'r>(book: &mut Book, rules: &'r RuleSet) -> Result<(&'r Kind, String), String> {
     let names = book.sheet_names();
     for kind in &rules.kinds {
-        if let Some(s) = names.iter().find(|n| header_key(n) == header_key(&kind.sheet)) {
+        if let Some(s) = names
+            .iter()
+            .find(|n| header_key(n) == header_key(&kind.sheet))
+        {
             return Ok((kind, s.clone()));
         }
     }
     for sheet in names.iter().take(20) {
-        let scan = rules.kinds.iter().map(|k| k.header_scan_rows).max().unwrap_or(30);
+        let scan = rules
+            .kinds
+            .iter()
+            .map(|k| k.header_scan_rows)
+            .max()
+            .unwrap_or(30);
         let rows = head_rows(book, sheet, scan).map_err(|e| e.to_string())?;
         for kind in &rules.kinds {
             let specs = kind.header_specs();
@@ -120,16 +139,32 @@ fn recognise<'r>(book: &mut Book, rules: &'r RuleSet) -> Result<(&'r Kind, Strin
         .kinds
         .iter()
         .map(|k| {
-            let heads: Vec<String> = k.recognise_by.iter().map(|i| format!("「{}」", k.columns[*i].header)).collect();
-            format!("「{}」工作表，或含{}表头的工作表（{}）", k.sheet, heads.join(""), k.name)
+            let heads: Vec<String> = k
+                .recognise_by
+                .iter()
+                .map(|i| format!("「{}」", k.columns[*i].header))
+                .collect();
+            format!(
+                "「{}」工作表，或含{}表头的工作表（{}）",
+                k.sheet,
+                heads.join(""),
+                k.name
+            )
         })
         .collect();
-    let shown = if names.is_empty() { "无".to_string() } else { names.join("、") };
-    Err(format!("无法识别台账类型：未找到{}。本文件的工作表：{shown}", expect.join("；或")))
+    let shown = if names.is_empty() {
+        "无".to_string()
+    } else {
+        names.join("、")
+    };
+    Err(format!(
+        "无法识别台账类型：未找到{}。本文件的工作表：{shown}",
+        expect.join("；或")
+    ))
 }
 
 /// The first rows of a sheet as text, for header search.
-fn head_rows(book: &mut Book, sheet: &str, n: u32) -> Result<Vec<(u32, Vec<(u32, String)>)>, ReadError> {
+fn head_rows(book: &mut Book, sheet: &str, n: u32) -> Result<TextRows, ReadError> {
     let mut rows = Vec::new();
     book.for_each_row(sheet, |r, cells| {
         if r >= n {
@@ -147,12 +182,16 @@ pub fn cel_root<'a>(env: &Arc<Env>, standards: &Value, county: &County) -> Conte
     ctx.add_variable_from_value("standards", standards.clone());
     ctx.add_variable_from_value("county", county.name.as_str());
     let reg = |ctx: &mut Context<'_, '_>| -> Result<(), cel::DeclarationError> {
-        ctx.add_function("cn_id_valid", |s: Arc<String>| crate::checks::cn_id::is_valid(&s))?;
+        ctx.add_function("cn_id_valid", |s: Arc<String>| {
+            crate::checks::cn_id::is_valid(&s)
+        })?;
         ctx.add_function("cn_id_gender", |s: Arc<String>| {
             crate::checks::cn_id::gender(&s).unwrap_or("").to_string()
         })?;
         ctx.add_function("cn_id_birth", |s: Arc<String>| {
-            crate::checks::cn_id::birth_date(&s).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+            crate::checks::cn_id::birth_date(&s)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
         })?;
         ctx.add_function("age_at", |birth: Arc<String>, at: Arc<String>| -> i64 {
             match (value::parse_date_text(&birth), value::parse_date_text(&at)) {
@@ -172,7 +211,9 @@ pub fn cel_root<'a>(env: &Arc<Env>, standards: &Value, county: &County) -> Conte
 pub fn bind_file_globals(ctx: &mut Context<'_, '_>, unit: &str, period: &str) {
     ctx.add_variable_from_value("unit", unit);
     ctx.add_variable_from_value("period", period);
-    let end = value::period_end(period).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+    let end = value::period_end(period)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
     ctx.add_variable_from_value("period_end", end);
 }
 
@@ -220,7 +261,14 @@ struct SheetPass<'a> {
 }
 
 impl<'a> SheetPass<'a> {
-    fn new(rules: &'a RuleSet, kind: &'a Kind, sheet: &str, opts: &'a Options, name: &'a str, root: &'a Context<'a, 'a>) -> Self {
+    fn new(
+        rules: &'a RuleSet,
+        kind: &'a Kind,
+        sheet: &str,
+        opts: &'a Options,
+        name: &'a str,
+        root: &'a Context<'a, 'a>,
+    ) -> Self {
         let n = kind.columns.len();
         let mut counts = HashMap::new();
         for r in &kind.sheet_rules {
@@ -249,7 +297,13 @@ impl<'a> SheetPass<'a> {
     fn feed(&mut self, r: u32, cells: &[(u32, Cell<'_>)]) -> Result<(), String> {
         if self.header.is_none() {
             if r < self.kind.header_scan_rows {
-                self.buffered.push((r, cells.iter().map(|(c, v)| (*c, v.clone().into_owned())).collect()));
+                self.buffered.push((
+                    r,
+                    cells
+                        .iter()
+                        .map(|(c, v)| (*c, v.clone().into_owned()))
+                        .collect(),
+                ));
                 return Ok(());
             }
             self.settle_header()?;
@@ -273,17 +327,24 @@ impl<'a> SheetPass<'a> {
     /// the buffered rows below the header.
     fn settle_header(&mut self) -> Result<(), String> {
         let specs = self.kind.header_specs();
-        let text_rows: Vec<(u32, Vec<(u32, String)>)> = self
+        let text_rows: TextRows = self
             .buffered
             .iter()
             .map(|(r, cells)| (*r, cells.iter().map(|(c, v)| (*c, v.text())).collect()))
             .collect();
         let min = self.kind.recognise_by.len().max(2);
         let Some(m) = find_header(&text_rows, &specs, min) else {
-            let heads: Vec<String> = self.kind.recognise_by.iter().map(|i| format!("「{}」", self.kind.columns[*i].header)).collect();
+            let heads: Vec<String> = self
+                .kind
+                .recognise_by
+                .iter()
+                .map(|i| format!("「{}」", self.kind.columns[*i].header))
+                .collect();
             return Err(format!(
                 "工作表「{}」前 {} 行中找不到表头（应包含{}等列）",
-                self.sheet, self.kind.header_scan_rows, heads.join("")
+                self.sheet,
+                self.kind.header_scan_rows,
+                heads.join("")
             ));
         };
         // Title lines above the header: 填报单位 and 填报日期.
@@ -297,7 +358,9 @@ impl<'a> SheetPass<'a> {
                 let grab = |label: &Option<String>| -> Option<String> {
                     let l = label.as_deref()?;
                     identify::labelled_value(t, l).or_else(|| {
-                        (t.trim_end_matches([':', '：']).trim() == l).then(|| next.clone()).flatten()
+                        (t.trim_end_matches([':', '：']).trim() == l)
+                            .then(|| next.clone())
+                            .flatten()
                     })
                 };
                 if title_unit.is_none() {
@@ -328,9 +391,17 @@ impl<'a> SheetPass<'a> {
             UnitVerdict::Known(u) => self.unit = Some(u.clone()),
             UnitVerdict::Conflict(votes) => {
                 let meta = self.kind.file_rule("unit_conflict", Severity::Error);
-                let shown: Vec<String> = votes.iter().map(|(s, u)| format!("{}：{u}", source_zh(s))).collect();
+                let shown: Vec<String> = votes
+                    .iter()
+                    .map(|(s, u)| format!("{}：{u}", source_zh(s)))
+                    .collect();
                 let get = |n: &str| -> Option<String> {
-                    let pick = |src: &str| votes.iter().find(|(s, _)| *s == src).map(|(_, u)| u.clone());
+                    let pick = |src: &str| {
+                        votes
+                            .iter()
+                            .find(|(s, _)| *s == src)
+                            .map(|(_, u)| u.clone())
+                    };
                     match n {
                         "file_unit" => pick("file_name").or_else(|| pick("folder")),
                         "text_unit" => pick("title"),
@@ -347,18 +418,31 @@ impl<'a> SheetPass<'a> {
         }
         self.out.unit_verdict = Some(verdict);
         self.out.unit = self.unit.clone();
-        self.out.unit_code = self.unit.as_deref().and_then(|u| county.unit(u)).map(|u| u.code.clone());
+        self.out.unit_code = self
+            .unit
+            .as_deref()
+            .and_then(|u| county.unit(u))
+            .map(|u| u.code.clone());
         self.period = self
             .opts
             .period
             .clone()
             .or(parts.period)
-            .or_else(|| title_date.as_deref().and_then(identify::period_from_date_text))
+            .or_else(|| {
+                title_date
+                    .as_deref()
+                    .and_then(identify::period_from_date_text)
+            })
             .or_else(|| self.opts.fallback_period.clone())
             .unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
         self.out.period = Some(self.period.clone());
 
-        let width = m.columns.iter().flatten().max().map_or(0, |c| *c as usize + 1);
+        let width = m
+            .columns
+            .iter()
+            .flatten()
+            .max()
+            .map_or(0, |c| *c as usize + 1);
         self.colmap = vec![None; width];
         for (i, c) in m.columns.iter().enumerate() {
             if let Some(c) = c {
@@ -368,8 +452,15 @@ impl<'a> SheetPass<'a> {
         for i in &m.missing_required {
             let meta = self.kind.file_rule("missing_column", Severity::Error);
             let col = &self.kind.columns[*i];
-            let place = Place { sheet: self.sheet.clone(), row: Some(m.row), col: None, header: Some(col.header.clone()) };
-            self.out.findings.push(Finding::new(&meta, &place, "", &col.header, &|_| None));
+            let place = Place {
+                sheet: self.sheet.clone(),
+                row: Some(m.row),
+                col: None,
+                header: Some(col.header.clone()),
+            };
+            self.out
+                .findings
+                .push(Finding::new(&meta, &place, "", &col.header, &|_| None));
         }
         let header_row = m.row;
         self.out.header_row = Some(header_row);
@@ -394,11 +485,17 @@ impl<'a> SheetPass<'a> {
     fn file_finding(&mut self, meta: &RuleMeta, row: Option<u32>, value: &str, expected: &str) {
         let unit = self.unit.clone().unwrap_or_default();
         let period = self.period.clone();
-        let f = Finding::new(meta, &self.place(row, None), value, expected, &|n| match n {
-            "unit" => Some(unit.clone()),
-            "period" => Some(period.clone()),
-            _ => None,
-        });
+        let f = Finding::new(
+            meta,
+            &self.place(row, None),
+            value,
+            expected,
+            &|n| match n {
+                "unit" => Some(unit.clone()),
+                "period" => Some(period.clone()),
+                _ => None,
+            },
+        );
         self.out.findings.push(f);
     }
 
@@ -411,7 +508,9 @@ impl<'a> SheetPass<'a> {
         let mut any = false;
         let mut only_template = true;
         for (c, v) in cells {
-            let Some(Some(i)) = self.colmap.get(*c as usize) else { continue };
+            let Some(Some(i)) = self.colmap.get(*c as usize) else {
+                continue;
+            };
             if v.is_blank() {
                 continue;
             }
@@ -444,12 +543,26 @@ impl<'a> SheetPass<'a> {
         self.header.as_ref().is_some_and(|h| h.columns[i].is_some())
     }
 
-    fn report(&mut self, r: u32, i: usize, constraint: &str, expected: &str, extra: &dyn Fn(&str) -> Option<String>) {
+    fn report(
+        &mut self,
+        r: u32,
+        i: usize,
+        constraint: &str,
+        expected: &str,
+        extra: &dyn Fn(&str) -> Option<String>,
+    ) {
         let meta = self.kind.columns[i].rule(constraint);
         self.report_meta(r, i, &meta, expected, extra);
     }
 
-    fn report_meta(&mut self, r: u32, i: usize, meta: &RuleMeta, expected: &str, extra: &dyn Fn(&str) -> Option<String>) {
+    fn report_meta(
+        &mut self,
+        r: u32,
+        i: usize,
+        meta: &RuleMeta,
+        expected: &str,
+        extra: &dyn Fn(&str) -> Option<String>,
+    ) {
         let raw_value = self.raw[i].raw_text();
         let place = self.place(Some(r), Some(i));
         let unit = self.unit.clone().unwrap_or_default();
@@ -473,7 +586,10 @@ impl<'a> SheetPass<'a> {
         let col = &self.kind.columns[i];
         let cell = &self.raw[i];
         let n = &mut self.norms[i];
-        *n = Norm { blank: cell.is_blank(), ..Norm::default() };
+        *n = Norm {
+            blank: cell.is_blank(),
+            ..Norm::default()
+        };
         if n.blank {
             if col.kind == ColumnType::Enum {
                 if let Some(b) = &col.blank_means {
@@ -503,19 +619,21 @@ impl<'a> SheetPass<'a> {
                     n.num = v.map(|x| x as f64);
                     n.text = v.map(|x| x.to_string()).unwrap_or_default();
                 }
-                Err(()) => problem = Some("type_integer"),
+                Err(_) => problem = Some("type_integer"),
             },
             ColumnType::Money => match cell_money(cell) {
                 Ok(v) => {
                     n.num = v;
                     n.text = v.map(number_text).unwrap_or_default();
                 }
-                Err(()) => problem = Some("type_money"),
+                Err(_) => problem = Some("type_money"),
             },
             ColumnType::Date => match cell_date(cell) {
                 Ok(d) => {
                     n.date = d;
-                    n.text = d.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
+                    n.text = d
+                        .map(|d| d.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default();
                 }
                 Err(_) => problem = Some("type_date"),
             },
@@ -569,7 +687,9 @@ impl<'a> SheetPass<'a> {
             match self.first_seen[i].get(&n.text) {
                 Some(first) => {
                     let other = (first + 1).to_string();
-                    self.report(r, i, "unique_file", "", &|k| (k == "other_row").then(|| other.clone()));
+                    self.report(r, i, "unique_file", "", &|k| {
+                        (k == "other_row").then(|| other.clone())
+                    });
                 }
                 None => {
                     self.first_seen[i].insert(n.text.clone(), r);
@@ -577,7 +697,12 @@ impl<'a> SheetPass<'a> {
             }
             if scope == UniqueScope::County {
                 if let Some(c) = self.header.as_ref().and_then(|h| h.columns[i]) {
-                    self.out.county_keys.push(CountyKey { column: i, value: n.text.clone(), row: r, col: c });
+                    self.out.county_keys.push(CountyKey {
+                        column: i,
+                        value: n.text.clone(),
+                        row: r,
+                        col: c,
+                    });
                 }
             }
         }
@@ -594,9 +719,16 @@ impl<'a> SheetPass<'a> {
             let params: Vec<ParamValue<'_>> = chk
                 .params
                 .iter()
-                .map(|p| ParamValue { text: &self.norms[*p].text, enum_index: self.norms[*p].enum_index })
+                .map(|p| ParamValue {
+                    text: &self.norms[*p].text,
+                    enum_index: self.norms[*p].enum_index,
+                })
                 .collect();
-            let outcome = chk.check.check(&CheckInput { cell: &self.raw[i], text: &n.text, params: &params });
+            let outcome = chk.check.check(&CheckInput {
+                cell: &self.raw[i],
+                text: &n.text,
+                params: &params,
+            });
             if let Some(o) = outcome {
                 if let Some(meta) = chk.outcomes.get(o.code).cloned() {
                     self.report_meta(r, i, &meta, &o.expected, &|_| None);
@@ -611,7 +743,11 @@ impl<'a> SheetPass<'a> {
             return;
         }
         let mut file_scope = self.root.new_inner_scope();
-        bind_file_globals(&mut file_scope, self.unit.as_deref().unwrap_or(""), &self.period);
+        bind_file_globals(
+            &mut file_scope,
+            self.unit.as_deref().unwrap_or(""),
+            &self.period,
+        );
         let mut ctx = file_scope.new_inner_scope();
         for (i, c) in kind.columns.iter().enumerate() {
             let n = &self.norms[i];
@@ -660,7 +796,11 @@ impl<'a> SheetPass<'a> {
         drop(file_scope);
         for (k, expected) in fired {
             let rule = &kind.row_rules[k];
-            let meta = RuleMeta { id: rule.id.clone(), severity: rule.severity, message: rule.message.clone() };
+            let meta = RuleMeta {
+                id: rule.id.clone(),
+                severity: rule.severity,
+                message: rule.message.clone(),
+            };
             self.report_meta(r, rule.cell, &meta, &expected, &|_| None);
         }
         for (k, err) in failed {
@@ -669,7 +809,10 @@ impl<'a> SheetPass<'a> {
             let meta = RuleMeta {
                 id: format!("{}.eval", rule.id),
                 severity: Severity::Warning,
-                message: format!("本行无法按规则「{}」核对（{err}），请县残联检查规则文件", rule.id),
+                message: format!(
+                    "本行无法按规则「{}」核对（{err}），请县残联检查规则文件",
+                    rule.id
+                ),
             };
             self.report_meta(r, rule.cell, &meta, "", &|_| None);
         }
@@ -706,19 +849,35 @@ fn check_crosstab(
     counts: &HashMap<(String, String), u64>,
     report: &mut FileReport,
 ) -> Result<(), String> {
-    let meta = RuleMeta { id: rule.id.clone(), severity: rule.severity, message: rule.message.clone() };
+    let meta = RuleMeta {
+        id: rule.id.clone(),
+        severity: rule.severity,
+        message: rule.message.clone(),
+    };
     let missing = |report: &mut FileReport, detail: &str| {
         if rule.required {
             let m = RuleMeta {
                 id: format!("{}.missing", rule.id),
                 severity: rule.severity,
-                message: rule.missing_message.clone().unwrap_or_else(|| "缺少「{sheet}」汇总表".into()),
+                message: rule
+                    .missing_message
+                    .clone()
+                    .unwrap_or_else(|| "缺少「{sheet}」汇总表".into()),
             };
-            let place = Place { sheet: rule.sheet.clone(), ..Place::default() };
-            report.findings.push(Finding::new(&m, &place, detail, "", &|_| None));
+            let place = Place {
+                sheet: rule.sheet.clone(),
+                ..Place::default()
+            };
+            report
+                .findings
+                .push(Finding::new(&m, &place, detail, "", &|_| None));
         }
     };
-    let Some(sheet) = book.sheet_names().into_iter().find(|n| header_key(n) == header_key(&rule.sheet)) else {
+    let Some(sheet) = book
+        .sheet_names()
+        .into_iter()
+        .find(|n| header_key(n) == header_key(&rule.sheet))
+    else {
         missing(report, "");
         return Ok(());
     };
@@ -733,24 +892,39 @@ fn check_crosstab(
             None => {
                 if let Some((c0, v)) = first {
                     if header_key(&v.text()) == header_key(&rule.corner) {
-                        let labels = cells.iter().filter(|(c, _)| c > c0).map(|(c, v)| (*c, header_key(&v.text()))).collect();
+                        let labels = cells
+                            .iter()
+                            .filter(|(c, _)| c > c0)
+                            .map(|(c, v)| (*c, header_key(&v.text())))
+                            .collect();
                         header = Some((*c0, labels));
                     }
                 }
             }
             Some((c0, labels)) => {
-                let label = cells.iter().find(|(c, _)| c == c0).map(|(_, v)| header_key(&v.text()));
-                let Some(label) = label else { return ControlFlow::Continue(()) };
-                let is_row = label == total_key || row_values.iter().any(|v| header_key(v) == label);
+                let label = cells
+                    .iter()
+                    .find(|(c, _)| c == c0)
+                    .map(|(_, v)| header_key(&v.text()));
+                let Some(label) = label else {
+                    return ControlFlow::Continue(());
+                };
+                let is_row =
+                    label == total_key || row_values.iter().any(|v| header_key(v) == label);
                 if !is_row {
                     return ControlFlow::Continue(());
                 }
                 for (c, col_label) in labels {
-                    let is_col = *col_label == total_key || col_values.iter().any(|v| header_key(v) == *col_label);
+                    let is_col = *col_label == total_key
+                        || col_values.iter().any(|v| header_key(v) == *col_label);
                     if !is_col {
                         continue;
                     }
-                    let cell = cells.iter().find(|(cc, _)| cc == c).map(|(_, v)| v.clone().into_owned()).unwrap_or(Cell::Empty);
+                    let cell = cells
+                        .iter()
+                        .find(|(cc, _)| cc == c)
+                        .map(|(_, v)| v.clone().into_owned())
+                        .unwrap_or(Cell::Empty);
                     found.push((r, *c, label.clone(), col_label.clone(), cell));
                 }
             }
@@ -766,23 +940,39 @@ fn check_crosstab(
         let expected: u64 = counts
             .iter()
             .filter(|((a, b), _)| {
-                (row_label == total_key || header_key(a) == row_label) && (col_label == total_key || header_key(b) == col_label)
+                (row_label == total_key || header_key(a) == row_label)
+                    && (col_label == total_key || header_key(b) == col_label)
             })
             .map(|(_, n)| *n)
             .sum();
         let written = match cell_integer(&cell) {
             Ok(v) => v.unwrap_or(0),
-            Err(()) => -1,
+            Err(_) => -1,
         };
         if written != expected as i64 {
-            let place = Place { sheet: sheet.clone(), row: Some(r), col: Some(c), header: Some(format!("{row_label}·{col_label}")) };
-            let value = if cell.is_blank() { "（空）".to_string() } else { cell.raw_text() };
+            let place = Place {
+                sheet: sheet.clone(),
+                row: Some(r),
+                col: Some(c),
+                header: Some(format!("{row_label}·{col_label}")),
+            };
+            let value = if cell.is_blank() {
+                "（空）".to_string()
+            } else {
+                cell.raw_text()
+            };
             let (rl, cl) = (row_label.clone(), col_label.clone());
-            report.findings.push(Finding::new(&meta, &place, &value, &expected.to_string(), &|n| match n {
-                "row_label" => Some(rl.clone()),
-                "col_label" => Some(cl.clone()),
-                _ => None,
-            }));
+            report.findings.push(Finding::new(
+                &meta,
+                &place,
+                &value,
+                &expected.to_string(),
+                &|n| match n {
+                    "row_label" => Some(rl.clone()),
+                    "col_label" => Some(cl.clone()),
+                    _ => None,
+                },
+            ));
         }
     }
     Ok(())
@@ -791,11 +981,17 @@ fn check_crosstab(
 /// Checks county-unique columns across the files of one run: a value found in two
 /// files is reported in both, naming the other unit, file and row.
 pub fn cross_check(rules: &RuleSet, reports: &mut [FileReport]) {
-    let mut seen: HashMap<(String, usize, String), Vec<(usize, u32, u32)>> = HashMap::new();
+    // (kind, column, value) → (file, row, col) of each occurrence.
+    type Places = Vec<(usize, u32, u32)>;
+    let mut seen: HashMap<(String, usize, String), Places> = HashMap::new();
     for (fi, rep) in reports.iter().enumerate() {
-        let Some(kind) = rep.kind_id.clone() else { continue };
+        let Some(kind) = rep.kind_id.clone() else {
+            continue;
+        };
         for k in &rep.county_keys {
-            seen.entry((kind.clone(), k.column, k.value.clone())).or_default().push((fi, k.row, k.col));
+            seen.entry((kind.clone(), k.column, k.value.clone()))
+                .or_default()
+                .push((fi, k.row, k.col));
         }
     }
     let mut add: Vec<(usize, Finding)> = Vec::new();
@@ -804,20 +1000,34 @@ pub fn cross_check(rules: &RuleSet, reports: &mut [FileReport]) {
         if files.len() < 2 {
             continue;
         }
-        let Some(kind) = rules.kind(kind_id) else { continue };
+        let Some(kind) = rules.kind(kind_id) else {
+            continue;
+        };
         let col = &kind.columns[*column];
         let meta = col.rule("unique_county");
         for (fi, row, c) in places {
             for (fj, orow, _) in places.iter().filter(|p| p.0 != *fi) {
                 let other = &reports[*fj];
-                let (ou, of, or) = (other.unit.clone().unwrap_or_default(), other.file.clone(), (orow + 1).to_string());
-                let place = Place { sheet: reports[*fi].sheet.clone().unwrap_or_default(), row: Some(*row), col: Some(*c), header: Some(col.header.clone()) };
-                add.push((*fi, Finding::new(&meta, &place, value, "", &|n| match n {
-                    "other_unit" => Some(ou.clone()),
-                    "other_file" => Some(of.clone()),
-                    "other_row" => Some(or.clone()),
-                    _ => None,
-                })));
+                let (ou, of, or) = (
+                    other.unit.clone().unwrap_or_default(),
+                    other.file.clone(),
+                    (orow + 1).to_string(),
+                );
+                let place = Place {
+                    sheet: reports[*fi].sheet.clone().unwrap_or_default(),
+                    row: Some(*row),
+                    col: Some(*c),
+                    header: Some(col.header.clone()),
+                };
+                add.push((
+                    *fi,
+                    Finding::new(&meta, &place, value, "", &|n| match n {
+                        "other_unit" => Some(ou.clone()),
+                        "other_file" => Some(of.clone()),
+                        "other_row" => Some(or.clone()),
+                        _ => None,
+                    }),
+                ));
             }
         }
     }
@@ -825,7 +1035,7 @@ pub fn cross_check(rules: &RuleSet, reports: &mut [FileReport]) {
         reports[fi].findings.push(f);
     }
     for r in reports.iter_mut() {
-        r.findings.sort_by_key(|f| (f.row.is_some(), f.row, f.column.as_ref().map(|c| (c.len(), c.clone()))));
+        r.sort();
         r.finish();
     }
 }

@@ -9,6 +9,9 @@
 use super::value::header_key;
 use std::collections::HashMap;
 
+/// Rows as text: (zero-based row, [(zero-based column, text)]).
+pub type TextRows = Vec<(u32, Vec<(u32, String)>)>;
+
 /// One declared column as the header finder sees it.
 #[derive(Debug, Clone)]
 pub struct HeaderSpec {

@@ -122,9 +122,8 @@ fn cfb_is_encrypted_ooxml(path: &Path) -> Result<bool, ReadError> {
 }
 
 fn check_zip(f: File, len: u64, limits: &Limits) -> Result<(), ReadError> {
-    let mut zip = zip::ZipArchive::new(BufReader::new(f)).map_err(|e| {
-        ReadError::Corrupt(format!("压缩包结构无法识别：{e}"))
-    })?;
+    let mut zip = zip::ZipArchive::new(BufReader::new(f))
+        .map_err(|e| ReadError::Corrupt(format!("压缩包结构无法识别：{e}")))?;
     if zip.len() > limits.max_entries {
         return Err(ReadError::Bomb(format!("包含 {} 个部件", zip.len())));
     }

@@ -169,58 +169,67 @@ pub fn date_to_serial(d: NaiveDate) -> f64 {
     (d - base).num_days() as f64
 }
 
-/// Why a value could not be read as a date.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DateProblem {
-    /// Not a date in any accepted form.
-    Unreadable,
-}
+/// A cell could not be read as its column's type (a date, a number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreadable;
 
 /// Reads a date cell in any form the spec lists: a real Excel date, a serial
 /// number, or text `1985.3.12`, `1985-03-12`, `1985/3/12`, `1985年3月12日`,
 /// `19850312` (ISO date-times from ODS included).
-pub fn cell_date(cell: &Cell<'_>) -> Result<Option<NaiveDate>, DateProblem> {
+pub fn cell_date(cell: &Cell<'_>) -> Result<Option<NaiveDate>, Unreadable> {
     match cell {
         Cell::Empty => Ok(None),
-        Cell::Date(serial) => serial_to_date(*serial).map(Some).ok_or(DateProblem::Unreadable),
+        Cell::Date(serial) => serial_to_date(*serial).map(Some).ok_or(Unreadable),
         Cell::Int(i) => int_date(*i),
         Cell::Float(f) => {
             if f.fract() == 0.0 {
                 int_date(*f as i64)
             } else {
-                serial_to_date(*f).map(Some).ok_or(DateProblem::Unreadable)
+                serial_to_date(*f).map(Some).ok_or(Unreadable)
             }
         }
-        Cell::Iso(s) => parse_date_text(s).map(Some).ok_or(DateProblem::Unreadable),
+        Cell::Iso(s) => parse_date_text(s).map(Some).ok_or(Unreadable),
         Cell::Text(s) => {
             let t = clean_text(s);
             if t.is_empty() {
                 return Ok(None);
             }
-            parse_date_text(&t).map(Some).ok_or(DateProblem::Unreadable)
+            parse_date_text(&t).map(Some).ok_or(Unreadable)
         }
-        Cell::Bool(_) | Cell::Error(_) => Err(DateProblem::Unreadable),
+        Cell::Bool(_) | Cell::Error(_) => Err(Unreadable),
     }
 }
 
 /// A whole number in a date column: `19850312` written as a number, or a serial.
-fn int_date(i: i64) -> Result<Option<NaiveDate>, DateProblem> {
+fn int_date(i: i64) -> Result<Option<NaiveDate>, Unreadable> {
     if (10_000_101..=99_991_231).contains(&i) {
         return ymd(i / 10_000, (i / 100) % 100, i % 100)
             .map(Some)
-            .ok_or(DateProblem::Unreadable);
+            .ok_or(Unreadable);
     }
-    serial_to_date(i as f64).map(Some).ok_or(DateProblem::Unreadable)
+    serial_to_date(i as f64).map(Some).ok_or(Unreadable)
 }
 
 fn ymd(y: i64, m: i64, d: i64) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
+    NaiveDate::from_ymd_opt(
+        i32::try_from(y).ok()?,
+        u32::try_from(m).ok()?,
+        u32::try_from(d).ok()?,
+    )
 }
 
 /// Parses date text. Accepts `Y.M.D`, `Y-M-D`, `Y/M/D`, `Y年M月D日`, `YYYYMMDD`,
 /// and an ISO date-time whose date part is one of these.
 pub fn parse_date_text(s: &str) -> Option<NaiveDate> {
-    let s: String = s.trim().chars().map(fold_fullwidth).collect();
+    // Full-width punctuation too: `１９８５－０３－１２`.
+    let s: String = s
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            c => c,
+        })
+        .collect();
     let s = s.as_str();
     let date_part = s.split(['T', ' ']).next().unwrap_or(s);
     if date_part.len() == 8 && date_part.bytes().all(|b| b.is_ascii_digit()) {
@@ -253,7 +262,7 @@ pub fn parse_date_text(s: &str) -> Option<NaiveDate> {
 }
 
 /// Reads a whole number: a number cell, or digits stored as text.
-pub fn cell_integer(cell: &Cell<'_>) -> Result<Option<i64>, ()> {
+pub fn cell_integer(cell: &Cell<'_>) -> Result<Option<i64>, Unreadable> {
     match cell {
         Cell::Empty => Ok(None),
         Cell::Int(i) => Ok(Some(*i)),
@@ -263,15 +272,15 @@ pub fn cell_integer(cell: &Cell<'_>) -> Result<Option<i64>, ()> {
             if t.is_empty() {
                 return Ok(None);
             }
-            t.parse::<i64>().map(Some).map_err(|_| ())
+            t.parse::<i64>().map(Some).map_err(|_| Unreadable)
         }
-        _ => Err(()),
+        _ => Err(Unreadable),
     }
 }
 
 /// Reads an amount: a number cell, or a number stored as text (thousands
 /// separators and a trailing `元` allowed). Blank is `None` (callers treat it as 0).
-pub fn cell_money(cell: &Cell<'_>) -> Result<Option<f64>, ()> {
+pub fn cell_money(cell: &Cell<'_>) -> Result<Option<f64>, Unreadable> {
     match cell {
         Cell::Empty => Ok(None),
         Cell::Int(i) => Ok(Some(*i as f64)),
@@ -286,9 +295,9 @@ pub fn cell_money(cell: &Cell<'_>) -> Result<Option<f64>, ()> {
                 .ok()
                 .filter(|f| f.is_finite())
                 .map(Some)
-                .ok_or(())
+                .ok_or(Unreadable)
         }
-        _ => Err(()),
+        _ => Err(Unreadable),
     }
 }
 
@@ -331,7 +340,15 @@ mod tests {
     #[test]
     fn dates_in_every_listed_form() {
         let want = NaiveDate::from_ymd_opt(1985, 3, 12);
-        for s in ["1985.3.12", "1985-03-12", "1985/3/12", "1985年3月12日", "19850312", "１９８５－０３－１２", "1985-03-12T00:00:00"] {
+        for s in [
+            "1985.3.12",
+            "1985-03-12",
+            "1985/3/12",
+            "1985年3月12日",
+            "19850312",
+            "１９８５－０３－１２",
+            "1985-03-12T00:00:00",
+        ] {
             assert_eq!(parse_date_text(s), want, "{s}");
         }
         assert_eq!(parse_date_text("1985.13.12"), None);
