@@ -25,10 +25,16 @@
 
 pub mod annotate;
 pub mod checks;
+pub mod config;
+pub mod consolidate;
+pub mod daemon;
 pub mod demo;
+pub mod fsutil;
 pub mod intake;
 pub mod report;
 pub mod rules;
 pub mod samples;
+pub mod status;
+pub mod store;
 pub mod validate;
 pub mod workbook;

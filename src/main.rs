@@ -4,6 +4,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use taizhang::rules::RuleSet;
 use taizhang::validate::{self, Options};
 
@@ -24,8 +26,69 @@ enum Format {
     Json,
 }
 
+/// Flags shared by `watch`, `run` and `status`.
+#[derive(clap::Args, Clone, Default)]
+struct DaemonArgs {
+    /// Settings file (default: ./taizhang.toml when present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    inbox: Option<PathBuf>,
+    #[arg(long)]
+    outbox: Option<PathBuf>,
+    /// Journal and archive folder (keep it on local disk).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Poll the inbox every SECS seconds instead of native events (network shares).
+    #[arg(long, value_name = "SECS")]
+    poll: Option<f64>,
+    /// Seconds a file must stay unchanged before it is taken.
+    #[arg(long, value_name = "SECS")]
+    settle: Option<f64>,
+    /// First write two sample submissions (one clean, one with errors) into the inbox.
+    #[arg(long)]
+    demo: bool,
+}
+
+impl DaemonArgs {
+    fn overrides(&self) -> taizhang::config::Overrides {
+        taizhang::config::Overrides {
+            config: self.config.clone(),
+            inbox: self.inbox.clone(),
+            outbox: self.outbox.clone(),
+            state: self.state.clone(),
+            rules: self.rules.clone(),
+            poll: self.poll,
+            settle: self.settle,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the intake daemon until SIGINT/SIGTERM: take complete files from the
+    /// inbox, validate, archive, and keep the county workbooks in the outbox.
+    Watch {
+        #[command(flatten)]
+        args: DaemonArgs,
+    },
+    /// Process everything pending in the inbox once, then exit.
+    Run {
+        /// Required: process once and exit (`watch` keeps running).
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        args: DaemonArgs,
+    },
+    /// Show every unit's latest submission, files in progress, quarantine and mail.
+    Status {
+        #[command(flatten)]
+        args: DaemonArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Validate ledger workbooks against the rules.
     Validate {
         /// Rules folder.
@@ -72,10 +135,16 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TAIZHANG_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TAIZHANG_LOG").unwrap_or_else(|_| {
+                // The daemon says what happened to each file; one-shot commands stay quiet.
+                let daemon = std::env::args()
+                    .nth(1)
+                    .is_some_and(|a| a == "watch" || a == "run");
+                if daemon { "info" } else { "warn" }.into()
+            }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Panics inside parsers are caught and reported as messages; keep the default
     // hook's backtrace noise out of the clerk's terminal and into the log.
@@ -125,8 +194,90 @@ fn inspect(path: &std::path::Path) -> Result<String, taizhang::workbook::ReadErr
     Ok(out)
 }
 
+fn daemon_setup(args: &DaemonArgs) -> Result<(taizhang::config::Config, RuleSet), u8> {
+    let cfg = taizhang::config::Config::load(&args.overrides()).map_err(|e| {
+        eprintln!("错误：{e}");
+        2
+    })?;
+    let rules = load_rules(&cfg.rules)?;
+    if args.demo {
+        let period = chrono::Local::now().format("%Y-%m").to_string();
+        match taizhang::demo::write_demo(&rules, &cfg.inbox, &period) {
+            Ok(paths) => {
+                for p in paths {
+                    tracing::info!("demo submission written: {}", p.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("错误：无法生成示例文件：{e}");
+                return Err(2);
+            }
+        }
+    }
+    Ok((cfg, rules))
+}
+
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
+        Command::Watch { args } => {
+            let (cfg, rules) = match daemon_setup(&args) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let (tx, rx) = std::sync::mpsc::channel();
+            {
+                let stop = stop.clone();
+                let tx = tx.clone();
+                ctrlc::set_handler(move || {
+                    tracing::info!("stop requested; finishing the file in hand");
+                    stop.store(true, Ordering::SeqCst);
+                    let _ = tx.send(());
+                })?;
+            }
+            let mut d = taizhang::daemon::Daemon::new(cfg, rules, stop)?;
+            d.watch(rx, tx)?;
+            Ok(0)
+        }
+        Command::Run { once, args } => {
+            if !once {
+                eprintln!("错误：run 需要 --once（持续运行请用 watch）");
+                return Ok(2);
+            }
+            let (cfg, rules) = match daemon_setup(&args) {
+                Ok(x) => x,
+                Err(code) => return Ok(code),
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            {
+                let stop = stop.clone();
+                ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
+            }
+            let mut d = taizhang::daemon::Daemon::new(cfg, rules, stop)?;
+            let done = d.run_once()?;
+            tracing::info!("processed {} file(s)", done.len());
+            Ok(0)
+        }
+        Command::Status { args, format } => {
+            let cfg = match taizhang::config::Config::load(&args.overrides()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("错误：{e}");
+                    return Ok(2);
+                }
+            };
+            let rules = match load_rules(&cfg.rules) {
+                Ok(r) => r,
+                Err(code) => return Ok(code),
+            };
+            let store = taizhang::store::Store::open(&cfg.state)?;
+            let s = taizhang::status::collect(&rules, &store)?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
+                Format::Text => print!("{}", taizhang::status::text(&s)),
+            }
+            Ok(0)
+        }
         Command::CheckRules { dir } => {
             let rules = match load_rules(&dir) {
                 Ok(r) => r,

@@ -167,6 +167,16 @@ pub struct SheetRule {
     pub missing_message: Option<String>,
 }
 
+/// How the county workbook of a kind is built (column indexes).
+#[derive(Debug, Clone)]
+pub struct Consolidation {
+    pub stats_rows: usize,
+    pub stats_cols: usize,
+    pub amounts: Vec<usize>,
+    pub person_key: usize,
+    pub person_name: Option<usize>,
+}
+
 /// A compiled ledger kind.
 pub struct Kind {
     pub id: String,
@@ -182,6 +192,7 @@ pub struct Kind {
     pub sheet_rules: Vec<SheetRule>,
     /// File-level messages (`missing_column`, `unit_unknown`, …) by name.
     pub messages: BTreeMap<String, String>,
+    pub consolidation: Option<Consolidation>,
     pub source: PathBuf,
 }
 
@@ -753,6 +764,27 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
             );
         }
     }
+    let consolidation = file.consolidation.as_ref().and_then(|c| {
+        let rows = key_of(&c.stats_rows, "[consolidation] stats_rows ", lint);
+        let cols = key_of(&c.stats_cols, "[consolidation] stats_cols ", lint);
+        let amounts: Vec<usize> = c
+            .amounts
+            .iter()
+            .filter_map(|a| key_of(a, "[consolidation] amounts ", lint))
+            .collect();
+        let person_key = key_of(&c.person_key, "[consolidation] person_key ", lint);
+        let person_name = c
+            .person_name
+            .as_ref()
+            .map(|n| key_of(n, "[consolidation] person_name ", lint));
+        Some(Consolidation {
+            stats_rows: rows?,
+            stats_cols: cols?,
+            amounts,
+            person_key: person_key?,
+            person_name: person_name.flatten(),
+        })
+    });
     let kind = Kind {
         id: file.kind.id.get_ref().clone(),
         name: file.kind.name.clone(),
@@ -766,6 +798,7 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
         row_rules,
         sheet_rules,
         messages: file.messages.clone(),
+        consolidation,
         source: path.to_path_buf(),
     };
     if lint.issues.len() == before {

@@ -71,6 +71,27 @@ pub struct KindFile {
     pub row_rules: Vec<RowRuleDecl>,
     #[serde(default)]
     pub sheet_rules: Vec<SheetRuleDecl>,
+    /// How the county workbook of this kind is built.
+    #[serde(default)]
+    pub consolidation: Option<ConsolidationDecl>,
+}
+
+/// `[consolidation]`: which columns the county statistics and duplicate list use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsolidationDecl {
+    /// Column whose values are the statistics' row groups (e.g. `category`).
+    pub stats_rows: Spanned<String>,
+    /// Column whose values split each group (e.g. `level`).
+    pub stats_cols: Spanned<String>,
+    /// Amount columns: recipients (amount > 0) and monthly totals per unit.
+    #[serde(default)]
+    pub amounts: Vec<Spanned<String>>,
+    /// Column identifying a person across units (listed in 跨乡镇重复).
+    pub person_key: Spanned<String>,
+    /// Column with the person's name, shown beside the key.
+    #[serde(default)]
+    pub person_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

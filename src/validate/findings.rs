@@ -131,9 +131,20 @@ pub struct FileReport {
     /// Values of county-unique columns: (column key, value, sheet, zero-based row, col).
     #[serde(skip)]
     pub county_keys: Vec<CountyKey>,
+    /// Normalised data rows, when asked for ([`crate::validate::Options::collect_rows`]).
+    #[serde(skip)]
+    pub records: Vec<Record>,
     /// How the unit was identified: Known, Conflict, Unknown.
     #[serde(skip)]
     pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
+}
+
+/// One data row's normalised values by column key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Excel row number (1-based) in the original sheet.
+    pub row: u32,
+    pub values: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A value of a column that must be unique across the county.

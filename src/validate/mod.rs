@@ -16,7 +16,7 @@ use crate::workbook::value::{self, cell_date, cell_integer, cell_money, header_k
 use crate::workbook::{Book, Cell, Limits, ReadError};
 use cel::{Context, Env, Value};
 use chrono::NaiveDate;
-pub use findings::{CountyKey, FileReport, Finding, Place};
+pub use findings::{CountyKey, FileReport, Finding, Place, Record};
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -36,6 +36,9 @@ pub struct Options {
     /// The period to use when neither the name nor the sheet gives one (the month received).
     pub fallback_period: Option<String>,
     pub limits: Limits,
+    /// Keep every data row's normalised values in [`FileReport::records`] (the
+    /// daemon stores them for consolidation).
+    pub collect_rows: bool,
 }
 
 /// Validates one file. Never panics: a panic in a dependency becomes a fatal message.
@@ -531,12 +534,39 @@ impl<'a> SheetPass<'a> {
             self.constraints(r, i);
         }
         self.row_rules(r);
+        if self.opts.collect_rows {
+            self.collect(r);
+        }
         for ((rk, ck), map) in self.counts.iter_mut() {
             let (a, b) = (&self.norms[*rk], &self.norms[*ck]);
             if !a.blank && !b.blank {
                 *map.entry((a.text.clone(), b.text.clone())).or_insert(0) += 1;
             }
         }
+    }
+
+    /// Keeps the row's normalised values: text as text, amounts and whole numbers
+    /// as numbers, dates as `YYYY-MM-DD`, blanks left out.
+    fn collect(&mut self, r: u32) {
+        let mut values = serde_json::Map::new();
+        for (i, c) in self.kind.columns.iter().enumerate() {
+            let n = &self.norms[i];
+            let v = if n.blank && n.text.is_empty() {
+                continue;
+            } else if n.bad {
+                serde_json::Value::String(self.raw[i].raw_text())
+            } else {
+                match c.kind {
+                    ColumnType::Money | ColumnType::Integer => match n.num {
+                        Some(x) => serde_json::json!(x),
+                        None => continue,
+                    },
+                    _ => serde_json::Value::String(n.text.clone()),
+                }
+            };
+            values.insert(c.key.clone(), v);
+        }
+        self.out.records.push(Record { row: r + 1, values });
     }
 
     fn present(&self, i: usize) -> bool {

@@ -1,0 +1,626 @@
+//! The county workbook: one per ledger kind and period, rebuilt from the journal
+//! (never from old files) after every accepted or rejected submission.
+//!
+//! Sheets (user-facing names): `全县明细` (every accepted row, unit first; split
+//! into `全县明细(2)`, … at Excel's row limit), `分乡镇统计` (persons by category ×
+//! level, subsidy recipients and monthly totals, a 合计 row), `报送情况` (every unit:
+//! 已通过 / 已退回 / 未报送), `跨乡镇重复` (a person in more than one unit's ledger).
+//! Written to a temp file and renamed into place; the same journal gives the same
+//! bytes (the document time is the newest submission's, not the clock's).
+
+use crate::rules::{ColumnType, Kind, RuleSet};
+use crate::store::{Outcome, Store, StoreError, Submission};
+use crate::workbook::value::{date_to_serial, parse_date_text};
+use rust_xlsxwriter::{
+    Color, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
+    XlsxError,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Excel's last row is 1,048,576: one header row plus this many data rows per sheet.
+pub const MAX_DATA_ROWS: u32 = 1_048_575;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsolidateError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the county workbook: {0}")]
+    Xlsx(#[from] XlsxError),
+    #[error("writing the county workbook {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("unknown ledger kind {0}")]
+    Kind(String),
+}
+
+/// A person found in more than one unit's accepted ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossDuplicate {
+    pub key: String,
+    pub name: String,
+    /// (unit, submission id, file, Excel row) of each occurrence.
+    pub places: Vec<(String, i64, String, u32)>,
+}
+
+/// What a rebuild produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub duplicates: Vec<CrossDuplicate>,
+}
+
+/// File name of the county workbook of a kind and period.
+pub fn file_name(rules: &RuleSet, kind: &Kind, period: &str) -> String {
+    format!(
+        "{}_{}_{}_全县汇总.xlsx",
+        rules.county.name, kind.name, period
+    )
+}
+
+/// Per-unit state of a period.
+struct UnitStatus<'a> {
+    latest: Option<&'a Submission>,
+    accepted: Option<&'a Submission>,
+}
+
+/// Rebuilds the county workbook of `kind_id` for `period` in `outbox`.
+pub fn rebuild(
+    rules: &RuleSet,
+    store: &Store,
+    kind_id: &str,
+    period: &str,
+    outbox: &Path,
+) -> Result<Built, ConsolidateError> {
+    let kind = rules
+        .kind(kind_id)
+        .ok_or_else(|| ConsolidateError::Kind(kind_id.to_string()))?;
+    let subs = store.for_kind_period(kind_id, period)?;
+    let status: Vec<(&crate::rules::Unit, UnitStatus<'_>)> = rules
+        .county
+        .units
+        .iter()
+        .map(|u| {
+            let mine: Vec<&Submission> = subs
+                .iter()
+                .filter(|s| {
+                    s.unit.as_deref() == Some(u.name.as_str())
+                        && matches!(s.outcome, Some(Outcome::Accepted | Outcome::Rejected))
+                })
+                .collect();
+            let latest = mine.last().copied();
+            let accepted = mine
+                .iter()
+                .rev()
+                .find(|s| s.outcome == Some(Outcome::Accepted))
+                .copied();
+            (u, UnitStatus { latest, accepted })
+        })
+        .collect();
+
+    let mut wb = Workbook::new();
+    let newest = subs
+        .iter()
+        .map(|s| s.received_at.as_str())
+        .max()
+        .unwrap_or("2000-01-01T00:00:00");
+    wb.set_properties(
+        &DocProperties::new()
+            .set_title(format!(
+                "{}{}（{}）全县汇总",
+                rules.county.name, kind.name, period
+            ))
+            .set_company(rules.county.short_name.clone())
+            .set_author("taizhang")
+            .set_creation_datetime(&doc_time(newest)),
+    );
+    let st = Styles::new();
+
+    // 全县明细, reading each accepted submission's rows from the journal.
+    let mut detail_rows = 0usize;
+    let mut sheet_no = 1;
+    let mut row: u32 = 0;
+    let mut keys: HashMap<String, Vec<(String, i64, String, u32, String)>> = HashMap::new();
+    let mut stats: BTreeMap<String, Stats> = BTreeMap::new();
+    let mut ws = new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
+    for (unit, s) in &status {
+        let Some(sub) = s.accepted else { continue };
+        let records = store.records(sub.id)?;
+        let unit_stats = stats.entry(unit.code.clone()).or_default();
+        for rec in &records {
+            if row == MAX_DATA_ROWS {
+                finish_detail_sheet(ws, kind, row)?;
+                sheet_no += 1;
+                ws = new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
+                row = 0;
+            }
+            row += 1;
+            detail_rows += 1;
+            ws.write_string(row, 0, &unit.code)?;
+            ws.write_string(row, 1, &unit.name)?;
+            for (j, c) in kind.columns.iter().enumerate() {
+                let col = (j + 2) as u16;
+                match rec.values.get(&c.key) {
+                    Some(serde_json::Value::Number(n)) => {
+                        ws.write_number(row, col, n.as_f64().unwrap_or(0.0))?;
+                    }
+                    Some(serde_json::Value::String(t)) => match (c.kind, parse_date_text(t)) {
+                        (ColumnType::Date, Some(d)) => {
+                            ws.write_number_with_format(row, col, date_to_serial(d), &st.date)?;
+                        }
+                        _ => {
+                            ws.write_string(row, col, t)?;
+                        }
+                    },
+                    _ => {}
+                }
+            }
+            ws.write_string(row, (kind.columns.len() + 2) as u16, &sub.original_name)?;
+            ws.write_number(row, (kind.columns.len() + 3) as u16, f64::from(rec.row))?;
+            if let Some(cons) = &kind.consolidation {
+                unit_stats.add(kind, cons, rec);
+                let text = |i: usize| {
+                    rec.values
+                        .get(&kind.columns[i].key)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let key = text(cons.person_key);
+                if !key.is_empty() {
+                    let name = cons.person_name.map(text).unwrap_or_default();
+                    keys.entry(key).or_default().push((
+                        unit.name.clone(),
+                        sub.id,
+                        sub.original_name.clone(),
+                        rec.row,
+                        name,
+                    ));
+                }
+            }
+        }
+    }
+    finish_detail_sheet(ws, kind, row)?;
+
+    if let Some(cons) = &kind.consolidation {
+        let ws = wb.add_worksheet();
+        ws.set_name("分乡镇统计")?;
+        write_stats(ws, kind, cons, &status, &stats, &st)?;
+    }
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name("报送情况")?;
+        write_status(ws, &status, &st, period)?;
+    }
+    let mut duplicates: Vec<CrossDuplicate> = keys
+        .into_iter()
+        .filter(|(_, places)| {
+            let first = &places[0].0;
+            places.iter().any(|p| &p.0 != first)
+        })
+        .map(|(key, places)| CrossDuplicate {
+            key,
+            name: places[0].4.clone(),
+            places: places
+                .into_iter()
+                .map(|(u, id, f, r, _)| (u, id, f, r))
+                .collect(),
+        })
+        .collect();
+    duplicates.sort_by(|a, b| a.key.cmp(&b.key));
+    if kind.consolidation.is_some() {
+        let ws = wb.add_worksheet();
+        ws.set_name("跨乡镇重复")?;
+        write_duplicates(ws, kind, &duplicates, &st)?;
+    }
+
+    std::fs::create_dir_all(outbox).map_err(|e| ConsolidateError::Io(outbox.to_path_buf(), e))?;
+    let path = outbox.join(file_name(rules, kind, period));
+    let tmp = outbox.join(format!(".{}.tmp", file_name(rules, kind, period)));
+    wb.save(&tmp)?;
+    crate::fsutil::sync_file(&tmp).map_err(|e| ConsolidateError::Io(tmp.clone(), e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| ConsolidateError::Io(path.clone(), e))?;
+    crate::fsutil::sync_dir(outbox);
+    Ok(Built {
+        path,
+        rows: detail_rows,
+        duplicates,
+    })
+}
+
+fn doc_time(rfc3339: &str) -> ExcelDateTime {
+    let parsed = chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|d| d.naive_local())
+        .ok();
+    let fallback = ExcelDateTime::from_ymd(2000, 1, 1)
+        .unwrap_or_else(|_| ExcelDateTime::from_serial_datetime(36526.0).unwrap_or_default());
+    match parsed {
+        Some(d) => {
+            use chrono::{Datelike, Timelike};
+            ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)
+                .and_then(|x| x.and_hms(d.hour() as u16, d.minute() as u8, d.second() as f64))
+                .unwrap_or(fallback)
+        }
+        None => fallback,
+    }
+}
+
+struct Styles {
+    header: Format,
+    date: Format,
+    money: Format,
+    total: Format,
+    total_money: Format,
+    rejected: Format,
+    missing: Format,
+    accepted: Format,
+    wrap: Format,
+}
+
+impl Styles {
+    fn new() -> Styles {
+        let head = Format::new()
+            .set_bold()
+            .set_background_color(Color::RGB(0xDDEBF7))
+            .set_border(FormatBorder::Thin)
+            .set_align(FormatAlign::Center)
+            .set_align(FormatAlign::VerticalCenter)
+            .set_text_wrap();
+        Styles {
+            header: head,
+            date: Format::new().set_num_format("yyyy-mm-dd"),
+            money: Format::new().set_num_format("#,##0.00"),
+            total: Format::new()
+                .set_bold()
+                .set_background_color(Color::RGB(0xF2F2F2)),
+            total_money: Format::new()
+                .set_bold()
+                .set_background_color(Color::RGB(0xF2F2F2))
+                .set_num_format("#,##0.00"),
+            rejected: Format::new()
+                .set_background_color(Color::RGB(0xFFC7CE))
+                .set_font_color(Color::RGB(0x9C0006)),
+            missing: Format::new()
+                .set_background_color(Color::RGB(0xFFEB9C))
+                .set_font_color(Color::RGB(0x9C5700)),
+            accepted: Format::new().set_font_color(Color::RGB(0x006100)),
+            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+        }
+    }
+}
+
+fn new_detail_sheet<'a>(
+    wb: &'a mut Workbook,
+    kind: &Kind,
+    n: usize,
+    st: &Styles,
+) -> Result<&'a mut Worksheet, XlsxError> {
+    let ws = wb.add_worksheet_with_constant_memory()?;
+    ws.set_name(if n == 1 {
+        "全县明细".to_string()
+    } else {
+        format!("全县明细({n})")
+    })?;
+    let mut headers: Vec<String> = vec!["乡镇代码".into(), "乡镇名称".into()];
+    headers.extend(kind.columns.iter().map(|c| c.header.clone()));
+    headers.push("原文件".into());
+    headers.push("原表行号".into());
+    for (i, h) in headers.iter().enumerate() {
+        ws.write_string_with_format(0, i as u16, h, &st.header)?;
+        let width = match i {
+            0 => 11.0,
+            1 => 14.0,
+            _ if i == headers.len() - 2 => 30.0,
+            _ => match kind.columns.get(i - 2).map(|c| (c.kind, c.key.as_str())) {
+                Some((ColumnType::Date, _)) => 11.0,
+                Some((ColumnType::Money | ColumnType::Integer, _)) => 9.0,
+                Some((_, _))
+                    if kind.columns[i - 2].length.is_some() || kind.columns[i - 2].uppercase =>
+                {
+                    22.0
+                }
+                _ => 12.0,
+            },
+        };
+        ws.set_column_width(i as u16, width)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    Ok(ws)
+}
+
+fn finish_detail_sheet(ws: &mut Worksheet, kind: &Kind, last_row: u32) -> Result<(), XlsxError> {
+    ws.autofilter(0, 0, last_row, (kind.columns.len() + 3) as u16)?;
+    Ok(())
+}
+
+/// Counts of one unit for 分乡镇统计.
+#[derive(Default, Clone)]
+struct Stats {
+    total: u64,
+    cells: HashMap<(String, String), u64>,
+    /// Per amount column: (recipients, monthly total).
+    amounts: Vec<(u64, f64)>,
+}
+
+impl Stats {
+    fn add(
+        &mut self,
+        kind: &Kind,
+        cons: &crate::rules::Consolidation,
+        rec: &crate::validate::Record,
+    ) {
+        let text = |i: usize| {
+            rec.values
+                .get(&kind.columns[i].key)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        self.total += 1;
+        *self
+            .cells
+            .entry((text(cons.stats_rows), text(cons.stats_cols)))
+            .or_insert(0) += 1;
+        if self.amounts.len() < cons.amounts.len() {
+            self.amounts.resize(cons.amounts.len(), (0, 0.0));
+        }
+        for (k, i) in cons.amounts.iter().enumerate() {
+            let v = rec
+                .values
+                .get(&kind.columns[*i].key)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            if v > 0.0 {
+                self.amounts[k].0 += 1;
+                self.amounts[k].1 += v;
+            }
+        }
+    }
+}
+
+fn write_stats(
+    ws: &mut Worksheet,
+    kind: &Kind,
+    cons: &crate::rules::Consolidation,
+    status: &[(&crate::rules::Unit, UnitStatus<'_>)],
+    stats: &BTreeMap<String, Stats>,
+    st: &Styles,
+) -> Result<(), XlsxError> {
+    let groups = &kind.columns[cons.stats_rows].values;
+    let splits = &kind.columns[cons.stats_cols].values;
+    // Two header rows: group (merged) over its splits and a 小计.
+    ws.merge_range(0, 0, 1, 0, "乡镇代码", &st.header)?;
+    ws.merge_range(0, 1, 1, 1, "乡镇名称", &st.header)?;
+    ws.merge_range(0, 2, 1, 2, "残疾人数合计", &st.header)?;
+    let mut col: u16 = 3;
+    for g in groups {
+        let span = splits.len() as u16;
+        ws.merge_range(0, col, 0, col + span, &format!("{g}残疾"), &st.header)?;
+        for (k, s) in splits.iter().enumerate() {
+            ws.write_string_with_format(1, col + k as u16, s, &st.header)?;
+        }
+        ws.write_string_with_format(1, col + span, "小计", &st.header)?;
+        col += span + 1;
+    }
+    for a in &cons.amounts {
+        let h = &kind.columns[*a].header;
+        ws.merge_range(0, col, 0, col + 1, h, &st.header)?;
+        ws.write_string_with_format(1, col, "人数", &st.header)?;
+        ws.write_string_with_format(1, col + 1, "金额（元/月）", &st.header)?;
+        col += 2;
+    }
+    let last_col = col - 1;
+    ws.set_column_width(0, 11)?;
+    ws.set_column_width(1, 16)?;
+    ws.set_column_width(2, 8)?;
+    ws.set_column_range_width(3, last_col, 6.5)?;
+    ws.set_row_height(0, 30)?;
+    let empty = Stats::default();
+    let mut sums = Stats::default();
+    let mut r: u32 = 2;
+    let write_row = |ws: &mut Worksheet,
+                     r: u32,
+                     code: &str,
+                     name: &str,
+                     s: &Stats,
+                     total: bool|
+     -> Result<(), XlsxError> {
+        let (fmt, money) = if total {
+            (Some(&st.total), &st.total_money)
+        } else {
+            (None, &st.money)
+        };
+        let num = |ws: &mut Worksheet, c: u16, v: f64| -> Result<(), XlsxError> {
+            match fmt {
+                Some(f) => ws.write_number_with_format(r, c, v, f).map(|_| ()),
+                None => ws.write_number(r, c, v).map(|_| ()),
+            }
+        };
+        match fmt {
+            Some(f) => {
+                ws.write_string_with_format(r, 0, code, f)?;
+                ws.write_string_with_format(r, 1, name, f)?;
+            }
+            None => {
+                ws.write_string(r, 0, code)?;
+                ws.write_string(r, 1, name)?;
+            }
+        }
+        num(ws, 2, s.total as f64)?;
+        let mut c: u16 = 3;
+        for g in groups {
+            let mut sub = 0;
+            for sp in splits {
+                let n = s.cells.get(&(g.clone(), sp.clone())).copied().unwrap_or(0);
+                sub += n;
+                num(ws, c, n as f64)?;
+                c += 1;
+            }
+            num(ws, c, sub as f64)?;
+            c += 1;
+        }
+        for k in 0..cons.amounts.len() {
+            let (n, amt) = s.amounts.get(k).copied().unwrap_or((0, 0.0));
+            num(ws, c, n as f64)?;
+            ws.write_number_with_format(r, c + 1, amt, money)?;
+            c += 2;
+        }
+        Ok(())
+    };
+    for (unit, s) in status {
+        let us = if s.accepted.is_some() {
+            stats.get(&unit.code).unwrap_or(&empty)
+        } else {
+            &empty
+        };
+        write_row(ws, r, &unit.code, &unit.name, us, false)?;
+        sums.total += us.total;
+        for (k, v) in &us.cells {
+            *sums.cells.entry(k.clone()).or_insert(0) += v;
+        }
+        if sums.amounts.len() < us.amounts.len() {
+            sums.amounts.resize(us.amounts.len(), (0, 0.0));
+        }
+        for (k, (n, a)) in us.amounts.iter().enumerate() {
+            sums.amounts[k].0 += n;
+            sums.amounts[k].1 += a;
+        }
+        r += 1;
+    }
+    write_row(ws, r, "", "合计", &sums, true)?;
+    ws.set_freeze_panes(2, 2)?;
+    Ok(())
+}
+
+fn write_status(
+    ws: &mut Worksheet,
+    status: &[(&crate::rules::Unit, UnitStatus<'_>)],
+    st: &Styles,
+    period: &str,
+) -> Result<(), XlsxError> {
+    let heads = [
+        "乡镇代码",
+        "乡镇名称",
+        "状态",
+        "文件",
+        "接收时间",
+        "数据行",
+        "错误",
+        "提醒",
+        "说明",
+    ];
+    let widths = [11.0, 16.0, 8.0, 36.0, 20.0, 8.0, 6.0, 6.0, 60.0];
+    for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
+        ws.write_string_with_format(0, i as u16, *h, &st.header)?;
+        ws.set_column_width(i as u16, w)?;
+    }
+    for (k, (unit, s)) in status.iter().enumerate() {
+        let r = 1 + k as u32;
+        ws.write_string(r, 0, &unit.code)?;
+        ws.write_string(r, 1, &unit.name)?;
+        match s.latest {
+            None => {
+                ws.write_string_with_format(r, 2, "未报送", &st.missing)?;
+                ws.write_string(r, 8, &format!("{period} 期尚未收到报送"))?;
+            }
+            Some(latest) => {
+                let accepted = latest.outcome == Some(Outcome::Accepted);
+                let word = if accepted { "已通过" } else { "已退回" };
+                ws.write_string_with_format(
+                    r,
+                    2,
+                    word,
+                    if accepted { &st.accepted } else { &st.rejected },
+                )?;
+                ws.write_string(r, 3, &latest.original_name)?;
+                ws.write_string(
+                    r,
+                    4,
+                    &latest
+                        .received_at
+                        .replace('T', " ")
+                        .chars()
+                        .take(19)
+                        .collect::<String>(),
+                )?;
+                ws.write_number(r, 5, latest.rows as f64)?;
+                ws.write_number(r, 6, latest.errors as f64)?;
+                ws.write_number(r, 7, latest.warnings as f64)?;
+                let note = if accepted {
+                    String::new()
+                } else {
+                    let why = latest
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| format!("有 {} 处错误，已退回乡镇更正", latest.errors));
+                    match s.accepted {
+                        Some(prev) => format!(
+                            "{why}；汇总中仍沿用 {} 收到并已通过的文件「{}」（{} 行）",
+                            prev.received_at
+                                .replace('T', " ")
+                                .chars()
+                                .take(16)
+                                .collect::<String>(),
+                            prev.original_name,
+                            prev.rows
+                        ),
+                        None => format!("{why}；本期尚无已通过的文件，汇总中没有该单位的数据"),
+                    }
+                };
+                ws.write_string_with_format(r, 8, &note, &st.wrap)?;
+            }
+        }
+    }
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, status.len() as u32, 8)?;
+    Ok(())
+}
+
+fn write_duplicates(
+    ws: &mut Worksheet,
+    kind: &Kind,
+    dups: &[CrossDuplicate],
+    st: &Styles,
+) -> Result<(), XlsxError> {
+    let key_header = kind
+        .consolidation
+        .as_ref()
+        .map(|c| kind.columns[c.person_key].header.clone())
+        .unwrap_or_default();
+    let heads = [
+        key_header.as_str(),
+        "姓名",
+        "乡镇（街道）",
+        "文件",
+        "原表行号",
+        "同时登记在",
+    ];
+    let widths = [22.0, 10.0, 16.0, 36.0, 9.0, 40.0];
+    for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
+        ws.write_string_with_format(0, i as u16, *h, &st.header)?;
+        ws.set_column_width(i as u16, w)?;
+    }
+    let mut r: u32 = 1;
+    for d in dups {
+        for (unit, _, file, row) in &d.places {
+            let others: Vec<String> = d
+                .places
+                .iter()
+                .filter(|p| &p.0 != unit)
+                .map(|p| format!("{}（第 {} 行）", p.0, p.3))
+                .collect();
+            ws.write_string(r, 0, &d.key)?;
+            ws.write_string(r, 1, &d.name)?;
+            ws.write_string(r, 2, unit)?;
+            ws.write_string(r, 3, file)?;
+            ws.write_number(r, 4, f64::from(*row))?;
+            ws.write_string(r, 5, &others.join("、"))?;
+            r += 1;
+        }
+    }
+    if dups.is_empty() {
+        ws.write_string(1, 0, "本期未发现跨乡镇重复登记的人员。")?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    Ok(())
+}

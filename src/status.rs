@@ -1,0 +1,188 @@
+//! `taizhang status`: what the journal knows, for county staff.
+
+use crate::rules::RuleSet;
+use crate::store::{Outcome, State, Store, StoreError};
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub county: String,
+    pub periods: Vec<PeriodStatus>,
+    /// Files taken but not finished (a stop in the middle; resumed at next start).
+    pub in_progress: Vec<Item>,
+    pub quarantined: Vec<Item>,
+    /// Notices waiting to be sent.
+    pub mail_waiting: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PeriodStatus {
+    pub kind: String,
+    pub kind_name: String,
+    pub period: String,
+    pub units: Vec<UnitStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UnitStatus {
+    pub unit: String,
+    pub code: String,
+    /// 已通过 / 已退回 / 未报送
+    pub status: String,
+    pub outcome: Option<String>,
+    pub submission: Option<i64>,
+    pub file: Option<String>,
+    pub received_at: Option<String>,
+    pub rows: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    /// The accepted submission that counts, when the latest one was rejected.
+    pub counting_submission: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Item {
+    pub id: i64,
+    pub file: String,
+    pub received_at: String,
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+/// Builds the status from the journal.
+pub fn collect(rules: &RuleSet, store: &Store) -> Result<Status, StoreError> {
+    let mut periods = Vec::new();
+    for (kind, period) in store.kind_periods()? {
+        let subs = store.for_kind_period(&kind, &period)?;
+        let kind_name = rules
+            .kind(&kind)
+            .map(|k| k.name.clone())
+            .unwrap_or_else(|| kind.clone());
+        let units = rules
+            .county
+            .units
+            .iter()
+            .map(|u| {
+                let mine: Vec<_> = subs
+                    .iter()
+                    .filter(|s| {
+                        s.unit.as_deref() == Some(u.name.as_str())
+                            && matches!(s.outcome, Some(Outcome::Accepted | Outcome::Rejected))
+                    })
+                    .collect();
+                let latest = mine.last();
+                let accepted = mine
+                    .iter()
+                    .rev()
+                    .find(|s| s.outcome == Some(Outcome::Accepted));
+                UnitStatus {
+                    unit: u.name.clone(),
+                    code: u.code.clone(),
+                    status: latest
+                        .and_then(|s| s.outcome)
+                        .map_or("未报送", |o| o.zh())
+                        .to_string(),
+                    outcome: latest
+                        .and_then(|s| s.outcome)
+                        .map(|o| o.as_str().to_string()),
+                    submission: latest.map(|s| s.id),
+                    file: latest.map(|s| s.original_name.clone()),
+                    received_at: latest.map(|s| s.received_at.clone()),
+                    rows: latest.map_or(0, |s| s.rows),
+                    errors: latest.map_or(0, |s| s.errors),
+                    warnings: latest.map_or(0, |s| s.warnings),
+                    counting_submission: accepted
+                        .filter(|a| Some(a.id) != latest.map(|l| l.id))
+                        .map(|a| a.id),
+                }
+            })
+            .collect();
+        periods.push(PeriodStatus {
+            kind,
+            kind_name,
+            period,
+            units,
+        });
+    }
+    let all = store.all()?;
+    let item = |s: &crate::store::Submission| Item {
+        id: s.id,
+        file: s.original_name.clone(),
+        received_at: s.received_at.clone(),
+        state: s.state.as_str().to_string(),
+        reason: s.reason.clone(),
+    };
+    Ok(Status {
+        county: rules.county.name.clone(),
+        periods,
+        in_progress: all
+            .iter()
+            .filter(|s| s.state != State::Done)
+            .map(item)
+            .collect(),
+        quarantined: all
+            .iter()
+            .filter(|s| s.outcome == Some(Outcome::Quarantined))
+            .map(item)
+            .collect(),
+        mail_waiting: 0,
+    })
+}
+
+/// The text rendering, in Chinese.
+pub fn text(s: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}台账报送情况", s.county);
+    if s.periods.is_empty() {
+        let _ = writeln!(out, "  尚未收到任何报送。");
+    }
+    for p in &s.periods {
+        let done = p.units.iter().filter(|u| u.status == "已通过").count();
+        let _ = writeln!(
+            out,
+            "\n{}　{}　（{}/{} 个单位已通过）",
+            p.kind_name,
+            p.period,
+            done,
+            p.units.len()
+        );
+        for u in &p.units {
+            let mut line = format!("  {:<10}{}", u.unit, u.status);
+            if let (Some(f), Some(t)) = (&u.file, &u.received_at) {
+                let _ = write!(
+                    line,
+                    "　{f}　{}　{} 行，错误 {}，提醒 {}",
+                    t.replace('T', " ").chars().take(16).collect::<String>(),
+                    u.rows,
+                    u.errors,
+                    u.warnings
+                );
+            }
+            if let Some(c) = u.counting_submission {
+                let _ = write!(line, "　（汇总沿用第 {c} 号已通过的报送）");
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    if !s.in_progress.is_empty() {
+        let _ = writeln!(out, "\n处理中（下次启动时继续）：");
+        for i in &s.in_progress {
+            let _ = writeln!(out, "  #{} {}（{}）", i.id, i.file, i.state);
+        }
+    }
+    if !s.quarantined.is_empty() {
+        let _ = writeln!(out, "\n已隔离（见 outbox/quarantine）：");
+        for i in &s.quarantined {
+            let _ = writeln!(
+                out,
+                "  #{} {}　{}",
+                i.id,
+                i.file,
+                i.reason.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let _ = writeln!(out, "\n待发送通知：{} 封", s.mail_waiting);
+    out
+}

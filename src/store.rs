@@ -1,0 +1,472 @@
+//! The journal: an embedded SQLite database on local disk that records every
+//! received file, every step taken on it, its outcome, findings and accepted rows.
+//!
+//! Every step of a submission is a state, written before the next step starts:
+//! `received` (the row exists, the file is still in the inbox) → `archived` (the
+//! bytes are safe in the archive, the inbox copy removed) → `validated` (outcome,
+//! findings and rows stored in one transaction) → `done` (county workbook rebuilt).
+//! After a crash the daemon resumes each submission from its state, so nothing is
+//! lost and nothing is processed twice.
+
+use crate::validate::{FileReport, Record};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+/// Journal errors (the daemon treats them as fatal: without the journal nothing is safe).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("journal database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("journal folder {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("journal data: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Processing state of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Received,
+    Archived,
+    Validated,
+    Done,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Archived => "archived",
+            State::Validated => "validated",
+            State::Done => "done",
+        }
+    }
+    fn parse(s: &str) -> State {
+        match s {
+            "received" => State::Received,
+            "archived" => State::Archived,
+            "validated" => State::Validated,
+            _ => State::Done,
+        }
+    }
+}
+
+/// What became of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No errors: its rows count in the consolidation.
+    Accepted,
+    /// Errors: sent back; an earlier accepted file of the unit stays in.
+    Rejected,
+    /// Unreadable, or its unit unknown or contradictory: set aside for the county admin.
+    Quarantined,
+    /// The same bytes were received before.
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::Quarantined => "quarantined",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Some(match s {
+            "accepted" => Outcome::Accepted,
+            "rejected" => Outcome::Rejected,
+            "quarantined" => Outcome::Quarantined,
+            "duplicate" => Outcome::Duplicate,
+            _ => return None,
+        })
+    }
+    /// The word a clerk sees.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "已通过",
+            Outcome::Rejected => "已退回",
+            Outcome::Quarantined => "已隔离",
+            Outcome::Duplicate => "重复报送",
+        }
+    }
+}
+
+/// One submission as journaled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    pub id: i64,
+    pub received_at: String,
+    pub original_name: String,
+    pub folder: Option<String>,
+    pub inbox_path: String,
+    pub sha256: String,
+    pub size: i64,
+    /// Relative to the state folder.
+    pub archive_path: String,
+    pub state: State,
+    pub outcome: Option<Outcome>,
+    pub duplicate_of: Option<i64>,
+    pub unit: Option<String>,
+    pub unit_code: Option<String>,
+    pub kind: Option<String>,
+    pub kind_name: Option<String>,
+    pub period: Option<String>,
+    pub rows: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    pub reason: Option<String>,
+    pub annotated_path: Option<String>,
+    pub processed_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, received_at, original_name, folder, inbox_path, sha256, size, archive_path, state, outcome, duplicate_of, unit, unit_code, kind, kind_name, period, rows, errors, warnings, reason, annotated_path, processed_at";
+
+fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
+    Ok(Submission {
+        id: r.get(0)?,
+        received_at: r.get(1)?,
+        original_name: r.get(2)?,
+        folder: r.get(3)?,
+        inbox_path: r.get(4)?,
+        sha256: r.get(5)?,
+        size: r.get(6)?,
+        archive_path: r.get(7)?,
+        state: State::parse(&r.get::<_, String>(8)?),
+        outcome: r
+            .get::<_, Option<String>>(9)?
+            .as_deref()
+            .and_then(Outcome::parse),
+        duplicate_of: r.get(10)?,
+        unit: r.get(11)?,
+        unit_code: r.get(12)?,
+        kind: r.get(13)?,
+        kind_name: r.get(14)?,
+        period: r.get(15)?,
+        rows: r.get::<_, Option<i64>>(16)?.unwrap_or(0),
+        errors: r.get::<_, Option<i64>>(17)?.unwrap_or(0),
+        warnings: r.get::<_, Option<i64>>(18)?.unwrap_or(0),
+        reason: r.get(19)?,
+        annotated_path: r.get(20)?,
+        processed_at: r.get(21)?,
+    })
+}
+
+/// A newly received file, before it is archived.
+#[derive(Debug, Clone)]
+pub struct NewSubmission<'a> {
+    pub received_at: &'a str,
+    pub original_name: &'a str,
+    pub folder: Option<&'a str>,
+    pub inbox_path: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+}
+
+/// The journal.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) `journal.sqlite3` in the state folder.
+    pub fn open(state_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| StoreError::Io(state_dir.to_path_buf(), e))?;
+        let conn = Connection::open(state_dir.join("journal.sqlite3"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS submissions (
+                id INTEGER PRIMARY KEY,
+                received_at TEXT NOT NULL,
+                original_name TEXT NOT NULL,
+                folder TEXT,
+                inbox_path TEXT NOT NULL,
+                sha256 TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                archive_path TEXT NOT NULL DEFAULT '',
+                state TEXT NOT NULL,
+                outcome TEXT,
+                duplicate_of INTEGER,
+                unit TEXT, unit_code TEXT, kind TEXT, kind_name TEXT, period TEXT,
+                rows INTEGER, errors INTEGER, warnings INTEGER,
+                reason TEXT,
+                annotated_path TEXT,
+                report_json TEXT,
+                processed_at TEXT
+            );
+            CREATE INDEX IF NOT EXISTS submissions_sha ON submissions(sha256);
+            CREATE INDEX IF NOT EXISTS submissions_ukp ON submissions(unit, kind, period);
+            CREATE TABLE IF NOT EXISTS findings (
+                submission_id INTEGER NOT NULL REFERENCES submissions(id),
+                seq INTEGER NOT NULL,
+                sheet TEXT, cell TEXT, row INTEGER, col TEXT, header TEXT, value TEXT,
+                severity TEXT NOT NULL, rule TEXT NOT NULL, message TEXT NOT NULL, expected TEXT,
+                PRIMARY KEY (submission_id, seq)
+            );
+            CREATE TABLE IF NOT EXISTS records (
+                submission_id INTEGER NOT NULL REFERENCES submissions(id),
+                row INTEGER NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (submission_id, row)
+            );
+            CREATE TABLE IF NOT EXISTS events (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                submission_id INTEGER,
+                event TEXT NOT NULL,
+                detail TEXT
+            );",
+        )?;
+        Ok(Store { conn })
+    }
+
+    /// The underlying connection (for modules that keep their own tables here).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Appends to the event log.
+    pub fn event(&self, submission: Option<i64>, event: &str, detail: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![now(), submission, event, detail],
+        )?;
+        Ok(())
+    }
+
+    /// An earlier submission with the same content, if any (quarantined and
+    /// duplicate ones aside: those are looked at again when resent).
+    pub fn find_by_hash(&self, sha: &str) -> Result<Option<Submission>> {
+        let sql = format!("SELECT {COLUMNS} FROM submissions WHERE sha256 = ?1 AND state = 'done' AND outcome IN ('accepted','rejected') ORDER BY id LIMIT 1");
+        Ok(self
+            .conn
+            .query_row(&sql, params![sha], row_to_submission)
+            .optional()?)
+    }
+
+    /// Records a received file (state `received`) and returns its id. The archive
+    /// path is set from the id by the caller with [`Store::set_archive_path`].
+    pub fn insert_received(&self, s: &NewSubmission<'_>) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO submissions (received_at, original_name, folder, inbox_path, sha256, size, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'received')",
+            params![s.received_at, s.original_name, s.folder, s.inbox_path, s.sha256, s.size as i64],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        self.event(Some(id), "received", s.inbox_path)?;
+        Ok(id)
+    }
+
+    pub fn set_archive_path(&self, id: i64, rel: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE submissions SET archive_path = ?2 WHERE id = ?1",
+            params![id, rel],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_state(&self, id: i64, state: State) -> Result<()> {
+        self.conn.execute(
+            "UPDATE submissions SET state = ?2 WHERE id = ?1",
+            params![id, state.as_str()],
+        )?;
+        self.event(Some(id), state.as_str(), "")?;
+        Ok(())
+    }
+
+    /// Forgets a submission that never got its bytes into the archive (the file is
+    /// still in the inbox and will be received again).
+    pub fn forget_unarchived(&self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM submissions WHERE id = ?1 AND state = 'received'",
+            params![id],
+        )?;
+        self.event(
+            Some(id),
+            "forgotten",
+            "not archived before a stop; will be received again",
+        )?;
+        Ok(())
+    }
+
+    /// Stores a submission's outcome with its findings and (accepted) rows, in one
+    /// transaction; the state becomes `validated`.
+    pub fn record_outcome(
+        &mut self,
+        id: i64,
+        report: &FileReport,
+        outcome: Outcome,
+        reason: Option<&str>,
+        duplicate_of: Option<i64>,
+        annotated: Option<&str>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM findings WHERE submission_id = ?1", params![id])?;
+        tx.execute("DELETE FROM records WHERE submission_id = ?1", params![id])?;
+        tx.execute(
+            "UPDATE submissions SET state = 'validated', outcome = ?2, duplicate_of = ?3, unit = ?4, unit_code = ?5,
+               kind = ?6, kind_name = ?7, period = ?8, rows = ?9, errors = ?10, warnings = ?11, reason = ?12,
+               annotated_path = ?13, report_json = ?14, processed_at = ?15
+             WHERE id = ?1",
+            params![
+                id,
+                outcome.as_str(),
+                duplicate_of,
+                report.unit,
+                report.unit_code,
+                report.kind_id,
+                report.kind,
+                report.period,
+                report.rows as i64,
+                report.errors as i64,
+                report.warnings as i64,
+                reason,
+                annotated,
+                serde_json::to_string(report)?,
+                now()
+            ],
+        )?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO findings (submission_id, seq, sheet, cell, row, col, header, value, severity, rule, message, expected)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for (k, f) in report.findings.iter().enumerate() {
+                let sev = match f.severity {
+                    crate::rules::Severity::Error => "error",
+                    crate::rules::Severity::Warning => "warning",
+                };
+                ins.execute(params![
+                    id, k as i64, f.sheet, f.cell, f.row, f.column, f.header, f.value, sev, f.rule,
+                    f.message, f.expected
+                ])?;
+            }
+            if outcome == Outcome::Accepted {
+                let mut ins = tx.prepare(
+                    "INSERT INTO records (submission_id, row, data) VALUES (?1, ?2, ?3)",
+                )?;
+                for r in &report.records {
+                    ins.execute(params![
+                        id,
+                        r.row,
+                        serde_json::Value::Object(r.values.clone()).to_string()
+                    ])?;
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, 'validated', ?3)",
+            params![now(), id, outcome.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A submission by id.
+    pub fn get(&self, id: i64) -> Result<Option<Submission>> {
+        let sql = format!("SELECT {COLUMNS} FROM submissions WHERE id = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, params![id], row_to_submission)
+            .optional()?)
+    }
+
+    /// Submissions not yet `done`, oldest first.
+    pub fn unfinished(&self) -> Result<Vec<Submission>> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM submissions WHERE state != 'done' ORDER BY id"),
+            &[],
+        )
+    }
+
+    /// All submissions, oldest first.
+    pub fn all(&self) -> Result<Vec<Submission>> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM submissions ORDER BY id"),
+            &[],
+        )
+    }
+
+    /// Submissions of a kind and period that were validated (any outcome), oldest first.
+    pub fn for_kind_period(&self, kind: &str, period: &str) -> Result<Vec<Submission>> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM submissions WHERE kind = ?1 AND period = ?2 AND state IN ('validated','done') ORDER BY id"),
+            &[&kind, &period],
+        )
+    }
+
+    /// Every (kind, period) that has validated submissions.
+    pub fn kind_periods(&self) -> Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare(
+            "SELECT DISTINCT kind, period FROM submissions WHERE kind IS NOT NULL AND period IS NOT NULL AND state IN ('validated','done') ORDER BY period, kind",
+        )?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn query(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Submission>> {
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map(args, row_to_submission)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The stored rows of an accepted submission, in sheet order.
+    pub fn records(&self, id: i64) -> Result<Vec<Record>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT row, data FROM records WHERE submission_id = ?1 ORDER BY row")?;
+        let rows = st.query_map(params![id], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (row, data) = row?;
+            let values = match serde_json::from_str::<serde_json::Value>(&data)? {
+                serde_json::Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            out.push(Record { row, values });
+        }
+        Ok(out)
+    }
+
+    /// The findings of a submission, in order.
+    pub fn findings(&self, id: i64) -> Result<Vec<crate::validate::Finding>> {
+        let mut st = self.conn.prepare(
+            "SELECT sheet, cell, row, col, header, value, severity, rule, message, expected FROM findings WHERE submission_id = ?1 ORDER BY seq",
+        )?;
+        let rows = st.query_map(params![id], |r| {
+            Ok(crate::validate::Finding {
+                sheet: r.get(0)?,
+                cell: r.get(1)?,
+                row: r.get(2)?,
+                column: r.get(3)?,
+                header: r.get(4)?,
+                value: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                severity: if r.get::<_, String>(6)? == "warning" {
+                    crate::rules::Severity::Warning
+                } else {
+                    crate::rules::Severity::Error
+                },
+                rule: r.get(7)?,
+                message: r.get(8)?,
+                expected: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+/// Local time as RFC 3339 seconds, the journal's time format.
+pub fn now() -> String {
+    chrono::Local::now()
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
