@@ -120,7 +120,9 @@ pub fn rebuild(
     let mut detail_rows = 0usize;
     let mut sheet_no = 1;
     let mut row: u32 = 0;
-    let mut keys: HashMap<String, Vec<(String, i64, String, u32, String)>> = HashMap::new();
+    // Person key → (unit, submission, file, row, name) of each occurrence.
+    type Occurrences = Vec<(String, i64, String, u32, String)>;
+    let mut keys: HashMap<String, Occurrences> = HashMap::new();
     let mut stats: BTreeMap<String, Stats> = BTreeMap::new();
     let mut ws = new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
     for (unit, s) in &status {
@@ -521,7 +523,7 @@ fn write_status(
         match s.latest {
             None => {
                 ws.write_string_with_format(r, 2, "未报送", &st.missing)?;
-                ws.write_string(r, 8, &format!("{period} 期尚未收到报送"))?;
+                ws.write_string(r, 8, format!("{period} 期尚未收到报送"))?;
             }
             Some(latest) => {
                 let accepted = latest.outcome == Some(Outcome::Accepted);
@@ -536,7 +538,7 @@ fn write_status(
                 ws.write_string(
                     r,
                     4,
-                    &latest
+                    latest
                         .received_at
                         .replace('T', " ")
                         .chars()
@@ -614,7 +616,7 @@ fn write_duplicates(
             ws.write_string(r, 2, unit)?;
             ws.write_string(r, 3, file)?;
             ws.write_number(r, 4, f64::from(*row))?;
-            ws.write_string(r, 5, &others.join("、"))?;
+            ws.write_string(r, 5, others.join("、"))?;
             r += 1;
         }
     }

@@ -1,0 +1,622 @@
+//! The real daemon on temp dirs with real files: intake, settle, archive, journal,
+//! quarantine, county workbook, crash recovery, polling.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use taizhang::samples::Val;
+use taizhang::workbook::{Book, Cell, Limits};
+
+struct Site {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        for d in ["inbox", "outbox", "state"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        Site { _tmp: tmp, root }
+    }
+    fn inbox(&self) -> PathBuf {
+        self.root.join("inbox")
+    }
+    fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+    fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+    fn args(&self, cmd: &mut Command) {
+        cmd.arg("--inbox")
+            .arg(self.inbox())
+            .arg("--outbox")
+            .arg(self.outbox())
+            .arg("--state")
+            .arg(self.state())
+            .arg("--rules")
+            .arg(rules_dir());
+    }
+    fn run_once(&self) -> std::process::Output {
+        let mut c = bin();
+        c.args(["run", "--once", "--settle", "0.2"]);
+        self.args(&mut c);
+        c.output().unwrap()
+    }
+    fn watch(&self, extra: &[&str]) -> Child {
+        let mut c = bin();
+        c.args(["watch", "--settle", "0.3"]).args(extra);
+        self.args(&mut c);
+        c.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+    fn status(&self) -> Value {
+        let mut c = bin();
+        c.args(["status", "--format", "json"]);
+        self.args(&mut c);
+        let out = c.output().unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+    fn county_workbook(&self) -> PathBuf {
+        self.outbox()
+            .join("安和县_残疾人信息登记簿_2026-11_全县汇总.xlsx")
+    }
+    /// Writes a workbook into the inbox the way a copy does: to a hidden temp name, then rename.
+    fn drop_in(&self, reg: &taizhang::samples::Register, name: &str) -> PathBuf {
+        let tmp = self.inbox().join(format!(".{name}.tmp"));
+        reg.write(&tmp).unwrap();
+        let dest = self.inbox().join(name);
+        std::fs::rename(&tmp, &dest).unwrap();
+        dest
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sheet(path: &Path, name: &str) -> Vec<Vec<String>> {
+    let mut book = Book::open(path, &Limits::default()).unwrap();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    book.for_each_row(name, |_, cells| {
+        let mut row = Vec::new();
+        for (c, v) in cells {
+            while row.len() < *c as usize {
+                row.push(String::new());
+            }
+            row.push(match v {
+                Cell::Date(_) => format!("date:{}", v.raw_text()),
+                _ => v.text(),
+            });
+        }
+        rows.push(row);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    rows
+}
+
+fn unit_status<'a>(status: &'a Value, unit: &str) -> &'a Value {
+    status["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == unit)
+        .unwrap()
+}
+
+fn stop(child: Child) -> String {
+    #[cfg(unix)]
+    {
+        // SIGTERM: the daemon finishes the file in hand and exits 0.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let child = {
+        let mut child = child;
+        let _ = child.kill();
+        child
+    };
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    #[cfg(unix)]
+    assert!(out.status.success(), "daemon did not exit cleanly: {log}");
+    log
+}
+
+#[test]
+fn thirteen_clean_units_consolidate_to_the_right_counts() {
+    let rules = rules();
+    let site = Site::new();
+    let mut expected_rows = 0;
+    let mut per_unit = Vec::new();
+    for (i, u) in rules.county.units.iter().enumerate() {
+        let n = 20 + i * 3;
+        let reg = register(&rules, &u.name, n, 100 + i as u64);
+        // Half of them in a per-unit sub-folder, as the spec allows.
+        if i % 2 == 0 {
+            std::fs::create_dir_all(site.inbox().join(&u.name)).unwrap();
+            reg.write(
+                &site
+                    .inbox()
+                    .join(&u.name)
+                    .join(format!("{}_残疾人信息登记簿_2026-11.xlsx", u.name)),
+            )
+            .unwrap();
+        } else {
+            reg.write(
+                &site
+                    .inbox()
+                    .join(format!("{}_残疾人信息登记簿_2026-11.xlsx", u.name)),
+            )
+            .unwrap();
+        }
+        expected_rows += n;
+        per_unit.push((u.name.clone(), n, reg));
+    }
+    let out = site.run_once();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        log.matches(": accepted (").count(),
+        13,
+        "one readable line per file:\n{log}"
+    );
+    // The inbox is empty, every file archived byte-for-byte.
+    let left: Vec<_> = walk(&site.inbox())
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let archived = walk(&site.state().join("archive"));
+    assert_eq!(archived.iter().filter(|p| p.is_file()).count(), 13);
+
+    let wb = site.county_workbook();
+    let detail = sheet(&wb, "全县明细");
+    assert_eq!(detail.len() - 1, expected_rows);
+    assert_eq!(detail[0][..4], ["乡镇代码", "乡镇名称", "序号", "姓名"]);
+    // IDs as text, dates as dates.
+    assert!(
+        detail[1][7].len() == 18 && detail[1][6].starts_with("date:"),
+        "{:?}",
+        detail[1]
+    );
+    let stats = sheet(&wb, "分乡镇统计");
+    let total_row = stats
+        .iter()
+        .find(|r| r.get(1).is_some_and(|c| c == "合计"))
+        .unwrap();
+    assert_eq!(total_row[2], expected_rows.to_string());
+    for (name, n, reg) in &per_unit {
+        let row = stats.iter().find(|r| r.get(1) == Some(name)).unwrap();
+        assert_eq!(row[2], n.to_string(), "{name}");
+        // 视力·一级 is the first cell of the cross-tab.
+        assert_eq!(
+            row[3],
+            reg.count(Some("视力"), Some("一级")).to_string(),
+            "{name}"
+        );
+    }
+    let status = sheet(&wb, "报送情况");
+    assert_eq!(status.len(), 14);
+    assert!(status[1..].iter().all(|r| r[2] == "已通过"), "{status:?}");
+    let st = site.status();
+    assert!(st["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["status"] == "已通过"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn rejected_resubmission_keeps_the_earlier_accepted_data() {
+    let rules = rules();
+    let site = Site::new();
+    let good = register(&rules, "柳河镇", 30, 5);
+    site.drop_in(&good, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    assert!(site.run_once().status.success());
+    let mut bad = register(&rules, "柳河镇", 35, 6);
+    bad.set(2, "village", Val::text("建设路社区"));
+    site.drop_in(&bad, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    assert!(site.run_once().status.success());
+
+    let wb = site.county_workbook();
+    let detail = sheet(&wb, "全县明细");
+    assert_eq!(
+        detail.len() - 1,
+        30,
+        "the accepted 30 rows stay, not the rejected 35"
+    );
+    let status = sheet(&wb, "报送情况");
+    let row = status.iter().find(|r| r[1] == "柳河镇").unwrap();
+    assert_eq!(row[2], "已退回");
+    assert!(
+        row[8].contains("仍沿用") && row[8].contains("（30 行）"),
+        "{row:?}"
+    );
+    let st = site.status();
+    let u = unit_status(&st, "柳河镇");
+    assert_eq!(
+        (
+            u["status"].as_str(),
+            u["errors"].as_i64(),
+            u["counting_submission"].as_i64()
+        ),
+        (Some("已退回"), Some(1), Some(1))
+    );
+    // A newer accepted file replaces the older one.
+    site.drop_in(
+        &register(&rules, "柳河镇", 40, 7),
+        "柳河镇_残疾人信息登记簿_2026-11(更正).xlsx",
+    );
+    assert!(site.run_once().status.success());
+    assert_eq!(sheet(&wb, "全县明细").len() - 1, 40);
+    // Both archived copies of the same name are kept.
+    assert_eq!(
+        walk(&site.state().join("archive"))
+            .iter()
+            .filter(|p| p.is_file())
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn same_content_twice_is_recognised() {
+    let rules = rules();
+    let site = Site::new();
+    let reg = register(&rules, "城关镇", 12, 9);
+    site.drop_in(&reg, "城关镇_登记簿_2026-11.xlsx");
+    assert!(site.run_once().status.success());
+    let first = std::fs::read(site.county_workbook()).unwrap();
+    std::fs::copy(
+        site.state().join("archive").join(
+            walk(&site.state().join("archive"))
+                .iter()
+                .find(|p| p.is_file())
+                .unwrap()
+                .strip_prefix(site.state().join("archive"))
+                .unwrap(),
+        ),
+        site.inbox().join("城关镇_登记簿_2026-11 - 副本.xlsx"),
+    )
+    .unwrap();
+    let out = site.run_once();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("duplicate of submission 1"), "{log}");
+    assert_eq!(
+        std::fs::read(site.county_workbook()).unwrap(),
+        first,
+        "the county workbook is untouched"
+    );
+    assert_eq!(
+        walk(&site.state().join("archive"))
+            .iter()
+            .filter(|p| p.is_file())
+            .count(),
+        2,
+        "the copy is archived too"
+    );
+}
+
+#[test]
+fn malformed_and_unidentifiable_files_are_quarantined_with_a_reason() {
+    let rules = rules();
+    let site = Site::new();
+    std::fs::write(site.inbox().join("名单.xlsx"), b"this is not a workbook").unwrap();
+    let reg = register(&rules, "石桥镇", 8, 3);
+    site.drop_in(&reg, "柳河镇_残疾人信息登记簿_2026-11.xlsx"); // name says 柳河镇, sheet says 石桥镇
+    let mut anon = register(&rules, "高庙乡", 8, 4);
+    anon.title = false;
+    site.drop_in(&anon, "登记簿_2026-11.xlsx");
+    // A corrupt file whose name says who sent it goes back to that unit instead.
+    std::fs::write(
+        site.inbox().join("南湾乡_残疾人信息登记簿_2026-11.xlsx"),
+        b"PK\x03\x04 truncated",
+    )
+    .unwrap();
+    let out = site.run_once();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let q = site.outbox().join("quarantine");
+    let mut names: Vec<String> = std::fs::read_dir(&q)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 6, "{names:?}");
+    let reason = |needle: &str| {
+        let n = names
+            .iter()
+            .find(|n| n.contains(needle) && n.ends_with(".原因.txt"))
+            .unwrap_or_else(|| panic!("{needle}: {names:?}"));
+        std::fs::read_to_string(q.join(n)).unwrap()
+    };
+    assert!(
+        reason("名单").contains("不是电子表格文件"),
+        "{}",
+        reason("名单")
+    );
+    assert!(
+        reason("柳河镇").contains("填报单位前后不一致：文件名为柳河镇，表内填报单位为石桥镇"),
+        "{}",
+        reason("柳河镇")
+    );
+    assert!(reason("-登记簿_2026").contains("无法确定报送单位"));
+    let st = site.status();
+    assert_eq!(st["quarantined"].as_array().unwrap().len(), 3);
+    let u = unit_status(&st, "南湾乡");
+    assert_eq!(u["status"], "已退回");
+    // Nothing quarantined counts in the county workbook.
+    assert_eq!(sheet(&site.county_workbook(), "全县明细").len(), 1);
+}
+
+#[test]
+fn hostile_names_and_links_never_escape() {
+    let rules = rules();
+    let site = Site::new();
+    let long = format!("柳河镇_{}_2026-11.xlsx", "很长的名字".repeat(14));
+    site.drop_in(&register(&rules, "柳河镇", 5, 1), &long);
+    // A sub-sub-folder is not part of the inbox contract and is left alone.
+    let deep = site.inbox().join("石桥镇").join("旧");
+    std::fs::create_dir_all(&deep).unwrap();
+    register(&rules, "石桥镇", 5, 2)
+        .write(&deep.join("石桥镇_2026-11.xlsx"))
+        .unwrap();
+    #[cfg(unix)]
+    {
+        let outside = site.root.join("secret.xlsx");
+        register(&rules, "石桥镇", 5, 2).write(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, site.inbox().join("石桥镇_2026-11.xlsx")).unwrap();
+        assert!(site.run_once().status.success());
+        assert!(outside.exists(), "a symlink's target is never moved");
+    }
+    #[cfg(not(unix))]
+    assert!(site.run_once().status.success());
+    let archived: Vec<PathBuf> = walk(&site.state().join("archive"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(archived.len(), 1);
+    let name = archived[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        name.len() <= 130 && name.starts_with("1-柳河镇_") && name.ends_with(".xlsx"),
+        "{name}"
+    );
+    assert!(archived[0].starts_with(site.state()));
+    assert!(deep.join("石桥镇_2026-11.xlsx").exists());
+}
+
+#[test]
+fn slow_chunked_copy_is_taken_once_after_it_ends() {
+    let rules = rules();
+    let site = Site::new();
+    let src = site.root.join("src.xlsx");
+    register(&rules, "白沙镇", 400, 12).write(&src).unwrap();
+    let bytes = std::fs::read(&src).unwrap();
+    let daemon = site.watch(&[]);
+    std::thread::sleep(Duration::from_millis(300));
+    let dest = site.inbox().join("白沙镇_残疾人信息登记簿_2026-11.xlsx");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&dest).unwrap();
+        let chunk = bytes.len() / 12 + 1;
+        for part in bytes.chunks(chunk) {
+            f.write_all(part).unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    wait_for("the file to be processed", Duration::from_secs(20), || {
+        site.county_workbook().exists()
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    let log = stop(daemon);
+    assert_eq!(
+        log.matches("白沙镇_残疾人信息登记簿_2026-11.xlsx: accepted")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        !log.contains("rejected") && !log.contains("quarantined"),
+        "{log}"
+    );
+    let archived: Vec<PathBuf> = walk(&site.state().join("archive"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(archived.len(), 1);
+    assert_eq!(
+        std::fs::read(&archived[0]).unwrap(),
+        bytes,
+        "archived byte-for-byte"
+    );
+}
+
+#[test]
+fn excel_style_save_and_lock_files() {
+    let rules = rules();
+    let site = Site::new();
+    let daemon = site.watch(&[]);
+    // Excel: a lock file while open, a temp file without extension, then a rename.
+    std::fs::write(
+        site.inbox().join("~$杨庄乡_残疾人信息登记簿_2026-11.xlsx"),
+        b"lock",
+    )
+    .unwrap();
+    std::fs::write(
+        site.inbox()
+            .join(".~lock.杨庄乡_残疾人信息登记簿_2026-11.xlsx#"),
+        b"lock",
+    )
+    .unwrap();
+    let temp = site.inbox().join("A1B2C3D4");
+    register(&rules, "杨庄乡", 15, 3).write(&temp).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    std::fs::rename(
+        &temp,
+        site.inbox().join("杨庄乡_残疾人信息登记簿_2026-11.xlsx"),
+    )
+    .unwrap();
+    wait_for("the saved file", Duration::from_secs(20), || {
+        site.county_workbook().exists()
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let log = stop(daemon);
+    assert_eq!(log.matches(": accepted").count(), 1, "{log}");
+    assert!(
+        site.inbox()
+            .join("~$杨庄乡_残疾人信息登记簿_2026-11.xlsx")
+            .exists(),
+        "lock files are left alone"
+    );
+    assert_eq!(site.status()["quarantined"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn poll_mode_works() {
+    let rules = rules();
+    let site = Site::new();
+    let daemon = site.watch(&["--poll", "0.2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    site.drop_in(
+        &register(&rules, "北岭乡", 10, 2),
+        "北岭乡_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("the polled file", Duration::from_secs(20), || {
+        site.county_workbook().exists()
+    });
+    let log = stop(daemon);
+    assert!(log.contains("polling"), "{log}");
+    assert_eq!(unit_status(&site.status(), "北岭乡")["status"], "已通过");
+}
+
+#[test]
+fn demo_flag_shows_the_whole_flow() {
+    let site = Site::new();
+    let daemon = site.watch(&["--demo"]);
+    let month = chrono::Local::now().format("%Y-%m").to_string();
+    let wb = site
+        .outbox()
+        .join(format!("安和县_残疾人信息登记簿_{month}_全县汇总.xlsx"));
+    wait_for("the demo county workbook", Duration::from_secs(20), || {
+        wb.exists()
+            && sheet(&wb, "报送情况")
+                .iter()
+                .any(|r| r.get(2).is_some_and(|s| s == "已退回"))
+    });
+    let log = stop(daemon);
+    assert!(
+        log.contains("柳河镇_残疾人信息登记簿") && log.contains(": accepted"),
+        "{log}"
+    );
+    assert!(
+        log.contains("石桥镇_残疾人信息登记簿") && log.contains(": rejected"),
+        "{log}"
+    );
+    assert!(log.contains("stopped cleanly"), "{log}");
+}
+
+/// kill -9 at several moments while 13 files are processed, then restart: nothing
+/// lost, nothing processed twice, and the county workbook is what the journal says.
+#[cfg(unix)]
+#[test]
+fn kill_9_at_any_moment_loses_nothing() {
+    let rules = rules();
+    let site = Site::new();
+    let mut total = 0;
+    for (i, u) in rules.county.units.iter().enumerate() {
+        let n = 300 + 10 * i;
+        total += n;
+        register(&rules, &u.name, n, 500 + i as u64)
+            .write(
+                &site
+                    .inbox()
+                    .join(format!("{}_残疾人信息登记簿_2026-11.xlsx", u.name)),
+            )
+            .unwrap();
+    }
+    for delay_ms in [150u64, 400, 700, 1000, 1500] {
+        let mut child = site.watch(&[]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+    }
+    let out = site.run_once();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = site.status();
+    assert!(st["in_progress"].as_array().unwrap().is_empty(), "{st:#}");
+    let units = st["periods"][0]["units"].as_array().unwrap();
+    assert!(units.iter().all(|u| u["status"] == "已通过"), "{st:#}");
+    // Each file exactly once: 13 submissions in all, no duplicates, 13 archived files.
+    let mut c = bin();
+    c.args(["status", "--format", "json"]);
+    site.args(&mut c);
+    let archived: Vec<PathBuf> = walk(&site.state().join("archive"))
+        .into_iter()
+        .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(".part"))
+        .collect();
+    assert_eq!(archived.len(), 13, "{archived:?}");
+    let ids: Vec<i64> = units
+        .iter()
+        .map(|u| u["submission"].as_i64().unwrap())
+        .collect();
+    let mut uniq = ids.clone();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), 13);
+    assert!(walk(&site.inbox()).iter().all(|p| !p.is_file()));
+    let wb = site.county_workbook();
+    assert_eq!(sheet(&wb, "全县明细").len() - 1, total);
+    // Regenerated from the journal alone, the county workbook has the same bytes.
+    let before = std::fs::read(&wb).unwrap();
+    std::fs::remove_file(&wb).unwrap();
+    assert!(site.run_once().status.success());
+    assert_eq!(std::fs::read(&wb).unwrap(), before);
+}
