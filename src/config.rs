@@ -18,6 +18,14 @@ pub struct Config {
     pub settle: Duration,
     /// Full rescan of the inbox this often (events are only hints).
     pub rescan: Duration,
+    /// `smtp://user@host:port?tls=starttls`; none: `.eml` files in `outbox/mail/`.
+    pub smtp: Option<String>,
+    /// File holding the SMTP password (else `TAIZHANG_SMTP_PASSWORD`).
+    pub smtp_password_file: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust for the SMTP server.
+    pub smtp_ca: Option<PathBuf>,
+    /// First retry delay of a message the server could not take; doubles each time.
+    pub mail_retry: Duration,
 }
 
 impl Default for Config {
@@ -30,6 +38,10 @@ impl Default for Config {
             poll: None,
             settle: Duration::from_secs(2),
             rescan: Duration::from_secs(5),
+            smtp: None,
+            smtp_password_file: None,
+            smtp_ca: None,
+            mail_retry: Duration::from_secs(60),
         }
     }
 }
@@ -46,6 +58,11 @@ pub struct FileConfig {
     pub poll: Option<f64>,
     pub settle: Option<f64>,
     pub rescan: Option<f64>,
+    pub smtp: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_ca: Option<PathBuf>,
+    /// Seconds before the first retry of a message.
+    pub mail_retry: Option<f64>,
 }
 
 /// Command-line overrides.
@@ -58,6 +75,10 @@ pub struct Overrides {
     pub rules: Option<PathBuf>,
     pub poll: Option<f64>,
     pub settle: Option<f64>,
+    pub smtp: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub smtp_ca: Option<PathBuf>,
+    pub mail_retry: Option<f64>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -98,6 +119,12 @@ impl Config {
             if let Some(s) = f.rescan {
                 c.rescan = secs(s);
             }
+            c.smtp = f.smtp;
+            c.smtp_password_file = f.smtp_password_file.map(rel);
+            c.smtp_ca = f.smtp_ca.map(rel);
+            if let Some(s) = f.mail_retry {
+                c.mail_retry = secs(s);
+            }
         }
         if let Some(p) = &o.inbox {
             c.inbox = p.clone();
@@ -117,9 +144,47 @@ impl Config {
         if let Some(s) = o.settle {
             c.settle = secs(s);
         }
+        if o.smtp.is_some() {
+            c.smtp = o.smtp.clone();
+        }
+        if o.smtp_password_file.is_some() {
+            c.smtp_password_file = o.smtp_password_file.clone();
+        }
+        if o.smtp_ca.is_some() {
+            c.smtp_ca = o.smtp_ca.clone();
+        }
+        if let Some(s) = o.mail_retry {
+            c.mail_retry = secs(s);
+        }
         if let Some(poll) = c.poll {
             c.rescan = c.rescan.min(poll);
         }
         Ok(c)
+    }
+}
+
+impl Config {
+    /// Where notices go: SMTP when configured, else `.eml` files in `outbox/mail/`.
+    /// The password comes from `smtp_password_file` or `TAIZHANG_SMTP_PASSWORD`.
+    pub fn mail_target(&self) -> Result<crate::notice::MailTarget, String> {
+        let Some(url) = &self.smtp else {
+            return Ok(crate::notice::MailTarget::Files(self.outbox.join("mail")));
+        };
+        let mut s = crate::notice::transport::parse_smtp_url(url)?;
+        s.password = match &self.smtp_password_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| format!("无法读取 SMTP 密码文件 {}：{e}", p.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            None => std::env::var("TAIZHANG_SMTP_PASSWORD").ok(),
+        };
+        if let Some(ca) = &self.smtp_ca {
+            s.ca_pem = Some(
+                std::fs::read(ca).map_err(|e| format!("无法读取 CA 证书 {}：{e}", ca.display()))?,
+            );
+        }
+        Ok(crate::notice::MailTarget::Smtp(s))
     }
 }

@@ -8,8 +8,10 @@
 
 use crate::config::Config;
 use crate::intake::identify::{self, UnitVerdict};
+use crate::notice::queue;
+use crate::rules::schema::SendWorkbook;
 use crate::rules::RuleSet;
-use crate::store::{NewSubmission, Outcome, State, Store, StoreError, Submission};
+use crate::store::{NewSubmission, Outcome, OutcomeRecord, State, Store, StoreError, Submission};
 use crate::validate::{self, FileReport, Options};
 use crate::workbook::{Book, Limits};
 use sha2::{Digest, Sha256};
@@ -29,7 +31,12 @@ pub enum DaemonError {
     Io(PathBuf, std::io::Error),
     #[error("file watcher: {0}")]
     Watch(#[from] notify::Error),
+    #[error("mail: {0}")]
+    Mail(String),
 }
+
+/// Local hour from which the daily digest of county workbooks is queued.
+pub const DIGEST_HOUR: u32 = 17;
 
 /// A file waiting in the inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +86,8 @@ pub struct Daemon {
     pub store: Store,
     seen: HashMap<PathBuf, Seen>,
     stop: Arc<AtomicBool>,
+    /// Wakes the mail thread when messages are queued (`watch` only).
+    mail_wake: Option<mpsc::Sender<()>>,
 }
 
 impl Daemon {
@@ -87,12 +96,18 @@ impl Daemon {
             std::fs::create_dir_all(d).map_err(|e| DaemonError::Io(d.clone(), e))?;
         }
         let store = Store::open(&cfg.state)?;
+        // Messages caught mid-send by a stop are never resent automatically.
+        let uncertain = queue::settle_after_stop(store.conn()).map_err(StoreError::from)?;
+        if uncertain > 0 {
+            tracing::warn!("{uncertain} message(s) were being sent when the daemon stopped; marked uncertain (see status)");
+        }
         Ok(Daemon {
             cfg,
             rules,
             store,
             seen: HashMap::new(),
             stop,
+            mail_wake: None,
         })
     }
 
@@ -287,10 +302,13 @@ impl Daemon {
             self.store.record_outcome(
                 id,
                 &report,
-                Outcome::Duplicate,
-                Some(&reason),
-                Some(first.id),
-                None,
+                &OutcomeRecord {
+                    outcome: Outcome::Duplicate,
+                    reason: Some(&reason),
+                    duplicate_of: Some(first.id),
+                    annotated: None,
+                    mails: &[],
+                },
             )?;
             self.store.set_state(id, State::Done)?;
             tracing::info!(
@@ -346,14 +364,27 @@ impl Daemon {
         if outcome == Outcome::Quarantined {
             self.quarantine(&sub, &archived, reason.as_deref().unwrap_or(""));
         }
-        self.store.record_outcome(
-            id,
+        let annotated_abs = annotated.as_ref().map(|a| self.cfg.state.join(a));
+        let mails = crate::notice::for_outcome(
+            &self.rules,
+            &sub,
             &report,
             outcome,
             reason.as_deref(),
-            None,
-            annotated.as_deref(),
+            annotated_abs.as_deref(),
+        );
+        self.store.record_outcome(
+            id,
+            &report,
+            &OutcomeRecord {
+                outcome,
+                reason: reason.as_deref(),
+                duplicate_of: None,
+                annotated: annotated.as_deref(),
+                mails: &mails,
+            },
         )?;
+        self.wake_mail();
         tracing::info!(
             "{}: {} (unit {}, {} {}, {} rows, {} errors, {} warnings){} [#{id}]",
             sub.original_name,
@@ -456,16 +487,146 @@ impl Daemon {
         let Some(sub) = self.store.get(id)? else {
             return Ok(());
         };
+        let mut mails = Vec::new();
+        let mut notified = Vec::new();
         if matches!(sub.outcome, Some(Outcome::Accepted | Outcome::Rejected)) {
             if let (Some(kind), Some(period)) = (&sub.kind, &sub.period) {
-                self.rebuild(kind, period);
+                if let Some(built) = self.rebuild(kind, period) {
+                    for (m, pairs) in crate::notice::for_duplicates(
+                        &self.rules,
+                        self.store.conn(),
+                        kind,
+                        period,
+                        &built.duplicates,
+                    )
+                    .map_err(StoreError::from)?
+                    {
+                        mails.push(m);
+                        notified.extend(pairs);
+                    }
+                    let kind_name = self
+                        .rules
+                        .kind(kind)
+                        .map(|k| k.name.clone())
+                        .unwrap_or_default();
+                    match self.rules.county.send_workbook {
+                        SendWorkbook::EveryTime => {
+                            let why = format!(
+                                "{}「{}」{}",
+                                sub.unit.clone().unwrap_or_default(),
+                                sub.original_name,
+                                sub.outcome.map(|o| o.zh()).unwrap_or("")
+                            );
+                            mails.extend(crate::notice::for_workbook(
+                                &self.rules,
+                                &kind_name,
+                                period,
+                                &built.path,
+                                &why,
+                            ));
+                        }
+                        SendWorkbook::Daily => {
+                            let mut pending: BTreeSet<String> =
+                                queue::get_meta(self.store.conn(), "digest_pending")
+                                    .map_err(StoreError::from)?
+                                    .and_then(|v| serde_json::from_str(&v).ok())
+                                    .unwrap_or_default();
+                            pending.insert(format!("{kind}|{period}"));
+                            queue::set_meta(
+                                self.store.conn(),
+                                "digest_pending",
+                                &serde_json::to_string(&pending).unwrap_or_default(),
+                            )
+                            .map_err(StoreError::from)?;
+                        }
+                        SendWorkbook::Never => {}
+                    }
+                }
+                self.store
+                    .finish_with_mail(id, kind, period, &mails, &notified)?;
+                self.wake_mail();
+                return Ok(());
             }
         }
         self.store.set_state(id, State::Done)?;
         Ok(())
     }
 
-    fn rebuild(&mut self, kind: &str, period: &str) {
+    /// Once a day, from `DIGEST_HOUR` on, queues the county workbooks that changed
+    /// since the last digest for county staff (`send_workbook = "daily"`).
+    pub fn maybe_digest(&mut self) -> Result<(), DaemonError> {
+        use chrono::Timelike;
+        let now = chrono::Local::now();
+        let today = now.format("%Y-%m-%d").to_string();
+        let conn = self.store.conn();
+        if now.hour() < DIGEST_HOUR
+            || queue::get_meta(conn, "digest_date")
+                .map_err(StoreError::from)?
+                .as_deref()
+                == Some(today.as_str())
+        {
+            return Ok(());
+        }
+        let pending: BTreeSet<String> = queue::get_meta(conn, "digest_pending")
+            .map_err(StoreError::from)?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default();
+        let mut mails = Vec::new();
+        for kp in &pending {
+            let Some((kind, period)) = kp.split_once('|') else {
+                continue;
+            };
+            let Some(k) = self.rules.kind(kind) else {
+                continue;
+            };
+            let path = self
+                .cfg
+                .outbox
+                .join(crate::consolidate::file_name(&self.rules, k, period));
+            mails.extend(crate::notice::for_workbook(
+                &self.rules,
+                &k.name,
+                period,
+                &path,
+                &format!("{today} 日汇总"),
+            ));
+        }
+        let tx = self
+            .store
+            .conn()
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        queue::enqueue(&tx, None, &mails).map_err(StoreError::from)?;
+        queue::set_meta(&tx, "digest_pending", "[]").map_err(StoreError::from)?;
+        queue::set_meta(&tx, "digest_date", &today).map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        if !mails.is_empty() {
+            self.wake_mail();
+        }
+        Ok(())
+    }
+
+    fn wake_mail(&self) {
+        if let Some(tx) = &self.mail_wake {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Sends every message due now (used by `run --once`; `watch` has a mail thread).
+    pub fn deliver_now(&self) -> Result<usize, DaemonError> {
+        let target = self.cfg.mail_target().map_err(DaemonError::Mail)?;
+        let sender = crate::notice::Sender::new(&target).map_err(DaemonError::Mail)?;
+        Ok(crate::notice::deliver_due(
+            self.store.conn(),
+            &sender,
+            &self.rules.county.from,
+            self.cfg.mail_retry,
+            &self.stop,
+        )
+        .map_err(StoreError::from)?)
+    }
+
+    fn rebuild(&mut self, kind: &str, period: &str) -> Option<crate::consolidate::Built> {
         let started = Instant::now();
         match crate::consolidate::rebuild(&self.rules, &self.store, kind, period, &self.cfg.outbox)
         {
@@ -480,9 +641,11 @@ impl Daemon {
                 let _ = self
                     .store
                     .event(None, "consolidated", &b.path.to_string_lossy());
+                Some(b)
             }
             Err(e) => {
-                tracing::error!(kind, period, error = %e, "county workbook could not be rebuilt")
+                tracing::error!(kind, period, error = %e, "county workbook could not be rebuilt");
+                None
             }
         }
     }
@@ -500,6 +663,11 @@ impl Daemon {
                 done.extend(self.take(c)?);
             }
             if self.stopping() || (ready.is_empty() && settling == 0) {
+                self.maybe_digest()?;
+                let sent = self.deliver_now()?;
+                if sent > 0 {
+                    tracing::info!("{sent} notice(s) delivered");
+                }
                 return Ok(done);
             }
             if ready.is_empty() {
@@ -524,6 +692,23 @@ impl Daemon {
         wake_tx: mpsc::Sender<()>,
     ) -> Result<(), DaemonError> {
         use notify::Watcher;
+        let target = self.cfg.mail_target().map_err(DaemonError::Mail)?;
+        let (mail_tx, mail_rx) = mpsc::channel();
+        self.mail_wake = Some(mail_tx);
+        let mail_thread = {
+            let (state, from, retry, stop) = (
+                self.cfg.state.clone(),
+                self.rules.county.from.clone(),
+                self.cfg.mail_retry,
+                self.stop.clone(),
+            );
+            let target = target.clone();
+            std::thread::Builder::new()
+                .name("mail".into())
+                .spawn(move || crate::notice::worker(&state, &target, &from, retry, stop, mail_rx))
+                .map_err(|e| DaemonError::Io(PathBuf::from("mail thread"), e))?
+        };
+        tracing::info!("notices go to {}", target.describe());
         self.recover()?;
         let tx = wake_tx.clone();
         let handler = move |res: notify::Result<notify::Event>| {
@@ -559,6 +744,7 @@ impl Daemon {
                 }
                 self.take(c)?;
             }
+            self.maybe_digest()?;
             let wait = if settling > 0 {
                 self.nap()
             } else {
@@ -570,6 +756,8 @@ impl Daemon {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
+        self.mail_wake = None;
+        let _ = mail_thread.join();
         tracing::info!("stopped cleanly");
         Ok(())
     }

@@ -31,6 +31,7 @@ pub mod daemon;
 pub mod demo;
 pub mod fsutil;
 pub mod intake;
+pub mod notice;
 pub mod report;
 pub mod rules;
 pub mod samples;

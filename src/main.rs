@@ -50,6 +50,19 @@ struct DaemonArgs {
     /// First write two sample submissions (one clean, one with errors) into the inbox.
     #[arg(long)]
     demo: bool,
+    /// Send notices by SMTP: smtp://user@host:port?tls=starttls|implicit|none
+    /// (password from TAIZHANG_SMTP_PASSWORD or --smtp-password-file). Without it,
+    /// notices are written as .eml files to outbox/mail/.
+    #[arg(long, value_name = "URL")]
+    smtp: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    smtp_password_file: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust for the SMTP server.
+    #[arg(long, value_name = "FILE")]
+    smtp_ca: Option<PathBuf>,
+    /// Seconds before the first retry of a notice the server could not take (doubles each time).
+    #[arg(long, value_name = "SECS")]
+    mail_retry: Option<f64>,
 }
 
 impl DaemonArgs {
@@ -62,8 +75,22 @@ impl DaemonArgs {
             rules: self.rules.clone(),
             poll: self.poll,
             settle: self.settle,
+            smtp: self.smtp.clone(),
+            smtp_password_file: self.smtp_password_file.clone(),
+            smtp_ca: self.smtp_ca.clone(),
+            mail_retry: self.mail_retry,
         }
     }
+}
+
+#[derive(Subcommand)]
+enum MailAction {
+    /// Queue message ID again.
+    Resend {
+        id: i64,
+        #[command(flatten)]
+        args: DaemonArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +151,11 @@ enum Command {
     Inspect {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Queue a parked or uncertain notice again (after checking it was not delivered).
+    Mail {
+        #[command(subcommand)]
+        action: MailAction,
     },
     /// Load and lint a rules folder; exit 2 when it has problems.
     CheckRules {
@@ -257,6 +289,25 @@ fn run(cli: Cli) -> Result<u8> {
             let done = d.run_once()?;
             tracing::info!("processed {} file(s)", done.len());
             Ok(0)
+        }
+        Command::Mail {
+            action: MailAction::Resend { id, args },
+        } => {
+            let cfg = match taizhang::config::Config::load(&args.overrides()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("错误：{e}");
+                    return Ok(2);
+                }
+            };
+            let store = taizhang::store::Store::open(&cfg.state)?;
+            if taizhang::notice::queue::resend(store.conn(), id)? {
+                println!("通知 #{id} 已重新排队，将在守护进程下次发送时发出");
+                Ok(0)
+            } else {
+                eprintln!("错误：没有可重发的通知 #{id}（只能重发被拒收、发送中断或已发送的通知）");
+                Ok(2)
+            }
         }
         Command::Status { args, format } => {
             let cfg = match taizhang::config::Config::load(&args.overrides()) {

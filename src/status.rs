@@ -12,8 +12,24 @@ pub struct Status {
     /// Files taken but not finished (a stop in the middle; resumed at next start).
     pub in_progress: Vec<Item>,
     pub quarantined: Vec<Item>,
-    /// Notices waiting to be sent.
+    /// Notices waiting to be sent (queued, including those waiting for a retry).
     pub mail_waiting: usize,
+    pub mail_sent: usize,
+    /// Refused for good by the server (5xx): not retried; `mail resend ID` after fixing.
+    pub mail_parked: Vec<MailItem>,
+    /// Caught mid-send by a stop: maybe delivered, not resent automatically.
+    pub mail_uncertain: Vec<MailItem>,
+    /// Waiting for a retry after a temporary failure.
+    pub mail_retrying: Vec<MailItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MailItem {
+    pub id: i64,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub attempts: i64,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,6 +121,25 @@ pub fn collect(rules: &RuleSet, store: &Store) -> Result<Status, StoreError> {
             units,
         });
     }
+    let counts = crate::notice::queue::counts(store.conn())?;
+    let count = |state: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n as usize)
+    };
+    let mail_items = |state: &str| -> Result<Vec<MailItem>, StoreError> {
+        Ok(crate::notice::queue::in_state(store.conn(), state)?
+            .into_iter()
+            .map(|m| MailItem {
+                id: m.id,
+                to: m.to,
+                subject: m.subject,
+                attempts: m.attempts,
+                error: m.last_error,
+            })
+            .collect())
+    };
     let all = store.all()?;
     let item = |s: &crate::store::Submission| Item {
         id: s.id,
@@ -126,7 +161,14 @@ pub fn collect(rules: &RuleSet, store: &Store) -> Result<Status, StoreError> {
             .filter(|s| s.outcome == Some(Outcome::Quarantined))
             .map(item)
             .collect(),
-        mail_waiting: 0,
+        mail_waiting: count("queued"),
+        mail_sent: count("sent"),
+        mail_parked: mail_items("parked")?,
+        mail_uncertain: mail_items("uncertain")?,
+        mail_retrying: mail_items("queued")?
+            .into_iter()
+            .filter(|m| m.attempts > 0)
+            .collect(),
     })
 }
 
@@ -183,6 +225,40 @@ pub fn text(s: &Status) -> String {
             );
         }
     }
-    let _ = writeln!(out, "\n待发送通知：{} 封", s.mail_waiting);
+    let _ = writeln!(
+        out,
+        "\n通知：待发送 {} 封，已发送 {} 封",
+        s.mail_waiting, s.mail_sent
+    );
+    for m in &s.mail_retrying {
+        let _ = writeln!(
+            out,
+            "  #{} 发往 {} 暂未发出（已尝试 {} 次：{}），稍后自动重试",
+            m.id,
+            m.to.join("、"),
+            m.attempts,
+            m.error.as_deref().unwrap_or("")
+        );
+    }
+    for m in &s.mail_parked {
+        let _ = writeln!(
+            out,
+            "  #{} 发往 {} 被邮件服务器拒收：{}（核实后用 taizhang mail resend {} 重发）",
+            m.id,
+            m.to.join("、"),
+            m.error.as_deref().unwrap_or(""),
+            m.id
+        );
+    }
+    for m in &s.mail_uncertain {
+        let _ = writeln!(
+            out,
+            "  #{} 发往 {} 发送中断，可能已送达（核实后可用 taizhang mail resend {} 重发）：{}",
+            m.id,
+            m.to.join("、"),
+            m.id,
+            m.subject
+        );
+    }
     out
 }

@@ -166,6 +166,19 @@ pub struct NewSubmission<'a> {
     pub size: u64,
 }
 
+/// What [`Store::record_outcome`] stores besides the report.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeRecord<'a> {
+    pub outcome: Outcome,
+    pub reason: Option<&'a str>,
+    /// The earlier submission with the same content.
+    pub duplicate_of: Option<i64>,
+    /// The annotated copy, relative to the state folder.
+    pub annotated: Option<&'a str>,
+    /// Notices to queue in the same transaction.
+    pub mails: &'a [crate::notice::Mail],
+}
+
 /// The journal.
 pub struct Store {
     conn: Connection,
@@ -224,6 +237,7 @@ impl Store {
                 detail TEXT
             );",
         )?;
+        crate::notice::queue::init(&conn)?;
         Ok(Store { conn })
     }
 
@@ -302,11 +316,10 @@ impl Store {
         &mut self,
         id: i64,
         report: &FileReport,
-        outcome: Outcome,
-        reason: Option<&str>,
-        duplicate_of: Option<i64>,
-        annotated: Option<&str>,
+        o: &OutcomeRecord<'_>,
     ) -> Result<()> {
+        let (outcome, reason, duplicate_of, annotated, mails) =
+            (o.outcome, o.reason, o.duplicate_of, o.annotated, o.mails);
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM findings WHERE submission_id = ?1", params![id])?;
         tx.execute("DELETE FROM records WHERE submission_id = ?1", params![id])?;
@@ -361,9 +374,37 @@ impl Store {
                 }
             }
         }
+        crate::notice::queue::enqueue(&tx, Some(id), mails)?;
         tx.execute(
             "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, 'validated', ?3)",
             params![now(), id, outcome.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a submission done and queues the notices its consolidation caused,
+    /// in one transaction; `notified` are the (person, unit) pairs those notices cover.
+    pub fn finish_with_mail(
+        &mut self,
+        id: i64,
+        kind: &str,
+        period: &str,
+        mails: &[crate::notice::Mail],
+        notified: &[(String, String)],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        crate::notice::queue::enqueue(&tx, Some(id), mails)?;
+        for (person, unit) in notified {
+            crate::notice::queue::mark_notified(&tx, kind, period, person, unit)?;
+        }
+        tx.execute(
+            "UPDATE submissions SET state = 'done' WHERE id = ?1",
+            params![id],
+        )?;
+        tx.execute(
+            "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, 'done', '')",
+            params![now(), id],
         )?;
         tx.commit()?;
         Ok(())

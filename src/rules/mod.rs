@@ -58,8 +58,11 @@ pub struct County {
     pub name: String,
     pub code: String,
     pub short_name: String,
+    /// Sender of notices.
+    pub from: String,
     pub admin: Vec<String>,
     pub staff: Vec<String>,
+    pub send_workbook: schema::SendWorkbook,
     pub units: Vec<Unit>,
     /// Standards as a JSON-like tree, exposed to row rules as `standards`.
     pub standards: toml::Table,
@@ -236,6 +239,124 @@ pub struct RuleSet {
     pub standards_value: Value,
     /// Reference tables by name.
     pub tables: HashMap<String, Table>,
+    /// E-mail wording (`notices.toml`).
+    pub notices: schema::NoticeFile,
+}
+
+/// Placeholders notice templates may use.
+pub const NOTICE_PLACEHOLDERS: &[&str] = &[
+    "county",
+    "county_short",
+    "unit",
+    "period",
+    "kind",
+    "file",
+    "received_at",
+    "rows",
+    "errors",
+    "warnings",
+    "reason",
+    "attachment",
+    "count",
+    "items_text",
+    "items_html",
+    "people_text",
+    "people_html",
+    "n",
+    "severity",
+    "sheet",
+    "cell",
+    "header",
+    "value",
+    "message",
+    "expected",
+    "rest",
+];
+
+fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::NoticeFile> {
+    let path = dir.join("notices.toml");
+    let src = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            lint.at(
+                &path,
+                "",
+                None,
+                format!("无法读取通知模板 notices.toml：{e}"),
+            );
+            return None;
+        }
+    };
+    let file: schema::NoticeFile = match toml::from_str(&src) {
+        Ok(f) => f,
+        Err(e) => {
+            lint.issues.push(toml_error(&path, &src, &e));
+            return None;
+        }
+    };
+    let templates: Vec<(&str, &str)> = {
+        let mut v = vec![
+            ("items.text", file.items.text.as_str()),
+            ("items.html", file.items.html.as_str()),
+            ("items.more_text", file.items.more_text.as_str()),
+            ("items.more_html", file.items.more_html.as_str()),
+        ];
+        for (name, t) in [
+            ("rejected", &file.rejected),
+            ("accepted", &file.accepted),
+            ("unreadable", &file.unreadable),
+            ("quarantine", &file.quarantine),
+            ("duplicates", &file.duplicates),
+            ("county_workbook", &file.county_workbook),
+        ] {
+            v.push((name, t.subject.as_str()));
+            v.push((name, t.text.as_str()));
+            v.push((name, t.html.as_str()));
+        }
+        v
+    };
+    for (name, text) in templates {
+        let mut rest = text;
+        while let Some(start) = rest.find('{') {
+            let after = &rest[start + 1..];
+            let Some(end) = after.find('}') else { break };
+            let ph = &after[..end];
+            if !NOTICE_PLACEHOLDERS.contains(&ph) {
+                let line = src.find(&format!("{{{ph}}}")).map(|p| p..p);
+                lint.at(
+                    &path,
+                    &src,
+                    line,
+                    format!("通知模板 [{name}] 使用了未知占位符「{{{ph}}}」"),
+                );
+            }
+            rest = &after[end + 1..];
+        }
+    }
+    Some(file)
+}
+
+fn empty_notices() -> schema::NoticeFile {
+    let t = || schema::MailTemplate {
+        subject: String::new(),
+        text: String::new(),
+        html: String::new(),
+    };
+    schema::NoticeFile {
+        settings: schema::NoticeSettings { max_items: 30 },
+        items: schema::ItemTemplates {
+            text: String::new(),
+            html: String::new(),
+            more_text: String::new(),
+            more_html: String::new(),
+        },
+        rejected: t(),
+        accepted: t(),
+        unreadable: t(),
+        quarantine: t(),
+        duplicates: t(),
+        county_workbook: t(),
+    }
 }
 
 /// Names every row rule may read besides column keys.
@@ -376,11 +497,57 @@ impl RuleSet {
             name: county_file.county.name.clone(),
             code: county_file.county.code.clone(),
             short_name: county_file.county.short_name.clone(),
-            admin: county_file.contacts.admin.clone(),
-            staff: county_file.contacts.staff.clone(),
+            from: county_file
+                .contacts
+                .from
+                .as_ref()
+                .map(|f| f.get_ref().clone())
+                .unwrap_or_else(|| {
+                    format!("{} <taizhang@localhost>", county_file.county.short_name)
+                }),
+            admin: county_file
+                .contacts
+                .admin
+                .iter()
+                .map(|a| a.get_ref().clone())
+                .collect(),
+            staff: county_file
+                .contacts
+                .staff
+                .iter()
+                .map(|a| a.get_ref().clone())
+                .collect(),
+            send_workbook: county_file.contacts.send_workbook,
             units,
             standards: county_file.standards.clone(),
         };
+        for a in county_file
+            .contacts
+            .from
+            .iter()
+            .chain(&county_file.contacts.admin)
+            .chain(&county_file.contacts.staff)
+        {
+            if a.get_ref().parse::<lettre::message::Mailbox>().is_err() {
+                lint.at(
+                    &county_path,
+                    &county_src,
+                    Some(a.span()),
+                    format!("邮箱地址「{}」格式不正确", a.get_ref()),
+                );
+            }
+        }
+        for u in &county.units {
+            if u.email.parse::<lettre::message::Mailbox>().is_err() {
+                lint.at(
+                    &county_path,
+                    &county_src,
+                    Some(county_file.units.table.span()),
+                    format!("乡镇「{}」的联系邮箱「{}」格式不正确", u.name, u.email),
+                );
+            }
+        }
+        let notices = load_notices(dir, &mut lint);
         let standards_value = toml_to_cel(&toml::Value::Table(county.standards.clone()));
         let env = cel_env();
 
@@ -458,6 +625,7 @@ impl RuleSet {
             env,
             standards_value,
             tables,
+            notices: notices.unwrap_or_else(empty_notices),
         })
     }
 

@@ -35,10 +35,62 @@ pub struct CountyInfo {
 #[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Contacts {
+    /// The sender of notices, e.g. `安和县残联 <taizhang@example.gov.cn>`.
     #[serde(default)]
-    pub admin: Vec<String>,
+    pub from: Option<Spanned<String>>,
     #[serde(default)]
-    pub staff: Vec<String>,
+    pub admin: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub staff: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub send_workbook: SendWorkbook,
+}
+
+/// When county staff receive the county workbook.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SendWorkbook {
+    EveryTime,
+    #[default]
+    Daily,
+    Never,
+}
+
+/// `notices.toml`: the wording of every e-mail.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeFile {
+    pub settings: NoticeSettings,
+    pub items: ItemTemplates,
+    pub rejected: MailTemplate,
+    pub accepted: MailTemplate,
+    pub unreadable: MailTemplate,
+    pub quarantine: MailTemplate,
+    pub duplicates: MailTemplate,
+    pub county_workbook: MailTemplate,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeSettings {
+    pub max_items: usize,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ItemTemplates {
+    pub text: String,
+    pub html: String,
+    pub more_text: String,
+    pub more_html: String,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct MailTemplate {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
 }
 
 /// Where the reporting units are listed.

@@ -1,0 +1,307 @@
+//! Notices: who hears what, composed from `notices.toml`, queued in the journal,
+//! delivered by SMTP or as `.eml` files.
+//!
+//! - [`compose`]: templates → the exact bytes of a message (attachments included).
+//! - [`queue`]: the journal's mail queue (at-most-once delivery, retries, parking).
+//! - [`transport`]: SMTP (STARTTLS, implicit TLS or plain; optional auth) or files.
+
+pub mod compose;
+pub mod queue;
+pub mod transport;
+
+use crate::consolidate::CrossDuplicate;
+use crate::rules::RuleSet;
+use crate::store::{Outcome, Submission};
+use crate::validate::FileReport;
+pub use compose::{Attachment, Mail};
+use rusqlite::Connection;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+pub use transport::{MailTarget, Sender};
+
+fn short_time(rfc3339: &str) -> String {
+    rfc3339.replace('T', " ").chars().take(16).collect()
+}
+
+/// The notices a submission's outcome causes. `annotated` is the annotated copy
+/// (attached to rejections and to acceptances with warnings).
+pub fn for_outcome(
+    rules: &RuleSet,
+    sub: &Submission,
+    report: &FileReport,
+    outcome: Outcome,
+    reason: Option<&str>,
+    annotated: Option<&Path>,
+) -> Vec<Mail> {
+    let mut v: compose::Vars = HashMap::new();
+    v.insert("unit", report.unit.clone().unwrap_or_default());
+    v.insert("period", report.period.clone().unwrap_or_default());
+    v.insert("kind", report.kind.clone().unwrap_or_default());
+    v.insert("file", sub.original_name.clone());
+    v.insert("received_at", short_time(&sub.received_at));
+    v.insert("rows", report.rows.to_string());
+    v.insert("errors", report.errors.to_string());
+    v.insert("warnings", report.warnings.to_string());
+    v.insert("reason", reason.unwrap_or_default().to_string());
+    let (text, html) = compose::items(rules, &report.findings);
+    v.insert("items_text", text);
+    v.insert("items_html", html);
+    let unit_email = report
+        .unit
+        .as_deref()
+        .and_then(|u| rules.county.unit(u))
+        .map(|u| vec![u.email.clone()])
+        .unwrap_or_default();
+    let attachment = annotated.and_then(|p| {
+        let bytes = std::fs::read(p).ok()?;
+        Some(Attachment {
+            name: p.file_name()?.to_string_lossy().to_string(),
+            bytes,
+        })
+    });
+    let n = &rules.notices;
+    let made = match outcome {
+        Outcome::Accepted => compose::compose(
+            rules,
+            "accepted",
+            &n.accepted,
+            &unit_email,
+            &v,
+            attachment.as_ref(),
+        ),
+        Outcome::Rejected if report.fatal.is_some() => {
+            compose::compose(rules, "unreadable", &n.unreadable, &unit_email, &v, None)
+        }
+        Outcome::Rejected => compose::compose(
+            rules,
+            "rejected",
+            &n.rejected,
+            &unit_email,
+            &v,
+            attachment.as_ref(),
+        ),
+        Outcome::Quarantined => compose::compose(
+            rules,
+            "quarantine",
+            &n.quarantine,
+            &rules.county.admin,
+            &v,
+            None,
+        ),
+        Outcome::Duplicate => return Vec::new(),
+    };
+    match made {
+        Ok(m) => vec![m],
+        Err(e) => {
+            tracing::error!(submission = sub.id, error = %e, "notice could not be composed");
+            Vec::new()
+        }
+    }
+}
+
+/// A notice and the (person, unit) pairs it tells about.
+pub type DuplicateNotice = (Mail, Vec<(String, String)>);
+
+/// Notices about persons registered in more than one unit: each unit involved is
+/// told once per person (persons already told are skipped). Returns each message
+/// with the (person, unit) pairs it covers, to be marked in the same transaction.
+pub fn for_duplicates(
+    rules: &RuleSet,
+    conn: &Connection,
+    kind: &str,
+    period: &str,
+    dups: &[CrossDuplicate],
+) -> rusqlite::Result<Vec<DuplicateNotice>> {
+    let kind_name = rules.kind(kind).map(|k| k.name.clone()).unwrap_or_default();
+    let mut per_unit: BTreeMap<String, Vec<(&CrossDuplicate, u32)>> = BTreeMap::new();
+    for d in dups {
+        for (unit, _, _, row) in &d.places {
+            if !queue::already_notified(conn, kind, period, &d.key, unit)? {
+                per_unit.entry(unit.clone()).or_default().push((d, *row));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (unit, people) in per_unit {
+        let Some(u) = rules.county.unit(&unit) else {
+            continue;
+        };
+        let mut text = Vec::new();
+        let mut html = Vec::new();
+        for (d, row) in &people {
+            let others: Vec<String> = d
+                .places
+                .iter()
+                .filter(|p| p.0 != unit)
+                .map(|p| format!("{}（文件「{}」第 {} 行）", p.0, p.2, p.3))
+                .collect();
+            text.push(format!(
+                "{} {}（本单位第 {row} 行）同时登记在：{}",
+                d.key,
+                d.name,
+                others.join("、")
+            ));
+            let esc = |s: &str| {
+                s.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            };
+            html.push(format!(
+                "<tr><td>{}</td><td>{}</td><td>{row}</td><td>{}</td></tr>",
+                esc(&d.key),
+                esc(&d.name),
+                esc(&others.join("、"))
+            ));
+        }
+        let mut v: compose::Vars = HashMap::new();
+        v.insert("unit", unit.clone());
+        v.insert("period", period.to_string());
+        v.insert("kind", kind_name.clone());
+        v.insert("count", people.len().to_string());
+        v.insert("people_text", text.join("\n"));
+        v.insert("people_html", html.join("\n"));
+        match compose::compose(
+            rules,
+            "duplicates",
+            &rules.notices.duplicates,
+            std::slice::from_ref(&u.email),
+            &v,
+            None,
+        ) {
+            Ok(m) => out.push((
+                m,
+                people
+                    .iter()
+                    .map(|(d, _)| (d.key.clone(), unit.clone()))
+                    .collect(),
+            )),
+            Err(e) => tracing::error!(unit, error = %e, "duplicate notice could not be composed"),
+        }
+    }
+    Ok(out)
+}
+
+/// The county workbook for county staff.
+pub fn for_workbook(
+    rules: &RuleSet,
+    kind_name: &str,
+    period: &str,
+    path: &Path,
+    reason: &str,
+) -> Option<Mail> {
+    let bytes = std::fs::read(path).ok()?;
+    let attachment = Attachment {
+        name: path.file_name()?.to_string_lossy().to_string(),
+        bytes,
+    };
+    let mut v: compose::Vars = HashMap::new();
+    v.insert("kind", kind_name.to_string());
+    v.insert("period", period.to_string());
+    v.insert("reason", reason.to_string());
+    match compose::compose(
+        rules,
+        "county_workbook",
+        &rules.notices.county_workbook,
+        &rules.county.staff,
+        &v,
+        Some(&attachment),
+    ) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "county workbook notice not composed");
+            None
+        }
+    }
+}
+
+/// How long to wait before retry number `attempts` (1-based): doubling from `base`, at most an hour.
+pub fn backoff(base: Duration, attempts: i64) -> Duration {
+    let factor = 2u32.saturating_pow((attempts.max(1) - 1).min(16) as u32);
+    (base * factor).min(Duration::from_secs(3600)).max(base)
+}
+
+/// Sends every message due now, one at a time. Returns how many were sent.
+pub fn deliver_due(
+    conn: &Connection,
+    sender: &Sender,
+    from: &str,
+    retry_base: Duration,
+    stop: &AtomicBool,
+) -> rusqlite::Result<usize> {
+    let mut sent = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let Some(m) = queue::next_due(conn)? else {
+            break;
+        };
+        queue::mark_sending(conn, m.id)?;
+        match sender.send(from, &m.to, &m.bytes) {
+            Ok(()) => {
+                queue::mark_sent(conn, m.id)?;
+                sent += 1;
+                tracing::info!("mail #{} sent to {}: {}", m.id, m.to.join(", "), m.subject);
+            }
+            Err(e) if e.permanent => {
+                queue::mark_parked(conn, m.id, &e.message)?;
+                tracing::warn!("mail #{} refused for good, parked: {}", m.id, e.message);
+            }
+            Err(e) => {
+                let wait = backoff(retry_base, m.attempts + 1);
+                queue::mark_retry(conn, m.id, wait.as_secs().max(1) as i64, &e.message)?;
+                tracing::warn!(
+                    "mail #{} not sent ({}); retry in {:?}",
+                    m.id,
+                    e.message,
+                    wait
+                );
+                break; // the server is likely down for the others too
+            }
+        }
+    }
+    Ok(sent)
+}
+
+/// The mail thread of the daemon: delivers due messages until stopped, woken
+/// when new messages are queued.
+pub fn worker(
+    state_dir: &Path,
+    target: &MailTarget,
+    from: &str,
+    retry_base: Duration,
+    stop: Arc<AtomicBool>,
+    wake: mpsc::Receiver<()>,
+) {
+    let sender = match Sender::new(target) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("mail delivery disabled: {e}");
+            return;
+        }
+    };
+    let store = match crate::store::Store::open(state_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("mail delivery disabled: {e}");
+            return;
+        }
+    };
+    while !stop.load(Ordering::SeqCst) {
+        if let Err(e) = deliver_due(store.conn(), &sender, from, retry_base, &stop) {
+            tracing::error!("mail queue: {e}");
+        }
+        let next = queue::seconds_to_next(store.conn())
+            .ok()
+            .flatten()
+            .map(|s| Duration::from_secs(s as u64));
+        let wait = next
+            .unwrap_or(Duration::from_secs(5))
+            .clamp(Duration::from_millis(100), Duration::from_secs(5));
+        match wake.recv_timeout(wait) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+}
