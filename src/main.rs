@@ -392,12 +392,10 @@ fn run(cli: Cli) -> Result<u8> {
             let opts = Options {
                 unit,
                 period,
+                cross_file: files.len() > 1,
                 ..Options::default()
             };
-            let mut reports: Vec<_> = files
-                .iter()
-                .map(|f| validate::validate_path(&rules, f, &opts))
-                .collect();
+            let mut reports = validate::validate_many(&rules, &files, &opts);
             validate::cross_check(&rules, &mut reports);
             if let Some(dir) = &annotate {
                 std::fs::create_dir_all(dir)?;

@@ -134,7 +134,8 @@ pub fn people(unit_code: &str, villages: &[String], n: usize, seed: u64) -> Vec<
         let id = with_check_char(&first17);
         let category = rng.below(CATEGORIES.len());
         let level = rng.below(LEVELS.len());
-        let minor = NaiveDate::from_ymd_opt(2008, 12, 1).is_some_and(|d| birth > d);
+        // Under 18 at the end of 2026-11 (or any later period).
+        let minor = NaiveDate::from_ymd_opt(2008, 11, 30).is_some_and(|d| birth > d);
         let needs_guardian = category == 4 || category == 5 || minor;
         let low_income = rng.chance(25);
         let nursing_ok = level <= 1 || (level == 2 && (category == 4 || category == 5));

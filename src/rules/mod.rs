@@ -98,9 +98,9 @@ pub struct ColumnCheck {
 #[derive(Debug, Clone)]
 pub struct Lookup {
     pub table: String,
-    /// (scope value, value) pairs present in the table; scope "" when unscoped.
-    pub pairs: HashSet<(String, String)>,
-    pub values: HashSet<String>,
+    /// Values present in the table, by scope value ("" when unscoped).
+    pub by_scope: rustc_hash::FxHashMap<String, rustc_hash::FxHashSet<String>>,
+    pub values: rustc_hash::FxHashSet<String>,
     pub scoped: bool,
 }
 
@@ -1134,17 +1134,18 @@ fn compile_column(
             },
             None => None,
         };
-        let mut pairs = HashSet::new();
-        let mut values = HashSet::new();
+        let mut by_scope: rustc_hash::FxHashMap<String, rustc_hash::FxHashSet<String>> =
+            Default::default();
+        let mut values = rustc_hash::FxHashSet::default();
         for r in &t.rows {
             let v = r.get(vc).cloned().unwrap_or_default();
             let s = sc.and_then(|i| r.get(i).cloned()).unwrap_or_default();
             values.insert(v.clone());
-            pairs.insert((s, v));
+            by_scope.entry(s).or_default().insert(v);
         }
         Some(Lookup {
             table: l.table.get_ref().clone(),
-            pairs,
+            by_scope,
             values,
             scoped: sc.is_some(),
         })

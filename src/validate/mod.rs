@@ -14,10 +14,14 @@ use crate::rules::{ColumnType, County, Kind, RuleMeta, RuleSet, Severity, Unique
 use crate::workbook::header::{find_header, HeaderMatch, TextRows};
 use crate::workbook::value::{self, cell_date, cell_integer, cell_money, header_key, number_text};
 use crate::workbook::{Book, Cell, Limits, ReadError};
+use cel::common::types::{CelBool, CelInt, CelString};
+use cel::common::value::CowVal;
 use cel::{Context, Env, Value};
 use chrono::NaiveDate;
 pub use findings::{CountyKey, FileReport, Finding, Place, Record};
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +43,8 @@ pub struct Options {
     /// Keep every data row's normalised values in [`FileReport::records`] (the
     /// daemon stores them for consolidation).
     pub collect_rows: bool,
+    /// Keep county-unique values for [`cross_check`] across the files of one run.
+    pub cross_file: bool,
 }
 
 /// Validates one file. Never panics: a panic in a dependency becomes a fatal message.
@@ -63,6 +69,42 @@ pub fn validate_path(rules: &RuleSet, path: &Path, opts: &Options) -> FileReport
     report
 }
 
+/// Validates many files on all cores (one worker per core pulling the next file);
+/// reports come back in the order of `paths`.
+pub fn validate_many<P: AsRef<Path> + Sync>(
+    rules: &RuleSet,
+    paths: &[P],
+    opts: &Options,
+) -> Vec<FileReport> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(paths.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let slots: std::sync::Mutex<Vec<Option<FileReport>>> =
+        std::sync::Mutex::new((0..paths.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = paths.get(i) else { break };
+                let r = validate_path(rules, p.as_ref(), opts);
+                if let Ok(mut slots) = slots.lock() {
+                    slots[i] = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_default())
+        .collect()
+}
+
 fn run(
     rules: &RuleSet,
     path: &Path,
@@ -79,7 +121,7 @@ fn run(
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut pass = SheetPass::new(rules, kind, &sheet, opts, name, &root);
     let mut read_error = None;
-    let res = book.for_each_row(&sheet, |r, cells| match pass.feed(r, cells) {
+    let res = book.stream_rows(&sheet, |r, cells| match pass.feed(r, cells) {
         Ok(()) => ControlFlow::Continue(()),
         Err(e) => {
             read_error = Some(e);
@@ -91,7 +133,7 @@ fn run(
         return Err(e);
     }
     pass.finish()?;
-    let SheetPass { counts, out, .. } = pass;
+    let SheetPass { tallies, out, .. } = pass;
     *report = FileReport {
         file: report.file.clone(),
         kind: report.kind.clone(),
@@ -99,11 +141,8 @@ fn run(
         sheet: report.sheet.clone(),
         ..out
     };
-    for rule in &kind.sheet_rules {
-        let key = (rule.rows, rule.cols);
-        let empty = HashMap::new();
-        let c = counts.get(&key).unwrap_or(&empty);
-        check_crosstab(&mut book, kind, rule, c, report)?;
+    for (rule, tally) in kind.sheet_rules.iter().zip(&tallies) {
+        check_crosstab(&mut book, kind, rule, &tally.to_map(kind), report)?;
     }
     Ok(())
 }
@@ -184,30 +223,87 @@ pub fn cel_root<'a>(env: &Arc<Env>, standards: &Value, county: &County) -> Conte
     let mut ctx = Context::with_env(env.clone());
     ctx.add_variable_from_value("standards", standards.clone());
     ctx.add_variable_from_value("county", county.name.as_str());
+    // The functions borrow their string arguments (no copy per call): they run
+    // several times on every row.
     let reg = |ctx: &mut Context<'_, '_>| -> Result<(), cel::DeclarationError> {
-        ctx.add_function("cn_id_valid", |s: Arc<String>| {
-            crate::checks::cn_id::is_valid(&s)
-        })?;
-        ctx.add_function("cn_id_gender", |s: Arc<String>| {
-            crate::checks::cn_id::gender(&s).unwrap_or("").to_string()
-        })?;
-        ctx.add_function("cn_id_birth", |s: Arc<String>| {
-            crate::checks::cn_id::birth_date(&s)
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default()
-        })?;
-        ctx.add_function("age_at", |birth: Arc<String>, at: Arc<String>| -> i64 {
-            match (value::parse_date_text(&birth), value::parse_date_text(&at)) {
-                (Some(b), Some(a)) => a.years_since(b).map(i64::from).unwrap_or(-1),
-                _ => -1,
-            }
-        })?;
+        ctx.add_function(
+            "cn_id_valid",
+            cel_fn(|a| {
+                Ok(CowVal::owned(CelBool::from(
+                    crate::checks::cn_id::is_valid(a[0]),
+                )))
+            }),
+        )?;
+        ctx.add_function(
+            "cn_id_gender",
+            cel_fn(|a| {
+                Ok(CowVal::owned(CelString::from(
+                    crate::checks::cn_id::gender(a[0]).unwrap_or(""),
+                )))
+            }),
+        )?;
+        ctx.add_function(
+            "cn_id_birth",
+            cel_fn(|a| {
+                let mut out = String::new();
+                if let Some(d) = crate::checks::cn_id::birth_date(a[0]) {
+                    value::iso_date_into(d, &mut out);
+                }
+                Ok(CowVal::owned(CelString::from(out)))
+            }),
+        )?;
+        ctx.add_function(
+            "age_at",
+            cel_fn(|a| {
+                let age = match (
+                    value::parse_date_text(a[0]),
+                    a.get(1).and_then(|s| value::parse_date_text(s)),
+                ) {
+                    (Some(b), Some(at)) => at.years_since(b).map(i64::from).unwrap_or(-1),
+                    _ => -1,
+                };
+                Ok(CowVal::owned(CelInt::from(age)))
+            }),
+        )?;
         Ok(())
     };
     if let Err(e) = reg(&mut ctx) {
         tracing::error!(error = ?e, "registering CEL functions");
     }
     ctx
+}
+
+/// Wraps a function of string arguments as a CEL function that borrows them.
+type CelFunction = Box<
+    dyn for<'c, 'l> Fn(
+            &mut cel::FunctionContext<'c, 'l>,
+        ) -> Result<CowVal<'c, 'l>, cel::ExecutionError>
+        + Send
+        + Sync,
+>;
+
+fn cel_fn<F>(f: F) -> CelFunction
+where
+    F: for<'x> Fn(&[&'x str]) -> Result<CowVal<'static, 'static>, cel::ExecutionError>
+        + Send
+        + Sync
+        + 'static,
+{
+    Box::new(move |ftx: &mut cel::FunctionContext<'_, '_>| {
+        let mut args: [&str; 4] = [""; 4];
+        let n = ftx.args.len().min(4);
+        for (k, v) in ftx.args.iter().take(4).enumerate() {
+            let val: &dyn cel::common::value::Val = &**v;
+            match val.downcast_ref::<CelString>() {
+                Some(s) => args[k] = s.inner(),
+                None => return Err(ftx.error("参数应为文字")),
+            }
+        }
+        if n == 0 {
+            return Err(ftx.error("缺少参数"));
+        }
+        f(&args[..n])
+    })
 }
 
 /// Binds the per-file globals of row rules.
@@ -249,17 +345,21 @@ struct SheetPass<'a> {
     sheet: String,
     opts: &'a Options,
     name: &'a str,
-    root: &'a Context<'a, 'a>,
     header: Option<HeaderMatch>,
     buffered: Vec<(u32, Vec<(u32, Cell<'static>)>)>,
     /// Sheet column → declared column.
     colmap: Vec<Option<usize>>,
     unit: Option<String>,
     period: String,
-    first_seen: Vec<HashMap<String, u32>>,
-    counts: HashMap<(usize, usize), HashMap<(String, String), u64>>,
+    first_seen: Vec<FxHashMap<u128, u32>>,
+    tallies: Vec<Tally>,
     norms: Vec<Norm>,
-    raw: Vec<Cell<'static>>,
+    /// Declared column → index of its cell in the current row.
+    slot: Vec<Option<usize>>,
+    /// Column key → declared column, for row rules.
+    names: FxHashMap<String, usize>,
+    file_scope: Context<'a, 'a>,
+    memo: Vec<Memo>,
     out: FileReport,
 }
 
@@ -273,26 +373,44 @@ impl<'a> SheetPass<'a> {
         root: &'a Context<'a, 'a>,
     ) -> Self {
         let n = kind.columns.len();
-        let mut counts = HashMap::new();
-        for r in &kind.sheet_rules {
-            counts.insert((r.rows, r.cols), HashMap::new());
-        }
+        let tallies = kind
+            .sheet_rules
+            .iter()
+            .map(|r| {
+                let width = kind.columns[r.cols].values.len().max(1);
+                let height = kind.columns[r.rows].values.len().max(1);
+                Tally {
+                    rows: r.rows,
+                    cols: r.cols,
+                    width,
+                    dense: vec![0; width * height],
+                    other: HashMap::new(),
+                }
+            })
+            .collect();
         SheetPass {
             rules,
             kind,
             sheet: sheet.to_string(),
             opts,
             name,
-            root,
             header: None,
             buffered: Vec::new(),
             colmap: Vec::new(),
             unit: None,
             period: String::new(),
-            first_seen: vec![HashMap::new(); n],
-            counts,
+            first_seen: vec![FxHashMap::default(); n],
+            tallies,
             norms: vec![Norm::default(); n],
-            raw: vec![Cell::Empty; n],
+            slot: vec![None; n],
+            names: kind
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.key.clone(), i))
+                .collect(),
+            file_scope: root.new_inner_scope(),
+            memo: kind.row_rules.iter().map(|_| Memo::default()).collect(),
             out: FileReport::default(),
         }
     }
@@ -439,6 +557,11 @@ impl<'a> SheetPass<'a> {
             .or_else(|| self.opts.fallback_period.clone())
             .unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
         self.out.period = Some(self.period.clone());
+        bind_file_globals(
+            &mut self.file_scope,
+            self.unit.as_deref().unwrap_or(""),
+            &self.period,
+        );
 
         let width = m
             .columns
@@ -505,12 +628,12 @@ impl<'a> SheetPass<'a> {
     /// Checks one data row.
     fn row(&mut self, r: u32, cells: &[(u32, Cell<'_>)]) {
         let kind = self.kind;
-        for c in self.raw.iter_mut() {
-            *c = Cell::Empty;
+        for s in self.slot.iter_mut() {
+            *s = None;
         }
         let mut any = false;
         let mut only_template = true;
-        for (c, v) in cells {
+        for (k, (c, v)) in cells.iter().enumerate() {
             let Some(Some(i)) = self.colmap.get(*c as usize) else {
                 continue;
             };
@@ -521,40 +644,52 @@ impl<'a> SheetPass<'a> {
             if !kind.template_columns.contains(i) {
                 only_template = false;
             }
-            self.raw[*i] = v.clone().into_owned();
+            self.slot[*i] = Some(k);
         }
         if !any || only_template {
             return;
         }
         self.out.rows += 1;
         for i in 0..kind.columns.len() {
-            self.normalise(r, i);
+            self.normalise(r, i, cells);
         }
         for i in 0..kind.columns.len() {
-            self.constraints(r, i);
+            self.constraints(r, i, cells);
         }
-        self.row_rules(r);
+        self.row_rules(r, cells);
         if self.opts.collect_rows {
-            self.collect(r);
+            self.collect(r, cells);
         }
-        for ((rk, ck), map) in self.counts.iter_mut() {
-            let (a, b) = (&self.norms[*rk], &self.norms[*ck]);
-            if !a.blank && !b.blank {
-                *map.entry((a.text.clone(), b.text.clone())).or_insert(0) += 1;
+        for t in self.tallies.iter_mut() {
+            let (a, b) = (&self.norms[t.rows], &self.norms[t.cols]);
+            match (a.enum_index, b.enum_index) {
+                (Some(x), Some(y)) => t.dense[x * t.width + y] += 1,
+                _ if !a.blank && !b.blank => {
+                    *t.other.entry((a.text.clone(), b.text.clone())).or_insert(0) += 1
+                }
+                _ => {}
             }
+        }
+    }
+
+    /// The cell of declared column `i` in the current row.
+    fn cell<'c>(&self, i: usize, cells: &'c [(u32, Cell<'c>)]) -> &'c Cell<'c> {
+        match self.slot[i] {
+            Some(k) => &cells[k].1,
+            None => &Cell::Empty,
         }
     }
 
     /// Keeps the row's normalised values: text as text, amounts and whole numbers
     /// as numbers, dates as `YYYY-MM-DD`, blanks left out.
-    fn collect(&mut self, r: u32) {
+    fn collect(&mut self, r: u32, cells: &[(u32, Cell<'_>)]) {
         let mut values = serde_json::Map::new();
         for (i, c) in self.kind.columns.iter().enumerate() {
             let n = &self.norms[i];
             let v = if n.blank && n.text.is_empty() {
                 continue;
             } else if n.bad {
-                serde_json::Value::String(self.raw[i].raw_text())
+                serde_json::Value::String(self.cell(i, cells).raw_text())
             } else {
                 match c.kind {
                     ColumnType::Money | ColumnType::Integer => match n.num {
@@ -580,9 +715,10 @@ impl<'a> SheetPass<'a> {
         constraint: &str,
         expected: &str,
         extra: &dyn Fn(&str) -> Option<String>,
+        cells: &[(u32, Cell<'_>)],
     ) {
         let meta = self.kind.columns[i].rule(constraint);
-        self.report_meta(r, i, &meta, expected, extra);
+        self.report_meta(r, i, &meta, expected, extra, cells);
     }
 
     fn report_meta(
@@ -592,13 +728,14 @@ impl<'a> SheetPass<'a> {
         meta: &RuleMeta,
         expected: &str,
         extra: &dyn Fn(&str) -> Option<String>,
+        cells: &[(u32, Cell<'_>)],
     ) {
-        let raw_value = self.raw[i].raw_text();
+        let raw_value = self.cell(i, cells).raw_text();
         let place = self.place(Some(r), Some(i));
         let unit = self.unit.clone().unwrap_or_default();
         let period = self.period.clone();
-        let raw = &self.raw;
         let kind = self.kind;
+        let this = &*self;
         let f = Finding::new(meta, &place, &raw_value, expected, &|n| {
             if let Some(v) = extra(n) {
                 return Some(v);
@@ -606,24 +743,30 @@ impl<'a> SheetPass<'a> {
             match n {
                 "unit" => Some(unit.clone()),
                 "period" => Some(period.clone()),
-                other => kind.column(other).map(|j| raw[j].raw_text()),
+                other => kind.column(other).map(|j| this.cell(j, cells).raw_text()),
             }
         });
         self.out.findings.push(f);
     }
 
-    fn normalise(&mut self, r: u32, i: usize) {
+    fn normalise(&mut self, r: u32, i: usize, cells: &[(u32, Cell<'_>)]) {
         let col = &self.kind.columns[i];
-        let cell = &self.raw[i];
-        let n = &mut self.norms[i];
-        *n = Norm {
-            blank: cell.is_blank(),
-            ..Norm::default()
+        let cell = match self.slot[i] {
+            Some(k) => &cells[k].1,
+            None => &Cell::Empty,
         };
+        let n = &mut self.norms[i];
+        n.blank = self.slot[i].is_none();
+        n.bad = false;
+        n.int = None;
+        n.num = None;
+        n.date = None;
+        n.enum_index = None;
+        n.text.clear();
         if n.blank {
             if col.kind == ColumnType::Enum {
                 if let Some(b) = &col.blank_means {
-                    n.text = b.clone();
+                    n.text.push_str(b);
                     n.enum_index = col.values.iter().position(|v| v == b);
                 }
             }
@@ -632,7 +775,7 @@ impl<'a> SheetPass<'a> {
         let mut problem = None;
         match col.kind {
             ColumnType::Text | ColumnType::Enum => {
-                n.text = cell.text();
+                cell.text_into(&mut n.text);
                 if col.uppercase {
                     n.text.make_ascii_uppercase();
                 }
@@ -647,183 +790,203 @@ impl<'a> SheetPass<'a> {
                 Ok(v) => {
                     n.int = v;
                     n.num = v.map(|x| x as f64);
-                    n.text = v.map(|x| x.to_string()).unwrap_or_default();
+                    if let Some(x) = v {
+                        let _ = write!(n.text, "{x}");
+                    }
                 }
                 Err(_) => problem = Some("type_integer"),
             },
             ColumnType::Money => match cell_money(cell) {
                 Ok(v) => {
                     n.num = v;
-                    n.text = v.map(number_text).unwrap_or_default();
+                    if let Some(x) = v {
+                        value::number_text_into(x, &mut n.text);
+                    }
                 }
                 Err(_) => problem = Some("type_money"),
             },
             ColumnType::Date => match cell_date(cell) {
                 Ok(d) => {
                     n.date = d;
-                    n.text = d
-                        .map(|d| d.format("%Y-%m-%d").to_string())
-                        .unwrap_or_default();
+                    if let Some(d) = d {
+                        value::iso_date_into(d, &mut n.text);
+                    }
                 }
                 Err(_) => problem = Some("type_date"),
             },
         }
         if let Some(p) = problem {
             n.bad = true;
-            self.report(r, i, p, "", &|_| None);
+            self.report(r, i, p, "", &|_| None, cells);
         }
     }
 
-    fn constraints(&mut self, r: u32, i: usize) {
+    fn constraints(&mut self, r: u32, i: usize, cells: &[(u32, Cell<'_>)]) {
         let kind = self.kind;
         let col = &kind.columns[i];
-        let n = self.norms[i].clone();
-        if n.blank {
-            let filled_by_default = col.kind == ColumnType::Enum && col.blank_means.is_some();
-            if col.required && self.present(i) && !filled_by_default {
-                self.report(r, i, "required", "", &|_| None);
+        // Findings are rare: decide with borrows, report afterwards.
+        let mut pending: Vec<(&'static str, String, Option<String>)> = Vec::new();
+        let mut check_findings: Vec<(RuleMeta, String)> = Vec::new();
+        {
+            let n = &self.norms[i];
+            if n.blank {
+                let filled_by_default = col.kind == ColumnType::Enum && col.blank_means.is_some();
+                if col.required && self.present(i) && !filled_by_default {
+                    pending.push(("required", String::new(), None));
+                }
+                if !filled_by_default {
+                    return self.flush(r, i, pending, check_findings, cells);
+                }
             }
-            if !filled_by_default {
+            if col.kind == ColumnType::Enum && n.enum_index.is_none() {
+                pending.push(("enum", col.values.join("、"), None));
+                return self.flush(r, i, pending, check_findings, cells);
+            }
+            if n.bad {
                 return;
             }
-        }
-        if col.kind == ColumnType::Enum && n.enum_index.is_none() {
-            let expected = col.values.join("、");
-            self.report(r, i, "enum", &expected, &|_| None);
-            return;
-        }
-        if n.bad {
-            return;
-        }
-        if let Some(re) = &col.regex {
-            if !re.is_match(&n.text) {
-                self.report(r, i, "regex", re.as_str(), &|_| None);
+            if let Some(re) = &col.regex {
+                if !re.is_match(&n.text) {
+                    pending.push(("regex", re.as_str().to_string(), None));
+                }
             }
-        }
-        if let Some(len) = col.length {
-            if n.text.chars().count() != len {
-                self.report(r, i, "length", &len.to_string(), &|_| None);
+            if let Some(len) = col.length {
+                if n.text.chars().count() != len {
+                    pending.push(("length", len.to_string(), None));
+                }
             }
-        }
-        if let Some(v) = n.num {
-            if let Some(min) = col.min.filter(|m| v < *m) {
-                self.report(r, i, "min", &number_text(min), &|_| None);
+            if let Some(v) = n.num {
+                if let Some(min) = col.min.filter(|m| v < *m) {
+                    pending.push(("min", number_text(min), None));
+                }
+                if let Some(max) = col.max.filter(|m| v > *m) {
+                    pending.push(("max", number_text(max), None));
+                }
             }
-            if let Some(max) = col.max.filter(|m| v > *m) {
-                self.report(r, i, "max", &number_text(max), &|_| None);
+            if let Some(l) = &col.lookup {
+                let ok = match (&self.unit, l.scoped) {
+                    (Some(u), true) => l.by_scope.get(u).is_some_and(|set| set.contains(&n.text)),
+                    _ => l.values.contains(&n.text),
+                };
+                if !ok {
+                    pending.push(("lookup", String::new(), None));
+                }
+            }
+            for chk in &col.checks {
+                let mut params: [ParamValue<'_>; 4] = [ParamValue {
+                    text: "",
+                    enum_index: None,
+                }; 4];
+                for (k, p) in chk.params.iter().take(4).enumerate() {
+                    params[k] = ParamValue {
+                        text: &self.norms[*p].text,
+                        enum_index: self.norms[*p].enum_index,
+                    };
+                }
+                let cell = self.cell(i, cells);
+                let outcome = chk.check.check(&CheckInput {
+                    cell,
+                    text: &n.text,
+                    params: &params[..chk.params.len().min(4)],
+                });
+                if let Some(o) = outcome {
+                    if let Some(meta) = chk.outcomes.get(o.code) {
+                        check_findings.push((meta.clone(), o.expected));
+                    }
+                }
             }
         }
         if let Some(scope) = col.unique {
-            match self.first_seen[i].get(&n.text) {
+            let key = hash128(&self.norms[i].text);
+            match self.first_seen[i].get(&key) {
                 Some(first) => {
-                    let other = (first + 1).to_string();
-                    self.report(r, i, "unique_file", "", &|k| {
-                        (k == "other_row").then(|| other.clone())
-                    });
+                    pending.push(("unique_file", String::new(), Some((first + 1).to_string())))
                 }
                 None => {
-                    self.first_seen[i].insert(n.text.clone(), r);
+                    self.first_seen[i].insert(key, r);
                 }
             }
-            if scope == UniqueScope::County {
+            if scope == UniqueScope::County && self.opts.cross_file {
                 if let Some(c) = self.header.as_ref().and_then(|h| h.columns[i]) {
                     self.out.county_keys.push(CountyKey {
                         column: i,
-                        value: n.text.clone(),
+                        value: self.norms[i].text.clone(),
                         row: r,
                         col: c,
                     });
                 }
             }
         }
-        if let Some(l) = &col.lookup {
-            let ok = match (&self.unit, l.scoped) {
-                (Some(u), true) => l.pairs.contains(&(u.clone(), n.text.clone())),
-                _ => l.values.contains(&n.text),
-            };
-            if !ok {
-                self.report(r, i, "lookup", "", &|_| None);
-            }
+        self.flush(r, i, pending, check_findings, cells);
+    }
+
+    fn flush(
+        &mut self,
+        r: u32,
+        i: usize,
+        pending: Vec<(&'static str, String, Option<String>)>,
+        checks: Vec<(RuleMeta, String)>,
+        cells: &[(u32, Cell<'_>)],
+    ) {
+        for (constraint, expected, other_row) in pending {
+            self.report(
+                r,
+                i,
+                constraint,
+                &expected,
+                &|k| {
+                    if k == "other_row" {
+                        other_row.clone()
+                    } else {
+                        None
+                    }
+                },
+                cells,
+            );
         }
-        for chk in &col.checks {
-            let params: Vec<ParamValue<'_>> = chk
-                .params
-                .iter()
-                .map(|p| ParamValue {
-                    text: &self.norms[*p].text,
-                    enum_index: self.norms[*p].enum_index,
-                })
-                .collect();
-            let outcome = chk.check.check(&CheckInput {
-                cell: &self.raw[i],
-                text: &n.text,
-                params: &params,
-            });
-            if let Some(o) = outcome {
-                if let Some(meta) = chk.outcomes.get(o.code).cloned() {
-                    self.report_meta(r, i, &meta, &o.expected, &|_| None);
-                }
-            }
+        for (meta, expected) in checks {
+            self.report_meta(r, i, &meta, &expected, &|_| None, cells);
         }
     }
 
-    fn row_rules(&mut self, r: u32) {
+    fn row_rules(&mut self, r: u32, cells: &[(u32, Cell<'_>)]) {
         let kind = self.kind;
         if kind.row_rules.is_empty() {
             return;
         }
-        let mut file_scope = self.root.new_inner_scope();
-        bind_file_globals(
-            &mut file_scope,
-            self.unit.as_deref().unwrap_or(""),
-            &self.period,
-        );
-        let mut ctx = file_scope.new_inner_scope();
-        for (i, c) in kind.columns.iter().enumerate() {
-            let n = &self.norms[i];
-            let v = if n.blank && !(c.kind == ColumnType::Enum && c.blank_means.is_some()) {
-                blank_value(c)
-            } else {
-                match c.kind {
-                    ColumnType::Money => Value::Float(n.num.unwrap_or(0.0)),
-                    ColumnType::Integer => n.int.map_or(Value::Null, Value::Int),
-                    _ => Value::from(n.text.clone()),
-                }
-            };
-            ctx.add_variable_from_value(c.key.clone(), v);
-        }
+        let vars = RowVars {
+            kind,
+            names: &self.names,
+            norms: &self.norms,
+        };
+        let mut ctx = self.file_scope.new_inner_scope();
+        ctx.set_variable_resolver(&vars);
         let mut fired: Vec<(usize, String)> = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
         for (k, rule) in kind.row_rules.iter().enumerate() {
             if rule.reads.iter().any(|i| self.norms[*i].bad) {
                 continue;
             }
-            let applies = match &rule.when {
-                Some(w) => w.execute(&ctx).map(|v| v == Value::Bool(true)),
-                None => Ok(true),
-            };
-            let ok = match applies {
-                Ok(false) => continue,
-                Ok(true) => rule.assert.execute(&ctx),
-                Err(e) => Err(e),
-            };
-            match ok {
-                Ok(Value::Bool(true)) => {}
-                Ok(Value::Bool(false)) => {
-                    let expected = rule
-                        .expected
-                        .as_ref()
-                        .and_then(|e| e.execute(&ctx).ok())
-                        .map(|v| cel_text(&v))
-                        .unwrap_or_default();
-                    fired.push((k, expected));
+            let memo = &mut self.memo[k];
+            let verdict = if memo.key(&rule.reads, &self.norms) {
+                match memo.get() {
+                    Some(v) => v,
+                    None => {
+                        let v = evaluate(rule, &ctx);
+                        memo.put(v.clone());
+                        v
+                    }
                 }
-                Ok(other) => failed.push((k, format!("结果不是真/假：{}", cel_text(&other)))),
-                Err(e) => failed.push((k, format!("{e:?}"))),
+            } else {
+                evaluate(rule, &ctx)
+            };
+            match verdict {
+                Verdict::Pass => {}
+                Verdict::Fired(expected) => fired.push((k, expected)),
+                Verdict::Failed(e) => failed.push((k, e)),
             }
         }
         drop(ctx);
-        drop(file_scope);
         for (k, expected) in fired {
             let rule = &kind.row_rules[k];
             let meta = RuleMeta {
@@ -831,7 +994,7 @@ impl<'a> SheetPass<'a> {
                 severity: rule.severity,
                 message: rule.message.clone(),
             };
-            self.report_meta(r, rule.cell, &meta, &expected, &|_| None);
+            self.report_meta(r, rule.cell, &meta, &expected, &|_| None, cells);
         }
         for (k, err) in failed {
             let rule = &kind.row_rules[k];
@@ -844,8 +1007,155 @@ impl<'a> SheetPass<'a> {
                     rule.id
                 ),
             };
-            self.report_meta(r, rule.cell, &meta, "", &|_| None);
+            self.report_meta(r, rule.cell, &meta, "", &|_| None, cells);
         }
+    }
+}
+
+/// What a row rule says about one row.
+#[derive(Debug, Clone)]
+enum Verdict {
+    Pass,
+    /// The assertion failed; the expected value for the message.
+    Fired(String),
+    /// The rule could not be evaluated.
+    Failed(String),
+}
+
+fn evaluate(rule: &crate::rules::RowRule, ctx: &Context<'_, '_>) -> Verdict {
+    let applies = match &rule.when {
+        Some(w) => w.execute(ctx).map(|v| v == Value::Bool(true)),
+        None => Ok(true),
+    };
+    let ok = match applies {
+        Ok(false) => return Verdict::Pass,
+        Ok(true) => rule.assert.execute(ctx),
+        Err(e) => Err(e),
+    };
+    match ok {
+        Ok(Value::Bool(true)) => Verdict::Pass,
+        Ok(Value::Bool(false)) => Verdict::Fired(
+            rule.expected
+                .as_ref()
+                .and_then(|e| e.execute(ctx).ok())
+                .map(|v| cel_text(&v))
+                .unwrap_or_default(),
+        ),
+        Ok(other) => Verdict::Failed(format!("结果不是真/假：{}", cel_text(&other))),
+        Err(e) => Verdict::Failed(format!("{e:?}")),
+    }
+}
+
+/// Remembers a row rule's verdict by the values it reads. Rules over columns with
+/// few distinct values (amounts, 低保, category, level) are then evaluated once per
+/// combination instead of once per row; a rule whose inputs rarely repeat (it reads
+/// an ID) stops being remembered after a trial, so it costs nothing extra.
+#[derive(Default)]
+struct Memo {
+    map: FxHashMap<String, Verdict>,
+    buf: String,
+    tries: u32,
+    hits: u32,
+    off: bool,
+}
+
+impl Memo {
+    const TRIAL: u32 = 512;
+    const MAX: usize = 4096;
+
+    /// Builds the key of the current row's inputs; false when not memoising.
+    fn key(&mut self, reads: &[usize], norms: &[Norm]) -> bool {
+        if self.off {
+            return false;
+        }
+        self.tries += 1;
+        if self.tries == Self::TRIAL && self.hits * 2 < self.tries {
+            self.off = true;
+            self.map = FxHashMap::default();
+            return false;
+        }
+        self.buf.clear();
+        for i in reads {
+            self.buf.push_str(&norms[*i].text);
+            self.buf.push('\u{1}');
+        }
+        true
+    }
+
+    fn get(&mut self) -> Option<Verdict> {
+        let v = self.map.get(self.buf.as_str()).cloned();
+        if v.is_some() {
+            self.hits += 1;
+        }
+        v
+    }
+
+    fn put(&mut self, v: Verdict) {
+        if self.map.len() < Self::MAX {
+            self.map.insert(self.buf.clone(), v);
+        }
+    }
+}
+
+/// Row values for CEL, looked up by name when an expression reads them (no
+/// per-row map of variables is built).
+struct RowVars<'x> {
+    kind: &'x Kind,
+    names: &'x FxHashMap<String, usize>,
+    norms: &'x [Norm],
+}
+
+impl cel::context::VariableResolver for RowVars<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<cel::common::value::CowVal<'b, 'b>> {
+        use cel::common::types::{CelDouble, CelInt, CelNull, CelString};
+        use cel::common::value::CowVal;
+        let i = *self.names.get(variable)?;
+        let n = &self.norms[i];
+        Some(match self.kind.columns[i].kind {
+            ColumnType::Money => CowVal::owned(CelDouble::from(n.num.unwrap_or(0.0))),
+            ColumnType::Integer => match n.int {
+                Some(x) => CowVal::owned(CelInt::from(x)),
+                None => CowVal::owned(CelNull),
+            },
+            _ => CowVal::owned(CelString::from(n.text.as_str())),
+        })
+    }
+}
+
+/// A 128-bit hash of a value, for uniqueness checks without keeping the values.
+fn hash128(s: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::hash::DefaultHasher::new();
+    let mut b = std::hash::DefaultHasher::new();
+    0xA5u8.hash(&mut b);
+    s.hash(&mut a);
+    s.hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// Counts of (row value, column value) pairs for a sheet rule.
+struct Tally {
+    rows: usize,
+    cols: usize,
+    width: usize,
+    /// By enum positions: rows × width.
+    dense: Vec<u64>,
+    /// Pairs where a value is not one of the enum values.
+    other: HashMap<(String, String), u64>,
+}
+
+impl Tally {
+    fn to_map(&self, kind: &Kind) -> HashMap<(String, String), u64> {
+        let mut m = self.other.clone();
+        let rv = &kind.columns[self.rows].values;
+        let cv = &kind.columns[self.cols].values;
+        for (k, n) in self.dense.iter().enumerate() {
+            if *n > 0 {
+                let (x, y) = (k / self.width, k % self.width);
+                *m.entry((rv[x].clone(), cv[y].clone())).or_insert(0) += n;
+            }
+        }
+        m
     }
 }
 

@@ -273,6 +273,94 @@ impl Book {
         })?
     }
 
+    /// Like [`Book::for_each_row`], but for xlsx the cells are read on a second
+    /// thread and handed over in batches through a bounded channel, so parsing the
+    /// XML and checking the rows overlap. Memory stays bounded by the channel.
+    pub fn stream_rows<F>(&mut self, sheet: &str, mut f: F) -> Result<(), ReadError>
+    where
+        F: FnMut(u32, &[(u32, Cell<'_>)]) -> ControlFlow<()>,
+    {
+        let is_1904 = self.is_1904;
+        let Sheets::Xlsx(x) = &mut self.sheets else {
+            return self.for_each_row(sheet, f);
+        };
+        const BATCH: usize = 8192;
+        type Batch<'c> = Vec<(u32, u32, Cell<'c>)>;
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch<'_>, ReadError>>(4);
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch<'_>>();
+            s.spawn(move || {
+                let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    let x = x; // moved, so the reader may borrow for the whole scope
+                    x.worksheet_cells_reader(sheet)
+                }));
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                    || -> Result<(), ReadError> {
+                        let mut reader = match opened {
+                            Ok(r) => r.map_err(xlsx_err)?,
+                            Err(_) => return Err(ReadError::Panic("opening the sheet".into())),
+                        };
+                        let mut batch: Batch<'_> = Vec::with_capacity(BATCH);
+                        while let Some(c) = reader.next_cell().map_err(xlsx_err)? {
+                            let (r, col) = c.get_position();
+                            let cell = from_data_ref(c.get_value(), is_1904);
+                            if cell != Cell::Empty {
+                                batch.push((r, col, cell));
+                            }
+                            if batch.len() >= BATCH {
+                                let next = back_rx
+                                    .try_recv()
+                                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                                if tx.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
+                                    return Ok(()); // the consumer stopped early
+                                }
+                            }
+                        }
+                        let _ = tx.send(Ok(batch));
+                        Ok(())
+                    },
+                ));
+                let err = match res {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e),
+                    Err(p) => Some(ReadError::Panic(
+                        p.downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "panic".into()),
+                    )),
+                };
+                if let Some(e) = err {
+                    let _ = tx.send(Err(e));
+                }
+            });
+            let mut row: Vec<(u32, Cell<'_>)> = Vec::with_capacity(32);
+            let mut current: Option<u32> = None;
+            for msg in rx.iter() {
+                let mut batch = msg?;
+                for (r, c, v) in batch.drain(..) {
+                    if current != Some(r) {
+                        if let Some(prev) = current {
+                            if !row.is_empty() && f(prev, &row).is_break() {
+                                return Ok(());
+                            }
+                        }
+                        row.clear();
+                        current = Some(r);
+                    }
+                    row.push((c, v));
+                }
+                let _ = back_tx.send(batch);
+            }
+            if let Some(prev) = current {
+                if !row.is_empty() {
+                    let _ = f(prev, &row);
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Reads a whole sheet into memory with its merged ranges.
     pub fn read_sheet(&mut self, sheet: &str) -> Result<SheetData, ReadError> {
         let mut data = SheetData {

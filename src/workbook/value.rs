@@ -28,7 +28,9 @@ impl Cell<'_> {
     pub fn is_blank(&self) -> bool {
         match self {
             Cell::Empty => true,
-            Cell::Text(s) => clean_text(s).is_empty(),
+            Cell::Text(s) => s
+                .trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{feff}')
+                .is_empty(),
             _ => false,
         }
     }
@@ -61,6 +63,18 @@ impl Cell<'_> {
         match self {
             Cell::Text(s) => clean_text(s),
             other => other.raw_text(),
+        }
+    }
+
+    /// Like [`Cell::text`], into a reused buffer (appends).
+    pub fn text_into(&self, buf: &mut String) {
+        match self {
+            Cell::Text(s) => clean_text_into(s, buf),
+            Cell::Int(i) => {
+                let _ = std::fmt::Write::write_fmt(buf, format_args!("{i}"));
+            }
+            Cell::Float(f) => number_text_into(*f, buf),
+            other => buf.push_str(&other.raw_text()),
         }
     }
 
@@ -109,6 +123,44 @@ pub fn number_text(f: f64) -> String {
     }
     let s = format!("{f}");
     s
+}
+
+/// Like [`number_text`], appended to a buffer (no allocation for whole numbers).
+pub fn number_text_into(f: f64, buf: &mut String) {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
+        let _ = std::fmt::Write::write_fmt(buf, format_args!("{}", f as i64));
+    } else {
+        buf.push_str(&number_text(f));
+    }
+}
+
+/// Appends `YYYY-MM-DD`.
+pub fn iso_date_into(d: NaiveDate, buf: &mut String) {
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        for digit in [y / 1000, y / 100 % 10, y / 10 % 10, y % 10] {
+            buf.push(char::from(b'0' + digit as u8));
+        }
+        buf.push('-');
+        buf.push(char::from(b'0' + (m / 10) as u8));
+        buf.push(char::from(b'0' + (m % 10) as u8));
+        buf.push('-');
+        buf.push(char::from(b'0' + (day / 10) as u8));
+        buf.push(char::from(b'0' + (day % 10) as u8));
+    } else {
+        buf.push_str(&d.format("%Y-%m-%d").to_string());
+    }
+}
+
+/// Like [`clean_text`], appended to a buffer.
+pub fn clean_text_into(s: &str, buf: &mut String) {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{feff}');
+    if t.is_ascii() {
+        buf.push_str(t);
+    } else {
+        buf.extend(t.chars().map(fold_fullwidth));
+    }
 }
 
 /// Trims ASCII and Unicode white space (U+3000 included) and folds full-width
@@ -373,6 +425,15 @@ mod tests {
         assert_eq!(number_text(4.1990119850312e17), "419901198503120000");
         assert_eq!(number_text(13812345678.0), "13812345678");
         assert_eq!(number_text(80.5), "80.5");
+        let mut b = String::new();
+        iso_date_into(
+            NaiveDate::from_ymd_opt(985, 3, 2).unwrap_or_default(),
+            &mut b,
+        );
+        assert_eq!(b, "0985-03-02");
+        b.clear();
+        clean_text_into(" ４１x\u{3000}", &mut b);
+        assert_eq!(b, "41x");
     }
 
     #[test]
