@@ -62,6 +62,26 @@ fn floor(path: &Path) -> usize {
     n
 }
 
+/// Runs `a` and `b` alternately `runs` times and keeps the best time of each, so a
+/// noisy moment of the machine hits both sides alike.
+fn best_of_pair<A, B>(
+    runs: usize,
+    mut a: impl FnMut() -> A,
+    mut b: impl FnMut() -> B,
+) -> ((Duration, A), (Duration, B)) {
+    let (mut ta, mut tb) = (Duration::MAX, Duration::MAX);
+    let (mut va, mut vb) = (None, None);
+    for _ in 0..runs {
+        let t = Instant::now();
+        va = Some(a());
+        ta = ta.min(t.elapsed());
+        let t = Instant::now();
+        vb = Some(b());
+        tb = tb.min(t.elapsed());
+    }
+    ((ta, va.unwrap()), (tb, vb.unwrap()))
+}
+
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
     let mut out = None;
@@ -96,6 +116,17 @@ fn main() {
         println!("{}", rss.unwrap_or(0));
         return;
     }
+    // `ratios rss-cmd ARGS…`: runs `taizhang ARGS…` once, prints peak RSS (KiB) and seconds.
+    if args.len() > 2 && args[1] == "rss-cmd" {
+        let t = Instant::now();
+        let rss = peak_rss_of(
+            std::process::Command::new(env!("CARGO_BIN_EXE_taizhang"))
+                .args(&args[2..])
+                .stderr(std::process::Stdio::null()),
+        );
+        println!("{} {}", rss.unwrap_or(0), t.elapsed().as_secs_f64());
+        return;
+    }
     let quick = std::env::args().any(|a| a == "quick");
     let sizes = if quick {
         Sizes {
@@ -121,14 +152,17 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     let mut lines: Vec<Line> = Vec::new();
-    let runs = if quick { 2 } else { 3 };
+    let runs = if quick { 3 } else { 5 };
 
     // 1. One big register: validate vs floor.
     eprintln!("generating a {}-row register …", sizes.big);
     let big = register_file(&rules, &data, "柳河镇", sizes.big, 42);
-    let (t_floor, cells) = best_of(runs, || floor(&big));
     let opts = Options::default();
-    let (t_val, rep) = best_of(runs, || validate::validate_path(&rules, &big, &opts));
+    let ((t_floor, cells), (t_val, rep)) = best_of_pair(
+        runs,
+        || floor(&big),
+        || validate::validate_path(&rules, &big, &opts),
+    );
     assert!(
         rep.fatal.is_none() && rep.errors == 0,
         "the benchmark file must be clean: {:?} {:?}",
@@ -188,8 +222,11 @@ fn main() {
                 )
             })
             .collect();
-        let (t_floor_sum, _) = best_of(runs, || files.iter().map(|f| floor(f)).sum::<usize>());
-        let (t_many, reps) = best_of(runs, || validate::validate_many(&rules, &files, &opts));
+        let ((t_floor_sum, _), (t_many, reps)) = best_of_pair(
+            runs,
+            || files.iter().map(|f| floor(f)).sum::<usize>(),
+            || validate::validate_many(&rules, &files, &opts),
+        );
         assert!(reps.iter().all(|r| r.fatal.is_none()));
         let budget = t_floor_sum.as_secs_f64() / cores as f64;
         let ratio = t_many.as_secs_f64() / budget;
@@ -274,15 +311,310 @@ fn peak_rss_of(_cmd: &mut std::process::Command) -> Option<u64> {
     None
 }
 
-fn daemon_latency(_rules: &RuleSet, _data: &Path, _rows: usize) -> Line {
+/// From a complete file appearing in the inbox (an atomic rename, as a copy tool
+/// finishes) to its outcome journaled, the county workbook replaced and its notice
+/// queued, with the real daemon.
+fn daemon_latency(rules: &RuleSet, data: &Path, rows: usize) -> Line {
+    use std::io::BufRead;
+    let site = data.join("daemon-site");
+    let _ = std::fs::remove_dir_all(&site);
+    for d in ["inbox", "outbox", "state"] {
+        std::fs::create_dir_all(site.join(d)).unwrap();
+    }
+    let settle = 0.5;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_taizhang"))
+        .args(["watch", "--settle", &settle.to_string(), "--rules"])
+        .arg(root().join("rules"))
+        .arg("--inbox")
+        .arg(site.join("inbox"))
+        .arg("--outbox")
+        .arg(site.join("outbox"))
+        .arg("--state")
+        .arg(site.join("state"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    for l in lines.by_ref() {
+        if l.map(|l| l.contains("watching")).unwrap_or(true) {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let db = rusqlite::Connection::open_with_flags(
+        site.join("state/journal.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut samples = Vec::new();
+    let units = ["柳河镇", "石桥镇", "清泉镇"];
+    for (k, unit) in units.iter().enumerate() {
+        let src = register_file(rules, data, unit, rows, 700 + k as u64);
+        let tmp = site.join("inbox").join(format!(".{k}.tmp"));
+        std::fs::copy(&src, &tmp).unwrap();
+        let t0 = Instant::now();
+        std::fs::rename(
+            &tmp,
+            site.join("inbox")
+                .join(format!("{unit}_残疾人信息登记簿_2026-11.xlsx")),
+        )
+        .unwrap();
+        let want = (k + 1) as i64;
+        loop {
+            let done: i64 = db
+                .query_row(
+                    "SELECT COUNT(*) FROM submissions WHERE state = 'done'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap_or(0);
+            let mail: i64 = db
+                .query_row("SELECT COUNT(*) FROM mail", [], |r| r.get(0))
+                .unwrap_or(0);
+            if done >= want && mail >= want {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "the daemon did not process the file"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        samples.push(t0.elapsed());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    #[cfg(unix)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    samples.sort();
+    let median = samples[samples.len() / 2];
+    let budget = Duration::from_secs_f64(settle) + Duration::from_millis(300);
     Line {
-        what: "daemon latency (not measured yet)".into(),
-        value: "-".into(),
-        target: "≤ settle + 300 ms".into(),
-        ok: false,
+        what: format!(
+            "daemon: {rows}-row file appears → outcome, county workbook, notice queued (settle {settle} s; runs: {})",
+            samples.iter().map(|d| format!("{:.0} ms", d.as_secs_f64() * 1000.0)).collect::<Vec<_>>().join(", ")
+        ),
+        value: format!("{:.0} ms (median)", median.as_secs_f64() * 1000.0),
+        target: format!("≤ settle + 300 ms = {:.0} ms", budget.as_secs_f64() * 1000.0),
+        ok: median <= budget,
     }
 }
 
-fn county_rebuild(_rules: &RuleSet, _data: &Path, _rows: usize) -> Vec<Line> {
-    Vec::new()
+/// The county workbook of `total` accepted rows, rebuilt from the journal by the
+/// real binary (`run --once` rebuilds a missing county workbook), against
+/// rust_xlsxwriter alone writing the same cells in constant-memory mode.
+fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
+    use taizhang::store::{NewSubmission, Outcome, OutcomeRecord, State, Store};
+    use taizhang::validate::{FileReport, Record};
+    let site = data.join(format!("county-{total}"));
+    let units: Vec<(String, String)> = rules
+        .county
+        .units
+        .iter()
+        .map(|u| (u.name.clone(), u.code.clone()))
+        .collect();
+    let per_unit = total / units.len();
+    // Rows as the journal keeps them, built once; also kept for the floor writer.
+    let mut all_rows: Vec<(usize, Vec<(String, serde_json::Value)>)> =
+        Vec::with_capacity(per_unit * units.len());
+    let ready = site.join("state/journal.sqlite3").exists();
+    eprintln!(
+        "preparing a journal with {} accepted rows …",
+        per_unit * units.len()
+    );
+    let mut store = Store::open(&site.join("state")).unwrap();
+    for (k, (unit, code)) in units.iter().enumerate() {
+        let persons = people(code, &rules.villages_of(unit), per_unit, 5000 + k as u64);
+        let mut records = Vec::with_capacity(per_unit);
+        for (i, p) in persons.iter().enumerate() {
+            let mut v = serde_json::Map::new();
+            let ins = |v: &mut serde_json::Map<String, serde_json::Value>,
+                       k: &str,
+                       x: serde_json::Value| {
+                v.insert(k.to_string(), x);
+            };
+            ins(&mut v, "seq", serde_json::json!((i + 1) as f64));
+            ins(&mut v, "name", p.name.clone().into());
+            ins(&mut v, "gender", p.gender.into());
+            ins(&mut v, "ethnicity", "汉族".into());
+            ins(
+                &mut v,
+                "birth_date",
+                p.birth.format("%Y-%m-%d").to_string().into(),
+            );
+            ins(&mut v, "id_number", p.id.clone().into());
+            ins(&mut v, "cert_number", p.cert().into());
+            ins(
+                &mut v,
+                "category",
+                taizhang::samples::CATEGORIES[p.category].into(),
+            );
+            ins(&mut v, "level", taizhang::samples::LEVELS[p.level].into());
+            ins(&mut v, "village", p.village.clone().into());
+            if !p.phone.is_empty() {
+                ins(&mut v, "phone", p.phone.clone().into());
+            }
+            if !p.guardian.is_empty() {
+                ins(&mut v, "guardian", p.guardian.clone().into());
+            }
+            ins(
+                &mut v,
+                "low_income",
+                if p.low_income { "是" } else { "否" }.into(),
+            );
+            ins(&mut v, "living_subsidy", serde_json::json!(p.living));
+            ins(&mut v, "nursing_subsidy", serde_json::json!(p.nursing));
+            if !p.employment.is_empty() {
+                ins(&mut v, "employment", p.employment.into());
+            }
+            ins(
+                &mut v,
+                "issue_date",
+                p.issue.format("%Y-%m-%d").to_string().into(),
+            );
+            all_rows.push((k, v.iter().map(|(a, b)| (a.clone(), b.clone())).collect()));
+            records.push(Record {
+                row: (i + 4) as u32,
+                values: v,
+            });
+        }
+        if ready {
+            continue;
+        }
+        let name = format!("{unit}_残疾人信息登记簿_2026-11.xlsx");
+        let id = store
+            .insert_received(&NewSubmission {
+                received_at: "2026-11-20T10:00:00+08:00",
+                original_name: &name,
+                folder: None,
+                inbox_path: &name,
+                sha256: &format!("bench-{k}"),
+                size: 0,
+            })
+            .unwrap();
+        let report = FileReport {
+            file: name.clone(),
+            unit: Some(unit.clone()),
+            unit_code: Some(code.clone()),
+            kind: Some("残疾人信息登记簿".into()),
+            kind_id: Some("register".into()),
+            period: Some("2026-11".into()),
+            rows: per_unit,
+            records,
+            ..FileReport::default()
+        };
+        store
+            .record_outcome(
+                id,
+                &report,
+                &OutcomeRecord {
+                    outcome: Outcome::Accepted,
+                    reason: None,
+                    duplicate_of: None,
+                    annotated: None,
+                    mails: &[],
+                    person_key: Some("id_number"),
+                },
+            )
+            .unwrap();
+        store.set_state(id, State::Done).unwrap();
+    }
+    drop(store);
+    std::fs::create_dir_all(site.join("inbox")).unwrap();
+    let outbox = site.join("outbox");
+    let wb_path = outbox.join("安和县_残疾人信息登记簿_2026-11_全县汇总.xlsx");
+    let mut best: Option<(f64, u64)> = None;
+    for _ in 0..2 {
+        let _ = std::fs::remove_file(&wb_path);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["rss-cmd", "run", "--once", "--rules"])
+            .arg(root().join("rules"))
+            .arg("--inbox")
+            .arg(site.join("inbox"))
+            .arg("--outbox")
+            .arg(&outbox)
+            .arg("--state")
+            .arg(site.join("state"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut it = text.split_whitespace();
+        let rss: u64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        let secs: f64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(f64::MAX);
+        assert!(wb_path.exists(), "the rebuild wrote no county workbook");
+        if best.is_none_or(|(b, _)| secs < b) {
+            best = Some((secs, rss));
+        }
+    }
+    let (t_rebuild, rss) = best.unwrap_or((f64::MAX, 0));
+    // The floor: rust_xlsxwriter alone writing the same cells, constant memory.
+    let kind = rules.kind("register").unwrap();
+    let (t_floor, _) = best_of(2, || {
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+        let ws = wb.add_worksheet_with_constant_memory().unwrap();
+        let mut r: u32 = 0;
+        // One sheet holds at most 1,048,575 data rows (the county workbook splits there).
+        for (k, row) in all_rows.iter().take(1_048_575) {
+            r += 1;
+            ws.write_string(r, 0, &units[*k].1).unwrap();
+            ws.write_string(r, 1, &units[*k].0).unwrap();
+            for (j, c) in kind.columns.iter().enumerate() {
+                if let Some((_, v)) = row.iter().find(|(key, _)| *key == c.key) {
+                    match v {
+                        serde_json::Value::Number(n) => {
+                            ws.write_number(r, (j + 2) as u16, n.as_f64().unwrap_or(0.0))
+                                .unwrap();
+                        }
+                        serde_json::Value::String(s)
+                            if c.kind == taizhang::rules::ColumnType::Date =>
+                        {
+                            let d =
+                                taizhang::workbook::value::parse_date_text(s).unwrap_or_default();
+                            ws.write_number_with_format(
+                                r,
+                                (j + 2) as u16,
+                                taizhang::workbook::value::date_to_serial(d),
+                                &date,
+                            )
+                            .unwrap();
+                        }
+                        serde_json::Value::String(s) => {
+                            ws.write_string(r, (j + 2) as u16, s).unwrap();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            // The source file and row columns the county workbook also has.
+            ws.write_string(
+                r,
+                (kind.columns.len() + 2) as u16,
+                "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+            )
+            .unwrap();
+            ws.write_number(r, (kind.columns.len() + 3) as u16, f64::from(r + 3))
+                .unwrap();
+        }
+        let p = data.join("floor-writer.xlsx");
+        wb.save(&p).unwrap();
+    });
+    let ratio = t_rebuild / t_floor.as_secs_f64();
+    vec![
+        Line {
+            what: format!("county workbook of {} accepted rows rebuilt from the journal: {t_rebuild:.2} s (process, incl. start); rust_xlsxwriter alone {:.2} s", all_rows.len(), t_floor.as_secs_f64()),
+            value: format!("{ratio:.2} × writer"),
+            target: "≤ 2.00 × writer".into(),
+            ok: ratio <= 2.0,
+        },
+        Line {
+            what: format!("peak memory of that rebuild ({} rows)", all_rows.len()),
+            value: format!("{:.1} MB", rss as f64 / 1024.0),
+            target: "bounded (≤ 200 MB)".into(),
+            ok: rss > 0 && (rss as f64 / 1024.0) <= 200.0,
+        },
+    ]
 }

@@ -25,6 +25,8 @@ pub const MAX_DATA_ROWS: u32 = 1_048_575;
 pub enum ConsolidateError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("journal: {0}")]
+    Sql(#[from] rusqlite::Error),
     #[error("writing the county workbook: {0}")]
     Xlsx(#[from] XlsxError),
     #[error("writing the county workbook {0}: {1}")]
@@ -120,22 +122,20 @@ pub fn rebuild(
     let mut detail_rows = 0usize;
     let mut sheet_no = 1;
     let mut row: u32 = 0;
-    // Person key → (unit, submission, file, row, name) of each occurrence.
-    type Occurrences = Vec<(String, i64, String, u32, String)>;
-    let mut keys: HashMap<String, Occurrences> = HashMap::new();
     let mut stats: BTreeMap<String, Stats> = BTreeMap::new();
-    let mut ws = new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
+    // Detail sheets are the first ones: sheet n is at index n - 1.
+    new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
     for (unit, s) in &status {
         let Some(sub) = s.accepted else { continue };
-        let records = store.records(sub.id)?;
         let unit_stats = stats.entry(unit.code.clone()).or_default();
-        for rec in &records {
+        store.for_each_record(sub.id, |rec| -> Result<(), ConsolidateError> {
             if row == MAX_DATA_ROWS {
-                finish_detail_sheet(ws, kind, row)?;
+                finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row)?;
                 sheet_no += 1;
-                ws = new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
+                new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
                 row = 0;
             }
+            let ws = wb.worksheet_from_index(sheet_no - 1)?;
             row += 1;
             detail_rows += 1;
             ws.write_string(row, 0, &unit.code)?;
@@ -160,29 +160,12 @@ pub fn rebuild(
             ws.write_string(row, (kind.columns.len() + 2) as u16, &sub.original_name)?;
             ws.write_number(row, (kind.columns.len() + 3) as u16, f64::from(rec.row))?;
             if let Some(cons) = &kind.consolidation {
-                unit_stats.add(kind, cons, rec);
-                let text = |i: usize| {
-                    rec.values
-                        .get(&kind.columns[i].key)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string()
-                };
-                let key = text(cons.person_key);
-                if !key.is_empty() {
-                    let name = cons.person_name.map(text).unwrap_or_default();
-                    keys.entry(key).or_default().push((
-                        unit.name.clone(),
-                        sub.id,
-                        sub.original_name.clone(),
-                        rec.row,
-                        name,
-                    ));
-                }
+                unit_stats.add(kind, cons, &rec);
             }
-        }
+            Ok(())
+        })?;
     }
-    finish_detail_sheet(ws, kind, row)?;
+    finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row)?;
 
     if let Some(cons) = &kind.consolidation {
         let ws = wb.add_worksheet();
@@ -194,21 +177,40 @@ pub fn rebuild(
         ws.set_name("报送情况")?;
         write_status(ws, &status, &st, period)?;
     }
-    let mut duplicates: Vec<CrossDuplicate> = keys
-        .into_iter()
-        .filter(|(_, places)| {
-            let first = &places[0].0;
-            places.iter().any(|p| &p.0 != first)
-        })
-        .map(|(key, places)| CrossDuplicate {
-            key,
-            name: places[0].4.clone(),
-            places: places
-                .into_iter()
-                .map(|(u, id, f, r, _)| (u, id, f, r))
-                .collect(),
-        })
-        .collect();
+    let accepted: Vec<&Submission> = status.iter().filter_map(|(_, s)| s.accepted).collect();
+    let mut duplicates: Vec<CrossDuplicate> = Vec::new();
+    if let Some(cons) = &kind.consolidation {
+        let name_key = cons.person_name.map(|i| kind.columns[i].key.clone());
+        let ids: Vec<i64> = accepted.iter().map(|s| s.id).collect();
+        for (person, sid, r, data) in store.shared_persons(&ids)? {
+            let Some(sub) = accepted.iter().find(|s| s.id == sid) else {
+                continue;
+            };
+            let unit = sub.unit.clone().unwrap_or_default();
+            if duplicates.last().map(|d| &d.key) != Some(&person) {
+                let name = name_key
+                    .as_ref()
+                    .and_then(|k| {
+                        serde_json::from_str::<serde_json::Value>(&data)
+                            .ok()?
+                            .get(k)?
+                            .as_str()
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_default();
+                duplicates.push(CrossDuplicate {
+                    key: person.clone(),
+                    name,
+                    places: Vec::new(),
+                });
+            }
+            if let Some(d) = duplicates.last_mut() {
+                d.places.push((unit, sid, sub.original_name.clone(), r));
+            }
+        }
+        // The same person twice in one unit's file is that file's own business.
+        duplicates.retain(|d| d.places.iter().any(|p| p.0 != d.places[0].0));
+    }
     duplicates.sort_by(|a, b| a.key.cmp(&b.key));
     if kind.consolidation.is_some() {
         let ws = wb.add_worksheet();

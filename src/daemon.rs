@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Fatal daemon errors.
 #[derive(Debug, thiserror::Error)]
@@ -208,13 +208,14 @@ impl Daemon {
     /// One pass over the inbox: returns files that are complete (unchanged for the
     /// settle window and openable as a workbook, or unchanged for four windows) and
     /// how many are still settling.
-    pub fn settled(&mut self) -> (Vec<Candidate>, usize) {
+    pub fn settled(&mut self) -> (Vec<Candidate>, Option<Duration>) {
         let now = Instant::now();
         let cands = self.candidates();
         let present: BTreeSet<PathBuf> = cands.iter().map(|c| c.path.clone()).collect();
         self.seen.retain(|p, _| present.contains(p));
         let mut ready = Vec::new();
-        let mut settling = 0;
+        // When the next settling file is due for another look.
+        let mut next: Option<Duration> = None;
         for c in cands {
             let Ok(meta) = std::fs::symlink_metadata(&c.path) else {
                 continue;
@@ -238,10 +239,17 @@ impl Daemon {
             {
                 ready.push(c);
             } else {
-                settling += 1;
+                let settle = self.cfg.settle;
+                let wait = if quiet < settle {
+                    settle - quiet
+                } else {
+                    (settle / 4).min(settle * 4 - quiet)
+                };
+                let wait = wait.max(Duration::from_millis(5));
+                next = Some(next.map_or(wait, |n| n.min(wait)));
             }
         }
-        (ready, settling)
+        (ready, next)
     }
 
     /// Takes one complete file through every step. Errors about the file are
@@ -308,6 +316,7 @@ impl Daemon {
                     duplicate_of: Some(first.id),
                     annotated: None,
                     mails: &[],
+                    person_key: None,
                 },
             )?;
             self.store.set_state(id, State::Done)?;
@@ -365,6 +374,15 @@ impl Daemon {
             self.quarantine(&sub, &archived, reason.as_deref().unwrap_or(""));
         }
         let annotated_abs = annotated.as_ref().map(|a| self.cfg.state.join(a));
+        let person_key = report
+            .kind_id
+            .as_deref()
+            .and_then(|k| self.rules.kind(k))
+            .and_then(|k| {
+                k.consolidation
+                    .as_ref()
+                    .map(|c| k.columns[c.person_key].key.as_str())
+            });
         let mails = crate::notice::for_outcome(
             &self.rules,
             &sub,
@@ -382,6 +400,7 @@ impl Daemon {
                 duplicate_of: None,
                 annotated: annotated.as_deref(),
                 mails: &mails,
+                person_key,
             },
         )?;
         self.wake_mail();
@@ -655,14 +674,14 @@ impl Daemon {
         self.recover()?;
         let mut done = Vec::new();
         loop {
-            let (ready, settling) = self.settled();
+            let (ready, next) = self.settled();
             for c in &ready {
                 if self.stopping() {
                     return Ok(done);
                 }
                 done.extend(self.take(c)?);
             }
-            if self.stopping() || (ready.is_empty() && settling == 0) {
+            if self.stopping() || (ready.is_empty() && next.is_none()) {
                 self.maybe_digest()?;
                 let sent = self.deliver_now()?;
                 if sent > 0 {
@@ -671,16 +690,11 @@ impl Daemon {
                 return Ok(done);
             }
             if ready.is_empty() {
-                std::thread::sleep(self.nap());
+                if let Some(wait) = next {
+                    std::thread::sleep(wait);
+                }
             }
         }
-    }
-
-    fn nap(&self) -> std::time::Duration {
-        (self.cfg.settle / 4).clamp(
-            std::time::Duration::from_millis(20),
-            std::time::Duration::from_millis(500),
-        )
     }
 
     /// Watches the inbox until stopped (the stop flag, set by SIGINT/SIGTERM).
@@ -737,7 +751,7 @@ impl Daemon {
             self.cfg.outbox.display()
         );
         while !self.stopping() {
-            let (ready, settling) = self.settled();
+            let (ready, next) = self.settled();
             for c in &ready {
                 if self.stopping() {
                     break;
@@ -745,10 +759,12 @@ impl Daemon {
                 self.take(c)?;
             }
             self.maybe_digest()?;
-            let wait = if settling > 0 {
-                self.nap()
+            // Sleep until the next settling file is due, or the next rescan; a
+            // file event wakes us earlier.
+            let wait = if ready.is_empty() {
+                next.unwrap_or(self.cfg.rescan).min(self.cfg.rescan)
             } else {
-                self.cfg.rescan
+                Duration::ZERO
             };
             match wake_rx.recv_timeout(wait) {
                 Ok(()) => while wake_rx.try_recv().is_ok() {},

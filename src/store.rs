@@ -177,6 +177,8 @@ pub struct OutcomeRecord<'a> {
     pub annotated: Option<&'a str>,
     /// Notices to queue in the same transaction.
     pub mails: &'a [crate::notice::Mail],
+    /// Column key identifying a person (indexed for the cross-unit duplicate list).
+    pub person_key: Option<&'a str>,
 }
 
 /// The journal.
@@ -227,8 +229,10 @@ impl Store {
                 submission_id INTEGER NOT NULL REFERENCES submissions(id),
                 row INTEGER NOT NULL,
                 data TEXT NOT NULL,
+                person TEXT,
                 PRIMARY KEY (submission_id, row)
             );
+            CREATE INDEX IF NOT EXISTS records_person ON records(person) WHERE person IS NOT NULL;
             CREATE TABLE IF NOT EXISTS events (
                 id INTEGER PRIMARY KEY,
                 at TEXT NOT NULL,
@@ -363,13 +367,22 @@ impl Store {
             }
             if outcome == Outcome::Accepted {
                 let mut ins = tx.prepare(
-                    "INSERT INTO records (submission_id, row, data) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO records (submission_id, row, data, person) VALUES (?1, ?2, ?3, ?4)",
                 )?;
+                let mut json = Vec::with_capacity(512);
                 for r in &report.records {
+                    json.clear();
+                    serde_json::to_writer(&mut json, &r.values)?;
+                    let person = o
+                        .person_key
+                        .and_then(|k| r.values.get(k))
+                        .and_then(|v| v.as_str())
+                        .filter(|v| !v.is_empty());
                     ins.execute(params![
                         id,
                         r.row,
-                        serde_json::Value::Object(r.values.clone()).to_string()
+                        std::str::from_utf8(&json).unwrap_or("{}"),
+                        person
                     ])?;
                 }
             }
@@ -476,6 +489,54 @@ impl Store {
             out.push(Record { row, values });
         }
         Ok(out)
+    }
+
+    /// Streams the stored rows of a submission in sheet order, one at a time, so a
+    /// rebuild never holds a whole ledger in memory.
+    pub fn for_each_record<E: From<StoreError>>(
+        &self,
+        id: i64,
+        mut f: impl FnMut(Record) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT row, data FROM records WHERE submission_id = ?1 ORDER BY row")
+            .map_err(StoreError::from)?;
+        let mut rows = st.query(params![id]).map_err(StoreError::from)?;
+        while let Some(r) = rows.next().map_err(StoreError::from)? {
+            let row: u32 = r.get(0).map_err(StoreError::from)?;
+            let data: String = r.get(1).map_err(StoreError::from)?;
+            let values =
+                match serde_json::from_str::<serde_json::Value>(&data).map_err(StoreError::from)? {
+                    serde_json::Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                };
+            f(Record { row, values })?;
+        }
+        Ok(())
+    }
+
+    /// Persons found in more than one of the given submissions: (person, submission,
+    /// row, the row's stored values), ordered by person. Done in SQL, in bounded memory.
+    pub fn shared_persons(&self, submissions: &[i64]) -> Result<Vec<(String, i64, u32, String)>> {
+        if submissions.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let ids = submissions
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT person, submission_id, row, data FROM records
+             WHERE submission_id IN ({ids}) AND person IN (
+                 SELECT person FROM records WHERE submission_id IN ({ids}) AND person IS NOT NULL
+                 GROUP BY person HAVING COUNT(DISTINCT submission_id) > 1)
+             ORDER BY person, submission_id, row"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// The findings of a submission, in order.

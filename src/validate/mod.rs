@@ -45,6 +45,9 @@ pub struct Options {
     pub collect_rows: bool,
     /// Keep county-unique values for [`cross_check`] across the files of one run.
     pub cross_file: bool,
+    /// Read xlsx on a second thread while checking rows (off when every core
+    /// already has a file of its own, see [`validate_many`]).
+    pub single_thread: bool,
 }
 
 /// Validates one file. Never panics: a panic in a dependency becomes a fatal message.
@@ -121,13 +124,18 @@ fn run(
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut pass = SheetPass::new(rules, kind, &sheet, opts, name, &root);
     let mut read_error = None;
-    let res = book.stream_rows(&sheet, |r, cells| match pass.feed(r, cells) {
+    let feed = |r: u32, cells: &[(u32, Cell<'_>)]| match pass.feed(r, cells) {
         Ok(()) => ControlFlow::Continue(()),
         Err(e) => {
             read_error = Some(e);
             ControlFlow::Break(())
         }
-    });
+    };
+    let res = if opts.single_thread {
+        book.for_each_row(&sheet, feed)
+    } else {
+        book.stream_rows(&sheet, feed)
+    };
     res.map_err(|e| e.to_string())?;
     if let Some(e) = read_error {
         return Err(e);
