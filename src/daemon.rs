@@ -464,7 +464,7 @@ impl Daemon {
         }
         match &report.unit_verdict {
             Some(UnitVerdict::Conflict(votes)) => {
-                let shown: Vec<String> = votes.iter().map(|(s, u)| format!("{}为{u}", source_zh(s))).collect();
+                let shown: Vec<String> = votes.iter().map(|(s, u)| format!("{}为{u}", identify::source_zh(s))).collect();
                 (Outcome::Quarantined, Some(format!("填报单位前后不一致：{}", shown.join("，"))))
             }
             Some(UnitVerdict::Unknown) | None => (Outcome::Quarantined, Some("无法确定报送单位：文件夹、文件名和表内「填报单位」都没有写明已知的乡镇（街道）".into())),
@@ -776,14 +776,6 @@ impl Daemon {
         let _ = mail_thread.join();
         tracing::info!("stopped cleanly");
         Ok(())
-    }
-}
-
-fn source_zh(s: &str) -> &'static str {
-    match s {
-        "folder" => "报送文件夹",
-        "file_name" => "文件名",
-        _ => "表内填报单位",
     }
 }
 

@@ -87,6 +87,15 @@ pub fn period_from_date_text(text: &str) -> Option<String> {
     find_period(text)
 }
 
+/// The name a clerk knows a unit source by (`folder`, `file_name`, `title`).
+pub fn source_zh(source: &str) -> &'static str {
+    match source {
+        "folder" => "报送文件夹",
+        "file_name" => "文件名",
+        _ => "表内填报单位",
+    }
+}
+
 /// How the submitting unit was settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnitVerdict {

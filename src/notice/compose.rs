@@ -46,7 +46,7 @@ pub struct Attachment {
 /// Placeholder values of one notice.
 pub type Vars = HashMap<&'static str, String>;
 
-fn escape_html(s: &str) -> String {
+pub(crate) fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

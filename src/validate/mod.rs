@@ -522,7 +522,7 @@ impl<'a> SheetPass<'a> {
                 let meta = self.kind.file_rule("unit_conflict", Severity::Error);
                 let shown: Vec<String> = votes
                     .iter()
-                    .map(|(s, u)| format!("{}：{u}", source_zh(s)))
+                    .map(|(s, u)| format!("{}：{u}", identify::source_zh(s)))
                     .collect();
                 let get = |n: &str| -> Option<String> {
                     let pick = |src: &str| {
@@ -1164,14 +1164,6 @@ impl Tally {
             }
         }
         m
-    }
-}
-
-fn source_zh(s: &str) -> &'static str {
-    match s {
-        "folder" => "报送文件夹",
-        "file_name" => "文件名",
-        _ => "表内填报单位",
     }
 }
 

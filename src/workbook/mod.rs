@@ -226,29 +226,15 @@ impl Book {
             match sheets {
                 Sheets::Xlsx(x) => {
                     let mut reader = x.worksheet_cells_reader(sheet).map_err(xlsx_err)?;
-                    let mut row: Vec<(u32, Cell<'_>)> = Vec::with_capacity(32);
-                    let mut current: Option<u32> = None;
+                    let mut rows = RowGrouper::default();
                     while let Some(c) = reader.next_cell().map_err(xlsx_err)? {
                         let (r, col) = c.get_position();
-                        if current != Some(r) {
-                            if let Some(prev) = current {
-                                if !row.is_empty() && f(prev, &row).is_break() {
-                                    return Ok(());
-                                }
-                            }
-                            row.clear();
-                            current = Some(r);
-                        }
                         let cell = from_data_ref(c.get_value(), is_1904);
-                        if cell != Cell::Empty {
-                            row.push((col, cell));
+                        if rows.push(r, col, cell, &mut f).is_break() {
+                            return Ok(());
                         }
                     }
-                    if let Some(prev) = current {
-                        if !row.is_empty() {
-                            let _ = f(prev, &row);
-                        }
-                    }
+                    rows.finish(&mut f);
                     Ok(())
                 }
                 other => {
@@ -334,29 +320,17 @@ impl Book {
                     let _ = tx.send(Err(e));
                 }
             });
-            let mut row: Vec<(u32, Cell<'_>)> = Vec::with_capacity(32);
-            let mut current: Option<u32> = None;
+            let mut rows = RowGrouper::default();
             for msg in rx.iter() {
                 let mut batch = msg?;
                 for (r, c, v) in batch.drain(..) {
-                    if current != Some(r) {
-                        if let Some(prev) = current {
-                            if !row.is_empty() && f(prev, &row).is_break() {
-                                return Ok(());
-                            }
-                        }
-                        row.clear();
-                        current = Some(r);
+                    if rows.push(r, c, v, &mut f).is_break() {
+                        return Ok(());
                     }
-                    row.push((c, v));
                 }
                 let _ = back_tx.send(batch);
             }
-            if let Some(prev) = current {
-                if !row.is_empty() {
-                    let _ = f(prev, &row);
-                }
-            }
+            rows.finish(&mut f);
             Ok(())
         })
     }
@@ -388,6 +362,54 @@ impl Book {
             .map(|d| (d.start.0, d.start.1, d.end.0, d.end.1))
             .collect();
         Ok(data)
+    }
+}
+
+/// Groups cells arriving in sheet order into rows and hands each non-empty row to
+/// a callback.
+struct RowGrouper<'c> {
+    row: Vec<(u32, Cell<'c>)>,
+    current: Option<u32>,
+}
+
+impl Default for RowGrouper<'_> {
+    fn default() -> Self {
+        RowGrouper {
+            row: Vec::with_capacity(32),
+            current: None,
+        }
+    }
+}
+
+impl<'c> RowGrouper<'c> {
+    fn push<F>(&mut self, r: u32, col: u32, cell: Cell<'c>, f: &mut F) -> ControlFlow<()>
+    where
+        F: FnMut(u32, &[(u32, Cell<'_>)]) -> ControlFlow<()>,
+    {
+        if self.current != Some(r) {
+            if let Some(prev) = self.current {
+                if !self.row.is_empty() && f(prev, &self.row).is_break() {
+                    return ControlFlow::Break(());
+                }
+            }
+            self.row.clear();
+            self.current = Some(r);
+        }
+        if cell != Cell::Empty {
+            self.row.push((col, cell));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn finish<F>(&mut self, f: &mut F)
+    where
+        F: FnMut(u32, &[(u32, Cell<'_>)]) -> ControlFlow<()>,
+    {
+        if let Some(prev) = self.current {
+            if !self.row.is_empty() {
+                let _ = f(prev, &self.row);
+            }
+        }
     }
 }
 
