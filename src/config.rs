@@ -47,7 +47,7 @@ impl Default for Config {
 }
 
 /// `taizhang.toml`: every key optional; relative paths are relative to the file.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub inbox: Option<PathBuf>,
@@ -65,20 +65,12 @@ pub struct FileConfig {
     pub mail_retry: Option<f64>,
 }
 
-/// Command-line overrides.
-#[derive(Debug, Default, Clone)]
+/// Command-line overrides: the settings file's keys, given as flags, plus the
+/// file to read. Relative paths in flags are relative to the working directory.
+#[derive(Debug, Default)]
 pub struct Overrides {
     pub config: Option<PathBuf>,
-    pub inbox: Option<PathBuf>,
-    pub outbox: Option<PathBuf>,
-    pub state: Option<PathBuf>,
-    pub rules: Option<PathBuf>,
-    pub poll: Option<f64>,
-    pub settle: Option<f64>,
-    pub smtp: Option<String>,
-    pub smtp_password_file: Option<PathBuf>,
-    pub smtp_ca: Option<PathBuf>,
-    pub mail_retry: Option<f64>,
+    pub settings: FileConfig,
 }
 
 fn secs(s: f64) -> Duration {
@@ -86,6 +78,49 @@ fn secs(s: f64) -> Duration {
 }
 
 impl Config {
+    /// Sets every key `f` gives; relative paths are taken relative to `base`.
+    fn apply(&mut self, f: FileConfig, base: &Path) {
+        let rel = |p: PathBuf| {
+            if p.is_absolute() || base.as_os_str().is_empty() {
+                p
+            } else {
+                base.join(p)
+            }
+        };
+        let paths = [
+            (f.inbox, &mut self.inbox),
+            (f.outbox, &mut self.outbox),
+            (f.state, &mut self.state),
+            (f.rules, &mut self.rules),
+        ];
+        for (value, slot) in paths {
+            if let Some(p) = value {
+                *slot = rel(p);
+            }
+        }
+        for (value, slot) in [
+            (f.settle, &mut self.settle),
+            (f.rescan, &mut self.rescan),
+            (f.mail_retry, &mut self.mail_retry),
+        ] {
+            if let Some(s) = value {
+                *slot = secs(s);
+            }
+        }
+        if let Some(s) = f.poll {
+            self.poll = Some(secs(s));
+        }
+        if f.smtp.is_some() {
+            self.smtp = f.smtp;
+        }
+        if let Some(p) = f.smtp_password_file {
+            self.smtp_password_file = Some(rel(p));
+        }
+        if let Some(p) = f.smtp_ca {
+            self.smtp_ca = Some(rel(p));
+        }
+    }
+
     /// Defaults, then `--config FILE` (or `./taizhang.toml` if present), then flags.
     pub fn load(o: &Overrides) -> Result<Config, String> {
         let mut c = Config::default();
@@ -98,64 +133,9 @@ impl Config {
                 .map_err(|e| format!("无法读取配置文件 {}：{e}", path.display()))?;
             let f: FileConfig = toml::from_str(&text)
                 .map_err(|e| format!("配置文件 {} 有误：{e}", path.display()))?;
-            let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let rel = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-            if let Some(p) = f.inbox {
-                c.inbox = rel(p);
-            }
-            if let Some(p) = f.outbox {
-                c.outbox = rel(p);
-            }
-            if let Some(p) = f.state {
-                c.state = rel(p);
-            }
-            if let Some(p) = f.rules {
-                c.rules = rel(p);
-            }
-            c.poll = f.poll.map(secs);
-            if let Some(s) = f.settle {
-                c.settle = secs(s);
-            }
-            if let Some(s) = f.rescan {
-                c.rescan = secs(s);
-            }
-            c.smtp = f.smtp;
-            c.smtp_password_file = f.smtp_password_file.map(rel);
-            c.smtp_ca = f.smtp_ca.map(rel);
-            if let Some(s) = f.mail_retry {
-                c.mail_retry = secs(s);
-            }
+            c.apply(f, path.parent().unwrap_or(Path::new("")));
         }
-        if let Some(p) = &o.inbox {
-            c.inbox = p.clone();
-        }
-        if let Some(p) = &o.outbox {
-            c.outbox = p.clone();
-        }
-        if let Some(p) = &o.state {
-            c.state = p.clone();
-        }
-        if let Some(p) = &o.rules {
-            c.rules = p.clone();
-        }
-        if let Some(s) = o.poll {
-            c.poll = Some(secs(s));
-        }
-        if let Some(s) = o.settle {
-            c.settle = secs(s);
-        }
-        if o.smtp.is_some() {
-            c.smtp = o.smtp.clone();
-        }
-        if o.smtp_password_file.is_some() {
-            c.smtp_password_file = o.smtp_password_file.clone();
-        }
-        if o.smtp_ca.is_some() {
-            c.smtp_ca = o.smtp_ca.clone();
-        }
-        if let Some(s) = o.mail_retry {
-            c.mail_retry = secs(s);
-        }
+        c.apply(o.settings.clone(), Path::new(""));
         if let Some(poll) = c.poll {
             c.rescan = c.rescan.min(poll);
         }
@@ -186,5 +166,45 @@ impl Config {
             );
         }
         Ok(crate::notice::MailTarget::Smtp(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags_with_paths_relative_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("taizhang-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("taizhang.toml");
+        std::fs::write(&file, "inbox = 'in'\nstate = '/abs/state'\npoll = 5\nsettle = 3\nsmtp_ca = 'ca.pem'\nmail_retry = 30\n").unwrap();
+        let flags = Overrides {
+            config: Some(file),
+            settings: FileConfig {
+                settle: Some(1.0),
+                outbox: Some("out".into()),
+                ..FileConfig::default()
+            },
+        };
+        let c = Config::load(&flags).unwrap();
+        assert_eq!(c.inbox, dir.join("in"));
+        assert_eq!(c.state, PathBuf::from("/abs/state"));
+        assert_eq!(
+            c.outbox,
+            PathBuf::from("out"),
+            "flag paths stay relative to the working directory"
+        );
+        assert_eq!(
+            c.rules,
+            PathBuf::from("rules"),
+            "defaults stay where nothing is set"
+        );
+        assert_eq!(c.settle, Duration::from_secs(1), "flags win over the file");
+        assert_eq!(c.poll, Some(Duration::from_secs(5)));
+        assert_eq!(c.rescan, Duration::from_secs(5));
+        assert_eq!(c.smtp_ca, Some(dir.join("ca.pem")));
+        assert_eq!(c.mail_retry, Duration::from_secs(30));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -69,16 +69,19 @@ impl DaemonArgs {
     fn overrides(&self) -> taizhang::config::Overrides {
         taizhang::config::Overrides {
             config: self.config.clone(),
-            inbox: self.inbox.clone(),
-            outbox: self.outbox.clone(),
-            state: self.state.clone(),
-            rules: self.rules.clone(),
-            poll: self.poll,
-            settle: self.settle,
-            smtp: self.smtp.clone(),
-            smtp_password_file: self.smtp_password_file.clone(),
-            smtp_ca: self.smtp_ca.clone(),
-            mail_retry: self.mail_retry,
+            settings: taizhang::config::FileConfig {
+                inbox: self.inbox.clone(),
+                outbox: self.outbox.clone(),
+                state: self.state.clone(),
+                rules: self.rules.clone(),
+                poll: self.poll,
+                settle: self.settle,
+                rescan: None,
+                smtp: self.smtp.clone(),
+                smtp_password_file: self.smtp_password_file.clone(),
+                smtp_ca: self.smtp_ca.clone(),
+                mail_retry: self.mail_retry,
+            },
         }
     }
 }
