@@ -13,7 +13,7 @@ use crate::workbook::{Book, Cell, Limits, SheetData};
 use rust_xlsxwriter::{
     Color, Format, FormatAlign, FormatBorder, Note, Url, Workbook, Worksheet, XlsxError,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Name of the problem-list sheet.
@@ -271,7 +271,7 @@ fn copy_sheet(
 ) -> Result<(), XlsxError> {
     let mut widths: HashMap<u32, usize> = HashMap::new();
     // Cells covered by a merge (not its top-left) are written by the merge.
-    let mut covered: HashMap<(u32, u32), ()> = HashMap::new();
+    let mut covered: HashSet<(u32, u32)> = HashSet::new();
     let mut merge_at: HashMap<(u32, u32), (u32, u32)> = HashMap::new();
     for (r1, c1, r2, c2) in &sheet.merges {
         if (r2 - r1) as u64 * (c2 - c1) as u64 > 100_000 {
@@ -281,14 +281,14 @@ fn copy_sheet(
         for r in *r1..=*r2 {
             for c in *c1..=*c2 {
                 if (r, c) != (*r1, *c1) {
-                    covered.insert((r, c), ());
+                    covered.insert((r, c));
                 }
             }
         }
     }
-    let mut done: HashMap<(u32, u32), ()> = HashMap::new();
+    let mut done: HashSet<(u32, u32)> = HashSet::new();
     for (r, c, v) in &sheet.cells {
-        if covered.contains_key(&(*r, *c)) || *c > 16_383 || *r > 1_048_575 {
+        if covered.contains(&(*r, *c)) || *c > 16_383 || *r > 1_048_575 {
             continue;
         }
         let finding = by_cell.get(&(sheet.name.as_str(), *r, *c));
@@ -321,11 +321,11 @@ fn copy_sheet(
         let w = text_width(&v.raw_text());
         let e = widths.entry(*c).or_insert(0);
         *e = (*e).max(w);
-        done.insert((*r, *c), ());
+        done.insert((*r, *c));
     }
     // Problems on empty cells (a required value left blank).
     for ((s, r, c), fs) in by_cell {
-        if *s != sheet.name || done.contains_key(&(*r, *c)) || covered.contains_key(&(*r, *c)) {
+        if *s != sheet.name || done.contains(&(*r, *c)) || covered.contains(&(*r, *c)) {
             continue;
         }
         let fmt = if fs.iter().any(|f| f.severity == Severity::Error) {
@@ -336,7 +336,7 @@ fn copy_sheet(
         ws.write_blank(*r, *c as u16, fmt)?;
     }
     for ((s, r, c), fs) in by_cell {
-        if *s != sheet.name || covered.contains_key(&(*r, *c)) {
+        if *s != sheet.name || covered.contains(&(*r, *c)) {
             continue;
         }
         let text: Vec<String> = fs

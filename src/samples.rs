@@ -236,7 +236,8 @@ pub struct Register {
     pub sheet_name: String,
     /// Write dates in the 1904 date system (as old Mac Excel does).
     pub date1904: bool,
-    /// Extra text written at the top-left of the sheet when there is no title.
+    /// Extra columns after the declared ones (header, value per data row), as
+    /// townships add their own columns.
     pub columns_extra: Vec<(String, Vec<Val>)>,
 }
 

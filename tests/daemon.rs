@@ -6,80 +6,10 @@ use common::*;
 use serde_json::Value;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 use taizhang::samples::Val;
 use taizhang::workbook::{Book, Cell, Limits};
-
-struct Site {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Site {
-    fn new() -> Site {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        for d in ["inbox", "outbox", "state"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        Site { _tmp: tmp, root }
-    }
-    fn inbox(&self) -> PathBuf {
-        self.root.join("inbox")
-    }
-    fn outbox(&self) -> PathBuf {
-        self.root.join("outbox")
-    }
-    fn state(&self) -> PathBuf {
-        self.root.join("state")
-    }
-    fn args(&self, cmd: &mut Command) {
-        cmd.arg("--inbox")
-            .arg(self.inbox())
-            .arg("--outbox")
-            .arg(self.outbox())
-            .arg("--state")
-            .arg(self.state())
-            .arg("--rules")
-            .arg(rules_dir());
-    }
-    fn run_once(&self) -> std::process::Output {
-        let mut c = bin();
-        c.args(["run", "--once", "--settle", "0.2"]);
-        self.args(&mut c);
-        c.output().unwrap()
-    }
-    fn watch(&self, extra: &[&str]) -> Child {
-        let mut c = bin();
-        c.args(["watch", "--settle", "0.3"]).args(extra);
-        self.args(&mut c);
-        c.stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-    fn status(&self) -> Value {
-        let mut c = bin();
-        c.args(["status", "--format", "json"]);
-        self.args(&mut c);
-        let out = c.output().unwrap();
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
-    }
-    fn county_workbook(&self) -> PathBuf {
-        self.outbox()
-            .join("安和县_残疾人信息登记簿_2026-11_全县汇总.xlsx")
-    }
-    /// Writes a workbook into the inbox the way a copy does: to a hidden temp name, then rename.
-    fn drop_in(&self, reg: &taizhang::samples::Register, name: &str) -> PathBuf {
-        let tmp = self.inbox().join(format!(".{name}.tmp"));
-        reg.write(&tmp).unwrap();
-        let dest = self.inbox().join(name);
-        std::fs::rename(&tmp, &dest).unwrap();
-        dest
-    }
-}
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -170,7 +100,7 @@ fn thirteen_clean_units_consolidate_to_the_right_counts() {
         expected_rows += n;
         per_unit.push((u.name.clone(), n, reg));
     }
-    let out = site.run_once();
+    let out = site.run_once(&[]);
     assert!(
         out.status.success(),
         "{}",
@@ -248,11 +178,11 @@ fn rejected_resubmission_keeps_the_earlier_accepted_data() {
     let site = Site::new();
     let good = register(&rules, "柳河镇", 30, 5);
     site.drop_in(&good, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
-    assert!(site.run_once().status.success());
+    assert!(site.run_once(&[]).status.success());
     let mut bad = register(&rules, "柳河镇", 35, 6);
     bad.set(2, "village", Val::text("建设路社区"));
     site.drop_in(&bad, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
-    assert!(site.run_once().status.success());
+    assert!(site.run_once(&[]).status.success());
 
     let wb = site.county_workbook();
     let detail = sheet(&wb, "全县明细");
@@ -283,7 +213,7 @@ fn rejected_resubmission_keeps_the_earlier_accepted_data() {
         &register(&rules, "柳河镇", 40, 7),
         "柳河镇_残疾人信息登记簿_2026-11(更正).xlsx",
     );
-    assert!(site.run_once().status.success());
+    assert!(site.run_once(&[]).status.success());
     assert_eq!(sheet(&wb, "全县明细").len() - 1, 40);
     // Both archived copies of the same name are kept.
     assert_eq!(
@@ -301,7 +231,7 @@ fn same_content_twice_is_recognised() {
     let site = Site::new();
     let reg = register(&rules, "城关镇", 12, 9);
     site.drop_in(&reg, "城关镇_登记簿_2026-11.xlsx");
-    assert!(site.run_once().status.success());
+    assert!(site.run_once(&[]).status.success());
     let first = std::fs::read(site.county_workbook()).unwrap();
     std::fs::copy(
         site.state().join("archive").join(
@@ -315,7 +245,7 @@ fn same_content_twice_is_recognised() {
         site.inbox().join("城关镇_登记簿_2026-11 - 副本.xlsx"),
     )
     .unwrap();
-    let out = site.run_once();
+    let out = site.run_once(&[]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("duplicate of submission 1"), "{log}");
     assert_eq!(
@@ -349,7 +279,7 @@ fn malformed_and_unidentifiable_files_are_quarantined_with_a_reason() {
         b"PK\x03\x04 truncated",
     )
     .unwrap();
-    let out = site.run_once();
+    let out = site.run_once(&[]);
     assert!(
         out.status.success(),
         "{}",
@@ -405,11 +335,11 @@ fn hostile_names_and_links_never_escape() {
         let outside = site.root.join("secret.xlsx");
         register(&rules, "石桥镇", 5, 2).write(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, site.inbox().join("石桥镇_2026-11.xlsx")).unwrap();
-        assert!(site.run_once().status.success());
+        assert!(site.run_once(&[]).status.success());
         assert!(outside.exists(), "a symlink's target is never moved");
     }
     #[cfg(not(unix))]
-    assert!(site.run_once().status.success());
+    assert!(site.run_once(&[]).status.success());
     let archived: Vec<PathBuf> = walk(&site.state().join("archive"))
         .into_iter()
         .filter(|p| p.is_file())
@@ -584,7 +514,7 @@ fn kill_9_at_any_moment_loses_nothing() {
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
     }
-    let out = site.run_once();
+    let out = site.run_once(&[]);
     assert!(
         out.status.success(),
         "{}",
@@ -595,9 +525,6 @@ fn kill_9_at_any_moment_loses_nothing() {
     let units = st["periods"][0]["units"].as_array().unwrap();
     assert!(units.iter().all(|u| u["status"] == "已通过"), "{st:#}");
     // Each file exactly once: 13 submissions in all, no duplicates, 13 archived files.
-    let mut c = bin();
-    c.args(["status", "--format", "json"]);
-    site.args(&mut c);
     let archived: Vec<PathBuf> = walk(&site.state().join("archive"))
         .into_iter()
         .filter(|p| p.is_file() && !p.to_string_lossy().ends_with(".part"))
@@ -617,6 +544,6 @@ fn kill_9_at_any_moment_loses_nothing() {
     // Regenerated from the journal alone, the county workbook has the same bytes.
     let before = std::fs::read(&wb).unwrap();
     std::fs::remove_file(&wb).unwrap();
-    assert!(site.run_once().status.success());
+    assert!(site.run_once(&[]).status.success());
     assert_eq!(std::fs::read(&wb).unwrap(), before);
 }

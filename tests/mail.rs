@@ -91,47 +91,6 @@ fn wait_for_mail(dir: &Path, n: usize, timeout: Duration) -> Vec<(serde_json::Va
     }
 }
 
-struct Site {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Site {
-    fn new() -> Site {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        std::fs::create_dir_all(root.join("inbox")).unwrap();
-        Site { _tmp: tmp, root }
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = bin();
-        c.args(args)
-            .arg("--inbox")
-            .arg(self.root.join("inbox"))
-            .arg("--outbox")
-            .arg(self.root.join("outbox"))
-            .arg("--state")
-            .arg(self.root.join("state"))
-            .arg("--rules")
-            .arg(rules_dir());
-        c
-    }
-    fn run_once(&self, extra: &[&str]) -> std::process::Output {
-        let mut c = self.cmd(&["run", "--once", "--settle", "0.2"]);
-        c.args(extra);
-        c.output().unwrap()
-    }
-    fn drop_in(&self, reg: &taizhang::samples::Register, name: &str) {
-        let tmp = self.root.join("inbox").join(format!(".{name}.tmp"));
-        reg.write(&tmp).unwrap();
-        std::fs::rename(&tmp, self.root.join("inbox").join(name)).unwrap();
-    }
-    fn status(&self) -> serde_json::Value {
-        let out = self.cmd(&["status", "--format", "json"]).output().unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
 fn certs(dir: &Path) -> (PathBuf, PathBuf) {
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));

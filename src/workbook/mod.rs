@@ -87,7 +87,7 @@ pub fn precheck(path: &Path, limits: &Limits) -> Result<Container, ReadError> {
     let n = read_up_to(&mut f, &mut head).map_err(|e| ReadError::Io(e.to_string()))?;
     let head = &head[..n];
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        check_zip(f, meta.len(), limits)?;
+        check_zip(f, limits)?;
         Ok(Container::Zip)
     } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         if cfb_is_encrypted_ooxml(path)? {
@@ -121,7 +121,7 @@ fn cfb_is_encrypted_ooxml(path: &Path) -> Result<bool, ReadError> {
     Ok(bytes.windows(needle.len()).any(|w| w == needle.as_slice()))
 }
 
-fn check_zip(f: File, len: u64, limits: &Limits) -> Result<(), ReadError> {
+fn check_zip(f: File, limits: &Limits) -> Result<(), ReadError> {
     let mut zip = zip::ZipArchive::new(BufReader::new(f))
         .map_err(|e| ReadError::Corrupt(format!("压缩包结构无法识别：{e}")))?;
     if zip.len() > limits.max_entries {
@@ -157,7 +157,6 @@ fn check_zip(f: File, len: u64, limits: &Limits) -> Result<(), ReadError> {
     if !has_workbook {
         return Err(ReadError::NotSpreadsheet);
     }
-    let _ = len;
     Ok(())
 }
 

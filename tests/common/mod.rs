@@ -135,3 +135,74 @@ fn peak_child_rss_kib() -> Option<u64> {
 fn peak_child_rss_kib() -> Option<u64> {
     None
 }
+
+/// A daemon site in a temp dir: inbox, outbox, state, and the shipped rules.
+pub struct Site {
+    _tmp: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Site {
+    pub fn new() -> Site {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        for d in ["inbox", "outbox", "state"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        Site { _tmp: tmp, root }
+    }
+    pub fn inbox(&self) -> PathBuf {
+        self.root.join("inbox")
+    }
+    pub fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+    /// `taizhang ARGS…` pointed at this site's folders and the shipped rules.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = bin();
+        c.args(args)
+            .arg("--inbox")
+            .arg(self.inbox())
+            .arg("--outbox")
+            .arg(self.outbox())
+            .arg("--state")
+            .arg(self.state())
+            .arg("--rules")
+            .arg(rules_dir());
+        c
+    }
+    pub fn run_once(&self, extra: &[&str]) -> std::process::Output {
+        let mut c = self.cmd(&["run", "--once", "--settle", "0.2"]);
+        c.args(extra);
+        c.output().unwrap()
+    }
+    /// Starts the daemon; its log is on the child's stderr.
+    pub fn watch(&self, extra: &[&str]) -> std::process::Child {
+        let mut c = self.cmd(&["watch", "--settle", "0.3"]);
+        c.args(extra);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+    pub fn status(&self) -> Value {
+        let out = self.cmd(&["status", "--format", "json"]).output().unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+    pub fn county_workbook(&self) -> PathBuf {
+        self.outbox()
+            .join("安和县_残疾人信息登记簿_2026-11_全县汇总.xlsx")
+    }
+    /// Writes a workbook into the inbox the way a copy does: to a hidden temp name, then rename.
+    pub fn drop_in(&self, reg: &taizhang::samples::Register, name: &str) -> PathBuf {
+        let tmp = self.inbox().join(format!(".{name}.tmp"));
+        reg.write(&tmp).unwrap();
+        let dest = self.inbox().join(name);
+        std::fs::rename(&tmp, &dest).unwrap();
+        dest
+    }
+}
