@@ -53,11 +53,9 @@ fn clean_register_has_no_findings() {
     assert!(f["fatal"].is_null());
 }
 
-#[test]
-fn every_register_rule_fires_on_its_cell() {
-    let rules = rules();
-    let dir = tempfile::tempdir().unwrap();
-    let mut reg = register(&rules, "石桥镇", 40, 7);
+/// A 40-row register with one defect per rule, and the (cell, rule) each must give.
+fn defects(rules: &taizhang::rules::RuleSet) -> (Register, Vec<(String, &'static str)>) {
+    let mut reg = register(rules, "石桥镇", 40, 7);
     // Make rows 30.. adults with neither subsidy quirks nor guardian needs, as controls.
     let mut want: Vec<(String, &str)> = Vec::new();
     let mut expect = |reg: &Register, i: usize, key: &str, rule: &'static str| {
@@ -244,7 +242,14 @@ fn every_register_rule_fires_on_its_cell() {
     reg.summary_override
         .push(((3, 0), Val::Num((n + 1) as f64)));
     want.push(("B6".into(), "summary_counts"));
+    (reg, want)
+}
 
+#[test]
+fn every_register_rule_fires_on_its_cell() {
+    let rules = rules();
+    let dir = tempfile::tempdir().unwrap();
+    let (reg, want) = defects(&rules);
     let path = dir.path().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
     reg.write(&path).unwrap();
     let (code, json, stderr) = validate_json(&[], &[&path]);
@@ -296,10 +301,46 @@ fn every_register_rule_fires_on_its_cell() {
     let summary = find("summary_counts");
     assert_eq!(summary["sheet"], "汇总");
     assert!(
-        summary["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("明细表中有 {n} 人")),
+        summary["message"].as_str().unwrap().contains(&format!(
+            "明细表中有 {} 人",
+            reg.count(Some("肢体"), Some("一级"))
+        )),
         "{summary}"
+    );
+}
+
+/// Row rules are evaluated natively where they can be (`rules::native`); `cel` is
+/// the reference. On a file where every rule fires, both give the same findings,
+/// to the byte.
+#[test]
+fn native_rule_evaluation_gives_the_findings_cel_gives() {
+    use taizhang::validate::{validate_path, Options};
+    let rules = rules();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut reg, _) = defects(&rules);
+    // More rows whose row rules hold, to compare passes as well as failures.
+    let clean = register(&rules, "石桥镇", 400, 8);
+    reg.rows.extend(clean.rows.into_iter().skip(40));
+    let path = dir.path().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    reg.write(&path).unwrap();
+    let native = validate_path(&rules, &path, &Options::default());
+    let reference = validate_path(
+        &rules,
+        &path,
+        &Options {
+            reference_cel: true,
+            ..Options::default()
+        },
+    );
+    assert!(native.fatal.is_none(), "{:?}", native.fatal);
+    let row_rule_findings = native
+        .findings
+        .iter()
+        .filter(|f| !f.rule.contains('.') && f.rule != "summary_counts")
+        .count();
+    assert_eq!(row_rule_findings, 10, "every row rule fired where expected");
+    assert_eq!(
+        serde_json::to_string_pretty(&native.findings).unwrap(),
+        serde_json::to_string_pretty(&reference.findings).unwrap()
     );
 }

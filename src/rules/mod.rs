@@ -7,6 +7,7 @@
 //! ([`LintIssue`]). Every command loads rules through it, so a rule folder that
 //! `check-rules` accepts is exactly one that `validate` and `watch` accept.
 
+pub mod native;
 pub mod schema;
 pub mod table;
 
@@ -53,7 +54,7 @@ pub struct Unit {
 }
 
 /// The county: identity, units, contacts and standards.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct County {
     pub name: String,
     pub code: String,
@@ -153,6 +154,17 @@ pub struct RowRule {
     /// Columns the expressions read: a row whose cell in one of them could not be
     /// read as its type is not checked by this rule (the cell already has a finding).
     pub reads: Vec<usize>,
+    /// The same expressions compiled for native evaluation, when all of them are
+    /// in the subset [`native`] covers (`cel` remains the reference and fallback).
+    pub native: Option<NativeRule>,
+}
+
+/// A row rule's expressions compiled by [`native::compile`].
+#[derive(Debug, Clone)]
+pub struct NativeRule {
+    pub when: Option<native::Expr>,
+    pub assert: native::Expr,
+    pub expected: Option<native::Expr>,
 }
 
 /// A compiled sheet rule (today: a cross-tab of counts).
@@ -192,6 +204,9 @@ pub struct Kind {
     pub date_label: Option<String>,
     pub columns: Vec<Column>,
     pub row_rules: Vec<RowRule>,
+    /// Distinct function calls in the natively compiled row rules (the size of a
+    /// row's [`native::Calls`]).
+    pub native_calls: usize,
     pub sheet_rules: Vec<SheetRule>,
     /// File-level messages (`missing_column`, `unit_unknown`, …) by name.
     pub messages: BTreeMap<String, String>,
@@ -862,6 +877,25 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
         ) {
             let mut reads: Vec<usize> = reads.into_iter().collect();
             reads.sort_unstable();
+            let names = native::Names {
+                columns: &keys,
+                standards: &ctx.county.standards,
+                county: &ctx.county.name,
+            };
+            let compile_native = |e: &Spanned<String>| native::compile(e.get_ref(), &names);
+            let native = (|| {
+                Some(NativeRule {
+                    when: match &r.when {
+                        Some(w) => Some(compile_native(w)?),
+                        None => None,
+                    },
+                    assert: compile_native(&r.assert)?,
+                    expected: match &r.expected {
+                        Some(e) => Some(compile_native(e)?),
+                        None => None,
+                    },
+                })
+            })();
             row_rules.push(RowRule {
                 id,
                 when,
@@ -871,6 +905,7 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
                 severity: r.severity,
                 message: r.message.clone(),
                 reads,
+                native,
             });
         }
     }
@@ -953,6 +988,19 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
             person_name: person_name.flatten(),
         })
     });
+    let native_calls = {
+        let mut exprs: Vec<&mut native::Expr> = row_rules
+            .iter_mut()
+            .filter_map(|r| r.native.as_mut())
+            .flat_map(|n| {
+                n.when
+                    .iter_mut()
+                    .chain(std::iter::once(&mut n.assert))
+                    .chain(n.expected.iter_mut())
+            })
+            .collect();
+        native::number_calls(&mut exprs)
+    };
     let kind = Kind {
         id: file.kind.id.get_ref().clone(),
         name: file.kind.name.clone(),
@@ -964,6 +1012,7 @@ fn compile_kind(file: schema::KindFile, ctx: &KindCtx<'_>, lint: &mut Lint) -> O
         date_label: file.kind.date_label.clone(),
         columns,
         row_rules,
+        native_calls,
         sheet_rules,
         messages: file.messages.clone(),
         consolidation,

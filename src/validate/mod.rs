@@ -10,6 +10,7 @@ pub mod findings;
 
 use crate::checks::{CheckInput, ParamValue};
 use crate::intake::identify::{self, UnitVerdict};
+use crate::rules::native::{self, Func, Out};
 use crate::rules::{ColumnType, County, Kind, RuleMeta, RuleSet, Severity, UniqueScope};
 use crate::workbook::header::{find_header, HeaderMatch, TextRows};
 use crate::workbook::value::{self, cell_date, cell_integer, cell_money, header_key, number_text};
@@ -48,6 +49,9 @@ pub struct Options {
     /// Read xlsx on a second thread while checking rows (off when every core
     /// already has a file of its own, see [`validate_many`]).
     pub single_thread: bool,
+    /// Evaluate every row rule with `cel`, the reference, even where it is
+    /// compiled natively (`rules::native`); for comparing the two.
+    pub reference_cel: bool,
 }
 
 /// Validates one file. Never panics: a panic in a dependency becomes a fatal message.
@@ -88,12 +92,20 @@ pub fn validate_many<P: AsRef<Path> + Sync>(
     let next = AtomicUsize::new(0);
     let slots: std::sync::Mutex<Vec<Option<FileReport>>> =
         std::sync::Mutex::new((0..paths.len()).map(|_| None).collect());
+    // While every core has a file of its own, a file is read and checked on one
+    // thread; the last files (fewer left than cores) pipeline reading and checking
+    // on two, since cores are then free.
+    let own_core = Options {
+        single_thread: true,
+        ..opts.clone()
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(p) = paths.get(i) else { break };
-                let r = validate_path(rules, p.as_ref(), opts);
+                let crowded = paths.len() - i >= workers && workers > 1;
+                let r = validate_path(rules, p.as_ref(), if crowded { &own_core } else { opts });
                 if let Ok(mut slots) = slots.lock() {
                     slots[i] = Some(r);
                 }
@@ -231,48 +243,26 @@ pub fn cel_root<'a>(env: &Arc<Env>, standards: &Value, county: &County) -> Conte
     let mut ctx = Context::with_env(env.clone());
     ctx.add_variable_from_value("standards", standards.clone());
     ctx.add_variable_from_value("county", county.name.as_str());
-    // The functions borrow their string arguments (no copy per call): they run
-    // several times on every row.
+    // The functions borrow their string arguments (no copy per call) and run the
+    // same code as native evaluation (`rules::native::Func`).
     let reg = |ctx: &mut Context<'_, '_>| -> Result<(), cel::DeclarationError> {
-        ctx.add_function(
-            "cn_id_valid",
-            cel_fn(|a| {
-                Ok(CowVal::owned(CelBool::from(
-                    crate::checks::cn_id::is_valid(a[0]),
-                )))
-            }),
-        )?;
-        ctx.add_function(
-            "cn_id_gender",
-            cel_fn(|a| {
-                Ok(CowVal::owned(CelString::from(
-                    crate::checks::cn_id::gender(a[0]).unwrap_or(""),
-                )))
-            }),
-        )?;
-        ctx.add_function(
-            "cn_id_birth",
-            cel_fn(|a| {
-                let mut out = String::new();
-                if let Some(d) = crate::checks::cn_id::birth_date(a[0]) {
-                    value::iso_date_into(d, &mut out);
-                }
-                Ok(CowVal::owned(CelString::from(out)))
-            }),
-        )?;
-        ctx.add_function(
-            "age_at",
-            cel_fn(|a| {
-                let age = match (
-                    value::parse_date_text(a[0]),
-                    a.get(1).and_then(|s| value::parse_date_text(s)),
-                ) {
-                    (Some(b), Some(at)) => at.years_since(b).map(i64::from).unwrap_or(-1),
-                    _ => -1,
-                };
-                Ok(CowVal::owned(CelInt::from(age)))
-            }),
-        )?;
+        for (name, f) in [
+            ("cn_id_valid", Func::CnIdValid),
+            ("cn_id_gender", Func::CnIdGender),
+            ("cn_id_birth", Func::CnIdBirth),
+            ("age_at", Func::AgeAt),
+        ] {
+            ctx.add_function(
+                name,
+                cel_fn(move |a| {
+                    Ok(match f.apply(a) {
+                        Out::Bool(b) => CowVal::owned(CelBool::from(b)),
+                        Out::Int(i) => CowVal::owned(CelInt::from(i)),
+                        Out::Str(s) => CowVal::owned(CelString::from(s.into_owned())),
+                    })
+                }),
+            )?;
+        }
         Ok(())
     };
     if let Err(e) = reg(&mut ctx) {
@@ -318,10 +308,15 @@ where
 pub fn bind_file_globals(ctx: &mut Context<'_, '_>, unit: &str, period: &str) {
     ctx.add_variable_from_value("unit", unit);
     ctx.add_variable_from_value("period", period);
-    let end = value::period_end(period)
+    ctx.add_variable_from_value("period_end", period_end_text(period));
+}
+
+/// `period_end` of row rules: the period's last day as `YYYY-MM-DD` (empty when
+/// the period is not a month).
+fn period_end_text(period: &str) -> String {
+    value::period_end(period)
         .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
-    ctx.add_variable_from_value("period_end", end);
+        .unwrap_or_default()
 }
 
 /// The CEL value of a blank cell of a column.
@@ -359,15 +354,19 @@ struct SheetPass<'a> {
     colmap: Vec<Option<usize>>,
     unit: Option<String>,
     period: String,
+    period_end: String,
     first_seen: Vec<FxHashMap<u128, u32>>,
     tallies: Vec<Tally>,
     norms: Vec<Norm>,
+    /// Columns whose value nothing reads (only whether they are blank).
+    inert: Vec<bool>,
     /// Declared column → index of its cell in the current row.
     slot: Vec<Option<usize>>,
     /// Column key → declared column, for row rules.
     names: FxHashMap<String, usize>,
     file_scope: Context<'a, 'a>,
     memo: Vec<Memo>,
+    calls: native::Calls,
     out: FileReport,
 }
 
@@ -407,9 +406,11 @@ impl<'a> SheetPass<'a> {
             colmap: Vec::new(),
             unit: None,
             period: String::new(),
+            period_end: String::new(),
             first_seen: vec![FxHashMap::default(); n],
             tallies,
             norms: vec![Norm::default(); n],
+            inert: inert_columns(kind, opts),
             slot: vec![None; n],
             names: kind
                 .columns
@@ -419,6 +420,7 @@ impl<'a> SheetPass<'a> {
                 .collect(),
             file_scope: root.new_inner_scope(),
             memo: kind.row_rules.iter().map(|_| Memo::default()).collect(),
+            calls: native::Calls::new(kind.native_calls),
             out: FileReport::default(),
         }
     }
@@ -570,6 +572,7 @@ impl<'a> SheetPass<'a> {
             self.unit.as_deref().unwrap_or(""),
             &self.period,
         );
+        self.period_end = period_end_text(&self.period);
 
         let width = m
             .columns
@@ -771,6 +774,9 @@ impl<'a> SheetPass<'a> {
         n.date = None;
         n.enum_index = None;
         n.text.clear();
+        if self.inert[i] {
+            return;
+        }
         if n.blank {
             if col.kind == ColumnType::Enum {
                 if let Some(b) = &col.blank_means {
@@ -928,6 +934,7 @@ impl<'a> SheetPass<'a> {
         self.flush(r, i, pending, check_findings, cells);
     }
 
+    /// Reports a cell's findings, if any (most cells have none).
     fn flush(
         &mut self,
         r: u32,
@@ -936,6 +943,9 @@ impl<'a> SheetPass<'a> {
         checks: Vec<(RuleMeta, String)>,
         cells: &[(u32, Cell<'_>)],
     ) {
+        if pending.is_empty() && checks.is_empty() {
+            return;
+        }
         for (constraint, expected, other_row) in pending {
             self.report(
                 r,
@@ -962,31 +972,63 @@ impl<'a> SheetPass<'a> {
         if kind.row_rules.is_empty() {
             return;
         }
+        self.calls.reset();
+        let calls = &self.calls;
         let vars = RowVars {
             kind,
             names: &self.names,
             norms: &self.norms,
         };
-        let mut ctx = self.file_scope.new_inner_scope();
-        ctx.set_variable_resolver(&vars);
+        let scope = native::Scope {
+            unit: self.unit.as_deref().unwrap_or(""),
+            period: &self.period,
+            period_end: &self.period_end,
+        };
+        // The CEL context is only made for a rule that needs it.
+        let mut ctx: Option<Context<'_, '_>> = None;
         let mut fired: Vec<(usize, String)> = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
         for (k, rule) in kind.row_rules.iter().enumerate() {
             if rule.reads.iter().any(|i| self.norms[*i].bad) {
                 continue;
             }
-            let memo = &mut self.memo[k];
-            let verdict = if memo.key(&rule.reads, &self.norms) {
-                match memo.get() {
-                    Some(v) => v,
-                    None => {
-                        let v = evaluate(rule, &ctx);
-                        memo.put(v.clone());
-                        v
+            let verdict = match rule
+                .native
+                .as_ref()
+                .filter(|_| !self.opts.reference_cel)
+                .and_then(|n| evaluate_native(n, &|i| vars.native(i), &scope, calls))
+            {
+                Some(NativeVerdict::Pass) => Verdict::Pass,
+                Some(NativeVerdict::Fired(Some(expected))) => Verdict::Fired(expected),
+                // Fired, but the expected value is left to cel.
+                Some(NativeVerdict::Fired(None)) => {
+                    let ctx = ctx.get_or_insert_with(|| {
+                        let mut c = self.file_scope.new_inner_scope();
+                        c.set_variable_resolver(&vars);
+                        c
+                    });
+                    Verdict::Fired(expected_text(rule, ctx))
+                }
+                None => {
+                    let ctx = ctx.get_or_insert_with(|| {
+                        let mut c = self.file_scope.new_inner_scope();
+                        c.set_variable_resolver(&vars);
+                        c
+                    });
+                    let memo = &mut self.memo[k];
+                    if memo.key(&rule.reads, &self.norms) {
+                        match memo.get() {
+                            Some(v) => v,
+                            None => {
+                                let v = evaluate(rule, ctx);
+                                memo.put(v.clone());
+                                v
+                            }
+                        }
+                    } else {
+                        evaluate(rule, ctx)
                     }
                 }
-            } else {
-                evaluate(rule, &ctx)
             };
             match verdict {
                 Verdict::Pass => {}
@@ -1042,15 +1084,49 @@ fn evaluate(rule: &crate::rules::RowRule, ctx: &Context<'_, '_>) -> Verdict {
     };
     match ok {
         Ok(Value::Bool(true)) => Verdict::Pass,
-        Ok(Value::Bool(false)) => Verdict::Fired(
-            rule.expected
-                .as_ref()
-                .and_then(|e| e.execute(ctx).ok())
-                .map(|v| cel_text(&v))
-                .unwrap_or_default(),
-        ),
+        Ok(Value::Bool(false)) => Verdict::Fired(expected_text(rule, ctx)),
         Ok(other) => Verdict::Failed(format!("结果不是真/假：{}", cel_text(&other))),
         Err(e) => Verdict::Failed(format!("{e:?}")),
+    }
+}
+
+/// The text of a fired rule's `expected` expression, by `cel` (empty when it
+/// cannot be evaluated).
+fn expected_text(rule: &crate::rules::RowRule, ctx: &Context<'_, '_>) -> String {
+    rule.expected
+        .as_ref()
+        .and_then(|e| e.execute(ctx).ok())
+        .map(|v| cel_text(&v))
+        .unwrap_or_default()
+}
+
+/// A native verdict; a fired rule's expected text is `None` when left to `cel`.
+enum NativeVerdict {
+    Pass,
+    Fired(Option<String>),
+}
+
+/// Evaluates a rule natively; `None` when the answer is left to `cel`.
+fn evaluate_native<'a>(
+    rule: &'a crate::rules::NativeRule,
+    row: &dyn Fn(usize) -> native::V<'a>,
+    scope: &native::Scope<'a>,
+    calls: &'a native::Calls,
+) -> Option<NativeVerdict> {
+    if let Some(w) = &rule.when {
+        match w.eval(row, scope, calls)? {
+            native::V::Bool(true) => {}
+            native::V::Bool(false) => return Some(NativeVerdict::Pass),
+            _ => return None,
+        }
+    }
+    match rule.assert.eval(row, scope, calls)? {
+        native::V::Bool(true) => Some(NativeVerdict::Pass),
+        native::V::Bool(false) => Some(NativeVerdict::Fired(match &rule.expected {
+            Some(e) => e.eval(row, scope, calls).and_then(|v| v.text()),
+            None => Some(String::new()),
+        })),
+        _ => None,
     }
 }
 
@@ -1111,6 +1187,21 @@ struct RowVars<'x> {
     kind: &'x Kind,
     names: &'x FxHashMap<String, usize>,
     norms: &'x [Norm],
+}
+
+impl<'x> RowVars<'x> {
+    /// Column `i` as native evaluation sees it (the same values as for `cel`).
+    fn native(&self, i: usize) -> native::V<'x> {
+        let n = &self.norms[i];
+        match self.kind.columns[i].kind {
+            ColumnType::Money => native::V::Float(n.num.unwrap_or(0.0)),
+            ColumnType::Integer => match n.int {
+                Some(x) => native::V::Int(x),
+                None => native::V::Null,
+            },
+            _ => native::V::Str(&n.text),
+        }
+    }
 }
 
 impl cel::context::VariableResolver for RowVars<'_> {
@@ -1179,6 +1270,35 @@ pub fn cel_text(v: &Value) -> String {
         Value::List(l) => l.iter().map(cel_text).collect::<Vec<_>>().join("、"),
         other => format!("{other:?}"),
     }
+}
+
+/// Columns whose normalised value nothing reads: free text without constraints,
+/// checks, uniqueness or lookups, that no row rule, check or count reads, when
+/// rows are not kept. Only whether such a cell is blank matters (`required`), so
+/// its text is not copied.
+fn inert_columns(kind: &Kind, opts: &Options) -> Vec<bool> {
+    let read_elsewhere = |i: usize| {
+        kind.row_rules.iter().any(|r| r.reads.contains(&i))
+            || kind
+                .columns
+                .iter()
+                .any(|c| c.checks.iter().any(|k| k.params.contains(&i)))
+            || kind.sheet_rules.iter().any(|s| s.rows == i || s.cols == i)
+    };
+    kind.columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            !opts.collect_rows
+                && c.kind == ColumnType::Text
+                && c.regex.is_none()
+                && c.length.is_none()
+                && c.unique.is_none()
+                && c.lookup.is_none()
+                && c.checks.is_empty()
+                && !read_elsewhere(i)
+        })
+        .collect()
 }
 
 /// Checks a count table (`汇总`) against the detail rows.

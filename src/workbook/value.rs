@@ -28,9 +28,7 @@ impl Cell<'_> {
     pub fn is_blank(&self) -> bool {
         match self {
             Cell::Empty => true,
-            Cell::Text(s) => s
-                .trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{feff}')
-                .is_empty(),
+            Cell::Text(s) => trim_cell(s).is_empty(),
             _ => false,
         }
     }
@@ -139,15 +137,20 @@ pub fn iso_date_into(d: NaiveDate, buf: &mut String) {
     let (y, m, day) = (d.year(), d.month(), d.day());
     if (0..=9999).contains(&y) {
         let y = y as u32;
-        for digit in [y / 1000, y / 100 % 10, y / 10 % 10, y % 10] {
-            buf.push(char::from(b'0' + digit as u8));
-        }
-        buf.push('-');
-        buf.push(char::from(b'0' + (m / 10) as u8));
-        buf.push(char::from(b'0' + (m % 10) as u8));
-        buf.push('-');
-        buf.push(char::from(b'0' + (day / 10) as u8));
-        buf.push(char::from(b'0' + (day % 10) as u8));
+        let digit = |x: u32| b'0' + (x % 10) as u8;
+        let text = [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(day / 10),
+            digit(day),
+        ];
+        buf.push_str(std::str::from_utf8(&text).unwrap_or_default());
     } else {
         buf.push_str(&d.format("%Y-%m-%d").to_string());
     }
@@ -155,18 +158,36 @@ pub fn iso_date_into(d: NaiveDate, buf: &mut String) {
 
 /// Like [`clean_text`], appended to a buffer.
 pub fn clean_text_into(s: &str, buf: &mut String) {
-    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{feff}');
-    if t.is_ascii() {
+    let t = trim_cell(s);
+    // Full-width letters and digits (U+FF10–U+FF5A) all start with byte 0xEF in
+    // UTF-8; text without that byte has nothing to fold.
+    if !t.as_bytes().contains(&0xEF) {
         buf.push_str(t);
     } else {
         buf.extend(t.chars().map(fold_fullwidth));
     }
 }
 
+/// Trims ASCII and Unicode white space, U+3000 and a stray BOM. Most cells start
+/// and end with a visible character: those are returned after looking at two.
+pub fn trim_cell(s: &str) -> &str {
+    let space = |c: char| {
+        if c.is_ascii() {
+            c.is_ascii_whitespace() || c == '\u{b}'
+        } else {
+            c.is_whitespace() || c == '\u{feff}'
+        }
+    };
+    match (s.chars().next(), s.chars().next_back()) {
+        (Some(f), Some(l)) if !space(f) && !space(l) => s,
+        _ => s.trim_matches(space),
+    }
+}
+
 /// Trims ASCII and Unicode white space (U+3000 included) and folds full-width
 /// digits, Latin letters and spaces to ASCII. Only allocates when it must.
 pub fn clean_text(s: &str) -> String {
-    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{feff}');
+    let t = trim_cell(s);
     if t.chars().all(|c| c.is_ascii() || !is_fullwidth_ascii(c)) {
         return t.to_string();
     }
@@ -273,6 +294,19 @@ fn ymd(y: i64, m: i64, d: i64) -> Option<NaiveDate> {
 /// Parses date text. Accepts `Y.M.D`, `Y-M-D`, `Y/M/D`, `Y年M月D日`, `YYYYMMDD`,
 /// and an ISO date-time whose date part is one of these.
 pub fn parse_date_text(s: &str) -> Option<NaiveDate> {
+    // The common form, `YYYY-MM-DD` (how taizhang itself writes dates), first.
+    let b = s.as_bytes();
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && [0, 1, 2, 3, 5, 6, 8, 9]
+            .iter()
+            .all(|&i| b[i].is_ascii_digit())
+    {
+        let num =
+            |r: std::ops::Range<usize>| b[r].iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+        return ymd(num(0..4), num(5..7), num(8..10));
+    }
     // Full-width punctuation too: `１９８５－０３－１２`.
     let s: String = s
         .trim()
