@@ -554,6 +554,8 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
     let kind = rules.kind("register").unwrap();
     let (t_floor, _) = best_of(2, || {
         let mut wb = rust_xlsxwriter::Workbook::new();
+        // The same deflate level as the county workbook: the same work, by the writer alone.
+        wb.set_zip_compression_level(taizhang::consolidate::ZIP_LEVEL);
         let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
         let ws = wb.add_worksheet_with_constant_memory().unwrap();
         let mut r: u32 = 0;

@@ -255,6 +255,7 @@ impl Daemon {
     /// Takes one complete file through every step. Errors about the file are
     /// journaled against it; only journal failures come back as errors.
     pub fn take(&mut self, c: &Candidate) -> Result<Option<Processed>, DaemonError> {
+        let t0 = Instant::now();
         let Ok(bytes) = std::fs::read(&c.path) else {
             return Ok(None); // gone meanwhile
         };
@@ -332,6 +333,7 @@ impl Daemon {
                 report,
             }));
         }
+        tracing::debug!(id, "archived and journaled in {:?}", t0.elapsed());
         self.validate_and_decide(id)
     }
 
@@ -349,7 +351,9 @@ impl Daemon {
             collect_rows: true,
             ..Options::default()
         };
+        let t0 = Instant::now();
         let mut report = validate::validate_path(&self.rules, &archived, &opts);
+        tracing::debug!(id, "validated in {:?}", t0.elapsed());
         let (outcome, reason) = self.decide(&sub, &mut report);
         let mut annotated = None;
         if report.fatal.is_none()
@@ -404,6 +408,7 @@ impl Daemon {
             },
         )?;
         self.wake_mail();
+        tracing::debug!(id, "outcome journaled {:?} after validation", t0.elapsed());
         tracing::info!(
             "{}: {} (unit {}, {} {}, {} rows, {} errors, {} warnings){} [#{id}]",
             sub.original_name,

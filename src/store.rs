@@ -492,11 +492,11 @@ impl Store {
     }
 
     /// Streams the stored rows of a submission in sheet order, one at a time, so a
-    /// rebuild never holds a whole ledger in memory.
+    /// rebuild never holds a whole ledger in memory: `f(Excel row, the row's JSON)`.
     pub fn for_each_record<E: From<StoreError>>(
         &self,
         id: i64,
-        mut f: impl FnMut(Record) -> std::result::Result<(), E>,
+        mut f: impl FnMut(u32, &str) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let mut st = self
             .conn
@@ -505,13 +505,11 @@ impl Store {
         let mut rows = st.query(params![id]).map_err(StoreError::from)?;
         while let Some(r) = rows.next().map_err(StoreError::from)? {
             let row: u32 = r.get(0).map_err(StoreError::from)?;
-            let data: String = r.get(1).map_err(StoreError::from)?;
-            let values =
-                match serde_json::from_str::<serde_json::Value>(&data).map_err(StoreError::from)? {
-                    serde_json::Value::Object(m) => m,
-                    _ => serde_json::Map::new(),
-                };
-            f(Record { row, values })?;
+            let data = r.get_ref(1).map_err(StoreError::from)?;
+            let data = data
+                .as_str()
+                .map_err(|e| StoreError::from(rusqlite::Error::from(e)))?;
+            f(row, data)?;
         }
         Ok(())
     }
