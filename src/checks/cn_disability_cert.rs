@@ -41,7 +41,7 @@ impl Check for CnDisabilityCert {
             return None;
         };
         // Compared only against a valid ID: a wrong ID is reported on its own cell.
-        if super::cn_id::is_valid(p_id.text) && id != p_id.text {
+        if id != p_id.text && super::cn_id::is_valid(p_id.text) {
             return Some(Outcome::new("id_mismatch", p_id.text));
         }
         let d = digits.as_bytes();

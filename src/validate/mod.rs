@@ -1221,15 +1221,34 @@ impl cel::context::VariableResolver for RowVars<'_> {
     }
 }
 
-/// A 128-bit hash of a value, for uniqueness checks without keeping the values.
+/// A 128-bit key of a value, for uniqueness checks without keeping the values.
+/// Exact (no collisions) for text of digits and `X` up to 32 characters — IDs,
+/// certificate numbers, phone numbers — and for any text up to 15 bytes; a
+/// 128-bit hash of anything longer.
 fn hash128(s: &str) -> u128 {
     use std::hash::{Hash, Hasher};
+    let b = s.as_bytes();
+    // The top byte tells the three forms apart: 0x00–0x0F short text (its length),
+    // 0x40–0x60 digits (0x40 + length), 0xFF hashed.
+    if b.len() <= 15 {
+        let mut k = [0u8; 16];
+        k[..b.len()].copy_from_slice(b);
+        k[15] = b.len() as u8;
+        return u128::from_le_bytes(k);
+    }
+    if b.len() <= 32 && b.iter().all(|c| c.is_ascii_digit() || *c == b'X') {
+        // Base 11: 11^32 < 2^111, so the length byte above stays clear.
+        let n = b.iter().fold(0u128, |n, c| {
+            n * 11 + if *c == b'X' { 10 } else { u128::from(c - b'0') }
+        });
+        return (0x40 + b.len() as u128) << 120 | n;
+    }
     let mut a = std::hash::DefaultHasher::new();
-    let mut b = std::hash::DefaultHasher::new();
-    0xA5u8.hash(&mut b);
+    let mut h = std::hash::DefaultHasher::new();
+    0xA5u8.hash(&mut h);
     s.hash(&mut a);
-    s.hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    s.hash(&mut h);
+    0xFF << 120 | (u128::from(a.finish()) << 64 | u128::from(h.finish())) >> 8
 }
 
 /// Counts of (row value, column value) pairs for a sheet rule.
@@ -1497,5 +1516,37 @@ pub fn cross_check(rules: &RuleSet, reports: &mut [FileReport]) {
     for r in reports.iter_mut() {
         r.sort();
         r.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash128;
+
+    #[test]
+    fn uniqueness_keys_are_exact_for_ids_and_short_text() {
+        let values = [
+            "",
+            "0",
+            "00",
+            "X",
+            "张三",
+            "11010519491231002X",
+            "110105194912310021",
+            "110105194912310020",
+            "1101051949123100210",
+            "11010519491231002X11",
+            "11010519491231002X12",
+            "0371-6543210",
+            "a text longer than fifteen bytes",
+            "a text longer than fifteen bytez",
+            "12345678901234567890123456789012",
+            "123456789012345678901234567890123",
+        ];
+        let mut keys: Vec<u128> = values.iter().map(|v| hash128(v)).collect();
+        assert_eq!(hash128("11010519491231002X"), keys[5], "stable");
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), values.len());
     }
 }
