@@ -4,7 +4,7 @@
 //! above the header, and write header text with newlines, spaces and either kind
 //! of bracket. The header is the row among the first few that names the most
 //! declared columns (by standard header or alias, compared after
-//! [`header_key`](super::value::header_key)).
+//! [`header_key`]).
 
 use super::value::header_key;
 use std::collections::HashMap;
