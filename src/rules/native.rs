@@ -12,9 +12,10 @@
 //! The contract: **where this module answers, the answer is the one `cel` gives**
 //! (a differential test in this file holds it to that). Whatever it is unsure of
 //! returns `None` — at compile time an unknown construct (a macro, a method, an
-//! escape it does not know), at run time a type combination whose CEL semantics
-//! differ between implementations (`1 == 1.0`, `null == ''`), an overflow, a
-//! missing key — and the caller then evaluates the rule with `cel`.
+//! escape it does not know), at run time anything `cel` answers with an error or
+//! that is easy to get subtly different (ordering across types, NaN, integers a
+//! double cannot hold exactly, an overflow, a missing key, string concatenation) —
+//! and the caller then evaluates the rule with `cel`.
 //!
 //! # Example
 //! ```
@@ -473,15 +474,27 @@ impl Expr {
     }
 }
 
-/// Comparison of two values of the same scalar type; `None` for anything else.
+/// Comparison as CEL does it: within a type; numbers across int and double by
+/// value; `==`/`!=` across other types are false/true (heterogeneous equality).
+/// `None` for what is left to `cel`: ordering across types (an error there), NaN,
+/// integers a double cannot hold exactly, lists and maps.
 fn compare(op: Cmp, x: &V<'_>, y: &V<'_>) -> Option<bool> {
     use std::cmp::Ordering;
+    /// Integers up to 2^53 are exact as doubles.
+    fn exact(i: i64) -> Option<f64> {
+        (i.unsigned_abs() <= 1 << 53).then_some(i as f64)
+    }
     let ord: Ordering = match (x, y) {
         (V::Str(a), V::Str(b)) => a.cmp(b),
         (V::Int(a), V::Int(b)) => a.cmp(b),
         (V::Float(a), V::Float(b)) => a.partial_cmp(b)?,
+        (V::Int(a), V::Float(b)) => exact(*a)?.partial_cmp(b)?,
+        (V::Float(a), V::Int(b)) => a.partial_cmp(&exact(*b)?)?,
         (V::Bool(a), V::Bool(b)) if matches!(op, Cmp::Eq | Cmp::Ne) => a.cmp(b),
         (V::Null, V::Null) if matches!(op, Cmp::Eq | Cmp::Ne) => Ordering::Equal,
+        (V::Ref(_), _) | (_, V::Ref(_)) => return None,
+        // Scalars of different types: never equal; ordering them is an error.
+        _ if matches!(op, Cmp::Eq | Cmp::Ne) => return Some(op == Cmp::Ne),
         _ => return None,
     };
     Some(match op {
@@ -942,6 +955,14 @@ mod tests {
         "standards.levels",
         "count % 2 == 1",
         "-9223372036854775807 < count",
+        "amount > 0",
+        "count > 2.5",
+        "count == 3.0 || amount >= 100",
+        "name == 1",
+        "level in [1, '一级', null]",
+        "true == name",
+        "count < name",
+        "9007199254740993 == 9007199254740992.0",
     ];
 
     /// Source text that must not compile natively (left to `cel`).
