@@ -128,6 +128,30 @@ fn main() {
         println!("{} {}", rss.unwrap_or(0), t.elapsed().as_secs_f64());
         return;
     }
+    // `ratios profile FILE` / `ratios profile-floor FILE`: validate one file once on
+    // one thread (or run the floor on it), for `valgrind --tool=callgrind` or `perf`:
+    // instruction counts do not move with the machine's noise.
+    if args.len() == 3 && (args[1] == "profile" || args[1] == "profile-floor") {
+        let file = PathBuf::from(&args[2]);
+        let rules = rules();
+        let t = Instant::now();
+        if args[1] == "profile" {
+            let opts = Options {
+                single_thread: true,
+                ..Options::default()
+            };
+            let rep = validate::validate_path(&rules, &file, &opts);
+            if let Some(f) = &rep.fatal {
+                eprintln!("{}: {f}", file.display());
+                std::process::exit(1);
+            }
+            println!("{} rows, {} findings", rep.rows, rep.findings.len());
+        } else {
+            println!("{} cells", floor(&file));
+        }
+        println!("{:.3} s", t.elapsed().as_secs_f64());
+        return;
+    }
     let quick = std::env::args().any(|a| a == "quick");
     let sizes = if quick {
         Sizes {
