@@ -46,8 +46,9 @@ pub struct Options {
     pub collect_rows: bool,
     /// Keep county-unique values for [`cross_check`] across the files of one run.
     pub cross_file: bool,
-    /// Read xlsx on a second thread while checking rows (off when every core
-    /// already has a file of its own, see [`validate_many`]).
+    /// Read and check on one thread. Otherwise xlsx is read on a second thread
+    /// while rows are checked; [`validate_many`] sets it while every core already
+    /// has a file of its own.
     pub single_thread: bool,
     /// Evaluate every row rule with `cel`, the reference, even where it is
     /// compiled natively (`rules::native`); for comparing the two.
@@ -986,6 +987,11 @@ impl<'a> SheetPass<'a> {
         };
         // The CEL context is only made for a rule that needs it.
         let mut ctx: Option<Context<'_, '_>> = None;
+        let new_ctx = || {
+            let mut c = self.file_scope.new_inner_scope();
+            c.set_variable_resolver(&vars);
+            c
+        };
         let mut fired: Vec<(usize, String)> = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
         for (k, rule) in kind.row_rules.iter().enumerate() {
@@ -1002,19 +1008,11 @@ impl<'a> SheetPass<'a> {
                 Some(NativeVerdict::Fired(Some(expected))) => Verdict::Fired(expected),
                 // Fired, but the expected value is left to cel.
                 Some(NativeVerdict::Fired(None)) => {
-                    let ctx = ctx.get_or_insert_with(|| {
-                        let mut c = self.file_scope.new_inner_scope();
-                        c.set_variable_resolver(&vars);
-                        c
-                    });
+                    let ctx = ctx.get_or_insert_with(new_ctx);
                     Verdict::Fired(expected_text(rule, ctx))
                 }
                 None => {
-                    let ctx = ctx.get_or_insert_with(|| {
-                        let mut c = self.file_scope.new_inner_scope();
-                        c.set_variable_resolver(&vars);
-                        c
-                    });
+                    let ctx = ctx.get_or_insert_with(new_ctx);
                     let memo = &mut self.memo[k];
                     if memo.key(&rule.reads, &self.norms) {
                         match memo.get() {
