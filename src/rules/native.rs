@@ -307,6 +307,11 @@ pub struct Names<'a> {
 /// Compiles `src`, or `None` when it uses anything this module does not cover.
 pub fn compile(src: &str, names: &Names<'_>) -> Option<Expr> {
     let tokens = lex(src)?;
+    // Parsing, evaluating and dropping the tree recurse as deep as it is, and it is
+    // never deeper than the tokens are many: bounded, it fits any thread's stack.
+    if tokens.len() > MAX_TOKENS {
+        return None;
+    }
     let mut p = Parser {
         t: tokens,
         at: 0,
@@ -315,6 +320,9 @@ pub fn compile(src: &str, names: &Names<'_>) -> Option<Expr> {
     let e = p.expr()?;
     (p.at == p.t.len()).then(|| fuse(e))
 }
+
+/// The longest expression compiled natively (longer ones are left to `cel`).
+const MAX_TOKENS: usize = 512;
 
 impl Cmp {
     /// The operator with its operands swapped.
@@ -1074,6 +1082,11 @@ mod tests {
         for src in LEFT_TO_CEL {
             assert_eq!(compile(src, &n), None, "{src}");
         }
+        let long = vec!["amount > 0.0"; 300].join(" && ");
+        assert_eq!(compile(&long, &n), None, "too long to be native");
+        let nested = format!("{}true{}", "(".repeat(600), ")".repeat(600));
+        assert_eq!(compile(&nested, &n), None, "too deep to be native");
+        assert!(compile(&vec!["amount > 0.0"; 100].join(" && "), &n).is_some());
     }
 
     #[test]
