@@ -170,7 +170,12 @@ fn one_bad_file_does_not_stop_the_others() {
 fn shared_corpus_never_panics() {
     let dir = corpus();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the shared corpus must be at {}: {e}", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the shared corpus must be at {} (or set TAIZHANG_SHARED to the shared folder): {e}",
+                dir.display()
+            )
+        })
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();

@@ -23,13 +23,34 @@ pub fn rules() -> RuleSet {
     }
 }
 
-/// The shared corpus of real-world spreadsheets, beside the project.
+/// The shared corpus of real-world spreadsheets (used where it lies, never copied
+/// into the project): under `$TAIZHANG_SHARED`, else in `shared/` beside this
+/// checkout (as CI lays it), else beside the checkout this one was cloned from (a
+/// local clone made in another folder). The first place is named when none has it.
 pub fn corpus() -> PathBuf {
-    root()
-        .join("..")
-        .join("shared")
-        .join("corpus")
-        .join("calamine-tests")
+    let in_shared = |shared: PathBuf| shared.join("corpus").join("calamine-tests");
+    let mut places = Vec::new();
+    if let Some(s) = std::env::var_os("TAIZHANG_SHARED") {
+        places.push(in_shared(PathBuf::from(s)));
+    }
+    places.push(in_shared(root().join("..").join("shared")));
+    let origin = Command::new("git")
+        .arg("-C")
+        .arg(root())
+        .args(["config", "--get", "remote.origin.url"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .map(|u| PathBuf::from(u.strip_prefix("file://").unwrap_or(&u)))
+        .filter(|p| p.is_dir());
+    if let Some(o) = origin {
+        places.push(in_shared(o.join("..").join("shared")));
+    }
+    places
+        .iter()
+        .find(|p| p.is_dir())
+        .unwrap_or(&places[0])
+        .clone()
 }
 
 /// A clean register of `n` persons for `unit`.
