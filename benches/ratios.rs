@@ -62,26 +62,6 @@ fn floor(path: &Path) -> usize {
     n
 }
 
-/// Runs `a` and `b` alternately `runs` times and keeps the best time of each, so a
-/// noisy moment of the machine hits both sides alike.
-fn best_of_pair<A, B>(
-    runs: usize,
-    mut a: impl FnMut() -> A,
-    mut b: impl FnMut() -> B,
-) -> ((Duration, A), (Duration, B)) {
-    let (mut ta, mut tb) = (Duration::MAX, Duration::MAX);
-    let (mut va, mut vb) = (None, None);
-    for _ in 0..runs {
-        let t = Instant::now();
-        va = Some(a());
-        ta = ta.min(t.elapsed());
-        let t = Instant::now();
-        vb = Some(b());
-        tb = tb.min(t.elapsed());
-    }
-    ((ta, va.unwrap()), (tb, vb.unwrap()))
-}
-
 /// Runs each of `fs` in turn, `runs` rounds, and keeps the best time of each.
 fn best_of_each<const N: usize>(runs: usize, mut fs: [&mut dyn FnMut(); N]) -> [Duration; N] {
     let mut best = [Duration::MAX; N];
@@ -93,18 +73,6 @@ fn best_of_each<const N: usize>(runs: usize, mut fs: [&mut dyn FnMut(); N]) -> [
         }
     }
     best
-}
-
-fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut out = None;
-    for _ in 0..runs {
-        let t = Instant::now();
-        let v = f();
-        best = best.min(t.elapsed());
-        out = Some(v);
-    }
-    (best, out.unwrap())
 }
 
 struct Line {
@@ -196,10 +164,13 @@ fn main() {
     eprintln!("generating a {}-row register …", sizes.big);
     let big = register_file(&rules, &data, "柳河镇", sizes.big, 42);
     let opts = Options::default();
-    let ((t_floor, cells), (t_val, rep)) = best_of_pair(
+    // Floor and taizhang in turn each round, so a noisy moment hits both alike.
+    let (mut cells, mut rep) = (0, validate::FileReport::default());
+    let [t_floor, t_val] = best_of_each(
         runs,
-        || floor(&big),
-        || validate::validate_path(&rules, &big, &opts),
+        [&mut || cells = floor(&big), &mut || {
+            rep = validate::validate_path(&rules, &big, &opts)
+        }],
     );
     assert!(
         rep.fatal.is_none() && rep.errors == 0,
@@ -632,58 +603,61 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
     let (t_rebuild, rss) = best.unwrap_or((f64::MAX, 0));
     // The floor: rust_xlsxwriter alone writing the same cells, constant memory.
     let kind = rules.kind("register").unwrap();
-    let (t_floor, _) = best_of(2, || {
-        let mut wb = rust_xlsxwriter::Workbook::new();
-        // The same deflate level as the county workbook: the same work, by the writer alone.
-        wb.set_zip_compression_level(taizhang::consolidate::ZIP_LEVEL);
-        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
-        let ws = wb.add_worksheet_with_constant_memory().unwrap();
-        let mut r: u32 = 0;
-        // One sheet holds at most 1,048,575 data rows (the county workbook splits there).
-        for (k, row) in all_rows.iter().take(1_048_575) {
-            r += 1;
-            ws.write_string(r, 0, &units[*k].1).unwrap();
-            ws.write_string(r, 1, &units[*k].0).unwrap();
-            for (j, c) in kind.columns.iter().enumerate() {
-                if let Some((_, v)) = row.iter().find(|(key, _)| *key == c.key) {
-                    match v {
-                        serde_json::Value::Number(n) => {
-                            ws.write_number(r, (j + 2) as u16, n.as_f64().unwrap_or(0.0))
+    let [t_floor] = best_of_each(
+        2,
+        [&mut || {
+            let mut wb = rust_xlsxwriter::Workbook::new();
+            // The same deflate level as the county workbook: the same work, by the writer alone.
+            wb.set_zip_compression_level(taizhang::consolidate::ZIP_LEVEL);
+            let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+            let ws = wb.add_worksheet_with_constant_memory().unwrap();
+            let mut r: u32 = 0;
+            // One sheet holds at most 1,048,575 data rows (the county workbook splits there).
+            for (k, row) in all_rows.iter().take(1_048_575) {
+                r += 1;
+                ws.write_string(r, 0, &units[*k].1).unwrap();
+                ws.write_string(r, 1, &units[*k].0).unwrap();
+                for (j, c) in kind.columns.iter().enumerate() {
+                    if let Some((_, v)) = row.iter().find(|(key, _)| *key == c.key) {
+                        match v {
+                            serde_json::Value::Number(n) => {
+                                ws.write_number(r, (j + 2) as u16, n.as_f64().unwrap_or(0.0))
+                                    .unwrap();
+                            }
+                            serde_json::Value::String(s)
+                                if c.kind == taizhang::rules::ColumnType::Date =>
+                            {
+                                let d = taizhang::workbook::value::parse_date_text(s)
+                                    .unwrap_or_default();
+                                ws.write_number_with_format(
+                                    r,
+                                    (j + 2) as u16,
+                                    taizhang::workbook::value::date_to_serial(d),
+                                    &date,
+                                )
                                 .unwrap();
+                            }
+                            serde_json::Value::String(s) => {
+                                ws.write_string(r, (j + 2) as u16, s).unwrap();
+                            }
+                            _ => {}
                         }
-                        serde_json::Value::String(s)
-                            if c.kind == taizhang::rules::ColumnType::Date =>
-                        {
-                            let d =
-                                taizhang::workbook::value::parse_date_text(s).unwrap_or_default();
-                            ws.write_number_with_format(
-                                r,
-                                (j + 2) as u16,
-                                taizhang::workbook::value::date_to_serial(d),
-                                &date,
-                            )
-                            .unwrap();
-                        }
-                        serde_json::Value::String(s) => {
-                            ws.write_string(r, (j + 2) as u16, s).unwrap();
-                        }
-                        _ => {}
                     }
                 }
-            }
-            // The source file and row columns the county workbook also has.
-            ws.write_string(
-                r,
-                (kind.columns.len() + 2) as u16,
-                "柳河镇_残疾人信息登记簿_2026-11.xlsx",
-            )
-            .unwrap();
-            ws.write_number(r, (kind.columns.len() + 3) as u16, f64::from(r + 3))
+                // The source file and row columns the county workbook also has.
+                ws.write_string(
+                    r,
+                    (kind.columns.len() + 2) as u16,
+                    "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+                )
                 .unwrap();
-        }
-        let p = data.join("floor-writer.xlsx");
-        wb.save(&p).unwrap();
-    });
+                ws.write_number(r, (kind.columns.len() + 3) as u16, f64::from(r + 3))
+                    .unwrap();
+            }
+            let p = data.join("floor-writer.xlsx");
+            wb.save(&p).unwrap();
+        }],
+    );
     let ratio = t_rebuild / t_floor.as_secs_f64();
     vec![
         Line {

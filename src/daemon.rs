@@ -408,7 +408,11 @@ impl Daemon {
             },
         )?;
         self.wake_mail();
-        tracing::debug!(id, "outcome journaled {:?} after validation", t0.elapsed());
+        tracing::debug!(
+            id,
+            "outcome journaled {:?} after validation began",
+            t0.elapsed()
+        );
         tracing::info!(
             "{}: {} (unit {}, {} {}, {} rows, {} errors, {} warnings){} [#{id}]",
             sub.original_name,

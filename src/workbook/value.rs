@@ -184,14 +184,12 @@ pub fn trim_cell(s: &str) -> &str {
     }
 }
 
-/// Trims ASCII and Unicode white space (U+3000 included) and folds full-width
-/// digits, Latin letters and spaces to ASCII. Only allocates when it must.
+/// Trims white space ([`trim_cell`]) and folds full-width digits and Latin
+/// letters to ASCII ([`clean_text_into`] into a new string).
 pub fn clean_text(s: &str) -> String {
-    let t = trim_cell(s);
-    if t.chars().all(|c| c.is_ascii() || !is_fullwidth_ascii(c)) {
-        return t.to_string();
-    }
-    t.chars().map(fold_fullwidth).collect()
+    let mut out = String::new();
+    clean_text_into(s, &mut out);
+    out
 }
 
 fn is_fullwidth_ascii(c: char) -> bool {
