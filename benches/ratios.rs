@@ -4,7 +4,8 @@
 //! `cargo bench --bench ratios` generates its inputs (fixed seed) under
 //! `target/bench-data/`, runs every measurement, prints each ratio against its
 //! target, and writes the table to `target/bench-data/results.md`.
-//! `cargo bench --bench ratios -- quick` uses smaller inputs (a smoke run).
+//! `cargo bench --bench ratios -- quick` uses smaller inputs (a smoke run);
+//! `-- many` runs only the many-files measurement (full size, table not written).
 
 use calamine::{open_workbook, DataType, Reader, Xlsx};
 use std::path::{Path, PathBuf};
@@ -112,7 +113,9 @@ fn main() {
     // `ratios profile FILE` / `ratios profile-floor FILE`: validate one file once on
     // one thread (or run the floor on it), for `valgrind --tool=callgrind` or `perf`:
     // instruction counts do not move with the machine's noise.
-    if args.len() == 3 && (args[1] == "profile" || args[1] == "profile-floor") {
+    if args.len() == 3
+        && (args[1] == "profile" || args[1] == "profile-floor" || args[1] == "profile-read")
+    {
         let file = PathBuf::from(&args[2]);
         let rules = rules();
         let t = Instant::now();
@@ -127,6 +130,19 @@ fn main() {
                 std::process::exit(1);
             }
             println!("{} rows, {} findings", rep.rows, rep.findings.len());
+        } else if args[1] == "profile-read" {
+            // taizhang's reading path alone: every row of every sheet, nothing checked.
+            let mut book =
+                taizhang::workbook::Book::open(&file, &Default::default()).expect("opens");
+            let mut cells = 0;
+            for sheet in book.sheet_names() {
+                book.for_each_row(&sheet, |_, row| {
+                    cells += row.len();
+                    std::ops::ControlFlow::Continue(())
+                })
+                .expect("reads");
+            }
+            println!("{cells} cells");
         } else {
             println!("{} cells", floor(&file));
         }
@@ -134,6 +150,8 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "quick");
+    // `-- many`: only the many-files measurement (for iterating on it).
+    let only_many = std::env::args().any(|a| a == "many");
     let sizes = if quick {
         Sizes {
             big: 20_000,
@@ -161,59 +179,61 @@ fn main() {
     let runs = if quick { 3 } else { 5 };
 
     // 1. One big register: validate vs floor.
-    eprintln!("generating a {}-row register …", sizes.big);
-    let big = register_file(&rules, &data, "柳河镇", sizes.big, 42);
     let opts = Options::default();
-    // Floor and taizhang in turn each round, so a noisy moment hits both alike.
-    let (mut cells, mut rep) = (0, validate::FileReport::default());
-    let [t_floor, t_val] = best_of_each(
-        runs,
-        [&mut || cells = floor(&big), &mut || {
-            rep = validate::validate_path(&rules, &big, &opts)
-        }],
-    );
-    assert!(
-        rep.fatal.is_none() && rep.errors == 0,
-        "the benchmark file must be clean: {:?} {:?}",
-        rep.fatal,
-        rep.findings.first()
-    );
-    let ratio = t_val.as_secs_f64() / t_floor.as_secs_f64();
-    lines.push(Line {
-        what: format!(
-            "validate {}-row register ({cells} cells): {:.2} s, floor {:.2} s",
-            sizes.big,
-            t_val.as_secs_f64(),
-            t_floor.as_secs_f64()
-        ),
-        value: format!("{ratio:.2} × floor"),
-        target: "≤ 1.30 × floor".into(),
-        ok: Some(ratio <= 1.3),
-    });
-
-    // 2. Peak memory of the real binary on that file.
-    let rss = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("rss")
-        .arg(&big)
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .filter(|k| *k > 0);
-    if let Some(kib) = rss {
+    if !only_many {
+        eprintln!("generating a {}-row register …", sizes.big);
+        let big = register_file(&rules, &data, "柳河镇", sizes.big, 42);
+        // Floor and taizhang in turn each round, so a noisy moment hits both alike.
+        let (mut cells, mut rep) = (0, validate::FileReport::default());
+        let [t_floor, t_val] = best_of_each(
+            runs,
+            [&mut || cells = floor(&big), &mut || {
+                rep = validate::validate_path(&rules, &big, &opts)
+            }],
+        );
+        assert!(
+            rep.fatal.is_none() && rep.errors == 0,
+            "the benchmark file must be clean: {:?} {:?}",
+            rep.fatal,
+            rep.findings.first()
+        );
+        let ratio = t_val.as_secs_f64() / t_floor.as_secs_f64();
         lines.push(Line {
             what: format!(
-                "peak memory of `taizhang validate` on the {}-row register",
-                sizes.big
+                "validate {}-row register ({cells} cells): {:.2} s, floor {:.2} s",
+                sizes.big,
+                t_val.as_secs_f64(),
+                t_floor.as_secs_f64()
             ),
-            value: format!("{:.1} MB", kib as f64 / 1024.0),
-            target: "≤ 100 MB".into(),
-            ok: Some(kib as f64 / 1024.0 <= 100.0),
+            value: format!("{ratio:.2} × floor"),
+            target: "≤ 1.30 × floor".into(),
+            ok: Some(ratio <= 1.3),
         });
+
+        // 2. Peak memory of the real binary on that file.
+        let rss = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("rss")
+            .arg(&big)
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .filter(|k| *k > 0);
+        if let Some(kib) = rss {
+            lines.push(Line {
+                what: format!(
+                    "peak memory of `taizhang validate` on the {}-row register",
+                    sizes.big
+                ),
+                value: format!("{:.1} MB", kib as f64 / 1024.0),
+                target: "≤ 100 MB".into(),
+                ok: Some(kib as f64 / 1024.0 <= 100.0),
+            });
+        }
     }
 
     // 3. Many files, all cores.
@@ -284,13 +304,26 @@ fn main() {
             target: "— (the machine's own parallel loss)".into(),
             ok: None,
         });
+        // taizhang against the floor run the same way: its own cost, the machine's
+        // parallel loss taken out.
+        lines.push(Line {
+            what: format!("{label}: taizhang ÷ the floor program on {cores} cores"),
+            value: format!(
+                "{:.2} × (floor on all cores)",
+                t_many.as_secs_f64() / t_floor_par.as_secs_f64()
+            ),
+            target: "— (for reference)".into(),
+            ok: None,
+        });
     }
 
-    // 4. The daemon: complete file appears → outcome, county workbook, notice queued.
-    lines.push(daemon_latency(&rules, &data, sizes.daemon_rows));
+    if !only_many {
+        // 4. The daemon: complete file appears → outcome, county workbook, notice queued.
+        lines.push(daemon_latency(&rules, &data, sizes.daemon_rows));
 
-    // 5. County workbook rebuilt from the journal vs rust_xlsxwriter alone.
-    lines.extend(county_rebuild(&rules, &data, sizes.county_rows));
+        // 5. County workbook rebuilt from the journal vs rust_xlsxwriter alone.
+        lines.extend(county_rebuild(&rules, &data, sizes.county_rows));
+    }
 
     let machine = machine();
     let mut md =
@@ -320,7 +353,9 @@ fn main() {
             }
         ));
     }
-    std::fs::write(data.join("results.md"), md).unwrap();
+    if !only_many {
+        std::fs::write(data.join("results.md"), md).unwrap();
+    }
     println!("\nresults: {}", data.join("results.md").display());
 }
 

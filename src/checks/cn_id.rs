@@ -42,7 +42,11 @@ impl Check for CnId {
 /// Checks an 18-character ID (already trimmed, `x` folded to `X`).
 pub fn validate(id: &str) -> Result<(), Outcome> {
     let b = id.as_bytes();
-    let n = id.chars().count();
+    let n = if id.is_ascii() {
+        b.len()
+    } else {
+        id.chars().count()
+    };
     if n == 15 && b.iter().all(u8::is_ascii_digit) {
         return Err(Outcome::new("old15", "18位"));
     }

@@ -348,7 +348,14 @@ fn fuse(e: Expr) -> Expr {
             (x, y) => Expr::Cmp(op, Box::new(x), Box::new(y)),
         },
         Expr::In(x, l) => match (fuse(*x), fuse(*l)) {
-            (Expr::Col(i), Expr::Const(Const::List(items))) => Expr::ColIn(i, items),
+            // Scalars only: a nested list or map is left to the general path.
+            (Expr::Col(i), Expr::Const(Const::List(items)))
+                if !items
+                    .iter()
+                    .any(|c| matches!(c, Const::List(_) | Const::Map(_))) =>
+            {
+                Expr::ColIn(i, items)
+            }
             (x, l) => Expr::In(Box::new(x), Box::new(l)),
         },
         Expr::Not(x) => Expr::Not(b(x)),
@@ -379,6 +386,15 @@ impl Expr {
             Expr::ColCmp(op, i, c) => V::Bool(compare(*op, &row(*i), &V::of(c))?),
             Expr::ColIn(i, items) => {
                 let x = row(*i);
+                // Text against scalar constants: equal only to equal text (other
+                // types are never equal), so the first match decides.
+                if let V::Str(s) = x {
+                    return Some(V::Bool(
+                        items
+                            .iter()
+                            .any(|c| matches!(c, Const::Str(t) if **t == *s)),
+                    ));
+                }
                 let mut found = false;
                 for item in items {
                     found |= compare(Cmp::Eq, &x, &V::of(item))?;
@@ -493,7 +509,11 @@ fn compare(op: Cmp, x: &V<'_>, y: &V<'_>) -> Option<bool> {
         (i.unsigned_abs() <= 1 << 53).then_some(i as f64)
     }
     let ord: Ordering = match (x, y) {
-        (V::Str(a), V::Str(b)) => a.cmp(b),
+        (V::Str(a), V::Str(b)) => match op {
+            Cmp::Eq => return Some(a == b),
+            Cmp::Ne => return Some(a != b),
+            _ => a.cmp(b),
+        },
         (V::Int(a), V::Int(b)) => a.cmp(b),
         (V::Float(a), V::Float(b)) => a.partial_cmp(b)?,
         (V::Int(a), V::Float(b)) => exact(*a)?.partial_cmp(b)?,
@@ -968,6 +988,10 @@ mod tests {
         "count == 3.0 || amount >= 100",
         "name == 1",
         "level in [1, '一级', null]",
+        "count in [3, '3', 3.0]",
+        "amount in [100, 150.5, '100']",
+        "level in [['一级'], '一级']",
+        "name != '' && level in ['一级', '二级', '三级', '四级']",
         "true == name",
         "count < name",
         "9007199254740993 == 9007199254740992.0",

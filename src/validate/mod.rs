@@ -913,12 +913,14 @@ impl<'a> SheetPass<'a> {
         }
         if let Some(scope) = col.unique {
             let key = hash128(&self.norms[i].text);
-            match self.first_seen[i].get(&key) {
-                Some(first) => {
-                    pending.push(("unique_file", String::new(), Some((first + 1).to_string())))
-                }
-                None => {
-                    self.first_seen[i].insert(key, r);
+            match self.first_seen[i].entry(key) {
+                std::collections::hash_map::Entry::Occupied(first) => pending.push((
+                    "unique_file",
+                    String::new(),
+                    Some((first.get() + 1).to_string()),
+                )),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(r);
                 }
             }
             if scope == UniqueScope::County && self.opts.cross_file {

@@ -171,6 +171,9 @@ pub fn clean_text_into(s: &str, buf: &mut String) {
 /// Trims ASCII and Unicode white space, U+3000 and a stray BOM. Most cells start
 /// and end with a visible character: those are returned after looking at two.
 pub fn trim_cell(s: &str) -> &str {
+    if surely_trimmed(s.as_bytes()) {
+        return s;
+    }
     let space = |c: char| {
         if c.is_ascii() {
             c.is_ascii_whitespace() || c == '\u{b}'
@@ -182,6 +185,28 @@ pub fn trim_cell(s: &str) -> &str {
         (Some(f), Some(l)) if !space(f) && !space(l) => s,
         _ => s.trim_matches(space),
     }
+}
+
+/// Whether text surely neither starts nor ends with white space, judged from its
+/// first and last bytes without decoding: every non-ASCII white-space character
+/// (U+0085, U+00A0, U+1680, U+2000–U+205F, U+3000, U+FEFF) starts with byte C2,
+/// E1, E2, E3 or EF and ends with 80–8A, 9F, A0, A8, A9, AF or BF. `false` means
+/// "look closer" (also for empty text and ASCII control characters).
+fn surely_trimmed(b: &[u8]) -> bool {
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return false;
+    };
+    let first_ok = if first < 0x80 {
+        first > b' '
+    } else {
+        !matches!(first, 0xC2 | 0xE1 | 0xE2 | 0xE3 | 0xEF)
+    };
+    let last_ok = if last < 0x80 {
+        last > b' '
+    } else {
+        !matches!(last, 0x80..=0x8A | 0x9F | 0xA0 | 0xA8 | 0xA9 | 0xAF | 0xBF)
+    };
+    first_ok && last_ok
 }
 
 /// Trims white space ([`trim_cell`]) and folds full-width digits and Latin
@@ -420,6 +445,47 @@ pub fn a1(row: u32, col: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_cell_fast_path_agrees_with_a_full_trim() {
+        let space = |c: char| c.is_whitespace() || c == '\u{b}' || c == '\u{feff}';
+        // Every white-space character, and characters sharing their first or last bytes.
+        let mut ends: Vec<char> = ('\0'..='\u{3100}').filter(|c| space(*c)).collect();
+        ends.extend([
+            'a',
+            '1',
+            'X',
+            '~',
+            '\u{7f}',
+            '\u{1f}',
+            'é',
+            '\u{a1}',
+            '\u{1681}',
+            '\u{2010}',
+            '\u{205e}',
+            '\u{3001}',
+            '张',
+            '王',
+            '区',
+            '\u{ff10}',
+            '\u{fefe}',
+            '\u{ffef}',
+            '\u{10000}',
+            '😀',
+        ]);
+        let mut n = 0;
+        for a in &ends {
+            for b in &ends {
+                for mid in ["", "中", "x y", "\u{3000}"] {
+                    let s = format!("{a}{mid}{b}");
+                    assert_eq!(trim_cell(&s), s.trim_matches(space), "{s:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 4000);
+        assert_eq!(trim_cell(""), "");
+    }
 
     #[test]
     fn dates_in_every_listed_form() {
