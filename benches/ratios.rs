@@ -110,9 +110,10 @@ fn main() {
         println!("{} {}", rss.unwrap_or(0), t.elapsed().as_secs_f64());
         return;
     }
-    // `ratios profile FILE` / `ratios profile-floor FILE`: validate one file once on
-    // one thread (or run the floor on it), for `valgrind --tool=callgrind` or `perf`:
-    // instruction counts do not move with the machine's noise.
+    // `ratios profile FILE` / `ratios profile-floor FILE` / `ratios profile-read FILE`:
+    // validate one file once on one thread (or run the floor on it, or taizhang's
+    // reading path alone), for `valgrind --tool=callgrind` or `perf`: instruction
+    // counts do not move with the machine's noise.
     if args.len() == 3
         && (args[1] == "profile" || args[1] == "profile-floor" || args[1] == "profile-read")
     {
