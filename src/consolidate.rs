@@ -30,8 +30,6 @@ pub const MAX_DATA_ROWS: u32 = 1_048_575;
 pub enum ConsolidateError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("journal: {0}")]
-    Sql(#[from] rusqlite::Error),
     #[error("writing the county workbook: {0}")]
     Xlsx(#[from] XlsxError),
     #[error("writing the county workbook {0}: {1}")]
@@ -190,7 +188,7 @@ pub fn rebuild(
     let accepted: Vec<&Submission> = status.iter().filter_map(|(_, s)| s.accepted).collect();
     let mut duplicates: Vec<CrossDuplicate> = Vec::new();
     if let Some(cons) = &kind.consolidation {
-        let name_key = cons.person_name.map(|i| kind.columns[i].key.clone());
+        let name_key = cons.person_name.map(|i| kind.columns[i].key.as_str());
         let ids: Vec<i64> = accepted.iter().map(|s| s.id).collect();
         for (person, sid, r, data) in store.shared_persons(&ids)? {
             let Some(sub) = accepted.iter().find(|s| s.id == sid) else {
@@ -199,13 +197,9 @@ pub fn rebuild(
             let unit = sub.unit.clone().unwrap_or_default();
             if duplicates.last().map(|d| &d.key) != Some(&person) {
                 let name = name_key
-                    .as_ref()
-                    .and_then(|k| {
-                        serde_json::from_str::<serde_json::Value>(&data)
-                            .ok()?
-                            .get(k)?
-                            .as_str()
-                            .map(str::to_string)
+                    .and_then(|k| match stored_row(&data, &[k]).ok()?.pop()?? {
+                        Stored::Text(t) => Some(t.into_owned()),
+                        Stored::Num(_) => None,
                     })
                     .unwrap_or_default();
                 duplicates.push(CrossDuplicate {

@@ -4,12 +4,10 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 use taizhang::samples::Val;
-use taizhang::workbook::{Book, Cell, Limits};
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -17,27 +15,6 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         assert!(start.elapsed() < timeout, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn sheet(path: &Path, name: &str) -> Vec<Vec<String>> {
-    let mut book = Book::open(path, &Limits::default()).unwrap();
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    book.for_each_row(name, |_, cells| {
-        let mut row = Vec::new();
-        for (c, v) in cells {
-            while row.len() < *c as usize {
-                row.push(String::new());
-            }
-            row.push(match v {
-                Cell::Date(_) => format!("date:{}", v.raw_text()),
-                _ => v.text(),
-            });
-        }
-        rows.push(row);
-        ControlFlow::Continue(())
-    })
-    .unwrap();
-    rows
 }
 
 fn unit_status<'a>(status: &'a Value, unit: &str) -> &'a Value {

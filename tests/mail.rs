@@ -393,6 +393,24 @@ fn cross_unit_duplicates_tell_each_unit_once_per_person() {
         dup_notices[0].1
     );
     assert!(dup_notices[1].1.contains("白沙镇"));
+    // The county workbook lists the person, with the name, once per unit.
+    let name = match &a.rows[4]["name"] {
+        Val::Text(s) => s.clone(),
+        _ => unreachable!(),
+    };
+    let dups = sheet(
+        &site
+            .root
+            .join("outbox/安和县_残疾人信息登记簿_2026-11_全县汇总.xlsx"),
+        "跨乡镇重复",
+    );
+    assert_eq!(dups.len(), 3, "{dups:?}");
+    for row in &dups[1..] {
+        assert_eq!(
+            (row[0].as_str(), row[1].as_str()),
+            (id.as_str(), name.as_str())
+        );
+    }
 }
 
 #[test]

@@ -395,11 +395,7 @@ impl Expr {
                             .any(|c| matches!(c, Const::Str(t) if **t == *s)),
                     ));
                 }
-                let mut found = false;
-                for item in items {
-                    found |= compare(Cmp::Eq, &x, &V::of(item))?;
-                }
-                V::Bool(found)
+                V::Bool(contains(&x, items)?)
             }
             Expr::Const(c) => V::of(c),
             Expr::Col(i) => row(*i),
@@ -454,13 +450,7 @@ impl Expr {
                         V::Bool(found)
                     }
                     other => match other.eval(row, scope, calls)? {
-                        V::Ref(Const::List(items)) => {
-                            let mut found = false;
-                            for item in items {
-                                found |= compare(Cmp::Eq, &x, &V::of(item))?;
-                            }
-                            V::Bool(found)
-                        }
+                        V::Ref(Const::List(items)) => V::Bool(contains(&x, items)?),
                         V::Ref(Const::Map(m)) => match &x {
                             V::Str(k) => V::Bool(m.contains_key(*k)),
                             _ => return None,
@@ -496,6 +486,16 @@ impl Expr {
             }
         })
     }
+}
+
+/// `x in items`, every item compared (an item `compare` leaves to `cel` makes the
+/// whole answer `cel`'s, even after a match).
+fn contains(x: &V<'_>, items: &[Const]) -> Option<bool> {
+    let mut found = false;
+    for item in items {
+        found |= compare(Cmp::Eq, x, &V::of(item))?;
+    }
+    Some(found)
 }
 
 /// Comparison as CEL does it: within a type; numbers across int and double by
@@ -899,12 +899,31 @@ mod tests {
 
     const COLS: [&str; 6] = ["name", "amount", "count", "level", "birth", "id"];
 
-    fn names() -> (Vec<String>, toml::Table) {
-        let standards: toml::Table = toml::from_str(
-            "living = 100\nrate = 0.5\nlevels = ['一级', '二级']\n[nursing]\n\"一级\" = 200\n\"二级\" = 150",
-        )
-        .unwrap();
-        (COLS.iter().map(|s| s.to_string()).collect(), standards)
+    /// The test columns and standards, owned; [`Fixture::names`] borrows them.
+    struct Fixture {
+        cols: Vec<String>,
+        standards: toml::Table,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let standards: toml::Table = toml::from_str(
+                "living = 100\nrate = 0.5\nlevels = ['一级', '二级']\n[nursing]\n\"一级\" = 200\n\"二级\" = 150",
+            )
+            .unwrap();
+            Fixture {
+                cols: COLS.iter().map(|s| s.to_string()).collect(),
+                standards,
+            }
+        }
+
+        fn names(&self) -> Names<'_> {
+            Names {
+                columns: &self.cols,
+                standards: &self.standards,
+                county: "安和县",
+            }
+        }
     }
 
     /// One row: values per column in CEL's terms.
@@ -1018,25 +1037,23 @@ mod tests {
 
     #[test]
     fn native_answers_are_the_answers_cel_gives() {
-        let (cols, standards) = names();
-        let n = Names {
-            columns: &cols,
-            standards: &standards,
-            county: "安和县",
-        };
+        let fixture = Fixture::new();
+        let n = fixture.names();
         let env = super::super::cel_env();
-        let standards_cel = super::super::toml_to_cel(&toml::Value::Table(standards.clone()));
+        let standards_cel =
+            super::super::toml_to_cel(&toml::Value::Table(fixture.standards.clone()));
         let county = crate::rules::County {
             name: "安和县".into(),
             ..crate::rules::County::default()
         };
         let root = crate::validate::cel_root(&env, &standards_cel, &county);
         let mut file = root.new_inner_scope();
-        crate::validate::bind_file_globals(&mut file, "柳河镇", "2026-11");
+        let period_end = crate::validate::bind_file_globals(&mut file, "柳河镇", "2026-11");
+        assert_eq!(period_end, "2026-11-30");
         let scope = Scope {
             unit: "柳河镇",
             period: "2026-11",
-            period_end: "2026-11-30",
+            period_end: &period_end,
         };
         let mut answered = 0;
         let mut deferred = 0;
@@ -1097,12 +1114,8 @@ mod tests {
 
     #[test]
     fn constructs_outside_the_subset_are_left_to_cel() {
-        let (cols, standards) = names();
-        let n = Names {
-            columns: &cols,
-            standards: &standards,
-            county: "安和县",
-        };
+        let fixture = Fixture::new();
+        let n = fixture.names();
         for src in LEFT_TO_CEL {
             assert_eq!(compile(src, &n), None, "{src}");
         }

@@ -305,19 +305,16 @@ where
     })
 }
 
-/// Binds the per-file globals of row rules.
-pub fn bind_file_globals(ctx: &mut Context<'_, '_>, unit: &str, period: &str) {
+/// Binds the per-file globals of row rules. Returns the `period_end` it bound: the period's last day as `YYYY-MM-DD`
+/// (empty when the period is not a month), for native evaluation.
+pub fn bind_file_globals(ctx: &mut Context<'_, '_>, unit: &str, period: &str) -> String {
     ctx.add_variable_from_value("unit", unit);
     ctx.add_variable_from_value("period", period);
-    ctx.add_variable_from_value("period_end", period_end_text(period));
-}
-
-/// `period_end` of row rules: the period's last day as `YYYY-MM-DD` (empty when
-/// the period is not a month).
-fn period_end_text(period: &str) -> String {
-    value::period_end(period)
+    let end = value::period_end(period)
         .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    ctx.add_variable_from_value("period_end", end.as_str());
+    end
 }
 
 /// The CEL value of a blank cell of a column.
@@ -568,12 +565,11 @@ impl<'a> SheetPass<'a> {
             .or_else(|| self.opts.fallback_period.clone())
             .unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
         self.out.period = Some(self.period.clone());
-        bind_file_globals(
+        self.period_end = bind_file_globals(
             &mut self.file_scope,
             self.unit.as_deref().unwrap_or(""),
             &self.period,
         );
-        self.period_end = period_end_text(&self.period);
 
         let width = m
             .columns
@@ -1206,17 +1202,16 @@ impl<'x> RowVars<'x> {
 
 impl cel::context::VariableResolver for RowVars<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<cel::common::value::CowVal<'b, 'b>> {
-        use cel::common::types::{CelDouble, CelInt, CelNull, CelString};
+        use cel::common::types::{CelBool, CelDouble, CelInt, CelNull, CelString};
         use cel::common::value::CowVal;
         let i = *self.names.get(variable)?;
-        let n = &self.norms[i];
-        Some(match self.kind.columns[i].kind {
-            ColumnType::Money => CowVal::owned(CelDouble::from(n.num.unwrap_or(0.0))),
-            ColumnType::Integer => match n.int {
-                Some(x) => CowVal::owned(CelInt::from(x)),
-                None => CowVal::owned(CelNull),
-            },
-            _ => CowVal::owned(CelString::from(n.text.as_str())),
+        // The values native evaluation sees, in CEL's types.
+        Some(match self.native(i) {
+            native::V::Float(x) => CowVal::owned(CelDouble::from(x)),
+            native::V::Int(x) => CowVal::owned(CelInt::from(x)),
+            native::V::Str(s) => CowVal::owned(CelString::from(s)),
+            native::V::Bool(b) => CowVal::owned(CelBool::from(b)),
+            native::V::Null | native::V::Ref(_) => CowVal::owned(CelNull),
         })
     }
 }

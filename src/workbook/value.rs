@@ -169,22 +169,18 @@ pub fn clean_text_into(s: &str, buf: &mut String) {
 }
 
 /// Trims ASCII and Unicode white space, U+3000 and a stray BOM. Most cells start
-/// and end with a visible character: those are returned after looking at two.
+/// and end with a visible character: those are returned after looking at two bytes.
 pub fn trim_cell(s: &str) -> &str {
     if surely_trimmed(s.as_bytes()) {
         return s;
     }
-    let space = |c: char| {
+    s.trim_matches(|c: char| {
         if c.is_ascii() {
             c.is_ascii_whitespace() || c == '\u{b}'
         } else {
             c.is_whitespace() || c == '\u{feff}'
         }
-    };
-    match (s.chars().next(), s.chars().next_back()) {
-        (Some(f), Some(l)) if !space(f) && !space(l) => s,
-        _ => s.trim_matches(space),
-    }
+    })
 }
 
 /// Whether text surely neither starts nor ends with white space, judged from its

@@ -227,3 +227,26 @@ impl Site {
         dest
     }
 }
+
+/// A sheet's rows as text (dates as `date:…`), read back with taizhang's reader.
+pub fn sheet(path: &std::path::Path, name: &str) -> Vec<Vec<String>> {
+    use taizhang::workbook::{Book, Cell, Limits};
+    let mut book = Book::open(path, &Limits::default()).unwrap();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    book.for_each_row(name, |_, cells| {
+        let mut row = Vec::new();
+        for (c, v) in cells {
+            while row.len() < *c as usize {
+                row.push(String::new());
+            }
+            row.push(match v {
+                Cell::Date(_) => format!("date:{}", v.raw_text()),
+                _ => v.text(),
+            });
+        }
+        rows.push(row);
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    rows
+}
