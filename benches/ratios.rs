@@ -6,6 +6,9 @@
 //! target, and writes the table to `target/bench-data/results.md`.
 //! `cargo bench --bench ratios -- quick` uses smaller inputs (a smoke run);
 //! `-- many` runs only the many-files measurement (full size, table not written).
+//! `ratios profile FILE` and its siblings run one file once (for callgrind or perf);
+//! `ratios paired N ROUNDS [seq]` times the floor and taizhang in turn on the
+//! first N files of the many-files series and prints medians (see `paired`).
 
 use calamine::{open_workbook, DataType, Reader, Xlsx};
 use std::path::{Path, PathBuf};
@@ -61,6 +64,22 @@ fn floor(path: &Path) -> usize {
         }
     }
     n
+}
+
+/// The floor on all cores: one worker per core pulling the next file.
+fn floor_all_cores(files: &[PathBuf], cores: usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..cores {
+            s.spawn(|| {
+                while let Some(f) =
+                    files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    floor(f);
+                }
+            });
+        }
+    });
 }
 
 /// Runs each of `fs` in turn, `runs` rounds, and keeps the best time of each.
@@ -148,6 +167,15 @@ fn main() {
             println!("{} cells", floor(&file));
         }
         println!("{:.3} s", t.elapsed().as_secs_f64());
+        return;
+    }
+    // `ratios paired N ROUNDS [seq]`: see `paired`.
+    if (args.len() == 4 || args.len() == 5) && args[1] == "paired" {
+        let (Ok(n), Ok(rounds)) = (args[2].parse(), args[3].parse()) else {
+            eprintln!("usage: ratios paired FILES ROUNDS [seq]");
+            std::process::exit(2);
+        };
+        paired(n, rounds, args.get(4).is_some_and(|a| a == "seq"));
         return;
     }
     let quick = std::env::args().any(|a| a == "quick");
@@ -253,20 +281,6 @@ fn main() {
             })
             .collect();
         // The floor alone, the floor on all cores, and taizhang, in turn each round.
-        let floor_all_cores = || {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            std::thread::scope(|s| {
-                for _ in 0..cores {
-                    s.spawn(|| {
-                        while let Some(f) =
-                            files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                        {
-                            floor(f);
-                        }
-                    });
-                }
-            });
-        };
         let mut reps = Vec::new();
         let [t_floor_sum, t_floor_par, t_many] = best_of_each(
             runs,
@@ -274,7 +288,7 @@ fn main() {
                 &mut || {
                     files.iter().map(|f| floor(f)).sum::<usize>();
                 },
-                &mut || floor_all_cores(),
+                &mut || floor_all_cores(&files, cores),
                 &mut || reps = validate::validate_many(&rules, &files, &opts),
             ],
         );
@@ -709,4 +723,78 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
             ok: Some(rss > 0 && (rss as f64 / 1024.0) <= 200.0),
         },
     ]
+}
+
+/// `ratios paired N ROUNDS [seq]`: the first N files of the many-files series
+/// (3,000 rows each), timed in turn each round: the floor and taizhang one file
+/// after another on one thread, then (unless `seq`) both on all cores. Prints
+/// medians and the median of each round's own taizhang ÷ floor, which moves less
+/// with this machine's noise than either time does. Pin it to one core
+/// (`taskset -c 1`) with `seq` to compare two builds of taizhang.
+fn paired(n: usize, rounds: usize, seq: bool) {
+    let rules = rules();
+    let data = root().join("target").join("bench-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let units: Vec<String> = rules.county.units.iter().map(|u| u.name.clone()).collect();
+    let files: Vec<PathBuf> = (0..n)
+        .map(|i| {
+            register_file(
+                &rules,
+                &data,
+                &units[i % units.len()],
+                3000,
+                1000 + i as u64,
+            )
+        })
+        .collect();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let one_thread = Options {
+        single_thread: true,
+        ..Options::default()
+    };
+    let opts = Options::default();
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let mut t: [Vec<f64>; 4] = Default::default();
+    for _ in 0..rounds.max(1) {
+        let fs: [&mut dyn FnMut(); 4] = [
+            &mut || {
+                files.iter().map(|f| floor(f)).sum::<usize>();
+            },
+            &mut || {
+                for f in &files {
+                    validate::validate_path(&rules, f, &one_thread);
+                }
+            },
+            &mut || floor_all_cores(&files, cores),
+            &mut || drop(validate::validate_many(&rules, &files, &opts)),
+        ];
+        for (k, f) in fs.into_iter().enumerate().take(if seq { 2 } else { 4 }) {
+            let s = Instant::now();
+            f();
+            t[k].push(s.elapsed().as_secs_f64());
+        }
+    }
+    let per_round: Vec<f64> = t[1].iter().zip(&t[0]).map(|(a, b)| a / b).collect();
+    println!(
+        "one thread: floor {:.3} s, taizhang {:.3} s; taizhang ÷ floor, median of rounds {:.3}",
+        median(&t[0]),
+        median(&t[1]),
+        median(&per_round)
+    );
+    if !seq {
+        let budget = median(&t[0]) / cores as f64;
+        println!(
+            "{cores} cores: floor {:.3} s ({:.2} × budget), taizhang {:.3} s ({:.2} × budget)",
+            median(&t[2]),
+            median(&t[2]) / budget,
+            median(&t[3]),
+            median(&t[3]) / budget
+        );
+    }
 }

@@ -14,6 +14,29 @@ fn copy_rules(to: &Path) {
     }
 }
 
+/// A copy of the shipped rules in a temp dir, with `extra` appended to
+/// `register.toml`: (the temp dir, its `rules` folder).
+fn rules_plus(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rdir = dir.path().join("rules");
+    copy_rules(&rdir);
+    let mut reg_toml = std::fs::read_to_string(rdir.join("register.toml")).unwrap();
+    reg_toml.push_str(extra);
+    std::fs::write(rdir.join("register.toml"), reg_toml).unwrap();
+    (dir, rdir)
+}
+
+/// `taizhang validate --format json` of one file with the rules in `rdir`.
+fn validate_json(rdir: &Path, file: &Path) -> serde_json::Value {
+    let out = bin()
+        .args(["validate", "--format", "json", "--rules"])
+        .arg(rdir)
+        .arg(file)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn check_rules(dir: &Path) -> (i32, String) {
     let out = bin().arg("check-rules").arg(dir).output().unwrap();
     let text = format!(
@@ -36,11 +59,7 @@ fn shipped_rules_are_clean() {
 
 #[test]
 fn a_new_column_and_rule_apply_without_rebuild() {
-    let dir = tempfile::tempdir().unwrap();
-    let rdir = dir.path().join("rules");
-    copy_rules(&rdir);
-    let mut reg_toml = std::fs::read_to_string(rdir.join("register.toml")).unwrap();
-    reg_toml.push_str(
+    let (dir, rdir) = rules_plus(
         r#"
 [[columns]]
 key = "household"
@@ -58,7 +77,6 @@ severity = "warning"
 message = "农业户口的残疾人一般登记在村，不在社区（{village}），请核实"
 "#,
     );
-    std::fs::write(rdir.join("register.toml"), reg_toml).unwrap();
     // The county also raises the living subsidy standard to 90.
     let county = std::fs::read_to_string(rdir.join("county.toml"))
         .unwrap()
@@ -82,13 +100,7 @@ message = "农业户口的残疾人一般登记在村，不在社区（{village}
         .path()
         .join("东城街道办事处_残疾人信息登记簿_2026-11.xlsx");
     reg.write(&path).unwrap();
-    let out = bin()
-        .args(["validate", "--format", "json", "--rules"])
-        .arg(&rdir)
-        .arg(&path)
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json = validate_json(&rdir, &path);
     let mut want = vec![
         (reg.cell(2, "household"), "rural_needs_village".to_string()),
         (reg.cell(3, "household"), "household.enum".to_string()),
@@ -111,6 +123,71 @@ message = "农业户口的残疾人一般登记在村，不在社区（{village}
     assert_eq!(warn["severity"], "warning");
     assert_eq!(warn["header"], "户籍类别");
     assert!(warn["message"].as_str().unwrap().contains("社区"), "{warn}");
+}
+
+/// A county's own column constraints (`regex`, `length`, `min`, `max`) apply to
+/// exactly the cells that break them, a cell breaking two gets both in the order
+/// the constraints are listed, and a blank optional cell gets none.
+#[test]
+fn column_constraints_from_rules_apply() {
+    let (dir, rdir) = rules_plus(
+        r#"
+[[columns]]
+key = "postcode"
+header = "邮政编码"
+type = "text"
+regex = "^[0-9]*$"
+length = 6
+
+[[columns]]
+key = "family_size"
+header = "家庭人口"
+type = "integer"
+min = 1
+max = 20
+"#,
+    );
+    assert_eq!(check_rules(&rdir).0, 0);
+
+    let rules = taizhang::rules::RuleSet::load(&rdir).unwrap();
+    let mut reg = register(&rules, "东城街道办事处", 10, 4);
+    reg.columns.push(("postcode".into(), "邮政编码".into()));
+    reg.columns.push(("family_size".into(), "家庭人口".into()));
+    for i in 0..10 {
+        reg.set(i, "postcode", Val::text("450000"));
+        reg.set(i, "family_size", Val::Num(3.0));
+    }
+    reg.set(1, "postcode", Val::text("45000"));
+    reg.set(2, "postcode", Val::text("45000A"));
+    reg.set(3, "postcode", Val::text("4500A"));
+    reg.set(4, "postcode", Val::Blank);
+    reg.set(5, "family_size", Val::Num(0.0));
+    reg.set(6, "family_size", Val::Num(21.0));
+    reg.set(7, "family_size", Val::Num(20.0));
+    let path = dir
+        .path()
+        .join("东城街道办事处_残疾人信息登记簿_2026-11.xlsx");
+    reg.write(&path).unwrap();
+    let json = validate_json(&rdir, &path);
+    let file = &json["files"][0];
+    let mut want = vec![
+        (reg.cell(1, "postcode"), "postcode.length".to_string()),
+        (reg.cell(2, "postcode"), "postcode.regex".to_string()),
+        (reg.cell(3, "postcode"), "postcode.length".to_string()),
+        (reg.cell(3, "postcode"), "postcode.regex".to_string()),
+        (reg.cell(5, "family_size"), "family_size.min".to_string()),
+        (reg.cell(6, "family_size"), "family_size.max".to_string()),
+    ];
+    want.sort();
+    assert_eq!(cell_rules(file), want, "{json:#}");
+    let both: Vec<&str> = file["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["cell"] == reg.cell(3, "postcode").as_str())
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(both, ["postcode.regex", "postcode.length"]);
 }
 
 /// Each mistake is reported with its file and line, and every command refuses the folder.
