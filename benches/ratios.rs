@@ -768,7 +768,8 @@ fn paired(n: usize, rounds: usize, seq: bool) {
             },
             &mut || {
                 for f in &files {
-                    validate::validate_path(&rules, f, &one_thread);
+                    let rep = validate::validate_path(&rules, f, &one_thread);
+                    assert!(rep.fatal.is_none(), "{}: {:?}", f.display(), rep.fatal);
                 }
             },
             &mut || floor_all_cores(&files, cores),
