@@ -11,7 +11,9 @@ pub mod findings;
 use crate::checks::{CheckInput, ParamValue};
 use crate::intake::identify::{self, UnitVerdict};
 use crate::rules::native::{self, Func, Out};
-use crate::rules::{ColumnType, County, Kind, RuleMeta, RuleSet, Severity, UniqueScope};
+use crate::rules::{
+    ColumnCheck, ColumnType, County, Kind, Lookup, RuleMeta, RuleSet, Severity, UniqueScope,
+};
 use crate::workbook::header::{find_header, HeaderMatch, TextRows};
 use crate::workbook::value::{self, cell_date, cell_integer, cell_money, header_key, number_text};
 use crate::workbook::{Book, Cell, Limits, ReadError};
@@ -368,7 +370,7 @@ struct SheetPass<'a> {
     file_scope: Context<'a, 'a>,
     memo: Vec<Memo>,
     calls: native::Calls,
-    plan: Plan,
+    plan: Plan<'a>,
     out: FileReport,
 }
 
@@ -379,23 +381,22 @@ struct SheetPass<'a> {
 /// instructions for checking than column by column, a few per cent of wall time:
 /// BENCHMARKS.md, round 4).
 #[derive(Default)]
-struct Plan {
+struct Plan<'k> {
     /// Required columns a blank does not fill by default.
     required: Vec<usize>,
     /// Enum columns, and whether a blank means one of the values (`blank_means`).
     enums: Vec<(usize, bool)>,
-    regex: Vec<usize>,
-    length: Vec<usize>,
-    /// Columns with `min` or `max`.
-    range: Vec<usize>,
-    lookup: Vec<usize>,
-    /// (column, index of the check in the column's `checks`).
-    checks: Vec<(usize, usize)>,
-    unique: Vec<usize>,
+    regex: Vec<(usize, &'k regex::Regex)>,
+    length: Vec<(usize, usize)>,
+    /// Columns with `min` or `max`, and those bounds.
+    range: Vec<(usize, Option<f64>, Option<f64>)>,
+    lookup: Vec<(usize, &'k Lookup)>,
+    checks: Vec<(usize, &'k ColumnCheck)>,
+    unique: Vec<(usize, UniqueScope)>,
 }
 
-impl Plan {
-    fn new(kind: &Kind) -> Self {
+impl<'k> Plan<'k> {
+    fn new(kind: &'k Kind) -> Self {
         let mut p = Plan::default();
         for (i, c) in kind.columns.iter().enumerate() {
             let filled_by_default = c.kind == ColumnType::Enum && c.blank_means.is_some();
@@ -405,22 +406,14 @@ impl Plan {
             if c.kind == ColumnType::Enum {
                 p.enums.push((i, filled_by_default));
             }
-            if c.regex.is_some() {
-                p.regex.push(i);
-            }
-            if c.length.is_some() {
-                p.length.push(i);
-            }
+            p.regex.extend(c.regex.as_ref().map(|re| (i, re)));
+            p.length.extend(c.length.map(|len| (i, len)));
             if c.min.is_some() || c.max.is_some() {
-                p.range.push(i);
+                p.range.push((i, c.min, c.max));
             }
-            if c.lookup.is_some() {
-                p.lookup.push(i);
-            }
-            p.checks.extend((0..c.checks.len()).map(|k| (i, k)));
-            if c.unique.is_some() {
-                p.unique.push(i);
-            }
+            p.lookup.extend(c.lookup.as_ref().map(|l| (i, l)));
+            p.checks.extend(c.checks.iter().map(|k| (i, k)));
+            p.unique.extend(c.unique.map(|scope| (i, scope)));
         }
         p
     }
@@ -912,40 +905,35 @@ impl<'a> SheetPass<'a> {
                 self.report(r, i, "enum", &values, &|_| None, cells);
             }
         }
-        for &i in &plan.regex {
+        for &(i, re) in &plan.regex {
             let n = &self.norms[i];
-            if let Some(re) = kind.columns[i].regex.as_ref() {
-                if !n.settled && !re.is_match(&n.text) {
-                    self.report(r, i, "regex", re.as_str(), &|_| None, cells);
-                }
+            if !n.settled && !re.is_match(&n.text) {
+                self.report(r, i, "regex", re.as_str(), &|_| None, cells);
             }
         }
-        for &i in &plan.length {
+        for &(i, len) in &plan.length {
             let n = &self.norms[i];
-            if let Some(len) = kind.columns[i].length {
-                if !n.settled && n.text.chars().count() != len {
-                    self.report(r, i, "length", &len.to_string(), &|_| None, cells);
-                }
+            if !n.settled && n.text.chars().count() != len {
+                self.report(r, i, "length", &len.to_string(), &|_| None, cells);
             }
         }
-        for &i in &plan.range {
+        for &(i, min, max) in &plan.range {
             let n = &self.norms[i];
             let (Some(v), false) = (n.num, n.settled) else {
                 continue;
             };
-            let col = &kind.columns[i];
-            if let Some(min) = col.min.filter(|m| v < *m) {
+            if let Some(min) = min.filter(|m| v < *m) {
                 self.report(r, i, "min", &number_text(min), &|_| None, cells);
             }
-            if let Some(max) = col.max.filter(|m| v > *m) {
+            if let Some(max) = max.filter(|m| v > *m) {
                 self.report(r, i, "max", &number_text(max), &|_| None, cells);
             }
         }
-        for &i in &plan.lookup {
+        for &(i, l) in &plan.lookup {
             let n = &self.norms[i];
-            let Some(l) = kind.columns[i].lookup.as_ref().filter(|_| !n.settled) else {
+            if n.settled {
                 continue;
-            };
+            }
             let ok = match (&self.unit, l.scoped) {
                 (Some(u), true) => l.by_scope.get(u).is_some_and(|set| set.contains(&n.text)),
                 _ => l.values.contains(&n.text),
@@ -954,7 +942,7 @@ impl<'a> SheetPass<'a> {
                 self.report(r, i, "lookup", "", &|_| None, cells);
             }
         }
-        for &i in &plan.unique {
+        for &(i, scope) in &plan.unique {
             if self.norms[i].settled {
                 continue;
             }
@@ -971,7 +959,7 @@ impl<'a> SheetPass<'a> {
                 let extra = |k: &str| (k == "other_row").then(|| other.clone());
                 self.report(r, i, "unique_file", "", &extra, cells);
             }
-            if kind.columns[i].unique == Some(UniqueScope::County) && self.opts.cross_file {
+            if scope == UniqueScope::County && self.opts.cross_file {
                 if let Some(c) = self.header.as_ref().and_then(|h| h.columns[i]) {
                     self.out.county_keys.push(CountyKey {
                         column: i,
@@ -982,12 +970,11 @@ impl<'a> SheetPass<'a> {
                 }
             }
         }
-        for &(i, k) in &plan.checks {
+        for &(i, chk) in &plan.checks {
             let n = &self.norms[i];
             if n.settled {
                 continue;
             }
-            let chk = &kind.columns[i].checks[k];
             let mut params: [ParamValue<'_>; 4] = [ParamValue {
                 text: "",
                 enum_index: None,
