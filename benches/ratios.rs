@@ -66,6 +66,15 @@ fn floor(path: &Path) -> usize {
     n
 }
 
+/// The many-files series: `count` registers of `rows` rows, the county's units in
+/// turn, seeds from 1000 (the first 13 are the county set).
+fn many_files(rules: &RuleSet, dir: &Path, count: usize, rows: usize) -> Vec<PathBuf> {
+    let units: Vec<String> = rules.county.units.iter().map(|u| u.name.clone()).collect();
+    (0..count)
+        .map(|i| register_file(rules, dir, &units[i % units.len()], rows, 1000 + i as u64))
+        .collect()
+}
+
 /// The floor on all cores: one worker per core pulling the next file.
 fn floor_all_cores(files: &[PathBuf], cores: usize) {
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -268,18 +277,7 @@ fn main() {
     // 3. Many files, all cores.
     for (label, count) in [("county set", 13usize), ("province set", sizes.many)] {
         eprintln!("generating the {label} ({count} files) …");
-        let units: Vec<String> = rules.county.units.iter().map(|u| u.name.clone()).collect();
-        let files: Vec<PathBuf> = (0..count)
-            .map(|i| {
-                register_file(
-                    &rules,
-                    &data,
-                    &units[i % units.len()],
-                    sizes.per_file,
-                    1000 + i as u64,
-                )
-            })
-            .collect();
+        let files = many_files(&rules, &data, count, sizes.per_file);
         // The floor alone, the floor on all cores, and taizhang, in turn each round.
         let mut reps = Vec::new();
         let [t_floor_sum, t_floor_par, t_many] = best_of_each(
@@ -735,18 +733,7 @@ fn paired(n: usize, rounds: usize, seq: bool) {
     let rules = rules();
     let data = root().join("target").join("bench-data");
     std::fs::create_dir_all(&data).unwrap();
-    let units: Vec<String> = rules.county.units.iter().map(|u| u.name.clone()).collect();
-    let files: Vec<PathBuf> = (0..n)
-        .map(|i| {
-            register_file(
-                &rules,
-                &data,
-                &units[i % units.len()],
-                3000,
-                1000 + i as u64,
-            )
-        })
-        .collect();
+    let files = many_files(&rules, &data, n, 3000);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
