@@ -116,6 +116,7 @@ fn in_turn<const N: usize>(runs: usize, mut fs: [&mut dyn FnMut(); N]) -> [Vec<f
     times
 }
 
+/// The middle value (the upper of the two middle ones for an even count).
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -305,7 +306,8 @@ fn main() {
     for (label, count) in [("county set", 13usize), ("province set", sizes.many)] {
         eprintln!("generating the {label} ({count} files) …");
         let files = many_files(&rules, &data, count, sizes.per_file);
-        // The floor alone, the floor on all cores, and taizhang, in turn each round.
+        // The floor alone, the floor on all cores, taizhang on all cores, and (for
+        // reference) inflating the files without parsing, in turn each round.
         let mut reps = Vec::new();
         let [t_floor_sum, t_floor_par, t_many, t_inflate] = in_turn(
             runs,
