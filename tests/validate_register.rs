@@ -344,3 +344,43 @@ fn native_rule_evaluation_gives_the_findings_cel_gives() {
         serde_json::to_string_pretty(&reference.findings).unwrap()
     );
 }
+
+#[test]
+fn many_files_report_in_the_order_given_whatever_their_sizes() {
+    // Files are validated on all cores, each finishing when its size says; the
+    // reports (and the exit code, and annotated copies) follow the command line.
+    let rules = rules();
+    let dir = tempfile::tempdir().unwrap();
+    let units = ["柳河镇", "石桥镇", "清泉镇", "城关镇"];
+    let sizes = [3usize, 400, 60, 1];
+    let mut paths = Vec::new();
+    for (k, (unit, n)) in units.iter().zip(sizes).enumerate() {
+        let p = dir
+            .path()
+            .join(format!("{unit}_残疾人信息登记簿_2026-11.xlsx"));
+        register(&rules, unit, n, 70 + k as u64).write(&p).unwrap();
+        paths.push(p);
+    }
+    let garbage = dir
+        .path()
+        .join("东城街道办事处_残疾人信息登记簿_2026-11.xlsx");
+    std::fs::write(&garbage, b"PK\x03\x04 not really a workbook").unwrap();
+    paths.insert(2, garbage);
+    let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+    let (code, json, stderr) = validate_json(&[], &refs);
+    assert_eq!(code, 2, "{stderr}");
+    let files = json["files"].as_array().unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f["file"].as_str().unwrap()).collect();
+    let expected: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names, expected);
+    let rows: Vec<u64> = files.iter().map(|f| f["rows"].as_u64().unwrap()).collect();
+    assert_eq!(rows, [3, 400, 0, 60, 1]);
+    assert!(files[2]["fatal"].is_string());
+    for k in [0, 1, 3, 4] {
+        assert!(files[k]["fatal"].is_null(), "{}", files[k]);
+        assert_eq!(files[k]["errors"], 0, "{}", files[k]);
+    }
+}
