@@ -26,17 +26,6 @@ fn rules_plus(extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, rdir)
 }
 
-/// `taizhang validate --format json` of one file with the rules in `rdir`.
-fn validate_json(rdir: &Path, file: &Path) -> serde_json::Value {
-    let out = bin()
-        .args(["validate", "--format", "json", "--rules"])
-        .arg(rdir)
-        .arg(file)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn check_rules(dir: &Path) -> (i32, String) {
     let out = bin().arg("check-rules").arg(dir).output().unwrap();
     let text = format!(
@@ -100,7 +89,7 @@ message = "农业户口的残疾人一般登记在村，不在社区（{village}
         .path()
         .join("东城街道办事处_残疾人信息登记簿_2026-11.xlsx");
     reg.write(&path).unwrap();
-    let json = validate_json(&rdir, &path);
+    let (_, json, _) = validate_json_with(&rdir, &[], &[&path]);
     let mut want = vec![
         (reg.cell(2, "household"), "rural_needs_village".to_string()),
         (reg.cell(3, "household"), "household.enum".to_string()),
@@ -168,7 +157,7 @@ max = 20
         .path()
         .join("东城街道办事处_残疾人信息登记簿_2026-11.xlsx");
     reg.write(&path).unwrap();
-    let json = validate_json(&rdir, &path);
+    let (_, json, _) = validate_json_with(&rdir, &[], &[&path]);
     let file = &json["files"][0];
     let mut want = vec![
         (reg.cell(1, "postcode"), "postcode.length".to_string()),

@@ -70,10 +70,15 @@ pub fn bin() -> Command {
 
 /// Runs `taizhang validate --format json` with extra args; returns (exit code, JSON, stderr).
 pub fn validate_json(args: &[&str], files: &[&Path]) -> (i32, Value, String) {
+    validate_json_with(&rules_dir(), args, files)
+}
+
+/// [`validate_json`] with the rules in `rules` (a county's edited copy).
+pub fn validate_json_with(rules: &Path, args: &[&str], files: &[&Path]) -> (i32, Value, String) {
     let mut cmd = bin();
     cmd.arg("validate")
         .arg("--rules")
-        .arg(rules_dir())
+        .arg(rules)
         .arg("--format")
         .arg("json");
     cmd.args(args);
