@@ -554,7 +554,7 @@ fn daemon_latency(rules: &RuleSet, data: &Path, rows: usize) -> Line {
 /// real binary (`run --once` rebuilds a missing county workbook), against
 /// rust_xlsxwriter alone writing the same cells in constant-memory mode.
 fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
-    use taizhang::store::{NewSubmission, Outcome, OutcomeRecord, State, Store};
+    use taizhang::journal::{Decision, Journal, NewSubmission, Outcome, OutcomeRecord, State};
     use taizhang::validate::{FileReport, Record};
     let site = data.join(format!("county-{total}"));
     let units: Vec<(String, String)> = rules
@@ -572,7 +572,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
         "preparing a journal with {} accepted rows …",
         per_unit * units.len()
     );
-    let mut store = Store::open(&site.join("state")).unwrap();
+    let mut store = Journal::open(&site.join("state")).unwrap();
     for (k, (unit, code)) in units.iter().enumerate() {
         let persons = people(code, &rules.villages_of(unit), per_unit, 5000 + k as u64);
         let mut records = Vec::with_capacity(per_unit);
@@ -653,17 +653,25 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
             records,
             ..FileReport::default()
         };
+        let decision = Decision {
+            outcome: Outcome::Accepted,
+            reason: None,
+            unit: report.unit.clone(),
+            unit_code: report.unit_code.clone(),
+            kind_id: report.kind_id.clone(),
+            kind_name: report.kind.clone(),
+            period: report.period.clone(),
+        };
         store
             .record_outcome(
                 id,
+                &decision,
                 &report,
                 &OutcomeRecord {
-                    outcome: Outcome::Accepted,
-                    reason: None,
-                    duplicate_of: None,
                     annotated: None,
                     mails: &[],
                     person_key: Some("id_number"),
+                    workbook_why: None,
                 },
             )
             .unwrap();

@@ -48,22 +48,20 @@ pub fn target_path(src: &Path, name: &str, dir: &Path) -> PathBuf {
     out
 }
 
-/// Writes the annotated copy of `src` into `dir` (temp file, then rename).
+/// Writes the annotated copy of `src` into `dir` (temp file, fsync, rename).
 pub fn annotate_file(
     src: &Path,
     report: &FileReport,
     dir: &Path,
 ) -> Result<PathBuf, AnnotateError> {
     let out = target_path(src, &report.file, dir);
-    let tmp = out.with_extension("xlsx.tmp");
     let mut book = Book::open(src, &Limits::default())?;
     let mut sheets = Vec::new();
     for name in book.sheet_names() {
         sheets.push(book.read_sheet(&name)?);
     }
     let mut wb = build(&sheets, report)?;
-    wb.save(&tmp)?;
-    std::fs::rename(&tmp, &out)?;
+    crate::fsutil::replace_durable(&out, |tmp| wb.save(tmp).map_err(std::io::Error::other))?;
     Ok(out)
 }
 

@@ -8,8 +8,9 @@
 //! Written to a temp file and renamed into place; the same journal gives the same
 //! bytes (the document time is the newest submission's, not the clock's).
 
+use crate::journal::{Journal, JournalError, Outcome};
 use crate::rules::{ColumnType, Kind, RuleSet};
-use crate::store::{Outcome, Store, StoreError, Submission};
+use crate::standing::{self, CrossDuplicate, UnitStanding};
 use crate::workbook::value::{date_to_serial, parse_date_text};
 use rust_xlsxwriter::{
     Color, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
@@ -29,22 +30,13 @@ pub const MAX_DATA_ROWS: u32 = 1_048_575;
 #[derive(Debug, thiserror::Error)]
 pub enum ConsolidateError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] JournalError),
     #[error("writing the county workbook: {0}")]
     Xlsx(#[from] XlsxError),
     #[error("writing the county workbook {0}: {1}")]
     Io(PathBuf, std::io::Error),
     #[error("unknown ledger kind {0}")]
     Kind(String),
-}
-
-/// A person found in more than one unit's accepted ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrossDuplicate {
-    pub key: String,
-    pub name: String,
-    /// (unit, submission id, file, Excel row) of each occurrence.
-    pub places: Vec<(String, i64, String, u32)>,
 }
 
 /// What a rebuild produced.
@@ -63,16 +55,11 @@ pub fn file_name(rules: &RuleSet, kind: &Kind, period: &str) -> String {
     )
 }
 
-/// Per-unit state of a period.
-struct UnitStatus<'a> {
-    latest: Option<&'a Submission>,
-    accepted: Option<&'a Submission>,
-}
-
-/// Rebuilds the county workbook of `kind_id` for `period` in `outbox`.
+/// Rebuilds the county workbook of `kind_id` for `period` in `outbox`, from the
+/// units' standing (see [`crate::standing`]).
 pub fn rebuild(
     rules: &RuleSet,
-    store: &Store,
+    journal: &Journal,
     kind_id: &str,
     period: &str,
     outbox: &Path,
@@ -80,35 +67,14 @@ pub fn rebuild(
     let kind = rules
         .kind(kind_id)
         .ok_or_else(|| ConsolidateError::Kind(kind_id.to_string()))?;
-    let subs = store.for_kind_period(kind_id, period)?;
-    let status: Vec<(&crate::rules::Unit, UnitStatus<'_>)> = rules
-        .county
-        .units
-        .iter()
-        .map(|u| {
-            let mine: Vec<&Submission> = subs
-                .iter()
-                .filter(|s| {
-                    s.unit.as_deref() == Some(u.name.as_str())
-                        && matches!(s.outcome, Some(Outcome::Accepted | Outcome::Rejected))
-                })
-                .collect();
-            let latest = mine.last().copied();
-            let accepted = mine
-                .iter()
-                .rev()
-                .find(|s| s.outcome == Some(Outcome::Accepted))
-                .copied();
-            (u, UnitStatus { latest, accepted })
-        })
-        .collect();
+    let standing = standing::of(rules, journal, kind_id, period)?;
+    let status = &standing.units;
 
     let mut wb = Workbook::new();
     wb.set_zip_compression_level(ZIP_LEVEL);
-    let newest = subs
-        .iter()
-        .map(|s| s.received_at.as_str())
-        .max()
+    let newest = standing
+        .newest_received
+        .as_deref()
         .unwrap_or("2000-01-01T00:00:00");
     wb.set_properties(
         &DocProperties::new()
@@ -130,10 +96,9 @@ pub fn rebuild(
     let keys: Vec<&str> = kind.columns.iter().map(|c| c.key.as_str()).collect();
     // Detail sheets are the first ones: sheet n is at index n - 1.
     new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
-    for (unit, s) in &status {
-        let Some(sub) = s.accepted else { continue };
+    for (unit, sub) in standing.counting() {
         let unit_stats = stats.entry(unit.code.clone()).or_default();
-        store.for_each_record(sub.id, |rec_row, data| -> Result<(), ConsolidateError> {
+        journal.for_each_record(sub.id, |rec_row, data| -> Result<(), ConsolidateError> {
             let cells = stored_row(data, &keys)?;
             if row == MAX_DATA_ROWS {
                 finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row)?;
@@ -178,57 +143,23 @@ pub fn rebuild(
     if let Some(cons) = &kind.consolidation {
         let ws = wb.add_worksheet();
         ws.set_name("分乡镇统计")?;
-        write_stats(ws, kind, cons, &status, &stats, &st)?;
+        write_stats(ws, kind, cons, status, &stats, &st)?;
     }
     {
         let ws = wb.add_worksheet();
         ws.set_name("报送情况")?;
-        write_status(ws, &status, &st, period)?;
+        write_status(ws, status, &st, period)?;
     }
-    let accepted: Vec<&Submission> = status.iter().filter_map(|(_, s)| s.accepted).collect();
-    let mut duplicates: Vec<CrossDuplicate> = Vec::new();
-    if let Some(cons) = &kind.consolidation {
-        let name_key = cons.person_name.map(|i| kind.columns[i].key.as_str());
-        let ids: Vec<i64> = accepted.iter().map(|s| s.id).collect();
-        for (person, sid, r, data) in store.shared_persons(&ids)? {
-            let Some(sub) = accepted.iter().find(|s| s.id == sid) else {
-                continue;
-            };
-            let unit = sub.unit.clone().unwrap_or_default();
-            if duplicates.last().map(|d| &d.key) != Some(&person) {
-                let name = name_key
-                    .and_then(|k| match stored_row(&data, &[k]).ok()?.pop()?? {
-                        Stored::Text(t) => Some(t.into_owned()),
-                        Stored::Num(_) => None,
-                    })
-                    .unwrap_or_default();
-                duplicates.push(CrossDuplicate {
-                    key: person.clone(),
-                    name,
-                    places: Vec::new(),
-                });
-            }
-            if let Some(d) = duplicates.last_mut() {
-                d.places.push((unit, sid, sub.original_name.clone(), r));
-            }
-        }
-        // The same person twice in one unit's file is that file's own business.
-        duplicates.retain(|d| d.places.iter().any(|p| p.0 != d.places[0].0));
-    }
-    duplicates.sort_by(|a, b| a.key.cmp(&b.key));
+    let duplicates = standing::cross_unit_duplicates(journal, &standing)?;
     if kind.consolidation.is_some() {
         let ws = wb.add_worksheet();
         ws.set_name("跨乡镇重复")?;
         write_duplicates(ws, kind, &duplicates, &st)?;
     }
 
-    std::fs::create_dir_all(outbox).map_err(|e| ConsolidateError::Io(outbox.to_path_buf(), e))?;
     let path = outbox.join(file_name(rules, kind, period));
-    let tmp = outbox.join(format!(".{}.tmp", file_name(rules, kind, period)));
-    wb.save(&tmp)?;
-    crate::fsutil::sync_file(&tmp).map_err(|e| ConsolidateError::Io(tmp.clone(), e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| ConsolidateError::Io(path.clone(), e))?;
-    crate::fsutil::sync_dir(outbox);
+    crate::fsutil::replace_durable(&path, |tmp| wb.save(tmp).map_err(std::io::Error::other))
+        .map_err(|e| ConsolidateError::Io(path.clone(), e))?;
     Ok(Built {
         path,
         rows: detail_rows,
@@ -402,7 +333,7 @@ enum Stored<'a> {
 
 /// Reads a journaled row (`{"key": value, …}`) into one slot per column (`keys`
 /// in column order) without building a map or copying text.
-fn stored_row<'a>(data: &'a str, keys: &[&str]) -> Result<Vec<Option<Stored<'a>>>, StoreError> {
+fn stored_row<'a>(data: &'a str, keys: &[&str]) -> Result<Vec<Option<Stored<'a>>>, JournalError> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
     use std::borrow::Cow;
     use std::fmt;
@@ -485,7 +416,7 @@ fn write_stats(
     ws: &mut Worksheet,
     kind: &Kind,
     cons: &crate::rules::Consolidation,
-    status: &[(&crate::rules::Unit, UnitStatus<'_>)],
+    status: &[UnitStanding<'_>],
     stats: &BTreeMap<String, Stats>,
     st: &Styles,
 ) -> Result<(), XlsxError> {
@@ -570,8 +501,9 @@ fn write_stats(
         }
         Ok(())
     };
-    for (unit, s) in status {
-        let us = if s.accepted.is_some() {
+    for s in status {
+        let unit = s.unit;
+        let us = if s.counting.is_some() {
             stats.get(&unit.code).unwrap_or(&empty)
         } else {
             &empty
@@ -597,7 +529,7 @@ fn write_stats(
 
 fn write_status(
     ws: &mut Worksheet,
-    status: &[(&crate::rules::Unit, UnitStatus<'_>)],
+    status: &[UnitStanding<'_>],
     st: &Styles,
     period: &str,
 ) -> Result<(), XlsxError> {
@@ -617,11 +549,11 @@ fn write_status(
         ws.write_string_with_format(0, i as u16, *h, &st.header)?;
         ws.set_column_width(i as u16, w)?;
     }
-    for (k, (unit, s)) in status.iter().enumerate() {
+    for (k, s) in status.iter().enumerate() {
         let r = 1 + k as u32;
-        ws.write_string(r, 0, &unit.code)?;
-        ws.write_string(r, 1, &unit.name)?;
-        match s.latest {
+        ws.write_string(r, 0, &s.unit.code)?;
+        ws.write_string(r, 1, &s.unit.name)?;
+        match &s.latest {
             None => {
                 ws.write_string_with_format(r, 2, "未报送", &st.missing)?;
                 ws.write_string(r, 8, format!("{period} 期尚未收到报送"))?;
@@ -656,7 +588,7 @@ fn write_status(
                         .reason
                         .clone()
                         .unwrap_or_else(|| format!("有 {} 处错误，已退回乡镇更正", latest.errors));
-                    match s.accepted {
+                    match &s.counting {
                         Some(prev) => format!(
                             "{why}；汇总中仍沿用 {} 收到并已通过的文件「{}」（{} 行）",
                             prev.received_at

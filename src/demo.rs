@@ -36,10 +36,8 @@ pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathB
                 .push(((0, 0), Val::Num((n + 2) as f64)));
         }
         let path = dir.join(format!("{unit}_残疾人信息登记簿_{period}.xlsx"));
-        let tmp = dir.join(format!(".{unit}.demo.tmp"));
-        reg.write(&tmp)
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::fsutil::replace_durable(&path, |tmp| reg.write(tmp).map_err(std::io::Error::other))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         out.push(path);
     }
     Ok(out)

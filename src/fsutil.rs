@@ -24,23 +24,6 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
-/// Copies `from` to `to` durably: into a temp file beside `to`, fsync, rename.
-pub fn copy_durable(from: &Path, to: &Path) -> io::Result<()> {
-    let tmp = to.with_extension(format!(
-        "{}.part",
-        to.extension()
-            .map(|e| e.to_string_lossy().to_string())
-            .unwrap_or_default()
-    ));
-    std::fs::copy(from, &tmp)?;
-    sync_file(&tmp)?;
-    std::fs::rename(&tmp, to)?;
-    if let Some(parent) = to.parent() {
-        sync_dir(parent);
-    }
-    Ok(())
-}
-
 /// Makes a file name safe to use inside our own folders: no separators, no
 /// control characters, no leading dots, at most `max` bytes of UTF-8 (file systems
 /// count bytes: 255 on ext4; the extension is kept).
@@ -79,6 +62,43 @@ pub fn safe_name(name: &str, max: usize) -> String {
     format!("{out}{ext}")
 }
 
+/// Replaces `dest` durably: `write` fills a temp file beside it (same folder, so
+/// the rename stays on one volume), which is fsynced and renamed over `dest`, and
+/// the folder is synced. The folder is created when missing; on any failure the
+/// temp file is removed and `dest` is left as it was. The one writer for every
+/// file we put in place (archive, quarantine, annotated copies, county workbooks).
+pub fn replace_durable(dest: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io::Result<()> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{}.part", safe_name(&name, 200)));
+    let res = write(&tmp)
+        .and_then(|_| sync_file(&tmp))
+        .and_then(|_| std::fs::rename(&tmp, dest));
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Writes `bytes` to `dest` durably (see [`replace_durable`]).
+pub fn write_durable(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_durable(dest, |tmp| std::fs::write(tmp, bytes))
+}
+
+/// Copies `from` to `to` durably (see [`replace_durable`]).
+pub fn copy_durable(from: &Path, to: &Path) -> io::Result<()> {
+    replace_durable(to, |tmp| std::fs::copy(from, tmp).map(|_| ()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +115,21 @@ mod tests {
         let s = safe_name(&long, 60);
         assert_eq!(s, format!("{}.xlsx", "长".repeat(18)));
         assert_eq!(safe_name("a\u{0}b\nc.xls", 100), "a_b_c.xls");
+    }
+
+    #[test]
+    fn a_failed_replace_leaves_the_target_and_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("汇总.xlsx");
+        write_durable(&dest, b"old").unwrap();
+        let err = replace_durable(&dest, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_durable(&dest, b"new").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
     }
 }

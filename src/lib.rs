@@ -5,48 +5,59 @@
 //!
 //! # Layout
 //!
-//! The modules follow a file's path through the system:
+//! The modules follow a file's path through the system; each question has one
+//! owner, and imports only point down this list:
 //!
-//! - [`intake`]: who sent a file and for which month (sub-folder, file name, title text).
-//! - [`workbook`]: opening workbooks safely ([`workbook::precheck`], panics caught),
-//!   streaming rows, finding the header, normalising cell values.
-//! - [`rules`]: loading, linting and compiling a rules folder (`county.toml`, one TOML
-//!   file per ledger kind, CSV reference tables); CEL row rules compiled once, by
-//!   `cel` (the reference) and, for the common shapes, by [`rules::native`] into a
-//!   tree evaluated directly on a row's values.
-//! - [`checks`]: built-in domain checks, one file each (`cn_id`, `cn_disability_cert`,
-//!   `cn_phone`); rule files attach them to columns and word their messages.
-//! - [`validate`]: runs one file through its kind's rules into [`validate::Finding`]s.
-//! - [`annotate`]: writes the sender's workbook back with problem cells highlighted and
-//!   explained, plus a `问题清单` sheet.
-//! - [`store`]: the SQLite journal: every file received, every step, outcome, finding,
-//!   accepted row and message, written before the next step happens.
-//! - [`consolidate`]: the county workbook of a kind and period, rebuilt from the journal.
-//! - [`notice`]: notices composed from `notices.toml`, queued in the journal, sent by
-//!   SMTP or written as `.eml` files.
-//! - [`daemon`]: the watcher: settle, archive, validate, journal, consolidate, notify;
-//!   resumes after a stop. [`config`] holds its settings, [`fsutil`] durable writes.
-//! - [`status`]: what the journal knows, for county staff.
-//! - [`samples`] and [`demo`]: realistic generated register workbooks for tests, the
-//!   demo and benchmarks.
-//! - [`report`]: the text and JSON renderings of a validation run.
+//! - [`daemon`]: the watcher loop and its services (the mail thread) under one
+//!   stop flag; [`daemon::submission`] takes one submission through its steps and
+//!   decides its outcome ([`daemon::submission::decide`], pure). [`config`] holds
+//!   its settings.
+//! - [`status`]: where everything stands, for county staff (text and JSON).
+//! - [`consolidate`] / [`annotate`] / [`notice`] / [`report`]: render and
+//!   deliver (no SQL): the county workbook of a kind and period, the sender's
+//!   workbook with problems marked, notices composed from `notices.toml` and sent
+//!   by SMTP or written as `.eml` files, the text and JSON of a validation run.
+//! - [`standing`]: the read model every reader asks: each unit's latest and
+//!   counting submission per kind and period, cross-unit duplicates, a unit's
+//!   latest accepted ledger.
+//! - [`journal`]: the SQLite journal and the only module with SQL: every file
+//!   received, every step, outcome, finding, accepted row, the mail queue,
+//!   county workbooks' freshness, the digest; written before the next step happens.
+//! - [`validate`]: pure: a file and rules in, [`validate::Finding`]s out.
+//! - [`intake`]: the inbox (candidates, settling), the archive (hash, durable
+//!   copy) and [`intake::identify::identify`] (unit and period from every source).
+//! - [`rules`]: loading, linting and compiling a rules folder (`county.toml`, one
+//!   TOML file per ledger kind, CSV reference tables); row rules run on
+//!   [`rules::cel`] (the reference) or, for common shapes, [`rules::native`].
+//! - [`checks`]: built-in domain checks, one file each (`cn_id`,
+//!   `cn_disability_cert`, `cn_phone`); rule files attach them to columns.
+//! - [`workbook`]: opening workbooks safely ([`workbook::precheck`], panics
+//!   caught), streaming rows, finding the header, normalising cell values.
+//! - [`text`] (templates, HTML escaping), [`clock`] (the time of day, settable
+//!   for tests) and [`fsutil`] (durable replace, safe
+//!   names): small helpers everything may use.
+//! - [`samples`] and [`demo`]: realistic generated register workbooks for tests,
+//!   the demo and benchmarks.
 //!
 //! User-facing text (messages, sheet names, headers) is Simplified Chinese; code,
 //! docs and logs are English.
 
 pub mod annotate;
 pub mod checks;
+pub mod clock;
 pub mod config;
 pub mod consolidate;
 pub mod daemon;
 pub mod demo;
 pub mod fsutil;
 pub mod intake;
+pub mod journal;
 pub mod notice;
 pub mod report;
 pub mod rules;
 pub mod samples;
+pub mod standing;
 pub mod status;
-pub mod store;
+pub mod text;
 pub mod validate;
 pub mod workbook;

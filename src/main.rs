@@ -303,8 +303,8 @@ fn run(cli: Cli) -> Result<u8> {
                     return Ok(2);
                 }
             };
-            let store = taizhang::store::Store::open(&cfg.state)?;
-            if taizhang::notice::queue::resend(store.conn(), id)? {
+            let journal = taizhang::journal::Journal::open(&cfg.state)?;
+            if journal.mail_resend(id)? {
                 println!("通知 #{id} 已重新排队，将在守护进程下次发送时发出");
                 Ok(0)
             } else {
@@ -324,8 +324,8 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
-            let store = taizhang::store::Store::open(&cfg.state)?;
-            let s = taizhang::status::collect(&rules, &store)?;
+            let journal = taizhang::journal::Journal::open(&cfg.state)?;
+            let s = taizhang::status::collect(&rules, &journal)?;
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
                 Format::Text => print!("{}", taizhang::status::text(&s)),

@@ -1,7 +1,8 @@
 //! `taizhang status`: what the journal knows, for county staff.
 
+use crate::journal::{Journal, JournalError, Outcome, State, Submission};
 use crate::rules::RuleSet;
-use crate::store::{Outcome, State, Store, StoreError};
+use crate::standing;
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -12,6 +13,10 @@ pub struct Status {
     /// Files taken but not finished (a stop in the middle; resumed at next start).
     pub in_progress: Vec<Item>,
     pub quarantined: Vec<Item>,
+    /// Files answered as not a ledger kind of the rules (they count nowhere).
+    pub not_ledgers: Vec<Item>,
+    /// County workbooks that could not be written (retried automatically).
+    pub workbooks_failed: Vec<WorkbookItem>,
     /// Notices waiting to be sent (queued, including those waiting for a retry).
     pub mail_waiting: usize,
     pub mail_sent: usize,
@@ -21,6 +26,16 @@ pub struct Status {
     pub mail_uncertain: Vec<MailItem>,
     /// Waiting for a retry after a temporary failure.
     pub mail_retrying: Vec<MailItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkbookItem {
+    pub kind: String,
+    pub kind_name: String,
+    pub period: String,
+    pub error: String,
+    pub failed_at: Option<String>,
+    pub failures: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,38 +82,18 @@ pub struct Item {
 }
 
 /// Builds the status from the journal.
-pub fn collect(rules: &RuleSet, store: &Store) -> Result<Status, StoreError> {
+pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalError> {
     let mut periods = Vec::new();
-    for (kind, period) in store.kind_periods()? {
-        let subs = store.for_kind_period(&kind, &period)?;
-        let kind_name = rules
-            .kind(&kind)
-            .map(|k| k.name.clone())
-            .unwrap_or_else(|| kind.clone());
-        let units = rules
-            .county
+    for st in standing::all(rules, journal)? {
+        let units = st
             .units
             .iter()
             .map(|u| {
-                let mine: Vec<_> = subs
-                    .iter()
-                    .filter(|s| {
-                        s.unit.as_deref() == Some(u.name.as_str())
-                            && matches!(s.outcome, Some(Outcome::Accepted | Outcome::Rejected))
-                    })
-                    .collect();
-                let latest = mine.last();
-                let accepted = mine
-                    .iter()
-                    .rev()
-                    .find(|s| s.outcome == Some(Outcome::Accepted));
+                let latest = u.latest.as_ref();
                 UnitStatus {
-                    unit: u.name.clone(),
-                    code: u.code.clone(),
-                    status: latest
-                        .and_then(|s| s.outcome)
-                        .map_or("未报送", |o| o.zh())
-                        .to_string(),
+                    unit: u.unit.name.clone(),
+                    code: u.unit.code.clone(),
+                    status: u.status_zh().to_string(),
                     outcome: latest
                         .and_then(|s| s.outcome)
                         .map(|o| o.as_str().to_string()),
@@ -108,28 +103,30 @@ pub fn collect(rules: &RuleSet, store: &Store) -> Result<Status, StoreError> {
                     rows: latest.map_or(0, |s| s.rows),
                     errors: latest.map_or(0, |s| s.errors),
                     warnings: latest.map_or(0, |s| s.warnings),
-                    counting_submission: accepted
-                        .filter(|a| Some(a.id) != latest.map(|l| l.id))
-                        .map(|a| a.id),
+                    counting_submission: u.counting_older().map(|a| a.id),
                 }
             })
             .collect();
         periods.push(PeriodStatus {
-            kind,
-            kind_name,
-            period,
+            kind_name: st
+                .kind
+                .map(|k| k.name.clone())
+                .unwrap_or_else(|| st.kind_id.clone()),
+            kind: st.kind_id,
+            period: st.period,
             units,
         });
     }
-    let counts = crate::notice::queue::counts(store.conn())?;
+    let counts = journal.mail_counts()?;
     let count = |state: &str| {
         counts
             .iter()
             .find(|(s, _)| s == state)
             .map_or(0, |(_, n)| *n as usize)
     };
-    let mail_items = |state: &str| -> Result<Vec<MailItem>, StoreError> {
-        Ok(crate::notice::queue::in_state(store.conn(), state)?
+    let mail_items = |state: &str| -> Result<Vec<MailItem>, JournalError> {
+        Ok(journal
+            .mail_in_state(state)?
             .into_iter()
             .map(|m| MailItem {
                 id: m.id,
@@ -140,8 +137,26 @@ pub fn collect(rules: &RuleSet, store: &Store) -> Result<Status, StoreError> {
             })
             .collect())
     };
-    let all = store.all()?;
-    let item = |s: &crate::store::Submission| Item {
+    let all = journal.all()?;
+    let workbooks_failed = journal
+        .workbooks()?
+        .into_iter()
+        .filter(|w| w.stale)
+        .filter_map(|w| {
+            Some(WorkbookItem {
+                kind_name: rules
+                    .kind(&w.kind_id)
+                    .map(|k| k.name.clone())
+                    .unwrap_or_else(|| w.kind_id.clone()),
+                kind: w.kind_id,
+                period: w.period,
+                error: w.error?,
+                failed_at: w.failed_at,
+                failures: w.failures,
+            })
+        })
+        .collect();
+    let item = |s: &Submission| Item {
         id: s.id,
         file: s.original_name.clone(),
         received_at: s.received_at.clone(),
@@ -161,6 +176,12 @@ pub fn collect(rules: &RuleSet, store: &Store) -> Result<Status, StoreError> {
             .filter(|s| s.outcome == Some(Outcome::Quarantined))
             .map(item)
             .collect(),
+        not_ledgers: all
+            .iter()
+            .filter(|s| s.outcome == Some(Outcome::Rejected) && s.kind_id.is_none())
+            .map(item)
+            .collect(),
+        workbooks_failed,
         mail_waiting: count("queued"),
         mail_sent: count("sent"),
         mail_parked: mail_items("parked")?,
@@ -205,6 +226,29 @@ pub fn text(s: &Status) -> String {
                 let _ = write!(line, "　（汇总沿用第 {c} 号已通过的报送）");
             }
             let _ = writeln!(out, "{line}");
+        }
+    }
+    for w in &s.workbooks_failed {
+        let _ = writeln!(
+            out,
+            "\n全县汇总表未能更新：{}　{}　{}（{}，已失败 {} 次，将自动重试）",
+            w.kind_name,
+            w.period,
+            w.error,
+            w.failed_at
+                .as_deref()
+                .map(|t| t.replace('T', " ").chars().take(16).collect::<String>())
+                .unwrap_or_default(),
+            w.failures
+        );
+    }
+    if !s.not_ledgers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n不是可识别的台账（未计入任何台账，已告知报送单位）："
+        );
+        for i in &s.not_ledgers {
+            let _ = writeln!(out, "  #{} {}", i.id, i.file);
         }
     }
     if !s.in_progress.is_empty() {

@@ -87,12 +87,31 @@ pub fn period_from_date_text(text: &str) -> Option<String> {
     find_period(text)
 }
 
-/// The name a clerk knows a unit source by (`folder`, `file_name`, `title`).
-pub fn source_zh(source: &str) -> &'static str {
-    match source {
-        "folder" => "报送文件夹",
-        "file_name" => "文件名",
-        _ => "表内填报单位",
+/// Where a unit or a period was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Given by the caller (`validate --unit` / `--period`).
+    Given,
+    /// The inbox sub-folder the file was dropped in.
+    Folder,
+    /// The file name.
+    FileName,
+    /// The lines above the header (`填报单位：…`, `填报日期：…`).
+    Title,
+    /// The month the file was received (a guess).
+    Received,
+}
+
+impl Source {
+    /// The name a clerk knows the source by.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Source::Given => "指定的单位",
+            Source::Folder => "报送文件夹",
+            Source::FileName => "文件名",
+            Source::Title => "表内填报单位",
+            Source::Received => "收到月份",
+        }
     }
 }
 
@@ -102,18 +121,72 @@ pub enum UnitVerdict {
     /// Exactly one known unit was named (by one source or several agreeing).
     Known(String),
     /// Sources name different known units: (source, unit) pairs.
-    Conflict(Vec<(&'static str, String)>),
+    Conflict(Vec<(Source, String)>),
     /// No source names a known unit.
     Unknown,
 }
 
+/// What a file says about who sent it and when, as far as it was read.
+#[derive(Debug, Clone, Default)]
+pub struct Clues<'a> {
+    /// The inbox sub-folder.
+    pub folder: Option<&'a str>,
+    /// The file name as received.
+    pub file_name: &'a str,
+    /// The `填报单位` value above the header (None when the file was not read).
+    pub title_unit: Option<&'a str>,
+    /// The `填报日期` value above the header.
+    pub title_date: Option<&'a str>,
+    /// A period given by the caller (`--period`).
+    pub given_period: Option<&'a str>,
+    /// The month the file was received (`YYYY-MM`), the last resort.
+    pub received: Option<&'a str>,
+}
+
+/// Who sent a file and for which month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub unit: UnitVerdict,
+    /// The period and where it came from.
+    pub period: Option<(String, Source)>,
+}
+
+/// Settles the unit and the period of a file from its clues, in the spec's order:
+/// the unit from the sub-folder, the file name and the title (sources that name no
+/// known unit are no vote; two different units are a conflict); the period from
+/// the caller, the file name, the `填报日期`, else the month received. Validation
+/// and the daemon both ask this, with whatever of the file they have read.
+pub fn identify(county: &County, clues: &Clues<'_>) -> Identity {
+    let parts = parse_file_name(clues.file_name);
+    let unit = resolve_unit(
+        county,
+        &[
+            (Source::Folder, clues.folder),
+            (Source::FileName, parts.prefix.as_deref()),
+            (Source::Title, clues.title_unit),
+        ],
+    );
+    let period = clues
+        .given_period
+        .map(|p| (p.to_string(), Source::Given))
+        .or_else(|| parts.period.map(|p| (p, Source::FileName)))
+        .or_else(|| {
+            clues
+                .title_date
+                .and_then(period_from_date_text)
+                .map(|p| (p, Source::Title))
+        })
+        .or_else(|| clues.received.map(|p| (p.to_string(), Source::Received)));
+    Identity { unit, period }
+}
+
 /// Settles the unit from its sources, in the spec's order. A source that names
 /// no known unit (a file name like `登记簿_2026-11.xlsx`) is not a vote.
-pub fn resolve_unit(county: &County, sources: &[(&'static str, Option<&str>)]) -> UnitVerdict {
-    let mut votes: Vec<(&'static str, String)> = Vec::new();
+fn resolve_unit(county: &County, sources: &[(Source, Option<&str>)]) -> UnitVerdict {
+    let mut votes: Vec<(Source, String)> = Vec::new();
     for (src, name) in sources {
         if let Some(u) = name.and_then(|n| match_unit(county, n)) {
-            votes.push((src, u));
+            votes.push((*src, u));
         }
     }
     match votes.first() {

@@ -7,23 +7,14 @@
 
 use crate::rules::schema::MailTemplate;
 use crate::rules::{RuleSet, Severity};
-use crate::validate::findings::render;
+use crate::text::{escape_html, render};
 use crate::validate::Finding;
 use lettre::message::header::{ContentTransferEncoding, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use std::collections::HashMap;
 
-/// A composed message, ready to be queued.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mail {
-    /// What it is: `rejected`, `accepted`, `unreadable`, `quarantine`, `duplicates`, `county_workbook`.
-    pub purpose: String,
-    pub to: Vec<String>,
-    pub subject: String,
-    /// The whole RFC 5322 message.
-    pub bytes: Vec<u8>,
-}
+pub use crate::journal::Mail;
 
 /// Why a notice could not be composed (a bad address in the rule files).
 #[derive(Debug, thiserror::Error)]
@@ -45,21 +36,6 @@ pub struct Attachment {
 
 /// Placeholder values of one notice.
 pub type Vars = HashMap<&'static str, String>;
-
-pub(crate) fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Fills a template: plain values as they are (text), or HTML-escaped (html); the
 /// pre-rendered `*_html` blocks are inserted as they are.

@@ -2,19 +2,19 @@
 //! delivered by SMTP or as `.eml` files.
 //!
 //! - [`compose`]: templates → the exact bytes of a message (attachments included).
-//! - [`queue`]: the journal's mail queue (at-most-once delivery, retries, parking).
 //! - [`transport`]: SMTP (STARTTLS, implicit TLS or plain; optional auth) or files.
+//!
+//! The queue itself (at-most-once delivery, retries, parking) is the journal's
+//! ([`crate::journal::mail`]); this module composes and delivers, and holds no SQL.
 
 pub mod compose;
-pub mod queue;
 pub mod transport;
 
-use crate::consolidate::CrossDuplicate;
+use crate::journal::{Decision, Journal, JournalError, Outcome, Submission};
 use crate::rules::RuleSet;
-use crate::store::{Outcome, Submission};
+use crate::standing::CrossDuplicate;
 use crate::validate::FileReport;
 pub use compose::{Attachment, Mail};
-use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,14 +33,14 @@ pub fn for_outcome(
     rules: &RuleSet,
     sub: &Submission,
     report: &FileReport,
-    outcome: Outcome,
-    reason: Option<&str>,
+    d: &Decision,
     annotated: Option<&Path>,
 ) -> Vec<Mail> {
+    let (outcome, reason) = (d.outcome, d.reason.as_deref());
     let mut v: compose::Vars = HashMap::new();
-    v.insert("unit", report.unit.clone().unwrap_or_default());
-    v.insert("period", report.period.clone().unwrap_or_default());
-    v.insert("kind", report.kind.clone().unwrap_or_default());
+    v.insert("unit", d.unit.clone().unwrap_or_default());
+    v.insert("period", d.period.clone().unwrap_or_default());
+    v.insert("kind", d.kind_name.clone().unwrap_or_default());
     v.insert("file", sub.original_name.clone());
     v.insert("received_at", short_time(&sub.received_at));
     v.insert("rows", report.rows.to_string());
@@ -50,7 +50,7 @@ pub fn for_outcome(
     let (text, html) = compose::items(rules, &report.findings);
     v.insert("items_text", text);
     v.insert("items_html", html);
-    let unit_email = report
+    let unit_email = d
         .unit
         .as_deref()
         .and_then(|u| rules.county.unit(u))
@@ -72,6 +72,14 @@ pub fn for_outcome(
             &unit_email,
             &v,
             attachment.as_ref(),
+        ),
+        Outcome::Rejected if report.not_a_ledger => compose::compose(
+            rules,
+            "not_a_ledger",
+            &n.not_a_ledger,
+            &unit_email,
+            &v,
+            None,
         ),
         Outcome::Rejected if report.fatal.is_some() => {
             compose::compose(rules, "unreadable", &n.unreadable, &unit_email, &v, None)
@@ -111,16 +119,16 @@ pub type DuplicateNotice = (Mail, Vec<(String, String)>);
 /// with the (person, unit) pairs it covers, to be marked in the same transaction.
 pub fn for_duplicates(
     rules: &RuleSet,
-    conn: &Connection,
+    journal: &Journal,
     kind: &str,
     period: &str,
     dups: &[CrossDuplicate],
-) -> rusqlite::Result<Vec<DuplicateNotice>> {
+) -> Result<Vec<DuplicateNotice>, JournalError> {
     let kind_name = rules.kind(kind).map(|k| k.name.clone()).unwrap_or_default();
     let mut per_unit: BTreeMap<String, Vec<(&CrossDuplicate, u32)>> = BTreeMap::new();
     for d in dups {
         for (unit, _, _, row) in &d.places {
-            if !queue::already_notified(conn, kind, period, &d.key, unit)? {
+            if !journal.already_notified(kind, period, &d.key, unit)? {
                 per_unit.entry(unit.clone()).or_default().push((d, *row));
             }
         }
@@ -145,11 +153,7 @@ pub fn for_duplicates(
                 d.name,
                 others.join("、")
             ));
-            let esc = |s: &str| {
-                s.replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-            };
+            let esc = crate::text::escape_html;
             html.push(format!(
                 "<tr><td>{}</td><td>{}</td><td>{row}</td><td>{}</td></tr>",
                 esc(&d.key),
@@ -226,31 +230,31 @@ pub fn backoff(base: Duration, attempts: i64) -> Duration {
 
 /// Sends every message due now, one at a time. Returns how many were sent.
 pub fn deliver_due(
-    conn: &Connection,
+    journal: &Journal,
     sender: &Sender,
     from: &str,
     retry_base: Duration,
     stop: &AtomicBool,
-) -> rusqlite::Result<usize> {
+) -> Result<usize, JournalError> {
     let mut sent = 0;
     while !stop.load(Ordering::SeqCst) {
-        let Some(m) = queue::next_due(conn)? else {
+        let Some(m) = journal.mail_next_due()? else {
             break;
         };
-        queue::mark_sending(conn, m.id)?;
+        journal.mail_sending(m.id)?;
         match sender.send(from, &m.to, &m.bytes) {
             Ok(()) => {
-                queue::mark_sent(conn, m.id)?;
+                journal.mail_sent(m.id)?;
                 sent += 1;
                 tracing::info!("mail #{} sent to {}: {}", m.id, m.to.join(", "), m.subject);
             }
             Err(e) if e.permanent => {
-                queue::mark_parked(conn, m.id, &e.message)?;
+                journal.mail_parked(m.id, &e.message)?;
                 tracing::warn!("mail #{} refused for good, parked: {}", m.id, e.message);
             }
             Err(e) => {
                 let wait = backoff(retry_base, m.attempts + 1);
-                queue::mark_retry(conn, m.id, wait.as_secs().max(1) as i64, &e.message)?;
+                journal.mail_retry(m.id, wait.as_secs().max(1) as i64, &e.message)?;
                 tracing::warn!(
                     "mail #{} not sent ({}); retry in {:?}",
                     m.id,
@@ -281,7 +285,7 @@ pub fn worker(
             return;
         }
     };
-    let store = match crate::store::Store::open(state_dir) {
+    let journal = match Journal::open(state_dir) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("mail delivery disabled: {e}");
@@ -289,10 +293,11 @@ pub fn worker(
         }
     };
     while !stop.load(Ordering::SeqCst) {
-        if let Err(e) = deliver_due(store.conn(), &sender, from, retry_base, &stop) {
+        if let Err(e) = deliver_due(&journal, &sender, from, retry_base, &stop) {
             tracing::error!("mail queue: {e}");
         }
-        let next = queue::seconds_to_next(store.conn())
+        let next = journal
+            .mail_seconds_to_next()
             .ok()
             .flatten()
             .map(|s| Duration::from_secs(s as u64));
@@ -303,5 +308,24 @@ pub fn worker(
             Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn retries_double_up_to_an_hour() {
+        assert_eq!(backoff(Duration::from_secs(60), 1), Duration::from_secs(60));
+        assert_eq!(
+            backoff(Duration::from_secs(60), 3),
+            Duration::from_secs(240)
+        );
+        assert_eq!(
+            backoff(Duration::from_secs(60), 30),
+            Duration::from_secs(3600)
+        );
     }
 }

@@ -7,14 +7,16 @@
 //! ([`LintIssue`]). Every command loads rules through it, so a rule folder that
 //! `check-rules` accepts is exactly one that `validate` and `watch` accept.
 
+pub mod cel;
 pub mod native;
 pub mod schema;
 pub mod table;
 
+pub use self::cel::{cel_env, toml_to_cel};
 use crate::checks::{self, Check};
 use crate::workbook::header::HeaderSpec;
 use crate::workbook::value::header_key;
-use cel::{Env, Program, Value};
+use ::cel::{Env, Program, Value};
 use regex::Regex;
 pub use schema::{ColumnType, Severity, UniqueScope};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -320,6 +322,7 @@ fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::NoticeFile> {
             ("rejected", &file.rejected),
             ("accepted", &file.accepted),
             ("unreadable", &file.unreadable),
+            ("not_a_ledger", &file.not_a_ledger),
             ("quarantine", &file.quarantine),
             ("duplicates", &file.duplicates),
             ("county_workbook", &file.county_workbook),
@@ -331,11 +334,7 @@ fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::NoticeFile> {
         v
     };
     for (name, text) in templates {
-        let mut rest = text;
-        while let Some(start) = rest.find('{') {
-            let after = &rest[start + 1..];
-            let Some(end) = after.find('}') else { break };
-            let ph = &after[..end];
+        for ph in crate::text::placeholders(text) {
             if !NOTICE_PLACEHOLDERS.contains(&ph) {
                 let line = src.find(&format!("{{{ph}}}")).map(|p| p..p);
                 lint.at(
@@ -345,7 +344,6 @@ fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::NoticeFile> {
                     format!("通知模板 [{name}] 使用了未知占位符「{{{ph}}}」"),
                 );
             }
-            rest = &after[end + 1..];
         }
     }
     Some(file)
@@ -368,6 +366,7 @@ fn empty_notices() -> schema::NoticeFile {
         rejected: t(),
         accepted: t(),
         unreadable: t(),
+        not_a_ledger: t(),
         quarantine: t(),
         duplicates: t(),
         county_workbook: t(),
@@ -466,17 +465,6 @@ fn toml_error(file: &Path, src: &str, e: &toml::de::Error) -> LintIssue {
         line,
         message: format!("TOML 格式错误：{}", e.message()),
     }
-}
-
-/// The CEL environment rules are compiled in: the standard library plus the strings
-/// extension (`substring`, `charAt`, …).
-pub fn cel_env() -> Arc<Env> {
-    let mut env = Env::stdlib();
-    // The extension only declares functions; it cannot fail on a fresh stdlib env.
-    if let Err(e) = env.add_extension(cel::extensions::strings) {
-        tracing::warn!(error = %e, "CEL strings extension unavailable");
-    }
-    Arc::new(env)
 }
 
 impl RuleSet {
@@ -710,23 +698,6 @@ fn load_units(
             email: r.get(idx[2]).cloned().unwrap_or_default(),
         })
         .collect()
-}
-
-/// Converts a TOML value to a CEL value (numbers as double, so `==` against money works).
-pub fn toml_to_cel(v: &toml::Value) -> Value {
-    match v {
-        toml::Value::String(s) => Value::from(s.as_str()),
-        toml::Value::Integer(i) => Value::Float(*i as f64),
-        toml::Value::Float(f) => Value::Float(*f),
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::from(d.to_string()),
-        toml::Value::Array(a) => Value::List(Arc::new(a.iter().map(toml_to_cel).collect())),
-        toml::Value::Table(t) => {
-            let m: HashMap<String, Value> =
-                t.iter().map(|(k, v)| (k.clone(), toml_to_cel(v))).collect();
-            Value::Map(m.into())
-        }
-    }
 }
 
 struct KindCtx<'a> {
@@ -1059,11 +1030,7 @@ fn check_placeholders(
     what: &str,
     lint: &mut Lint,
 ) {
-    let mut rest = text;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('}') else { break };
-        let name = &after[..end];
+    for name in crate::text::placeholders(text) {
         if !PLACEHOLDERS.contains(&name) && !keys.iter().any(|k| k == name) {
             lint.at(
                 path,
@@ -1072,7 +1039,6 @@ fn check_placeholders(
                 format!("{what} 的提示语使用了未知占位符「{{{name}}}」"),
             );
         }
-        rest = &after[end + 1..];
     }
 }
 
@@ -1337,12 +1303,12 @@ fn meta(
 /// Runs every row rule once on a blank row, so a rule that can never evaluate (a
 /// type mismatch, a wrong function call) is caught by `check-rules`, not by a clerk.
 fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
-    let root = crate::validate::cel_root(ctx.env, ctx.standards, ctx.county);
+    let root = self::cel::cel_root(ctx.env, ctx.standards, ctx.county);
     let mut file_scope = root.new_inner_scope();
-    crate::validate::bind_file_globals(&mut file_scope, "", "2000-01");
+    self::cel::bind_file_globals(&mut file_scope, "", "2000-01");
     let mut row = file_scope.new_inner_scope();
     for c in &kind.columns {
-        row.add_variable_from_value(c.key.clone(), crate::validate::blank_value(c));
+        row.add_variable_from_value(c.key.clone(), self::cel::blank_value(c));
     }
     for r in &kind.row_rules {
         // `when` must always evaluate; `assert` and `expected` only where `when` holds.
@@ -1360,7 +1326,7 @@ fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
                 }
             }
             Ok(Value::Bool(false)) => {}
-            Ok(other) => errors.push(cel::ExecutionError::function_error(
+            Ok(other) => errors.push(::cel::ExecutionError::function_error(
                 "when",
                 format!("结果不是真/假：{other:?}"),
             )),
@@ -1368,7 +1334,7 @@ fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
         }
         if let Some(e) = errors
             .into_iter()
-            .find(|e| !matches!(e, cel::ExecutionError::NoSuchKey(_)))
+            .find(|e| !matches!(e, ::cel::ExecutionError::NoSuchKey(_)))
         {
             lint.issues.push(LintIssue {
                 file: ctx.path.to_path_buf(),

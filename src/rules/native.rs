@@ -106,7 +106,7 @@ impl<'a> V<'a> {
         }
     }
 
-    /// The value as message text, as `validate::cel_text` writes the CEL value.
+    /// The value as message text, as `rules::cel::cel_text` writes the CEL value.
     /// `None` for a map (left to `cel`).
     pub fn text(&self) -> Option<String> {
         Some(match self {
@@ -1046,9 +1046,9 @@ mod tests {
             name: "安和县".into(),
             ..crate::rules::County::default()
         };
-        let root = crate::validate::cel_root(&env, &standards_cel, &county);
+        let root = crate::rules::cel::cel_root(&env, &standards_cel, &county);
         let mut file = root.new_inner_scope();
-        let period_end = crate::validate::bind_file_globals(&mut file, "柳河镇", "2026-11");
+        let period_end = crate::rules::cel::bind_file_globals(&mut file, "柳河镇", "2026-11");
         assert_eq!(period_end, "2026-11-30");
         let scope = Scope {
             unit: "柳河镇",
@@ -1088,7 +1088,11 @@ mod tests {
                         let theirs = theirs.unwrap_or_else(|e| {
                             panic!("{src}: native said {v:?}, cel failed: {e:?}")
                         });
-                        assert_eq!(v.text(), Some(crate::validate::cel_text(&theirs)), "{src}");
+                        assert_eq!(
+                            v.text(),
+                            Some(crate::rules::cel::cel_text(&theirs)),
+                            "{src}"
+                        );
                         let same = match (&v, &theirs) {
                             (V::Bool(a), cel::Value::Bool(b)) => a == b,
                             (V::Int(a), cel::Value::Int(b)) => a == b,

@@ -65,6 +65,8 @@ pub struct NoticeFile {
     pub rejected: MailTemplate,
     pub accepted: MailTemplate,
     pub unreadable: MailTemplate,
+    /// A readable file that is no ledger kind of the rules.
+    pub not_a_ledger: MailTemplate,
     pub quarantine: MailTemplate,
     pub duplicates: MailTemplate,
     pub county_workbook: MailTemplate,

@@ -1,6 +1,7 @@
 //! Findings and per-file reports: what `validate` says about a file.
 
 use crate::rules::{RuleMeta, Severity};
+use crate::text::render;
 use serde::Serialize;
 
 /// One problem, tied to a cell where there is one.
@@ -73,36 +74,6 @@ impl Finding {
     }
 }
 
-/// Replaces `{name}` placeholders; unknown names are left as written.
-pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
-    let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end) => {
-                let name = &after[..end];
-                match vars(name) {
-                    Some(v) => out.push_str(&v),
-                    None => {
-                        out.push('{');
-                        out.push_str(name);
-                        out.push('}');
-                    }
-                }
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Everything `validate` says about one file.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct FileReport {
@@ -134,6 +105,10 @@ pub struct FileReport {
     /// Normalised data rows, when asked for ([`crate::validate::Options::collect_rows`]).
     #[serde(skip)]
     pub records: Vec<Record>,
+    /// The file was read but is no ledger kind of the rules (its sheets and
+    /// headers match none): a stray file, not a broken ledger.
+    #[serde(skip)]
+    pub not_a_ledger: bool,
     /// How the unit was identified: Known, Conflict, Unknown.
     #[serde(skip)]
     pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,

@@ -9,17 +9,17 @@
 pub mod findings;
 
 use crate::checks::{CheckInput, ParamValue};
-use crate::intake::identify::{self, UnitVerdict};
-use crate::rules::native::{self, Func, Out};
+use crate::intake::identify::{self, Source, UnitVerdict};
+use crate::rules::cel::{bind_file_globals, cel_root, cel_text};
+use crate::rules::native;
 use crate::rules::{
-    ColumnCheck, ColumnType, County, Kind, Lookup, RuleMeta, RuleSet, Severity, UniqueScope,
+    ColumnCheck, ColumnType, Kind, Lookup, RuleMeta, RuleSet, Severity, UniqueScope,
 };
 use crate::workbook::header::{find_header, HeaderMatch, TextRows};
 use crate::workbook::value::{self, cell_date, cell_integer, cell_money, header_key, number_text};
 use crate::workbook::{Book, Cell, Limits, ReadError};
-use cel::common::types::{CelBool, CelInt, CelString};
 use cel::common::value::CowVal;
-use cel::{Context, Env, Value};
+use cel::{Context, Value};
 use chrono::NaiveDate;
 pub use findings::{CountyKey, FileReport, Finding, Place, Record};
 use rustc_hash::FxHashMap;
@@ -27,7 +27,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
 
 /// How to validate one file.
 #[derive(Debug, Clone, Default)]
@@ -131,7 +130,7 @@ fn run(
     report: &mut FileReport,
 ) -> Result<(), String> {
     let mut book = Book::open(path, &opts.limits).map_err(|e| e.to_string())?;
-    let (kind, sheet) = recognise(&mut book, rules)?;
+    let (kind, sheet) = recognise(&mut book, rules).inspect_err(|_| report.not_a_ledger = true)?;
     report.kind = Some(kind.name.clone());
     report.kind_id = Some(kind.id.clone());
     report.sheet = Some(sheet.clone());
@@ -239,94 +238,6 @@ fn head_rows(book: &mut Book, sheet: &str, n: u32) -> Result<TextRows, ReadError
         ControlFlow::Continue(())
     })?;
     Ok(rows)
-}
-
-/// The CEL root context: standards, county and taizhang's functions.
-pub fn cel_root<'a>(env: &Arc<Env>, standards: &Value, county: &County) -> Context<'a, 'a> {
-    let mut ctx = Context::with_env(env.clone());
-    ctx.add_variable_from_value("standards", standards.clone());
-    ctx.add_variable_from_value("county", county.name.as_str());
-    // The functions borrow their string arguments (no copy per call) and run the
-    // same code as native evaluation (`rules::native::Func`).
-    let reg = |ctx: &mut Context<'_, '_>| -> Result<(), cel::DeclarationError> {
-        for (name, f) in [
-            ("cn_id_valid", Func::CnIdValid),
-            ("cn_id_gender", Func::CnIdGender),
-            ("cn_id_birth", Func::CnIdBirth),
-            ("age_at", Func::AgeAt),
-        ] {
-            ctx.add_function(
-                name,
-                cel_fn(move |a| {
-                    Ok(match f.apply(a) {
-                        Out::Bool(b) => CowVal::owned(CelBool::from(b)),
-                        Out::Int(i) => CowVal::owned(CelInt::from(i)),
-                        Out::Str(s) => CowVal::owned(CelString::from(s.into_owned())),
-                    })
-                }),
-            )?;
-        }
-        Ok(())
-    };
-    if let Err(e) = reg(&mut ctx) {
-        tracing::error!(error = ?e, "registering CEL functions");
-    }
-    ctx
-}
-
-/// Wraps a function of string arguments as a CEL function that borrows them.
-type CelFunction = Box<
-    dyn for<'c, 'l> Fn(
-            &mut cel::FunctionContext<'c, 'l>,
-        ) -> Result<CowVal<'c, 'l>, cel::ExecutionError>
-        + Send
-        + Sync,
->;
-
-fn cel_fn<F>(f: F) -> CelFunction
-where
-    F: for<'x> Fn(&[&'x str]) -> Result<CowVal<'static, 'static>, cel::ExecutionError>
-        + Send
-        + Sync
-        + 'static,
-{
-    Box::new(move |ftx: &mut cel::FunctionContext<'_, '_>| {
-        let mut args: [&str; 4] = [""; 4];
-        let n = ftx.args.len().min(4);
-        for (k, v) in ftx.args.iter().take(4).enumerate() {
-            let val: &dyn cel::common::value::Val = &**v;
-            match val.downcast_ref::<CelString>() {
-                Some(s) => args[k] = s.inner(),
-                None => return Err(ftx.error("参数应为文字")),
-            }
-        }
-        if n == 0 {
-            return Err(ftx.error("缺少参数"));
-        }
-        f(&args[..n])
-    })
-}
-
-/// Binds the per-file globals of row rules. Returns the `period_end` it bound: the period's last day as `YYYY-MM-DD`
-/// (empty when the period is not a month), for native evaluation.
-pub fn bind_file_globals(ctx: &mut Context<'_, '_>, unit: &str, period: &str) -> String {
-    ctx.add_variable_from_value("unit", unit);
-    ctx.add_variable_from_value("period", period);
-    let end = value::period_end(period)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
-    ctx.add_variable_from_value("period_end", end.as_str());
-    end
-}
-
-/// The CEL value of a blank cell of a column.
-pub fn blank_value(c: &crate::rules::Column) -> Value {
-    match c.kind {
-        ColumnType::Money => Value::Float(0.0),
-        ColumnType::Integer => Value::Null,
-        ColumnType::Enum => Value::from(c.blank_means.clone().unwrap_or_default()),
-        ColumnType::Text | ColumnType::Date => Value::from(""),
-    }
 }
 
 /// A cell after normalisation.
@@ -552,21 +463,24 @@ impl<'a> SheetPass<'a> {
                 }
             }
         }
-        let parts = identify::parse_file_name(self.name);
         let county = &self.rules.county;
+        let identity = identify::identify(
+            county,
+            &identify::Clues {
+                folder: self.opts.folder_unit.as_deref(),
+                file_name: self.name,
+                title_unit: title_unit.as_deref(),
+                title_date: title_date.as_deref(),
+                given_period: self.opts.period.as_deref(),
+                received: self.opts.fallback_period.as_deref(),
+            },
+        );
         let verdict = match &self.opts.unit {
             Some(u) => match identify::match_unit(county, u) {
                 Some(u) => UnitVerdict::Known(u),
                 None => return Err(format!("未知的填报单位「{u}」（不在乡镇名单中）")),
             },
-            None => identify::resolve_unit(
-                county,
-                &[
-                    ("folder", self.opts.folder_unit.as_deref()),
-                    ("file_name", parts.prefix.as_deref()),
-                    ("title", title_unit.as_deref()),
-                ],
-            ),
+            None => identity.unit,
         };
         match &verdict {
             UnitVerdict::Known(u) => self.unit = Some(u.clone()),
@@ -574,18 +488,18 @@ impl<'a> SheetPass<'a> {
                 let meta = self.kind.file_rule("unit_conflict", Severity::Error);
                 let shown: Vec<String> = votes
                     .iter()
-                    .map(|(s, u)| format!("{}：{u}", identify::source_zh(s)))
+                    .map(|(s, u)| format!("{}：{u}", s.zh()))
                     .collect();
                 let get = |n: &str| -> Option<String> {
-                    let pick = |src: &str| {
+                    let pick = |src: Source| {
                         votes
                             .iter()
                             .find(|(s, _)| *s == src)
                             .map(|(_, u)| u.clone())
                     };
                     match n {
-                        "file_unit" => pick("file_name").or_else(|| pick("folder")),
-                        "text_unit" => pick("title"),
+                        "file_unit" => pick(Source::FileName).or_else(|| pick(Source::Folder)),
+                        "text_unit" => pick(Source::Title),
                         _ => None,
                     }
                 };
@@ -604,17 +518,9 @@ impl<'a> SheetPass<'a> {
             .as_deref()
             .and_then(|u| county.unit(u))
             .map(|u| u.code.clone());
-        self.period = self
-            .opts
+        self.period = identity
             .period
-            .clone()
-            .or(parts.period)
-            .or_else(|| {
-                title_date
-                    .as_deref()
-                    .and_then(identify::period_from_date_text)
-            })
-            .or_else(|| self.opts.fallback_period.clone())
+            .map(|(p, _)| p)
             .unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
         self.out.period = Some(self.period.clone());
         self.period_end = bind_file_globals(
@@ -1235,7 +1141,6 @@ impl<'x> RowVars<'x> {
 impl cel::context::VariableResolver for RowVars<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<cel::common::value::CowVal<'b, 'b>> {
         use cel::common::types::{CelBool, CelDouble, CelInt, CelNull, CelString};
-        use cel::common::value::CowVal;
         let i = *self.names.get(variable)?;
         // The values native evaluation sees, in CEL's types.
         Some(match self.native(i) {
@@ -1301,20 +1206,6 @@ impl Tally {
             }
         }
         m
-    }
-}
-
-/// A CEL value as message text.
-pub fn cel_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.to_string(),
-        Value::Float(f) => number_text(*f),
-        Value::Int(i) => i.to_string(),
-        Value::UInt(u) => u.to_string(),
-        Value::Bool(b) => if *b { "是" } else { "否" }.to_string(),
-        Value::Null => String::new(),
-        Value::List(l) => l.iter().map(cel_text).collect::<Vec<_>>().join("、"),
-        other => format!("{other:?}"),
     }
 }
 

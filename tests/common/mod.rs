@@ -186,9 +186,11 @@ impl Site {
     pub fn state(&self) -> PathBuf {
         self.root.join("state")
     }
-    /// `taizhang ARGS…` pointed at this site's folders and the shipped rules.
+    /// `taizhang ARGS…` pointed at this site's folders and the shipped rules, at a
+    /// morning hour (before the daily digest), whatever the wall clock says.
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = bin();
+        c.env("TAIZHANG_NOW", "2026-11-30T09:00:00+08:00");
         c.args(args)
             .arg("--inbox")
             .arg(self.inbox())

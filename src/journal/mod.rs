@@ -1,5 +1,8 @@
 //! The journal: an embedded SQLite database on local disk that records every
-//! received file, every step taken on it, its outcome, findings and accepted rows.
+//! received file, every step taken on it, its outcome, findings and accepted rows,
+//! the mail queue ([`mail`]) and what the county side was given ([`outputs`]:
+//! county workbooks and their freshness, the daily digest, duplicate notices).
+//! This module is the only one that speaks SQL; everything else asks it.
 //!
 //! Every step of a submission is a state, written before the next step starts:
 //! `received` (the row exists, the file is still in the inbox) → `archived` (the
@@ -8,13 +11,18 @@
 //! After a crash the daemon resumes each submission from its state, so nothing is
 //! lost and nothing is processed twice.
 
+pub mod mail;
+pub mod outputs;
+
 use crate::validate::{FileReport, Record};
+pub use mail::{Mail, Queued};
+pub use outputs::WorkbookState;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
 /// Journal errors (the daemon treats them as fatal: without the journal nothing is safe).
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum JournalError {
     #[error("journal database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("journal folder {0}: {1}")]
@@ -23,7 +31,15 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
 }
 
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub type Result<T> = std::result::Result<T, JournalError>;
+
+/// Seconds since the Unix epoch (mail due times).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 /// Processing state of a submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +128,9 @@ pub struct Submission {
     pub duplicate_of: Option<i64>,
     pub unit: Option<String>,
     pub unit_code: Option<String>,
-    pub kind: Option<String>,
+    /// The ledger kind's id (`register`).
+    pub kind_id: Option<String>,
+    /// The ledger kind's name as users see it (`残疾人信息登记簿`).
     pub kind_name: Option<String>,
     pub period: Option<String>,
     pub rows: i64,
@@ -143,7 +161,7 @@ fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
         duplicate_of: r.get(10)?,
         unit: r.get(11)?,
         unit_code: r.get(12)?,
-        kind: r.get(13)?,
+        kind_id: r.get(13)?,
         kind_name: r.get(14)?,
         period: r.get(15)?,
         rows: r.get::<_, Option<i64>>(16)?.unwrap_or(0),
@@ -166,31 +184,45 @@ pub struct NewSubmission<'a> {
     pub size: u64,
 }
 
-/// What [`Store::record_outcome`] stores besides the report.
+/// What was decided about a submission: its outcome and who, what and when it
+/// is for. Recorded as decided (the validation report is kept beside it as it
+/// was, never rewritten).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Why, when it is not plain (quarantine, unreadable, not a ledger).
+    pub reason: Option<String>,
+    pub unit: Option<String>,
+    pub unit_code: Option<String>,
+    pub kind_id: Option<String>,
+    pub kind_name: Option<String>,
+    pub period: Option<String>,
+}
+
+/// What [`Journal::record_outcome`] stores besides the decision and the report.
 #[derive(Debug, Clone, Copy)]
 pub struct OutcomeRecord<'a> {
-    pub outcome: Outcome,
-    pub reason: Option<&'a str>,
-    /// The earlier submission with the same content.
-    pub duplicate_of: Option<i64>,
     /// The annotated copy, relative to the state folder.
     pub annotated: Option<&'a str>,
     /// Notices to queue in the same transaction.
-    pub mails: &'a [crate::notice::Mail],
+    pub mails: &'a [Mail],
     /// Column key identifying a person (indexed for the cross-unit duplicate list).
     pub person_key: Option<&'a str>,
+    /// The county workbook of the decision's kind and period must be rebuilt, for
+    /// this reason (said to county staff when it is sent).
+    pub workbook_why: Option<&'a str>,
 }
 
 /// The journal.
-pub struct Store {
+pub struct Journal {
     conn: Connection,
 }
 
-impl Store {
+impl Journal {
     /// Opens (creating if needed) `journal.sqlite3` in the state folder.
-    pub fn open(state_dir: &Path) -> Result<Store> {
+    pub fn open(state_dir: &Path) -> Result<Journal> {
         std::fs::create_dir_all(state_dir)
-            .map_err(|e| StoreError::Io(state_dir.to_path_buf(), e))?;
+            .map_err(|e| JournalError::Io(state_dir.to_path_buf(), e))?;
         let conn = Connection::open(state_dir.join("journal.sqlite3"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -241,13 +273,9 @@ impl Store {
                 detail TEXT
             );",
         )?;
-        crate::notice::queue::init(&conn)?;
-        Ok(Store { conn })
-    }
-
-    /// The underlying connection (for modules that keep their own tables here).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+        conn.execute_batch(mail::SCHEMA)?;
+        conn.execute_batch(outputs::SCHEMA)?;
+        Ok(Journal { conn })
     }
 
     /// Appends to the event log.
@@ -270,7 +298,7 @@ impl Store {
     }
 
     /// Records a received file (state `received`) and returns its id. The archive
-    /// path is set from the id by the caller with [`Store::set_archive_path`].
+    /// path is set from the id by the caller with [`Journal::set_archive_path`].
     pub fn insert_received(&self, s: &NewSubmission<'_>) -> Result<i64> {
         self.conn.execute(
             "INSERT INTO submissions (received_at, original_name, folder, inbox_path, sha256, size, state)
@@ -319,33 +347,32 @@ impl Store {
     pub fn record_outcome(
         &mut self,
         id: i64,
+        d: &Decision,
         report: &FileReport,
         o: &OutcomeRecord<'_>,
     ) -> Result<()> {
-        let (outcome, reason, duplicate_of, annotated, mails) =
-            (o.outcome, o.reason, o.duplicate_of, o.annotated, o.mails);
+        let outcome = d.outcome;
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM findings WHERE submission_id = ?1", params![id])?;
         tx.execute("DELETE FROM records WHERE submission_id = ?1", params![id])?;
         tx.execute(
-            "UPDATE submissions SET state = 'validated', outcome = ?2, duplicate_of = ?3, unit = ?4, unit_code = ?5,
-               kind = ?6, kind_name = ?7, period = ?8, rows = ?9, errors = ?10, warnings = ?11, reason = ?12,
-               annotated_path = ?13, report_json = ?14, processed_at = ?15
+            "UPDATE submissions SET state = 'validated', outcome = ?2, duplicate_of = NULL, unit = ?3, unit_code = ?4,
+               kind = ?5, kind_name = ?6, period = ?7, rows = ?8, errors = ?9, warnings = ?10, reason = ?11,
+               annotated_path = ?12, report_json = ?13, processed_at = ?14
              WHERE id = ?1",
             params![
                 id,
                 outcome.as_str(),
-                duplicate_of,
-                report.unit,
-                report.unit_code,
-                report.kind_id,
-                report.kind,
-                report.period,
+                d.unit,
+                d.unit_code,
+                d.kind_id,
+                d.kind_name,
+                d.period,
                 report.rows as i64,
                 report.errors as i64,
                 report.warnings as i64,
-                reason,
-                annotated,
+                d.reason,
+                o.annotated,
                 serde_json::to_string(report)?,
                 now()
             ],
@@ -387,7 +414,10 @@ impl Store {
                 }
             }
         }
-        crate::notice::queue::enqueue(&tx, Some(id), mails)?;
+        mail::enqueue(&tx, Some(id), o.mails)?;
+        if let (Some(why), Some(kind), Some(period)) = (o.workbook_why, &d.kind_id, &d.period) {
+            outputs::mark_stale(&tx, kind, period, why)?;
+        }
         tx.execute(
             "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, 'validated', ?3)",
             params![now(), id, outcome.as_str()],
@@ -396,20 +426,54 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a submission done and queues the notices its consolidation caused,
-    /// in one transaction; `notified` are the (person, unit) pairs those notices cover.
+    /// Records a submission whose bytes equal an earlier one's: it is `done` as a
+    /// duplicate of `first`, for the same unit, kind and period, and nothing else
+    /// happens to it.
+    pub fn record_duplicate(&mut self, id: i64, first: &Submission, reason: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE submissions SET state = 'done', outcome = 'duplicate', duplicate_of = ?2, unit = ?3,
+               unit_code = ?4, kind = ?5, kind_name = ?6, period = ?7, rows = ?8, errors = ?9,
+               warnings = ?10, reason = ?11, processed_at = ?12
+             WHERE id = ?1",
+            params![
+                id,
+                first.id,
+                first.unit,
+                first.unit_code,
+                first.kind_id,
+                first.kind_name,
+                first.period,
+                first.rows,
+                first.errors,
+                first.warnings,
+                reason,
+                now()
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, 'validated', 'duplicate')",
+            params![now(), id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a submission done and queues the notices it caused besides its own
+    /// (cross-unit duplicates), in one transaction; `notified` are the (person,
+    /// unit) pairs those notices cover, under `kind` and `period`.
     pub fn finish_with_mail(
         &mut self,
         id: i64,
         kind: &str,
         period: &str,
-        mails: &[crate::notice::Mail],
+        mails: &[Mail],
         notified: &[(String, String)],
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        crate::notice::queue::enqueue(&tx, Some(id), mails)?;
+        mail::enqueue(&tx, Some(id), mails)?;
         for (person, unit) in notified {
-            crate::notice::queue::mark_notified(&tx, kind, period, person, unit)?;
+            outputs::mark_notified(&tx, kind, period, person, unit)?;
         }
         tx.execute(
             "UPDATE submissions SET state = 'done' WHERE id = ?1",
@@ -449,11 +513,33 @@ impl Store {
     }
 
     /// Submissions of a kind and period that were validated (any outcome), oldest first.
-    pub fn for_kind_period(&self, kind: &str, period: &str) -> Result<Vec<Submission>> {
+    pub fn for_kind_period(&self, kind_id: &str, period: &str) -> Result<Vec<Submission>> {
         self.query(
             &format!("SELECT {COLUMNS} FROM submissions WHERE kind = ?1 AND period = ?2 AND state IN ('validated','done') ORDER BY id"),
-            &[&kind, &period],
+            &[&kind_id, &period],
         )
+    }
+
+    /// The latest accepted submission of a unit and kind for `at_or_before` or an
+    /// earlier period (the newest period first, then the newest submission).
+    pub fn latest_accepted(
+        &self,
+        unit: &str,
+        kind_id: &str,
+        at_or_before: &str,
+    ) -> Result<Option<Submission>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM submissions WHERE unit = ?1 AND kind = ?2 AND period <= ?3
+             AND outcome = 'accepted' AND state IN ('validated','done') ORDER BY period DESC, id DESC LIMIT 1"
+        );
+        Ok(self
+            .conn
+            .query_row(
+                &sql,
+                params![unit, kind_id, at_or_before],
+                row_to_submission,
+            )
+            .optional()?)
     }
 
     /// Every (kind, period) that has validated submissions.
@@ -493,7 +579,7 @@ impl Store {
 
     /// Streams the stored rows of a submission in sheet order, one at a time, so a
     /// rebuild never holds a whole ledger in memory: `f(Excel row, the row's JSON)`.
-    pub fn for_each_record<E: From<StoreError>>(
+    pub fn for_each_record<E: From<JournalError>>(
         &self,
         id: i64,
         mut f: impl FnMut(u32, &str) -> std::result::Result<(), E>,
@@ -501,14 +587,14 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached("SELECT row, data FROM records WHERE submission_id = ?1 ORDER BY row")
-            .map_err(StoreError::from)?;
-        let mut rows = st.query(params![id]).map_err(StoreError::from)?;
-        while let Some(r) = rows.next().map_err(StoreError::from)? {
-            let row: u32 = r.get(0).map_err(StoreError::from)?;
-            let data = r.get_ref(1).map_err(StoreError::from)?;
+            .map_err(JournalError::from)?;
+        let mut rows = st.query(params![id]).map_err(JournalError::from)?;
+        while let Some(r) = rows.next().map_err(JournalError::from)? {
+            let row: u32 = r.get(0).map_err(JournalError::from)?;
+            let data = r.get_ref(1).map_err(JournalError::from)?;
             let data = data
                 .as_str()
-                .map_err(|e| StoreError::from(rusqlite::Error::from(e)))?;
+                .map_err(|e| JournalError::from(rusqlite::Error::from(e)))?;
             f(row, data)?;
         }
         Ok(())

@@ -1,0 +1,368 @@
+//! The intake daemon: watch the inbox, take each file once it is complete,
+//! archive it, validate it, journal the outcome and rebuild the county workbook.
+//!
+//! Sources (native file events or polling, plus a periodic full rescan) only wake
+//! the single worker loop; the rescan is the truth. Errors come in two tiers: a
+//! journal failure stops the daemon (nothing is safe without it), anything about one
+//! file is recorded against that file and the loop goes on.
+
+pub mod submission;
+
+use crate::config::Config;
+use crate::intake::archive;
+use crate::intake::inbox::Inbox;
+use crate::journal::{Journal, JournalError, Outcome, State};
+use crate::rules::schema::SendWorkbook;
+use crate::rules::RuleSet;
+use crate::validate::FileReport;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Fatal daemon errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("file watcher: {0}")]
+    Watch(#[from] notify::Error),
+    #[error("mail: {0}")]
+    Mail(String),
+}
+
+/// Local hour from which the daily digest of county workbooks is queued.
+pub const DIGEST_HOUR: u32 = 17;
+
+/// What one file came to.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub id: i64,
+    pub outcome: Outcome,
+    pub report: FileReport,
+}
+
+/// The daemon.
+pub struct Daemon {
+    pub cfg: Config,
+    pub rules: RuleSet,
+    pub journal: Journal,
+    inbox: Inbox,
+    stop: Arc<AtomicBool>,
+    /// Wakes the mail thread when messages are queued (`watch` only).
+    mail_wake: Option<mpsc::Sender<()>>,
+    /// County workbooks whose last rebuild failed: not tried again before then.
+    retry_at: HashMap<(String, String), Instant>,
+}
+
+impl Daemon {
+    pub fn new(cfg: Config, rules: RuleSet, stop: Arc<AtomicBool>) -> Result<Daemon, DaemonError> {
+        for d in [&cfg.inbox, &cfg.outbox, &cfg.state] {
+            std::fs::create_dir_all(d).map_err(|e| DaemonError::Io(d.clone(), e))?;
+        }
+        let journal = Journal::open(&cfg.state)?;
+        // Messages caught mid-send by a stop are never resent automatically.
+        let uncertain = journal.mail_uncertain_after_stop()?;
+        if uncertain > 0 {
+            tracing::warn!("{uncertain} message(s) were being sent when the daemon stopped; marked uncertain (see status)");
+        }
+        let inbox = Inbox::new(&cfg.inbox, cfg.settle);
+        Ok(Daemon {
+            cfg,
+            rules,
+            journal,
+            inbox,
+            stop,
+            mail_wake: None,
+            retry_at: HashMap::new(),
+        })
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Resumes every submission a stop left unfinished, from its journaled state,
+    /// and rebuilds county workbooks that are stale or missing from the outbox.
+    pub fn recover(&mut self) -> Result<(), DaemonError> {
+        for sub in self.journal.unfinished()? {
+            tracing::info!(id = sub.id, file = %sub.original_name, state = sub.state.as_str(), "resuming after a stop");
+            match sub.state {
+                State::Received => {
+                    let archived = self.cfg.state.join(&sub.archive_path);
+                    if !sub.archive_path.is_empty() && archive::holds(&archived, &sub.sha256) {
+                        archive::remove_if_same(Path::new(&sub.inbox_path), &sub.sha256);
+                        self.journal.set_state(sub.id, State::Archived)?;
+                        self.validate_and_decide(sub.id)?;
+                    } else {
+                        // The bytes never reached the archive: the file is still in the
+                        // inbox and is received afresh.
+                        self.journal.forget_unarchived(sub.id)?;
+                    }
+                }
+                State::Archived => {
+                    self.validate_and_decide(sub.id)?;
+                }
+                State::Validated => {
+                    self.finish(sub.id)?;
+                }
+                State::Done => {}
+            }
+        }
+        for (kind, period) in self.journal.kind_periods()? {
+            let Some(k) = self.rules.kind(&kind) else {
+                continue;
+            };
+            let path = self
+                .cfg
+                .outbox
+                .join(crate::consolidate::file_name(&self.rules, k, &period));
+            if !path.exists() {
+                self.journal.mark_workbook_stale(&kind, &period, "")?;
+            }
+        }
+        self.rebuild_stale()
+    }
+
+    /// Rebuilds every stale county workbook that is due (a failed one waits out
+    /// its back-off), then queues it for county staff as `send_workbook` says. A
+    /// failure is journaled (shown by `status`) and retried later; it never stops
+    /// the daemon.
+    pub fn rebuild_stale(&mut self) -> Result<(), DaemonError> {
+        let now = Instant::now();
+        for w in self.journal.stale_workbooks()? {
+            let key = (w.kind_id.clone(), w.period.clone());
+            if self.retry_at.get(&key).is_some_and(|t| now < *t) {
+                continue;
+            }
+            let Some(kind) = self.rules.kind(&w.kind_id) else {
+                continue;
+            };
+            let started = Instant::now();
+            match crate::consolidate::rebuild(
+                &self.rules,
+                &self.journal,
+                &w.kind_id,
+                &w.period,
+                &self.cfg.outbox,
+            ) {
+                Ok(b) => {
+                    tracing::info!(
+                        "county workbook {} rebuilt: {} rows, {} cross-unit duplicates, {:?}",
+                        b.path.display(),
+                        b.rows,
+                        b.duplicates.len(),
+                        started.elapsed()
+                    );
+                    let send = self.rules.county.send_workbook;
+                    let mails: Vec<_> = match send {
+                        SendWorkbook::EveryTime if !w.why.is_empty() => {
+                            crate::notice::for_workbook(
+                                &self.rules,
+                                &kind.name,
+                                &w.period,
+                                &b.path,
+                                &w.why.join("；"),
+                            )
+                            .into_iter()
+                            .collect()
+                        }
+                        _ => Vec::new(),
+                    };
+                    let digest = send == SendWorkbook::Daily && !w.why.is_empty();
+                    self.journal
+                        .workbook_built(&w.kind_id, &w.period, &mails, digest)?;
+                    self.retry_at.remove(&key);
+                    if !mails.is_empty() {
+                        self.wake_mail();
+                    }
+                }
+                Err(e) => {
+                    let failures = w.failures + 1;
+                    let wait = Duration::from_secs(5 * 2u64.pow(failures.clamp(1, 6) as u32 - 1))
+                        .min(Duration::from_secs(300));
+                    tracing::error!(
+                        kind = w.kind_id,
+                        period = w.period,
+                        error = %e,
+                        "county workbook could not be rebuilt; retry in {wait:?}"
+                    );
+                    self.journal
+                        .workbook_failed(&w.kind_id, &w.period, &e.to_string())?;
+                    self.retry_at.insert(key, now + wait);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Once a day, from `DIGEST_HOUR` on, queues the county workbooks that changed
+    /// since the last digest for county staff (`send_workbook = "daily"`).
+    pub fn maybe_digest(&mut self) -> Result<(), DaemonError> {
+        use chrono::Timelike;
+        let now = crate::clock::now();
+        let today = now.format("%Y-%m-%d").to_string();
+        if now.hour() < DIGEST_HOUR {
+            return Ok(());
+        }
+        let Some(pending) = self.journal.digest_due(&today)? else {
+            return Ok(());
+        };
+        let mut mails = Vec::new();
+        for (kind, period) in &pending {
+            let Some(k) = self.rules.kind(kind) else {
+                continue;
+            };
+            let path = self
+                .cfg
+                .outbox
+                .join(crate::consolidate::file_name(&self.rules, k, period));
+            mails.extend(crate::notice::for_workbook(
+                &self.rules,
+                &k.name,
+                period,
+                &path,
+                &format!("{today} 日汇总"),
+            ));
+        }
+        self.journal.digest_made(&today, &mails)?;
+        if !mails.is_empty() {
+            self.wake_mail();
+        }
+        Ok(())
+    }
+
+    fn wake_mail(&self) {
+        if let Some(tx) = &self.mail_wake {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Sends every message due now (used by `run --once`; `watch` has a mail thread).
+    pub fn deliver_now(&self) -> Result<usize, DaemonError> {
+        let target = self.cfg.mail_target().map_err(DaemonError::Mail)?;
+        let sender = crate::notice::Sender::new(&target).map_err(DaemonError::Mail)?;
+        Ok(crate::notice::deliver_due(
+            &self.journal,
+            &sender,
+            &self.rules.county.from,
+            self.cfg.mail_retry,
+            &self.stop,
+        )?)
+    }
+
+    /// Processes everything pending, waiting for files still being copied, then returns.
+    pub fn run_once(&mut self) -> Result<Vec<Processed>, DaemonError> {
+        self.recover()?;
+        let mut done = Vec::new();
+        loop {
+            let (ready, next) = self.inbox.settled();
+            for c in &ready {
+                if self.stopping() {
+                    return Ok(done);
+                }
+                done.extend(self.take(c)?);
+            }
+            if self.stopping() || (ready.is_empty() && next.is_none()) {
+                self.rebuild_stale()?;
+                self.maybe_digest()?;
+                let sent = self.deliver_now()?;
+                if sent > 0 {
+                    tracing::info!("{sent} notice(s) delivered");
+                }
+                return Ok(done);
+            }
+            if ready.is_empty() {
+                if let Some(wait) = next {
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+
+    /// Watches the inbox until stopped (the stop flag, set by SIGINT/SIGTERM).
+    /// Native events (or polling with `poll`) wake the loop; a full rescan runs
+    /// every `rescan` regardless.
+    pub fn watch(
+        &mut self,
+        wake_rx: mpsc::Receiver<()>,
+        wake_tx: mpsc::Sender<()>,
+    ) -> Result<(), DaemonError> {
+        use notify::Watcher;
+        let target = self.cfg.mail_target().map_err(DaemonError::Mail)?;
+        let (mail_tx, mail_rx) = mpsc::channel();
+        self.mail_wake = Some(mail_tx);
+        let mail_thread = {
+            let (state, from, retry, stop) = (
+                self.cfg.state.clone(),
+                self.rules.county.from.clone(),
+                self.cfg.mail_retry,
+                self.stop.clone(),
+            );
+            let target = target.clone();
+            std::thread::Builder::new()
+                .name("mail".into())
+                .spawn(move || crate::notice::worker(&state, &target, &from, retry, stop, mail_rx))
+                .map_err(|e| DaemonError::Io(PathBuf::from("mail thread"), e))?
+        };
+        tracing::info!("notices go to {}", target.describe());
+        self.recover()?;
+        let tx = wake_tx.clone();
+        let handler = move |res: notify::Result<notify::Event>| {
+            if res.is_ok() {
+                let _ = tx.send(());
+            }
+        };
+        let mut watcher: Box<dyn Watcher> = match self.cfg.poll {
+            Some(interval) => Box::new(notify::PollWatcher::new(
+                handler,
+                notify::Config::default().with_poll_interval(interval),
+            )?),
+            None => Box::new(notify::recommended_watcher(handler)?),
+        };
+        watcher.watch(&self.cfg.inbox, notify::RecursiveMode::Recursive)?;
+        tracing::info!(
+            "watching {} ({}; settle {:?}, rescan {:?}); county workbooks in {}",
+            self.cfg.inbox.display(),
+            if self.cfg.poll.is_some() {
+                "polling"
+            } else {
+                "native events"
+            },
+            self.cfg.settle,
+            self.cfg.rescan,
+            self.cfg.outbox.display()
+        );
+        while !self.stopping() {
+            let (ready, next) = self.inbox.settled();
+            for c in &ready {
+                if self.stopping() {
+                    break;
+                }
+                self.take(c)?;
+            }
+            self.rebuild_stale()?;
+            self.maybe_digest()?;
+            // Sleep until the next settling file is due, or the next rescan; a
+            // file event wakes us earlier.
+            let wait = if ready.is_empty() {
+                next.unwrap_or(self.cfg.rescan).min(self.cfg.rescan)
+            } else {
+                Duration::ZERO
+            };
+            match wake_rx.recv_timeout(wait) {
+                Ok(()) => while wake_rx.try_recv().is_ok() {},
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.mail_wake = None;
+        let _ = mail_thread.join();
+        tracing::info!("stopped cleanly");
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! One submission's steps: take (archive and journal), validate, decide, record
+//! (outcome, findings, rows and notices in one transaction), finish (cross-unit
+//! duplicate notices; the county workbook is marked stale and rebuilt on its own,
+//! so no notice ever waits on it).
+
+use super::{Daemon, DaemonError, Processed};
+use crate::intake::archive;
+use crate::intake::identify::{self, Clues, UnitVerdict};
+use crate::intake::inbox::Candidate;
+use crate::journal::{Decision, NewSubmission, Outcome, OutcomeRecord, State, Submission};
+use crate::rules::RuleSet;
+use crate::standing;
+use crate::validate::{self, FileReport, Options};
+use std::path::Path;
+use std::time::Instant;
+
+/// The outcome of a validated file and who, what and when it is for. Pure: the
+/// report is read, never rewritten.
+///
+/// - Unreadable (or not a ledger kind) with a unit named by the folder or file
+///   name: rejected back to that unit, filed under the kind the file name names
+///   (if any: a file that names no kind never changes any unit's standing).
+/// - Unreadable and no unit: quarantined.
+/// - Readable: a conflict or no unit is quarantined; errors reject; else accepted.
+pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decision {
+    let county = &rules.county;
+    let mut d = Decision {
+        outcome: Outcome::Accepted,
+        reason: None,
+        unit: report.unit.clone(),
+        unit_code: report.unit_code.clone(),
+        kind_id: report.kind_id.clone(),
+        kind_name: report.kind.clone(),
+        period: report.period.clone(),
+    };
+    if let Some(fatal) = &report.fatal {
+        let id = identify::identify(
+            county,
+            &Clues {
+                folder: sub.folder.as_deref(),
+                file_name: &sub.original_name,
+                received: sub.received_at.get(..7),
+                ..Clues::default()
+            },
+        );
+        let UnitVerdict::Known(u) = id.unit else {
+            d.outcome = Outcome::Quarantined;
+            d.reason = Some(format!("{fatal}；且无法确定报送单位"));
+            return d;
+        };
+        d.unit_code = county.unit(&u).map(|x| x.code.clone());
+        d.unit = Some(u);
+        d.period = d.period.or(id.period.map(|(p, _)| p));
+        if d.kind_id.is_none() {
+            if let Some(k) = kind_named_in(rules, &sub.original_name) {
+                d.kind_id = Some(k.id.clone());
+                d.kind_name = Some(k.name.clone());
+            }
+        }
+        d.outcome = Outcome::Rejected;
+        d.reason = Some(fatal.clone());
+        return d;
+    }
+    match &report.unit_verdict {
+        Some(UnitVerdict::Conflict(votes)) => {
+            let shown: Vec<String> = votes
+                .iter()
+                .map(|(s, u)| format!("{}为{u}", s.zh()))
+                .collect();
+            d.outcome = Outcome::Quarantined;
+            d.reason = Some(format!("填报单位前后不一致：{}", shown.join("，")));
+        }
+        Some(UnitVerdict::Unknown) | None => {
+            d.outcome = Outcome::Quarantined;
+            d.reason = Some(
+                "无法确定报送单位：文件夹、文件名和表内「填报单位」都没有写明已知的乡镇（街道）"
+                    .into(),
+            );
+        }
+        Some(UnitVerdict::Known(_)) if report.errors > 0 => d.outcome = Outcome::Rejected,
+        Some(UnitVerdict::Known(_)) => d.outcome = Outcome::Accepted,
+    }
+    d
+}
+
+/// The ledger kind whose name the file name carries (`…_残疾人信息登记簿_…`).
+fn kind_named_in<'r>(rules: &'r RuleSet, file_name: &str) -> Option<&'r crate::rules::Kind> {
+    rules
+        .kinds
+        .iter()
+        .filter(|k| file_name.contains(k.name.as_str()))
+        .max_by_key(|k| k.name.len())
+}
+
+impl Daemon {
+    /// Takes one complete file through every step. Errors about the file are
+    /// journaled against it; only journal failures come back as errors.
+    pub fn take(&mut self, c: &Candidate) -> Result<Option<Processed>, DaemonError> {
+        let t0 = Instant::now();
+        let Ok(bytes) = std::fs::read(&c.path) else {
+            return Ok(None); // gone meanwhile
+        };
+        let before = std::fs::symlink_metadata(&c.path).ok();
+        let sha = archive::sha256_hex(&bytes);
+        let received_at = crate::journal::now();
+        let new = NewSubmission {
+            received_at: &received_at,
+            original_name: &c.name,
+            folder: c.folder.as_deref(),
+            inbox_path: &c.path.to_string_lossy(),
+            sha256: &sha,
+            size: bytes.len() as u64,
+        };
+        let earlier = self.journal.find_by_hash(&sha)?;
+        let id = self.journal.insert_received(&new)?;
+        let month = received_at.get(..7).unwrap_or("0000-00");
+        let rel = archive::relative_path(month, id, &c.name);
+        self.journal.set_archive_path(id, &rel)?;
+        let dest = self.cfg.state.join(&rel);
+        archive::store(&dest, &bytes).map_err(|e| DaemonError::Io(dest.clone(), e))?;
+        // Remove the inbox copy only if it is still the file we read.
+        let after = std::fs::symlink_metadata(&c.path).ok();
+        if before.as_ref().map(|m| (m.len(), m.modified().ok()))
+            == after.as_ref().map(|m| (m.len(), m.modified().ok()))
+        {
+            if let Err(e) = std::fs::remove_file(&c.path) {
+                tracing::warn!(path = %c.path.display(), error = %e, "archived, but could not remove from the inbox");
+            }
+        }
+        self.inbox.taken(&c.path);
+        self.journal.set_state(id, State::Archived)?;
+        if let Some(first) = earlier {
+            let reason = format!(
+                "与 {} 收到的第 {} 号报送「{}」内容完全相同，未重复处理",
+                first.received_at, first.id, first.original_name
+            );
+            self.journal.record_duplicate(id, &first, &reason)?;
+            tracing::info!(
+                "{}: duplicate of submission {} ({}), not processed again [#{id}]",
+                c.name,
+                first.id,
+                first.original_name
+            );
+            return Ok(Some(Processed {
+                id,
+                outcome: Outcome::Duplicate,
+                report: FileReport {
+                    file: c.name.clone(),
+                    ..FileReport::default()
+                },
+            }));
+        }
+        tracing::debug!(id, "archived and journaled in {:?}", t0.elapsed());
+        self.validate_and_decide(id)
+    }
+
+    /// Validates an archived submission, decides its outcome, journals it with its
+    /// notices, and finishes it.
+    pub(super) fn validate_and_decide(
+        &mut self,
+        id: i64,
+    ) -> Result<Option<Processed>, DaemonError> {
+        let Some(sub) = self.journal.get(id)? else {
+            return Ok(None);
+        };
+        let archived = self.cfg.state.join(&sub.archive_path);
+        let opts = Options {
+            folder_unit: sub.folder.clone(),
+            name: Some(sub.original_name.clone()),
+            fallback_period: sub.received_at.get(..7).map(str::to_string),
+            collect_rows: true,
+            ..Options::default()
+        };
+        let t0 = Instant::now();
+        let report = validate::validate_path(&self.rules, &archived, &opts);
+        tracing::debug!(id, "validated in {:?}", t0.elapsed());
+        let d = decide(&self.rules, &sub, &report);
+        let outcome = d.outcome;
+        let mut annotated = None;
+        if report.fatal.is_none()
+            && matches!(outcome, Outcome::Rejected | Outcome::Accepted)
+            && !report.findings.is_empty()
+        {
+            let dir = self.cfg.state.join("annotated").join(id.to_string());
+            match std::fs::create_dir_all(&dir)
+                .map_err(crate::annotate::AnnotateError::from)
+                .and_then(|_| crate::annotate::annotate_file(&archived, &report, &dir))
+            {
+                Ok(p) => {
+                    annotated = p
+                        .strip_prefix(&self.cfg.state)
+                        .ok()
+                        .map(|r| r.to_string_lossy().to_string())
+                }
+                Err(e) => tracing::warn!(id, error = %e, "annotated copy could not be written"),
+            }
+        }
+        if outcome == Outcome::Quarantined {
+            self.quarantine(&sub, &archived, d.reason.as_deref().unwrap_or(""));
+        }
+        let annotated_abs = annotated.as_ref().map(|a| self.cfg.state.join(a));
+        let person_key = d
+            .kind_id
+            .as_deref()
+            .and_then(|k| self.rules.kind(k))
+            .and_then(|k| {
+                k.consolidation
+                    .as_ref()
+                    .map(|c| k.columns[c.person_key].key.as_str())
+            });
+        let mails =
+            crate::notice::for_outcome(&self.rules, &sub, &report, &d, annotated_abs.as_deref());
+        // What county staff are told the workbook changed for.
+        let workbook_why = matches!(outcome, Outcome::Accepted | Outcome::Rejected).then(|| {
+            format!(
+                "{}「{}」{}",
+                d.unit.clone().unwrap_or_default(),
+                sub.original_name,
+                outcome.zh()
+            )
+        });
+        self.journal.record_outcome(
+            id,
+            &d,
+            &report,
+            &OutcomeRecord {
+                annotated: annotated.as_deref(),
+                mails: &mails,
+                person_key,
+                workbook_why: workbook_why.as_deref(),
+            },
+        )?;
+        self.wake_mail();
+        tracing::debug!(
+            id,
+            "outcome journaled {:?} after validation began",
+            t0.elapsed()
+        );
+        tracing::info!(
+            "{}: {} (unit {}, {} {}, {} rows, {} errors, {} warnings){} [#{id}]",
+            sub.original_name,
+            outcome.as_str(),
+            d.unit.as_deref().unwrap_or("?"),
+            d.kind_id.as_deref().unwrap_or("?"),
+            d.period.as_deref().unwrap_or("?"),
+            report.rows,
+            report.errors,
+            report.warnings,
+            d.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+        self.finish(id)?;
+        Ok(Some(Processed {
+            id,
+            outcome,
+            report,
+        }))
+    }
+
+    /// Copies a quarantined file beside a note of the reason, for the county admin.
+    fn quarantine(&self, sub: &Submission, archived: &Path, reason: &str) {
+        let dir = self.cfg.outbox.join("quarantine");
+        let name = format!(
+            "{}-{}",
+            sub.id,
+            crate::fsutil::safe_name(&sub.original_name, 120)
+        );
+        let note = format!(
+            "文件：{}\n收到时间：{}\n来自：{}\n隔离原因：{reason}\n原件存档：{}\n",
+            sub.original_name,
+            sub.received_at,
+            sub.folder
+                .as_deref()
+                .map(|f| format!("收件箱子文件夹「{f}」"))
+                .unwrap_or_else(|| "收件箱".into()),
+            sub.archive_path
+        );
+        let res = crate::fsutil::copy_durable(archived, &dir.join(&name)).and_then(|_| {
+            crate::fsutil::write_durable(&dir.join(format!("{name}.原因.txt")), note.as_bytes())
+        });
+        if let Err(e) = res {
+            tracing::warn!(id = sub.id, error = %e, "could not copy to quarantine (the archive keeps it)");
+        }
+    }
+
+    /// Finishes a validated submission: queues the cross-unit duplicate notices
+    /// its outcome caused and marks it done (one transaction), then rebuilds the
+    /// county workbooks that are stale. A workbook that cannot be written delays
+    /// no notice.
+    pub(super) fn finish(&mut self, id: i64) -> Result<(), DaemonError> {
+        let Some(sub) = self.journal.get(id)? else {
+            return Ok(());
+        };
+        let judged = matches!(sub.outcome, Some(Outcome::Accepted | Outcome::Rejected));
+        let (Some(kind), Some(period), true) = (&sub.kind_id, &sub.period, judged) else {
+            self.journal.set_state(id, State::Done)?;
+            return Ok(());
+        };
+        let standing = standing::of(&self.rules, &self.journal, kind, period)?;
+        let dups = standing::cross_unit_duplicates(&self.journal, &standing)?;
+        let mut mails = Vec::new();
+        let mut notified = Vec::new();
+        for (m, pairs) in
+            crate::notice::for_duplicates(&self.rules, &self.journal, kind, period, &dups)?
+        {
+            mails.push(m);
+            notified.extend(pairs);
+        }
+        self.journal
+            .finish_with_mail(id, kind, period, &mails, &notified)?;
+        self.wake_mail();
+        // A new outcome: try its workbook now, whatever an earlier failure's back-off said.
+        self.retry_at.remove(&(kind.clone(), period.clone()));
+        self.rebuild_stale()
+    }
+}

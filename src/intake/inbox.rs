@@ -1,0 +1,188 @@
+//! The inbox: which entries are submissions, and when each is complete.
+//!
+//! A township drops `inbox/<file>` or `inbox/<乡镇名称>/<file>`. Editor lock and
+//! temp files are ignored, symlinks are never followed, deeper sub-folders are
+//! left alone. A file is settled when its size and mtime have not changed for the
+//! settle window **and** it opens as a workbook (a half-copied xlsx does not); a
+//! file that never opens is taken after four windows, to be answered with the
+//! reason.
+
+use crate::workbook::{Book, Limits};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A file waiting in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub path: PathBuf,
+    /// The inbox sub-folder it is in, if any.
+    pub folder: Option<String>,
+    pub name: String,
+}
+
+/// Names of files that are not submissions: editor lock and temp files, partial downloads.
+pub fn is_ignored(name: &str) -> bool {
+    let lower = name.to_lowercase();
+    name.starts_with("~$")
+        || name.starts_with('.')
+        || lower.ends_with(".tmp")
+        || lower.ends_with(".part")
+        || lower.ends_with(".partial")
+        || lower.ends_with(".crdownload")
+        || lower.ends_with(".download")
+        || lower.ends_with(".!ut")
+        || lower.ends_with('#')
+        || lower.ends_with('~')
+        // Excel writes its save temp file without an extension.
+        || !name.contains('.')
+}
+
+/// Lists inbox files (top level and one sub-folder deep) that are not ignored, by path.
+pub fn candidates(inbox: &Path) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(inbox) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() {
+            tracing::warn!(path = %e.path().display(), "symlink in the inbox ignored");
+            continue;
+        }
+        if ft.is_dir() {
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(sub) = std::fs::read_dir(e.path()) else {
+                continue;
+            };
+            for f in sub.flatten() {
+                let fname = f.file_name().to_string_lossy().to_string();
+                match f.file_type() {
+                    Ok(t) if t.is_file() && !is_ignored(&fname) => out.push(Candidate {
+                        path: f.path(),
+                        folder: Some(name.clone()),
+                        name: fname,
+                    }),
+                    Ok(t) if t.is_symlink() => {
+                        tracing::warn!(path = %f.path().display(), "symlink in the inbox ignored")
+                    }
+                    _ => {}
+                }
+            }
+        } else if ft.is_file() && !is_ignored(&name) {
+            out.push(Candidate {
+                path: e.path(),
+                folder: None,
+                name,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    size: u64,
+    mtime: Option<SystemTime>,
+    since: Instant,
+}
+
+/// Watches inbox entries settle: remembers each file's size and mtime between passes.
+#[derive(Debug)]
+pub struct Inbox {
+    dir: PathBuf,
+    settle: Duration,
+    seen: HashMap<PathBuf, Seen>,
+}
+
+impl Inbox {
+    pub fn new(dir: &Path, settle: Duration) -> Inbox {
+        Inbox {
+            dir: dir.to_path_buf(),
+            settle,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// One pass over the inbox: the files that are complete, and when the next
+    /// file still settling is due for another look (None: none is settling).
+    pub fn settled(&mut self) -> (Vec<Candidate>, Option<Duration>) {
+        let now = Instant::now();
+        let cands = candidates(&self.dir);
+        let present: BTreeSet<PathBuf> = cands.iter().map(|c| c.path.clone()).collect();
+        self.seen.retain(|p, _| present.contains(p));
+        let mut ready = Vec::new();
+        let mut next: Option<Duration> = None;
+        let settle = self.settle;
+        for c in cands {
+            let Ok(meta) = std::fs::symlink_metadata(&c.path) else {
+                continue;
+            };
+            let (size, mtime) = (meta.len(), meta.modified().ok());
+            let entry = self.seen.entry(c.path.clone()).or_insert(Seen {
+                size,
+                mtime,
+                since: now,
+            });
+            if entry.size != size || entry.mtime != mtime {
+                *entry = Seen {
+                    size,
+                    mtime,
+                    since: now,
+                };
+            }
+            let quiet = now.duration_since(entry.since);
+            if quiet >= settle
+                && (quiet >= settle * 4 || Book::open(&c.path, &Limits::default()).is_ok())
+            {
+                ready.push(c);
+            } else {
+                let wait = if quiet < settle {
+                    settle - quiet
+                } else {
+                    (settle / 4).min(settle * 4 - quiet)
+                };
+                let wait = wait.max(Duration::from_millis(5));
+                next = Some(next.map_or(wait, |n| n.min(wait)));
+            }
+        }
+        (ready, next)
+    }
+
+    /// Forgets a file once taken (a new file under the same name settles afresh).
+    pub fn taken(&mut self, path: &Path) {
+        self.seen.remove(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_ignored;
+
+    #[test]
+    fn lock_and_temp_files_are_ignored() {
+        for n in [
+            "~$柳河镇.xlsx",
+            ".~lock.柳河镇.xlsx#",
+            "a.tmp",
+            "x.xlsx.part",
+            "d.crdownload",
+            "8A3B2C10",
+            ".hidden.xlsx",
+        ] {
+            assert!(is_ignored(n), "{n}");
+        }
+        for n in [
+            "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+            "a.xls",
+            "b.ods",
+            "notes.pdf",
+        ] {
+            assert!(!is_ignored(n), "{n}");
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The code's layout rules, read from the sources: which module may name which
+//! (each question has one owner; imports only point down the layers), and no
+//! circle between the top-level modules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn src() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The top-level module a source file belongs to (`validate` for
+/// `src/validate/mod.rs`, `standing` for `src/standing.rs`).
+fn module_of(file: &Path) -> String {
+    let rel = file.strip_prefix(src()).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The code of a file without comments and without its `#[cfg(test)]` module.
+fn code(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap();
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Top-level modules a module's code names through `crate::…` paths.
+fn imports() -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let names: BTreeSet<String> = rust_files(&src())
+        .iter()
+        .map(|f| module_of(f))
+        .filter(|m| m != "lib" && m != "main")
+        .collect();
+    for f in rust_files(&src()) {
+        let m = module_of(&f);
+        let c = code(&f);
+        let entry = graph.entry(m.clone()).or_default();
+        let mut rest = c.as_str();
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + 7..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name != m && names.contains(&name) {
+                entry.insert(name);
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn each_module_names_only_what_is_below_it() {
+    let graph = imports();
+    let forbidden: &[(&str, &[&str])] = &[
+        ("validate", &["journal", "standing", "daemon", "notice"]),
+        ("rules", &["validate"]),
+        ("journal", &["notice", "consolidate"]),
+        ("notice", &["consolidate"]),
+    ];
+    let mut broken = Vec::new();
+    for (module, never) in forbidden {
+        for n in *never {
+            if graph.get(*module).is_some_and(|s| s.contains(*n)) {
+                broken.push(format!("{module} names {n}"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{broken:?}");
+}
+
+#[test]
+fn only_the_journal_speaks_sql() {
+    let mut found = Vec::new();
+    for f in rust_files(&src()) {
+        let m = module_of(&f);
+        if m == "journal" {
+            continue;
+        }
+        let c = code(&f);
+        for needle in ["rusqlite", "SELECT ", "INSERT ", "UPDATE ", "DELETE FROM"] {
+            if c.contains(needle) {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "SQL outside the journal: {found:?}");
+}
+
+#[test]
+fn no_circle_between_top_level_modules() {
+    let graph = imports();
+    // Depth-first search for a back edge; report the circle found.
+    fn visit(
+        n: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut circle = path[i..].to_vec();
+            circle.push(n.to_string());
+            return Some(circle);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_string());
+        for m in graph.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for n in graph.keys() {
+        if let Some(c) = visit(n, &graph, &mut Vec::new(), &mut done) {
+            panic!("import circle: {}", c.join(" → "));
+        }
+    }
+}
