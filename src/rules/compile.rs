@@ -1,0 +1,692 @@
+//! Compiling rule files: the units and notices of `county.toml` and
+//! `notices.toml`, and each ledger kind's columns, messages, row rules (CEL and
+//! native), sheet rules and consolidation, into the types of [`super`].
+
+use super::lint::*;
+use super::*;
+
+pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::NoticeFile> {
+    let path = dir.join("notices.toml");
+    let src = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            lint.at(
+                &path,
+                "",
+                None,
+                format!("无法读取通知模板 notices.toml：{e}"),
+            );
+            return None;
+        }
+    };
+    let file: schema::NoticeFile = match toml::from_str(&src) {
+        Ok(f) => f,
+        Err(e) => {
+            lint.issues.push(toml_error(&path, &src, &e));
+            return None;
+        }
+    };
+    let templates: Vec<(&str, &str)> = {
+        let mut v = vec![
+            ("items.text", file.items.text.as_str()),
+            ("items.html", file.items.html.as_str()),
+            ("items.more_text", file.items.more_text.as_str()),
+            ("items.more_html", file.items.more_html.as_str()),
+        ];
+        for (name, t) in [
+            ("rejected", &file.rejected),
+            ("accepted", &file.accepted),
+            ("unreadable", &file.unreadable),
+            ("not_a_ledger", &file.not_a_ledger),
+            ("quarantine", &file.quarantine),
+            ("duplicates", &file.duplicates),
+            ("county_workbook", &file.county_workbook),
+        ] {
+            v.push((name, t.subject.as_str()));
+            v.push((name, t.text.as_str()));
+            v.push((name, t.html.as_str()));
+        }
+        v
+    };
+    for (name, text) in templates {
+        for ph in crate::text::placeholders(text) {
+            if !NOTICE_PLACEHOLDERS.contains(&ph) {
+                let line = src.find(&format!("{{{ph}}}")).map(|p| p..p);
+                lint.at(
+                    &path,
+                    &src,
+                    line,
+                    format!("通知模板 [{name}] 使用了未知占位符「{{{ph}}}」"),
+                );
+            }
+        }
+    }
+    Some(file)
+}
+
+pub(super) fn empty_notices() -> schema::NoticeFile {
+    let t = || schema::MailTemplate {
+        subject: String::new(),
+        text: String::new(),
+        html: String::new(),
+    };
+    schema::NoticeFile {
+        settings: schema::NoticeSettings { max_items: 30 },
+        items: schema::ItemTemplates {
+            text: String::new(),
+            html: String::new(),
+            more_text: String::new(),
+            more_html: String::new(),
+        },
+        rejected: t(),
+        accepted: t(),
+        unreadable: t(),
+        not_a_ledger: t(),
+        quarantine: t(),
+        duplicates: t(),
+        county_workbook: t(),
+    }
+}
+
+pub(super) fn load_units(
+    county: &schema::CountyFile,
+    tables: &HashMap<String, Table>,
+    path: &Path,
+    src: &str,
+    lint: &mut Lint,
+) -> Vec<Unit> {
+    let decl = &county.units;
+    let Some(t) = tables.get(decl.table.get_ref()) else {
+        lint.at(
+            path,
+            src,
+            Some(decl.table.span()),
+            format!(
+                "[units] 引用的表「{}」未在 [tables] 中声明",
+                decl.table.get_ref()
+            ),
+        );
+        return Vec::new();
+    };
+    let cols = [&decl.code_column, &decl.name_column, &decl.email_column].map(|c| (c, t.column(c)));
+    let mut idx = [0usize; 3];
+    for (i, (name, pos)) in cols.iter().enumerate() {
+        match pos {
+            Some(p) => idx[i] = *p,
+            None => {
+                lint.at(
+                    path,
+                    src,
+                    Some(decl.table.span()),
+                    format!("表「{}」没有列「{}」", decl.table.get_ref(), name),
+                );
+                return Vec::new();
+            }
+        }
+    }
+    t.rows
+        .iter()
+        .map(|r| Unit {
+            code: r.get(idx[0]).cloned().unwrap_or_default(),
+            name: r.get(idx[1]).cloned().unwrap_or_default(),
+            email: r.get(idx[2]).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+pub(super) struct KindCtx<'a> {
+    pub(super) path: &'a Path,
+    pub(super) src: &'a str,
+    pub(super) tables: &'a HashMap<String, Table>,
+    pub(super) env: &'a Arc<Env>,
+    pub(super) county: &'a County,
+    pub(super) standards: &'a Value,
+}
+
+pub(super) fn compile_kind(
+    file: schema::KindFile,
+    ctx: &KindCtx<'_>,
+    lint: &mut Lint,
+) -> Option<Kind> {
+    let (path, src) = (ctx.path, ctx.src);
+    let before = lint.issues.len();
+    let keys: Vec<String> = file
+        .columns
+        .iter()
+        .map(|c| c.key.get_ref().clone())
+        .collect();
+    let key_of = |s: &Spanned<String>, what: &str, lint: &mut Lint| -> Option<usize> {
+        let p = keys.iter().position(|k| k == s.get_ref());
+        if p.is_none() {
+            lint.at(
+                path,
+                src,
+                Some(s.span()),
+                format!("{what}引用了未知的列「{}」", s.get_ref()),
+            );
+        }
+        p
+    };
+    let mut seen = HashSet::new();
+    for c in &file.columns {
+        if !seen.insert(c.key.get_ref().clone()) {
+            lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列 key「{}」重复", c.key.get_ref()),
+            );
+        }
+        if GLOBALS.contains(&c.key.get_ref().as_str())
+            || FUNCTIONS.contains(&c.key.get_ref().as_str())
+        {
+            lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列 key「{}」是保留名称", c.key.get_ref()),
+            );
+        }
+    }
+    let recognise_by: Vec<usize> = file
+        .kind
+        .recognise_by
+        .iter()
+        .filter_map(|k| key_of(k, "recognise_by ", lint))
+        .collect();
+    let template_columns: Vec<usize> = file
+        .kind
+        .template_columns
+        .iter()
+        .filter_map(|k| key_of(k, "template_columns ", lint))
+        .collect();
+    for m in FILE_MESSAGES {
+        if !file.messages.contains_key(*m) {
+            lint.at(path, src, None, format!("[messages] 缺少文件级提示「{m}」"));
+        }
+    }
+    let mut rule_ids: HashMap<String, usize> = HashMap::new();
+    let mut columns = Vec::new();
+    for c in &file.columns {
+        columns.push(compile_column(c, &file, &keys, ctx, lint));
+    }
+    // Built-in check params refer to other columns; resolve after all are known.
+    let mut row_rules = Vec::new();
+    for r in &file.row_rules {
+        let id = r.id.get_ref().clone();
+        if rule_ids.insert(id.clone(), 0).is_some() {
+            lint.at(path, src, Some(r.id.span()), format!("规则 id「{id}」重复"));
+        }
+        let cell = key_of(&r.cell, &format!("规则 {id} 的 cell "), lint);
+        let mut reads = HashSet::new();
+        let mut compile = |s: &Spanned<String>, what: &str, lint: &mut Lint| -> Option<Program> {
+            match ctx.env.compile(s.get_ref()) {
+                Ok(p) => {
+                    let refs = p.references();
+                    for v in refs.variables() {
+                        if let Some(i) = keys.iter().position(|k| k == v) {
+                            reads.insert(i);
+                        } else if !GLOBALS.contains(&v) {
+                            lint.at(
+                                path,
+                                src,
+                                Some(s.span()),
+                                format!("规则 {id} 的 {what} 引用了未知的列「{v}」"),
+                            );
+                        }
+                    }
+                    for f in refs.functions() {
+                        let known = f.starts_with('_')
+                            || f.starts_with('@')
+                            || f.starts_with('!')
+                            || FUNCTIONS.contains(&f)
+                            || CEL_STDLIB.contains(&f);
+                        if !known {
+                            lint.at(
+                                path,
+                                src,
+                                Some(s.span()),
+                                format!("规则 {id} 的 {what} 调用了未知函数「{f}」"),
+                            );
+                        }
+                    }
+                    Some(p)
+                }
+                Err(e) => {
+                    lint.at(
+                        path,
+                        src,
+                        Some(s.span()),
+                        format!(
+                            "规则 {id} 的 {what} 无法编译：{}",
+                            e.to_string().replace('\n', " ")
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let when = r.when.as_ref().map(|w| compile(w, "when", lint));
+        let assert = compile(&r.assert, "assert", lint);
+        let expected = r.expected.as_ref().map(|e| compile(e, "expected", lint));
+        check_placeholders(
+            &r.message,
+            &keys,
+            path,
+            src,
+            Some(r.assert.span()),
+            &id,
+            lint,
+        );
+        if let (Some(cell), Some(assert), Some(when), Some(expected)) = (
+            cell,
+            assert,
+            when.map_or(Some(None), |w| w.map(Some)),
+            expected.map_or(Some(None), |e| e.map(Some)),
+        ) {
+            let mut reads: Vec<usize> = reads.into_iter().collect();
+            reads.sort_unstable();
+            let names = native::Names {
+                columns: &keys,
+                standards: &ctx.county.standards,
+                county: &ctx.county.name,
+            };
+            let compile_native = |e: &Spanned<String>| native::compile(e.get_ref(), &names);
+            let native = (|| {
+                Some(NativeRule {
+                    when: match &r.when {
+                        Some(w) => Some(compile_native(w)?),
+                        None => None,
+                    },
+                    assert: compile_native(&r.assert)?,
+                    expected: match &r.expected {
+                        Some(e) => Some(compile_native(e)?),
+                        None => None,
+                    },
+                })
+            })();
+            row_rules.push(RowRule {
+                id,
+                when,
+                assert,
+                expected,
+                cell,
+                severity: r.severity,
+                message: r.message.clone(),
+                reads,
+                native,
+            });
+        }
+    }
+    let mut sheet_rules = Vec::new();
+    for s in &file.sheet_rules {
+        let id = s.id.get_ref().clone();
+        if rule_ids.insert(id.clone(), 0).is_some() {
+            lint.at(path, src, Some(s.id.span()), format!("规则 id「{id}」重复"));
+        }
+        if s.check.get_ref() != "crosstab_count" {
+            lint.at(
+                path,
+                src,
+                Some(s.check.span()),
+                format!(
+                    "未知的表级检查「{}」（可用：crosstab_count）",
+                    s.check.get_ref()
+                ),
+            );
+        }
+        check_placeholders(&s.message, &keys, path, src, Some(s.id.span()), &id, lint);
+        let rows = key_of(&s.rows, &format!("规则 {id} 的 rows "), lint);
+        let cols = key_of(&s.columns, &format!("规则 {id} 的 columns "), lint);
+        if let (Some(rows), Some(cols)) = (rows, cols) {
+            sheet_rules.push(SheetRule {
+                id,
+                sheet: s.sheet.clone(),
+                corner: s.corner.clone(),
+                rows,
+                cols,
+                total: s.total.clone(),
+                required: s.required,
+                severity: s.severity,
+                message: s.message.clone(),
+                missing_message: s.missing_message.clone(),
+            });
+        }
+    }
+    for (name, text) in &file.messages {
+        let line_of = src
+            .find(&format!("\"{name}\""))
+            .or_else(|| src.find(&format!("\n{name} ")));
+        let span = line_of.map(|p| p + 1..p + 1);
+        check_placeholders(
+            text,
+            &keys,
+            path,
+            src,
+            span.clone(),
+            &format!("[messages] {name}"),
+            lint,
+        );
+        if !message_key_known(name) {
+            lint.at(
+                path,
+                src,
+                span,
+                format!("[messages] 中的「{name}」不对应任何检查（拼写错误？）"),
+            );
+        }
+    }
+    let consolidation = file.consolidation.as_ref().and_then(|c| {
+        let rows = key_of(&c.stats_rows, "[consolidation] stats_rows ", lint);
+        let cols = key_of(&c.stats_cols, "[consolidation] stats_cols ", lint);
+        let amounts: Vec<usize> = c
+            .amounts
+            .iter()
+            .filter_map(|a| key_of(a, "[consolidation] amounts ", lint))
+            .collect();
+        let person_key = key_of(&c.person_key, "[consolidation] person_key ", lint);
+        let person_name = c
+            .person_name
+            .as_ref()
+            .map(|n| key_of(n, "[consolidation] person_name ", lint));
+        Some(Consolidation {
+            stats_rows: rows?,
+            stats_cols: cols?,
+            amounts,
+            person_key: person_key?,
+            person_name: person_name.flatten(),
+        })
+    });
+    let native_calls = {
+        let mut exprs: Vec<&mut native::Expr> = row_rules
+            .iter_mut()
+            .filter_map(|r| r.native.as_mut())
+            .flat_map(|n| {
+                n.when
+                    .iter_mut()
+                    .chain(std::iter::once(&mut n.assert))
+                    .chain(n.expected.iter_mut())
+            })
+            .collect();
+        native::number_calls(&mut exprs)
+    };
+    let kind = Kind {
+        id: file.kind.id.get_ref().clone(),
+        name: file.kind.name.clone(),
+        sheet: file.kind.sheet.clone(),
+        recognise_by,
+        header_scan_rows: file.kind.header_scan_rows.clamp(1, 200),
+        template_columns,
+        unit_label: file.kind.unit_label.clone(),
+        date_label: file.kind.date_label.clone(),
+        columns,
+        row_rules,
+        native_calls,
+        sheet_rules,
+        messages: file.messages.clone(),
+        consolidation,
+        source: path.to_path_buf(),
+    };
+    if lint.issues.len() == before {
+        dry_run(&kind, ctx, lint);
+    }
+    (lint.issues.len() == before).then_some(kind)
+}
+
+pub(super) fn compile_column(
+    c: &schema::ColumnDecl,
+    file: &schema::KindFile,
+    keys: &[String],
+    ctx: &KindCtx<'_>,
+    lint: &mut Lint,
+) -> Column {
+    let (path, src) = (ctx.path, ctx.src);
+    let key = c.key.get_ref().clone();
+    let mut used: Vec<String> = Vec::new();
+    if c.required {
+        used.push("required".into());
+    }
+    match c.kind {
+        ColumnType::Integer => used.push("type_integer".into()),
+        ColumnType::Money => used.push("type_money".into()),
+        ColumnType::Date => used.push("type_date".into()),
+        ColumnType::Enum => {
+            used.push("enum".into());
+            if c.values.is_empty() {
+                lint.at(
+                    path,
+                    src,
+                    Some(c.key.span()),
+                    format!("枚举列「{key}」没有列出 values"),
+                );
+            }
+        }
+        ColumnType::Text => {}
+    }
+    let regex = c
+        .regex
+        .as_ref()
+        .and_then(|r| match Regex::new(r.get_ref()) {
+            Ok(re) => Some(re),
+            Err(e) => {
+                lint.at(
+                    path,
+                    src,
+                    Some(r.span()),
+                    format!(
+                        "列「{key}」的正则表达式无效：{}",
+                        e.to_string().lines().last().unwrap_or("")
+                    ),
+                );
+                None
+            }
+        });
+    if c.regex.is_some() {
+        used.push("regex".into());
+    }
+    if c.min.is_some() {
+        used.push("min".into());
+    }
+    if c.max.is_some() {
+        used.push("max".into());
+    }
+    if c.length.is_some() {
+        used.push("length".into());
+    }
+    match c.unique {
+        Some(UniqueScope::File) => used.push("unique_file".into()),
+        Some(UniqueScope::County) => {
+            used.push("unique_file".into());
+            used.push("unique_county".into());
+        }
+        None => {}
+    }
+    let lookup = c.lookup.as_ref().and_then(|l| {
+        used.push("lookup".into());
+        let Some(t) = ctx.tables.get(l.table.get_ref()) else {
+            lint.at(
+                path,
+                src,
+                Some(l.table.span()),
+                format!("列「{key}」引用了未声明的参照表「{}」", l.table.get_ref()),
+            );
+            return None;
+        };
+        let Some(vc) = t.column(l.column.get_ref()) else {
+            lint.at(
+                path,
+                src,
+                Some(l.column.span()),
+                format!(
+                    "参照表「{}」没有列「{}」",
+                    l.table.get_ref(),
+                    l.column.get_ref()
+                ),
+            );
+            return None;
+        };
+        let sc = match &l.scope {
+            Some(s) => match t.column(s.get_ref()) {
+                Some(i) => Some(i),
+                None => {
+                    lint.at(
+                        path,
+                        src,
+                        Some(s.span()),
+                        format!("参照表「{}」没有列「{}」", l.table.get_ref(), s.get_ref()),
+                    );
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let mut by_scope: rustc_hash::FxHashMap<String, rustc_hash::FxHashSet<String>> =
+            Default::default();
+        let mut values = rustc_hash::FxHashSet::default();
+        for r in &t.rows {
+            let v = r.get(vc).cloned().unwrap_or_default();
+            let s = sc.and_then(|i| r.get(i).cloned()).unwrap_or_default();
+            values.insert(v.clone());
+            by_scope.entry(s).or_default().insert(v);
+        }
+        Some(Lookup {
+            table: l.table.get_ref().clone(),
+            by_scope,
+            values,
+            scoped: sc.is_some(),
+        })
+    });
+    let mut checks = Vec::new();
+    for d in &c.checks {
+        let Some(check) = checks::find(d.check.get_ref()) else {
+            let names: Vec<_> = checks::registry().iter().map(|c| c.name()).collect();
+            lint.at(
+                path,
+                src,
+                Some(d.check.span()),
+                format!(
+                    "未知的内置检查「{}」（可用：{}）",
+                    d.check.get_ref(),
+                    names.join("、")
+                ),
+            );
+            continue;
+        };
+        let mut params = Vec::new();
+        for p in check.params() {
+            match d.params.get(*p) {
+                Some(col) => match keys.iter().position(|k| k == col.get_ref()) {
+                    Some(i) => params.push(i),
+                    None => lint.at(
+                        path,
+                        src,
+                        Some(col.span()),
+                        format!(
+                            "检查 {} 的参数 {p} 引用了未知的列「{}」",
+                            check.name(),
+                            col.get_ref()
+                        ),
+                    ),
+                },
+                None => lint.at(
+                    path,
+                    src,
+                    Some(d.check.span()),
+                    format!("检查 {} 缺少参数「{p}」", check.name()),
+                ),
+            }
+        }
+        for p in d.params.keys() {
+            if !check.params().contains(&p.as_str()) {
+                lint.at(
+                    path,
+                    src,
+                    Some(d.check.span()),
+                    format!("检查 {} 没有参数「{p}」", check.name()),
+                );
+            }
+        }
+        let mut outcomes = HashMap::new();
+        for o in check.outcomes() {
+            let name = format!("{}.{}", check.name(), o);
+            if let Some(m) = meta(&key, &name, c, file) {
+                outcomes.insert(*o, m);
+            } else {
+                lint.at(path, src, Some(d.check.span()), format!("列「{key}」的检查 {} 缺少结果「{o}」的提示语（[messages] 中的 \"{name}\"）", check.name()));
+            }
+        }
+        checks.push(ColumnCheck {
+            check,
+            params,
+            outcomes,
+        });
+    }
+    let mut constraints = HashMap::new();
+    for u in &used {
+        match meta(&key, u, c, file) {
+            Some(m) => {
+                constraints.insert(u.clone(), m);
+            }
+            None => lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列「{key}」使用了「{u}」，但 [messages] 中没有对应的提示语"),
+            ),
+        }
+    }
+    for s in c.severity.keys().chain(c.messages.keys()) {
+        let known = used.contains(s)
+            || c.checks
+                .iter()
+                .any(|d| s.starts_with(&format!("{}.", d.check.get_ref())));
+        if !known {
+            lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列「{key}」为「{s}」设置了提示语或级别，但该列没有这项检查"),
+            );
+        }
+    }
+    Column {
+        key,
+        header: c.header.clone(),
+        aliases: c.aliases.clone(),
+        kind: c.kind,
+        required: c.required,
+        uppercase: c.uppercase,
+        values: c.values.clone(),
+        blank_means: c.blank_means.clone(),
+        regex,
+        min: c.min,
+        max: c.max,
+        length: c.length,
+        unique: c.unique,
+        lookup,
+        checks,
+        constraints,
+    }
+}
+
+pub(super) fn meta(
+    key: &str,
+    constraint: &str,
+    c: &schema::ColumnDecl,
+    file: &schema::KindFile,
+) -> Option<RuleMeta> {
+    let message = c
+        .messages
+        .get(constraint)
+        .or_else(|| file.messages.get(constraint))?
+        .clone();
+    Some(RuleMeta {
+        id: format!("{key}.{constraint}"),
+        severity: c
+            .severity
+            .get(constraint)
+            .copied()
+            .unwrap_or(Severity::Error),
+        message,
+    })
+}

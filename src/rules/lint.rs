@@ -1,0 +1,262 @@
+//! Linting a rules folder: every problem with its file and line, in Chinese,
+//! and the vocabulary rules may use (globals, functions, placeholders, message
+//! keys, constraints). A row rule is also dry-run on a blank row, so a type
+//! mismatch or a wrong call is caught by `check-rules`, not by a clerk.
+
+use super::compile::KindCtx;
+use super::{checks, Kind};
+use ::cel::Value;
+use std::path::{Path, PathBuf};
+
+/// One problem in a rules folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LintIssue {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for LintIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// The rules folder could not be used; every problem is listed.
+#[derive(Debug, thiserror::Error)]
+#[error("规则文件有 {} 处问题：\n{}", .0.len(), .0.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct RuleErrors(pub Vec<LintIssue>);
+
+/// Placeholders notice templates may use.
+pub const NOTICE_PLACEHOLDERS: &[&str] = &[
+    "county",
+    "county_short",
+    "unit",
+    "period",
+    "kind",
+    "file",
+    "received_at",
+    "rows",
+    "errors",
+    "warnings",
+    "reason",
+    "attachment",
+    "count",
+    "items_text",
+    "items_html",
+    "people_text",
+    "people_html",
+    "n",
+    "severity",
+    "sheet",
+    "cell",
+    "header",
+    "value",
+    "message",
+    "expected",
+    "rest",
+];
+
+/// Names every row rule may read besides column keys.
+pub const GLOBALS: &[&str] = &["unit", "period", "period_end", "standards", "county"];
+
+/// Functions taizhang adds to CEL for row rules.
+pub const FUNCTIONS: &[&str] = &["cn_id_valid", "cn_id_gender", "cn_id_birth", "age_at"];
+
+/// Constraint names whose file-level messages each kind must define.
+pub const FILE_MESSAGES: &[&str] = &["missing_column", "unit_unknown", "unit_conflict", "no_rows"];
+
+/// Placeholders any message may use besides column keys.
+pub const PLACEHOLDERS: &[&str] = &[
+    "value",
+    "expected",
+    "header",
+    "row",
+    "cell",
+    "sheet",
+    "unit",
+    "period",
+    "other_row",
+    "other_unit",
+    "other_file",
+    "length",
+    "row_label",
+    "col_label",
+    "file_unit",
+    "text_unit",
+];
+
+pub(super) const CEL_STDLIB: &[&str] = &[
+    "size",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bytes",
+    "bool",
+    "has",
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+    "timestamp",
+    "duration",
+    "type",
+    "dyn",
+    "max",
+    "min",
+    "substring",
+    "charAt",
+    "indexOf",
+    "lastIndexOf",
+    "lowerAscii",
+    "upperAscii",
+    "replace",
+    "split",
+    "join",
+    "trim",
+    "format",
+    "quote",
+    "getFullYear",
+    "getMonth",
+    "getDate",
+    "getDayOfMonth",
+];
+
+pub(super) struct Lint {
+    pub(super) issues: Vec<LintIssue>,
+}
+
+impl Lint {
+    pub(super) fn at(
+        &mut self,
+        file: &Path,
+        src: &str,
+        span: Option<std::ops::Range<usize>>,
+        msg: String,
+    ) {
+        let line = span.map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+        self.issues.push(LintIssue {
+            file: file.to_path_buf(),
+            line,
+            message: msg,
+        });
+    }
+}
+
+pub(super) fn toml_error(file: &Path, src: &str, e: &toml::de::Error) -> LintIssue {
+    let line = e
+        .span()
+        .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+    LintIssue {
+        file: file.to_path_buf(),
+        line,
+        message: format!("TOML 格式错误：{}", e.message()),
+    }
+}
+
+/// Constraint names a column can use, each needing a message.
+pub const CONSTRAINTS: &[&str] = &[
+    "required",
+    "type_integer",
+    "type_money",
+    "type_date",
+    "enum",
+    "regex",
+    "min",
+    "max",
+    "length",
+    "unique_file",
+    "unique_county",
+    "lookup",
+];
+
+pub(super) fn message_key_known(name: &str) -> bool {
+    FILE_MESSAGES.contains(&name)
+        || CONSTRAINTS.contains(&name)
+        || checks::registry().iter().any(|c| {
+            c.outcomes()
+                .iter()
+                .any(|o| name == format!("{}.{o}", c.name()))
+        })
+}
+
+pub(super) fn check_placeholders(
+    text: &str,
+    keys: &[String],
+    path: &Path,
+    src: &str,
+    span: Option<std::ops::Range<usize>>,
+    what: &str,
+    lint: &mut Lint,
+) {
+    for name in crate::text::placeholders(text) {
+        if !PLACEHOLDERS.contains(&name) && !keys.iter().any(|k| k == name) {
+            lint.at(
+                path,
+                src,
+                span.clone(),
+                format!("{what} 的提示语使用了未知占位符「{{{name}}}」"),
+            );
+        }
+    }
+}
+
+/// Runs every row rule once on a blank row, so a rule that can never evaluate (a
+/// type mismatch, a wrong function call) is caught by `check-rules`, not by a clerk.
+pub(super) fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
+    let root = super::cel::cel_root(ctx.env, ctx.standards, ctx.county);
+    let mut file_scope = root.new_inner_scope();
+    super::cel::bind_file_globals(&mut file_scope, "", "2000-01");
+    let mut row = file_scope.new_inner_scope();
+    for c in &kind.columns {
+        row.add_variable_from_value(c.key.clone(), super::cel::blank_value(c));
+    }
+    for r in &kind.row_rules {
+        // `when` must always evaluate; `assert` and `expected` only where `when` holds.
+        let when = match &r.when {
+            Some(w) => w.execute(&row),
+            None => Ok(Value::Bool(true)),
+        };
+        let mut errors = Vec::new();
+        match when {
+            Ok(Value::Bool(true)) => {
+                for p in std::iter::once(&r.assert).chain(r.expected.iter()) {
+                    if let Err(e) = p.execute(&row) {
+                        errors.push(e);
+                    }
+                }
+            }
+            Ok(Value::Bool(false)) => {}
+            Ok(other) => errors.push(::cel::ExecutionError::function_error(
+                "when",
+                format!("结果不是真/假：{other:?}"),
+            )),
+            Err(e) => errors.push(e),
+        }
+        if let Some(e) = errors
+            .into_iter()
+            .find(|e| !matches!(e, ::cel::ExecutionError::NoSuchKey(_)))
+        {
+            lint.issues.push(LintIssue {
+                file: ctx.path.to_path_buf(),
+                line: find_line(ctx.src, &r.id),
+                message: format!("规则 {} 在空白行上无法计算：{e:?}（检查运算两边的类型：金额是数字，日期和文字是字符串，空的整数是 null）", r.id),
+            });
+        }
+    }
+}
+
+pub(super) fn find_line(src: &str, id: &str) -> Option<usize> {
+    let needle = format!("\"{id}\"");
+    src.find(&needle)
+        .map(|p| src[..p].matches('\n').count() + 1)
+}

@@ -1,0 +1,101 @@
+//! Normalising a cell to its column's type: trimmed text, numbers stored as
+//! text, dates in every written form, enum values; a cell that cannot be read
+//! gets its own finding.
+
+use super::*;
+
+/// A cell after normalisation.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Norm {
+    pub(super) blank: bool,
+    /// Could not be read as its column's type (already reported).
+    pub(super) bad: bool,
+    /// Nothing about the value is left to check: blank (and no default), not one
+    /// of the enum's values, or `bad`. Set by `normalise`.
+    pub(super) settled: bool,
+    pub(super) text: String,
+    pub(super) int: Option<i64>,
+    pub(super) num: Option<f64>,
+    pub(super) date: Option<NaiveDate>,
+    pub(super) enum_index: Option<usize>,
+}
+
+impl SheetPass<'_> {
+    pub(super) fn normalise(&mut self, r: u32, i: usize, cells: &[(u32, Cell<'_>)]) {
+        let col = &self.kind.columns[i];
+        let cell = match self.slot[i] {
+            Some(k) => &cells[k].1,
+            None => &Cell::Empty,
+        };
+        let n = &mut self.norms[i];
+        n.blank = self.slot[i].is_none();
+        n.bad = false;
+        n.settled = true;
+        n.int = None;
+        n.num = None;
+        n.date = None;
+        n.enum_index = None;
+        n.text.clear();
+        if self.inert[i] {
+            return;
+        }
+        if n.blank {
+            if col.kind == ColumnType::Enum {
+                if let Some(b) = &col.blank_means {
+                    n.text.push_str(b);
+                    n.enum_index = col.values.iter().position(|v| v == b);
+                    n.settled = n.enum_index.is_none();
+                }
+            }
+            return;
+        }
+        let mut problem = None;
+        match col.kind {
+            ColumnType::Text | ColumnType::Enum => {
+                cell.text_into(&mut n.text);
+                if col.uppercase {
+                    n.text.make_ascii_uppercase();
+                }
+                if col.kind == ColumnType::Enum {
+                    n.enum_index = col.values.iter().position(|v| *v == n.text);
+                    // Not one of the values: reported by `constraints`, and row
+                    // rules reading it are skipped like for a type error.
+                    n.bad = n.enum_index.is_none();
+                }
+            }
+            ColumnType::Integer => match cell_integer(cell) {
+                Ok(v) => {
+                    n.int = v;
+                    n.num = v.map(|x| x as f64);
+                    if let Some(x) = v {
+                        let _ = write!(n.text, "{x}");
+                    }
+                }
+                Err(_) => problem = Some("type_integer"),
+            },
+            ColumnType::Money => match cell_money(cell) {
+                Ok(v) => {
+                    n.num = v;
+                    if let Some(x) = v {
+                        value::number_text_into(x, &mut n.text);
+                    }
+                }
+                Err(_) => problem = Some("type_money"),
+            },
+            ColumnType::Date => match cell_date(cell) {
+                Ok(d) => {
+                    n.date = d;
+                    if let Some(d) = d {
+                        value::iso_date_into(d, &mut n.text);
+                    }
+                }
+                Err(_) => problem = Some("type_date"),
+            },
+        }
+        n.bad |= problem.is_some();
+        n.settled = n.bad;
+        if let Some(p) = problem {
+            self.report(r, i, p, "", &|_| None, cells);
+        }
+    }
+}
