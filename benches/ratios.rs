@@ -646,7 +646,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
             file: name.clone(),
             unit: Some(unit.clone()),
             unit_code: Some(code.clone()),
-            kind: Some("残疾人信息登记簿".into()),
+            kind_name: Some("残疾人信息登记簿".into()),
             kind_id: Some("register".into()),
             period: Some("2026-11".into()),
             rows: per_unit,
@@ -659,7 +659,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
             unit: report.unit.clone(),
             unit_code: report.unit_code.clone(),
             kind_id: report.kind_id.clone(),
-            kind_name: report.kind.clone(),
+            kind_name: report.kind_name.clone(),
             period: report.period.clone(),
         };
         store
@@ -729,7 +729,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
                                     .unwrap();
                             }
                             serde_json::Value::String(s)
-                                if c.kind == taizhang::rules::ColumnType::Date =>
+                                if c.ty == taizhang::rules::ColumnType::Date =>
                             {
                                 let d = taizhang::workbook::value::parse_date_text(s)
                                     .unwrap_or_default();

@@ -201,7 +201,7 @@ fn write_list(
         "文件：{}　填报单位：{}　台账：{}　期间：{}　数据行：{}　错误 {} 处，提醒 {} 处。{}",
         report.file,
         report.unit.as_deref().unwrap_or("未能确定"),
-        report.kind.as_deref().unwrap_or(""),
+        report.kind_name.as_deref().unwrap_or(""),
         report.period.as_deref().unwrap_or(""),
         report.rows,
         report.errors,

@@ -116,7 +116,7 @@ pub fn rebuild(
                 match v {
                     Some(Stored::Num(n)) => ws.write_number(row, col, *n)?,
                     Some(Stored::Text(t)) => {
-                        let date = match c.kind {
+                        let date = match c.ty {
                             ColumnType::Date => parse_date_text(t),
                             _ => None,
                         };
@@ -250,7 +250,7 @@ fn new_detail_sheet<'a>(
             0 => 11.0,
             1 => 14.0,
             _ if i == headers.len() - 2 => 30.0,
-            _ => match kind.columns.get(i - 2).map(|c| (c.kind, c.key.as_str())) {
+            _ => match kind.columns.get(i - 2).map(|c| (c.ty, c.key.as_str())) {
                 Some((ColumnType::Date, _)) => 11.0,
                 Some((ColumnType::Money | ColumnType::Integer, _)) => 9.0,
                 Some((_, _))

@@ -29,7 +29,7 @@ pub fn text(reports: &[FileReport]) -> String {
             out,
             "  单位：{}　台账：{}　期间：{}　数据行：{}　错误：{}　提醒：{}　结论：{}",
             r.unit.as_deref().unwrap_or("（未能确定）"),
-            r.kind.as_deref().unwrap_or(""),
+            r.kind_name.as_deref().unwrap_or(""),
             r.period.as_deref().unwrap_or(""),
             r.rows,
             r.errors,

@@ -30,7 +30,7 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
         unit: report.unit.clone(),
         unit_code: report.unit_code.clone(),
         kind_id: report.kind_id.clone(),
-        kind_name: report.kind.clone(),
+        kind_name: report.kind_name.clone(),
         period: report.period.clone(),
     };
     if let Some(fatal) = &report.fatal {

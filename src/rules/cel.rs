@@ -121,7 +121,7 @@ pub fn bind_file_globals(ctx: &mut Context<'_, '_>, unit: &str, period: &str) ->
 
 /// The CEL value of a blank cell of a column.
 pub fn blank_value(c: &super::Column) -> Value {
-    match c.kind {
+    match c.ty {
         ColumnType::Money => Value::Float(0.0),
         ColumnType::Integer => Value::Null,
         ColumnType::Enum => Value::from(c.blank_means.clone().unwrap_or_default()),

@@ -446,7 +446,7 @@ pub(super) fn compile_column(
     if c.required {
         used.push("required".into());
     }
-    match c.kind {
+    match c.ty {
         ColumnType::Integer => used.push("type_integer".into()),
         ColumnType::Money => used.push("type_money".into()),
         ColumnType::Date => used.push("type_date".into()),
@@ -653,7 +653,7 @@ pub(super) fn compile_column(
         key,
         header: c.header.clone(),
         aliases: c.aliases.clone(),
-        kind: c.kind,
+        ty: c.ty,
         required: c.required,
         uppercase: c.uppercase,
         values: c.values.clone(),

@@ -99,7 +99,7 @@ pub struct Column {
     pub key: String,
     pub header: String,
     pub aliases: Vec<String>,
-    pub kind: ColumnType,
+    pub ty: ColumnType,
     pub required: bool,
     pub uppercase: bool,
     pub values: Vec<String>,

@@ -210,7 +210,7 @@ pub struct ColumnDecl {
     #[serde(default)]
     pub aliases: Vec<String>,
     #[serde(rename = "type")]
-    pub kind: ColumnType,
+    pub ty: ColumnType,
     #[serde(default)]
     pub required: bool,
     /// Fold lowercase Latin letters to uppercase before checking (IDs: `x` → `X`).

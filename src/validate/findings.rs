@@ -81,8 +81,9 @@ pub struct FileReport {
     pub unit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit_code: Option<String>,
-    /// The ledger kind's name (`残疾人信息登记簿`).
-    pub kind: Option<String>,
+    /// The ledger kind's name as users see it (`残疾人信息登记簿`); `kind` in JSON.
+    #[serde(rename = "kind")]
+    pub kind_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind_id: Option<String>,
     pub period: Option<String>,

@@ -1,7 +1,7 @@
 //! Validation: one file through the rules, out come [`Finding`]s.
 //!
 //! [`validate_path`] opens the workbook, recognises its ledger kind, finds the
-//! header, settles unit and period, then streams the detail sheet row by row:
+//! header, identifies unit and period, then streams the detail sheet row by row:
 //! each cell is normalised per its column type, then column constraints, built-in
 //! checks and CEL row rules run; county-unique values, and counts for sheet rules,
 //! are gathered on the way. Sheet rules (the `汇总` table) run last.
@@ -144,7 +144,7 @@ fn run(
 ) -> Result<(), String> {
     let mut book = Book::open(path, &opts.limits).map_err(|e| e.to_string())?;
     let (kind, sheet) = recognise(&mut book, rules).inspect_err(|_| report.not_a_ledger = true)?;
-    report.kind = Some(kind.name.clone());
+    report.kind_name = Some(kind.name.clone());
     report.kind_id = Some(kind.id.clone());
     report.sheet = Some(sheet.clone());
 
@@ -171,7 +171,7 @@ fn run(
     let SheetPass { tallies, out, .. } = pass;
     *report = FileReport {
         file: report.file.clone(),
-        kind: report.kind.clone(),
+        kind_name: report.kind_name.clone(),
         kind_id: report.kind_id.clone(),
         sheet: report.sheet.clone(),
         ..out

@@ -12,7 +12,7 @@ pub(super) struct Norm {
     pub(super) bad: bool,
     /// Nothing about the value is left to check: blank (and no default), not one
     /// of the enum's values, or `bad`. Set by `normalise`.
-    pub(super) settled: bool,
+    pub(super) nothing_to_check: bool,
     pub(super) text: String,
     pub(super) int: Option<i64>,
     pub(super) num: Option<f64>,
@@ -30,7 +30,7 @@ impl SheetPass<'_> {
         let n = &mut self.norms[i];
         n.blank = self.slot[i].is_none();
         n.bad = false;
-        n.settled = true;
+        n.nothing_to_check = true;
         n.int = None;
         n.num = None;
         n.date = None;
@@ -40,23 +40,23 @@ impl SheetPass<'_> {
             return;
         }
         if n.blank {
-            if col.kind == ColumnType::Enum {
+            if col.ty == ColumnType::Enum {
                 if let Some(b) = &col.blank_means {
                     n.text.push_str(b);
                     n.enum_index = col.values.iter().position(|v| v == b);
-                    n.settled = n.enum_index.is_none();
+                    n.nothing_to_check = n.enum_index.is_none();
                 }
             }
             return;
         }
         let mut problem = None;
-        match col.kind {
+        match col.ty {
             ColumnType::Text | ColumnType::Enum => {
                 cell.text_into(&mut n.text);
                 if col.uppercase {
                     n.text.make_ascii_uppercase();
                 }
-                if col.kind == ColumnType::Enum {
+                if col.ty == ColumnType::Enum {
                     n.enum_index = col.values.iter().position(|v| *v == n.text);
                     // Not one of the values: reported by `constraints`, and row
                     // rules reading it are skipped like for a type error.
@@ -93,7 +93,7 @@ impl SheetPass<'_> {
             },
         }
         n.bad |= problem.is_some();
-        n.settled = n.bad;
+        n.nothing_to_check = n.bad;
         if let Some(p) = problem {
             self.report(r, i, p, "", &|_| None, cells);
         }

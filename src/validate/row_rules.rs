@@ -228,7 +228,7 @@ impl<'x> RowVars<'x> {
     /// Column `i` as native evaluation sees it (the same values as for `cel`).
     pub(super) fn native(&self, i: usize) -> native::V<'x> {
         let n = &self.norms[i];
-        match self.kind.columns[i].kind {
+        match self.kind.columns[i].ty {
             ColumnType::Money => native::V::Float(n.num.unwrap_or(0.0)),
             ColumnType::Integer => match n.int {
                 Some(x) => native::V::Int(x),

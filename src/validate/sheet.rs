@@ -1,5 +1,5 @@
 //! The sheet pass: one detail sheet streamed row by row. The header is found
-//! in the first rows (and the unit and period settled from the title lines
+//! in the first rows (and the unit and period nothing_to_check from the title lines
 //! above it), then each data row is normalised, constrained and ruled.
 
 use super::*;
@@ -101,7 +101,7 @@ impl<'a> SheetPass<'a> {
                 ));
                 return Ok(());
             }
-            self.settle_header()?;
+            self.read_header()?;
         }
         self.row(r, cells);
         Ok(())
@@ -109,7 +109,7 @@ impl<'a> SheetPass<'a> {
 
     pub(super) fn finish(&mut self) -> Result<(), String> {
         if self.header.is_none() {
-            self.settle_header()?;
+            self.read_header()?;
         }
         if self.out.rows == 0 {
             let meta = self.kind.file_rule("no_rows", Severity::Error);
@@ -120,7 +120,7 @@ impl<'a> SheetPass<'a> {
 
     /// Finds the header in the buffered rows, settles unit and period, then checks
     /// the buffered rows below the header.
-    pub(super) fn settle_header(&mut self) -> Result<(), String> {
+    pub(super) fn read_header(&mut self) -> Result<(), String> {
         let specs = self.kind.header_specs();
         let text_rows: TextRows = self
             .buffered
@@ -366,7 +366,7 @@ impl<'a> SheetPass<'a> {
             } else if n.bad {
                 serde_json::Value::String(self.cell(i, cells).raw_text())
             } else {
-                match c.kind {
+                match c.ty {
                     ColumnType::Money | ColumnType::Integer => match n.num {
                         Some(x) => serde_json::json!(x),
                         None => continue,
@@ -443,7 +443,7 @@ pub(super) fn inert_columns(kind: &Kind, opts: &Options) -> Vec<bool> {
         .enumerate()
         .map(|(i, c)| {
             !opts.collect_rows
-                && c.kind == ColumnType::Text
+                && c.ty == ColumnType::Text
                 && c.regex.is_none()
                 && c.length.is_none()
                 && c.unique.is_none()
