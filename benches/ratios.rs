@@ -653,15 +653,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
             records,
             ..FileReport::default()
         };
-        let decision = Decision {
-            outcome: Outcome::Accepted,
-            reason: None,
-            unit: report.unit.clone(),
-            unit_code: report.unit_code.clone(),
-            kind_id: report.kind_id.clone(),
-            kind_name: report.kind_name.clone(),
-            period: report.period.clone(),
-        };
+        let decision = Decision::as_reported(Outcome::Accepted, &report);
         store
             .record_outcome(
                 id,

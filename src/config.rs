@@ -26,6 +26,8 @@ pub struct Config {
     pub smtp_ca: Option<PathBuf>,
     /// First retry delay of a message the server could not take; doubles each time.
     pub mail_retry: Duration,
+    /// Bounds on the worker process that reads one file (time; memory on Unix).
+    pub worker: crate::sandbox::WorkerLimits,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             smtp_password_file: None,
             smtp_ca: None,
             mail_retry: Duration::from_secs(60),
+            worker: crate::sandbox::WorkerLimits::default(),
         }
     }
 }
@@ -63,6 +66,10 @@ pub struct FileConfig {
     pub smtp_ca: Option<PathBuf>,
     /// Seconds before the first retry of a message.
     pub mail_retry: Option<f64>,
+    /// Seconds one file may take to read and check (default 60).
+    pub worker_timeout: Option<f64>,
+    /// MiB of memory one file's reading may use (default 1024; Unix).
+    pub worker_memory_mb: Option<u64>,
 }
 
 /// Command-line overrides: the settings file's keys, given as flags, plus the
@@ -109,6 +116,12 @@ impl Config {
         }
         if let Some(s) = f.poll {
             self.poll = Some(secs(s));
+        }
+        if let Some(s) = f.worker_timeout {
+            self.worker.timeout = secs(s);
+        }
+        if let Some(mb) = f.worker_memory_mb {
+            self.worker.memory = mb.clamp(64, 1 << 20) << 20;
         }
         if f.smtp.is_some() {
             self.smtp = f.smtp;

@@ -12,6 +12,9 @@
 //!   stop flag; [`daemon::submission`] takes one submission through its steps and
 //!   decides its outcome ([`daemon::submission::decide`], pure). [`config`] holds
 //!   its settings.
+//! - [`sandbox`]: untrusted files are read and checked in a worker process of
+//!   our own binary, bounded in time and memory; a file that kills its worker is
+//!   an outcome for that file, never the end of the daemon.
 //! - [`status`]: where everything stands, for county staff (text and JSON).
 //! - [`consolidate`] / [`annotate`] / [`notice`] / [`report`]: render and
 //!   deliver (no SQL): the county workbook of a kind and period, the sender's
@@ -56,6 +59,7 @@ pub mod notice;
 pub mod report;
 pub mod rules;
 pub mod samples;
+pub mod sandbox;
 pub mod standing;
 pub mod status;
 pub mod text;

@@ -63,6 +63,12 @@ struct DaemonArgs {
     /// Seconds before the first retry of a notice the server could not take (doubles each time).
     #[arg(long, value_name = "SECS")]
     mail_retry: Option<f64>,
+    /// Seconds one file may take to read and check before its worker is stopped (default 60).
+    #[arg(long, value_name = "SECS")]
+    worker_timeout: Option<f64>,
+    /// MiB of memory one file's worker may use (default 1024; Unix).
+    #[arg(long, value_name = "MIB")]
+    worker_memory_mb: Option<u64>,
 }
 
 impl DaemonArgs {
@@ -81,6 +87,8 @@ impl DaemonArgs {
                 smtp_password_file: self.smtp_password_file.clone(),
                 smtp_ca: self.smtp_ca.clone(),
                 mail_retry: self.mail_retry,
+                worker_timeout: self.worker_timeout,
+                worker_memory_mb: self.worker_memory_mb,
             },
         }
     }
@@ -160,6 +168,10 @@ enum Command {
         #[command(subcommand)]
         action: MailAction,
     },
+    /// Internal: read and check one file for the daemon or `validate` (request on
+    /// stdin, report on stdout), in a process of its own.
+    #[command(hide = true)]
+    Worker,
     /// Load and lint a rules folder; exit 2 when it has problems.
     CheckRules {
         #[arg(default_value = "rules")]
@@ -332,6 +344,17 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Worker => {
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::stdout().lock();
+            match taizhang::sandbox::serve(stdin, stdout) {
+                Ok(()) => Ok(0),
+                Err(e) => {
+                    eprintln!("worker: {e}");
+                    Ok(3)
+                }
+            }
+        }
         Command::CheckRules { dir } => {
             let rules = match load_rules(&dir) {
                 Ok(r) => r,
@@ -388,7 +411,8 @@ fn run(cli: Cli) -> Result<u8> {
                     return Ok(2);
                 }
             }
-            let rules = match load_rules(&rules) {
+            let rules_dir = rules;
+            let rules = match load_rules(&rules_dir) {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
@@ -398,7 +422,16 @@ fn run(cli: Cli) -> Result<u8> {
                 cross_file: files.len() > 1,
                 ..Options::default()
             };
-            let mut reports = validate::validate_many(&rules, &files, &opts);
+            // Each file is read in a worker process of its own, bounded in time and
+            // memory: a hostile file ends as a message, never as this process.
+            let exe = std::env::current_exe()?;
+            let mut reports = taizhang::sandbox::validate_many(
+                &exe,
+                &rules_dir,
+                &files,
+                &opts,
+                taizhang::sandbox::WorkerLimits::default(),
+            );
             validate::cross_check(&rules, &mut reports);
             if let Some(dir) = &annotate {
                 std::fs::create_dir_all(dir)?;

@@ -57,6 +57,8 @@ pub struct Daemon {
     mail_wake: Option<mpsc::Sender<()>>,
     /// County workbooks whose last rebuild failed: not tried again before then.
     retry_at: HashMap<(String, String), Instant>,
+    /// Our own binary, run as the worker that reads each file.
+    exe: PathBuf,
 }
 
 impl Daemon {
@@ -71,7 +73,10 @@ impl Daemon {
             tracing::warn!("{uncertain} message(s) were being sent when the daemon stopped; marked uncertain (see status)");
         }
         let inbox = Inbox::new(&cfg.inbox, cfg.settle);
+        let exe =
+            std::env::current_exe().map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?;
         Ok(Daemon {
+            exe,
             cfg,
             rules,
             journal,

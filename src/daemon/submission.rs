@@ -9,10 +9,15 @@ use crate::intake::identify::{self, Clues, UnitVerdict};
 use crate::intake::inbox::Candidate;
 use crate::journal::{Decision, NewSubmission, Outcome, OutcomeRecord, State, Submission};
 use crate::rules::RuleSet;
+use crate::sandbox;
 use crate::standing;
-use crate::validate::{self, FileReport, Options};
+use crate::validate::{FileReport, Options};
 use std::path::Path;
 use std::time::Instant;
+
+/// Attempts at reading one submission that may end in the daemon stopping
+/// (each journaled before it starts) before the file is set aside as poison.
+pub const MAX_ATTEMPTS: i64 = 2;
 
 /// The outcome of a validated file and who, what and when it is for. Pure: the
 /// report is read, never rewritten.
@@ -24,25 +29,22 @@ use std::time::Instant;
 /// - Readable: a conflict or no unit is quarantined; errors reject; else accepted.
 pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decision {
     let county = &rules.county;
-    let mut d = Decision {
-        outcome: Outcome::Accepted,
-        reason: None,
-        unit: report.unit.clone(),
-        unit_code: report.unit_code.clone(),
-        kind_id: report.kind_id.clone(),
-        kind_name: report.kind_name.clone(),
-        period: report.period.clone(),
-    };
+    let mut d = Decision::as_reported(Outcome::Accepted, report);
+    if report.abnormal {
+        // Reading it killed its worker (or the daemon, twice): set aside for the
+        // admin, and its unit told when the folder or name says which.
+        let id = identified_by_name(rules, sub);
+        if let UnitVerdict::Known(u) = id.unit {
+            d.unit_code = county.unit(&u).map(|x| x.code.clone());
+            d.unit = Some(u);
+        }
+        d.period = id.period.map(|(p, _)| p);
+        d.outcome = Outcome::Quarantined;
+        d.reason = report.fatal.clone();
+        return d;
+    }
     if let Some(fatal) = &report.fatal {
-        let id = identify::identify(
-            county,
-            &Clues {
-                folder: sub.folder.as_deref(),
-                file_name: &sub.original_name,
-                received: sub.received_at.get(..7),
-                ..Clues::default()
-            },
-        );
+        let id = identified_by_name(rules, sub);
         let UnitVerdict::Known(u) = id.unit else {
             d.outcome = Outcome::Quarantined;
             d.reason = Some(format!("{fatal}；且无法确定报送单位"));
@@ -81,6 +83,20 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
         Some(UnitVerdict::Known(_)) => d.outcome = Outcome::Accepted,
     }
     d
+}
+
+/// Who sent a file and when, from what is known without reading it (the
+/// sub-folder, the file name, the month received).
+fn identified_by_name(rules: &RuleSet, sub: &Submission) -> identify::Identity {
+    identify::identify(
+        &rules.county,
+        &Clues {
+            folder: sub.folder.as_deref(),
+            file_name: &sub.original_name,
+            received: sub.received_at.get(..7),
+            ..Clues::default()
+        },
+    )
 }
 
 /// The ledger kind whose name the file name carries (`…_残疾人信息登记簿_…`).
@@ -172,27 +188,44 @@ impl Daemon {
             ..Options::default()
         };
         let t0 = Instant::now();
-        let report = validate::validate_path(&self.rules, &archived, &opts);
+        // Journaled before it starts: a file that takes the daemon down with it
+        // (power loss, kill -9 mid-read) twice is not tried a third time.
+        let earlier_attempts = self.journal.begin_attempt(id)?;
+        let (report, copy) = if earlier_attempts >= MAX_ATTEMPTS {
+            let report = FileReport {
+                file: sub.original_name.clone(),
+                fatal: Some(format!(
+                    "文件异常：处理该文件时程序已 {earlier_attempts} 次意外中断（崩溃、被强制结束或断电），为保护系统不再处理"
+                )),
+                abnormal: true,
+                ..FileReport::default()
+            };
+            (report, None)
+        } else {
+            let req = sandbox::Request {
+                rules: self.cfg.rules.clone(),
+                file: archived.clone(),
+                opts,
+                annotate_dir: Some(self.cfg.state.join("annotated").join(id.to_string())),
+            };
+            sandbox::validate_file(&self.exe, &req, self.cfg.worker)
+        };
         tracing::debug!(id, "validated in {:?}", t0.elapsed());
         let d = decide(&self.rules, &sub, &report);
         let outcome = d.outcome;
         let mut annotated = None;
-        if report.fatal.is_none()
-            && matches!(outcome, Outcome::Rejected | Outcome::Accepted)
-            && !report.findings.is_empty()
-        {
-            let dir = self.cfg.state.join("annotated").join(id.to_string());
-            match std::fs::create_dir_all(&dir)
-                .map_err(crate::annotate::AnnotateError::from)
-                .and_then(|_| crate::annotate::annotate_file(&archived, &report, &dir))
-            {
-                Ok(p) => {
+        if matches!(outcome, Outcome::Rejected | Outcome::Accepted) {
+            match copy {
+                Some(Ok(p)) => {
                     annotated = p
                         .strip_prefix(&self.cfg.state)
                         .ok()
                         .map(|r| r.to_string_lossy().to_string())
                 }
-                Err(e) => tracing::warn!(id, error = %e, "annotated copy could not be written"),
+                Some(Err(e)) => {
+                    tracing::warn!(id, error = %e, "annotated copy could not be written")
+                }
+                None => {}
             }
         }
         if outcome == Outcome::Quarantined {

@@ -88,7 +88,7 @@ pub fn period_from_date_text(text: &str) -> Option<String> {
 }
 
 /// Where a unit or a period was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     /// Given by the caller (`validate --unit` / `--period`).
     Given,
@@ -116,7 +116,7 @@ impl Source {
 }
 
 /// How the submitting unit was settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UnitVerdict {
     /// Exactly one known unit was named (by one source or several agreeing).
     Known(String),

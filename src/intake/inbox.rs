@@ -3,11 +3,12 @@
 //! A township drops `inbox/<file>` or `inbox/<乡镇名称>/<file>`. Editor lock and
 //! temp files are ignored, symlinks are never followed, deeper sub-folders are
 //! left alone. A file is settled when its size and mtime have not changed for the
-//! settle window **and** it opens as a workbook (a half-copied xlsx does not); a
-//! file that never opens is taken after four windows, to be answered with the
-//! reason.
+//! settle window **and** its bytes look complete (a zip package ends with its
+//! central directory, which a half-copied xlsx lacks; nothing is parsed here: the
+//! file is untrusted); a file that never looks complete is taken after four
+//! windows, to be answered with the reason.
 
-use crate::workbook::{Book, Limits};
+use crate::workbook::looks_complete;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -136,9 +137,7 @@ impl Inbox {
                 };
             }
             let quiet = now.duration_since(entry.since);
-            if quiet >= settle
-                && (quiet >= settle * 4 || Book::open(&c.path, &Limits::default()).is_ok())
-            {
+            if quiet >= settle && (quiet >= settle * 4 || looks_complete(&c.path)) {
                 ready.push(c);
             } else {
                 let wait = if quiet < settle {

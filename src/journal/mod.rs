@@ -199,6 +199,21 @@ pub struct Decision {
     pub period: Option<String>,
 }
 
+impl Decision {
+    /// A decision that takes unit, kind and period as the report found them.
+    pub fn as_reported(outcome: Outcome, report: &FileReport) -> Decision {
+        Decision {
+            outcome,
+            reason: None,
+            unit: report.unit.clone(),
+            unit_code: report.unit_code.clone(),
+            kind_id: report.kind_id.clone(),
+            kind_name: report.kind_name.clone(),
+            period: report.period.clone(),
+        }
+    }
+}
+
 /// What [`Journal::record_outcome`] stores besides the decision and the report.
 #[derive(Debug, Clone, Copy)]
 pub struct OutcomeRecord<'a> {
@@ -246,7 +261,8 @@ impl Journal {
                 reason TEXT,
                 annotated_path TEXT,
                 report_json TEXT,
-                processed_at TEXT
+                processed_at TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0
             );
             CREATE INDEX IF NOT EXISTS submissions_sha ON submissions(sha256);
             CREATE INDEX IF NOT EXISTS submissions_ukp ON submissions(unit, kind, period);
@@ -273,6 +289,20 @@ impl Journal {
                 detail TEXT
             );",
         )?;
+        // Journals from before attempts were counted get the column.
+        let has_attempts: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('submissions') WHERE name = 'attempts'")?
+            .exists([])?;
+        if !has_attempts {
+            // Another process may add it at the same moment: then it is there.
+            if let Err(e) = conn.execute_batch(
+                "ALTER TABLE submissions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+            ) {
+                if !e.to_string().contains("duplicate column") {
+                    return Err(e.into());
+                }
+            }
+        }
         conn.execute_batch(mail::SCHEMA)?;
         conn.execute_batch(outputs::SCHEMA)?;
         Ok(Journal { conn })
@@ -325,6 +355,23 @@ impl Journal {
         )?;
         self.event(Some(id), state.as_str(), "")?;
         Ok(())
+    }
+
+    /// Records that reading a submission starts, before it starts; returns how
+    /// many earlier attempts there were (each one interrupted: a finished attempt
+    /// moves the submission on, so it is never attempted again).
+    pub fn begin_attempt(&self, id: i64) -> Result<i64> {
+        let before: i64 = self.conn.query_row(
+            "SELECT attempts FROM submissions WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        self.conn.execute(
+            "UPDATE submissions SET attempts = attempts + 1 WHERE id = ?1",
+            params![id],
+        )?;
+        self.event(Some(id), "attempt", &(before + 1).to_string())?;
+        Ok(before)
     }
 
     /// Forgets a submission that never got its bytes into the archive (the file is

@@ -102,13 +102,27 @@ pub fn for_outcome(
         ),
         Outcome::Duplicate => return Vec::new(),
     };
-    match made {
-        Ok(m) => vec![m],
-        Err(e) => {
-            tracing::error!(submission = sub.id, error = %e, "notice could not be composed");
-            Vec::new()
-        }
+    let mut made = vec![made];
+    // A file set aside as abnormal is also told to its unit, when known.
+    if outcome == Outcome::Quarantined && report.abnormal && !unit_email.is_empty() {
+        made.push(compose::compose(
+            rules,
+            "unreadable",
+            &n.unreadable,
+            &unit_email,
+            &v,
+            None,
+        ));
     }
+    made.into_iter()
+        .filter_map(|m| match m {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(submission = sub.id, error = %e, "notice could not be composed");
+                None
+            }
+        })
+        .collect()
 }
 
 /// A notice and the (person, unit) pairs it tells about.

@@ -2,10 +2,10 @@
 
 use crate::rules::{RuleMeta, Severity};
 use crate::text::render;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One problem, tied to a cell where there is one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub sheet: String,
     /// A1 reference, e.g. `F12`; absent for file-level findings.
@@ -22,7 +22,7 @@ pub struct Finding {
     pub rule: String,
     pub message: String,
     /// What was expected, where the rule knows (also inside `message`).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub expected: String,
 }
 
@@ -75,7 +75,7 @@ impl Finding {
 }
 
 /// Everything `validate` says about one file.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct FileReport {
     pub file: String,
     pub unit: Option<String>,
@@ -110,13 +110,18 @@ pub struct FileReport {
     /// headers match none): a stray file, not a broken ledger.
     #[serde(skip)]
     pub not_a_ledger: bool,
+    /// The file could not be read because reading it went wrong in the worker
+    /// process (memory or time exceeded, the process died): a hostile or broken
+    /// file, quarantined.
+    #[serde(skip)]
+    pub abnormal: bool,
     /// How the unit was identified: Known, Conflict, Unknown.
     #[serde(skip)]
     pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
 }
 
 /// One data row's normalised values by column key.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// Excel row number (1-based) in the original sheet.
     pub row: u32,
@@ -124,12 +129,53 @@ pub struct Record {
 }
 
 /// A value of a column that must be unique across the county.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CountyKey {
     pub column: usize,
     pub value: String,
     pub row: u32,
     pub col: u32,
+}
+
+/// A whole report, the fields `--format json` leaves out too, as a worker
+/// process hands it back to the daemon.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireReport {
+    pub report: FileReport,
+    pub sheet: Option<String>,
+    pub header_row: Option<u32>,
+    pub county_keys: Vec<CountyKey>,
+    pub records: Vec<Record>,
+    pub not_a_ledger: bool,
+    pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
+}
+
+impl From<FileReport> for WireReport {
+    fn from(mut r: FileReport) -> WireReport {
+        WireReport {
+            sheet: r.sheet.take(),
+            header_row: r.header_row.take(),
+            county_keys: std::mem::take(&mut r.county_keys),
+            records: std::mem::take(&mut r.records),
+            not_a_ledger: r.not_a_ledger,
+            unit_verdict: r.unit_verdict.take(),
+            report: r,
+        }
+    }
+}
+
+impl From<WireReport> for FileReport {
+    fn from(w: WireReport) -> FileReport {
+        FileReport {
+            sheet: w.sheet,
+            header_row: w.header_row,
+            county_keys: w.county_keys,
+            records: w.records,
+            not_a_ledger: w.not_a_ledger,
+            unit_verdict: w.unit_verdict,
+            ..w.report
+        }
+    }
 }
 
 impl FileReport {

@@ -34,7 +34,7 @@ use crate::workbook::{Book, Cell, Limits, ReadError};
 use cel::common::value::CowVal;
 use cel::{Context, Value};
 use chrono::NaiveDate;
-pub use findings::{CountyKey, FileReport, Finding, Place, Record};
+pub use findings::{CountyKey, FileReport, Finding, Place, Record, WireReport};
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -42,7 +42,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 /// How to validate one file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Options {
     /// The unit, when the caller knows it for sure (`--unit`).
     pub unit: Option<String>,

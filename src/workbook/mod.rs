@@ -19,7 +19,7 @@ pub use value::Cell;
 
 /// Limits applied before a file is parsed. The defaults suit a county or a
 /// province; a file past them is refused with a message, never parsed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Largest file accepted, in bytes.
     pub max_file_bytes: u64,
@@ -97,6 +97,46 @@ pub fn precheck(path: &Path, limits: &Limits) -> Result<Container, ReadError> {
     } else {
         Err(ReadError::NotSpreadsheet)
     }
+}
+
+/// Whether a file looks completely written, from its bytes alone (nothing is
+/// parsed: the inbox asks this of untrusted files in the daemon's own process). A
+/// zip package (xlsx, xlsm, ods) must end with its end-of-central-directory
+/// record, which a copy still under way lacks; an OLE file (xls) must be whole
+/// 512-byte sectors. Anything else is not known to be complete.
+pub fn looks_complete(path: &Path) -> bool {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut head = [0u8; 8];
+    if read_up_to(&mut f, &mut head).ok() != Some(8) {
+        return false;
+    }
+    if head.starts_with(b"PK") {
+        // The EOCD record is 22 bytes plus a comment of at most 65,535.
+        let tail_len = len.min(22 + 65_535);
+        let mut tail = vec![0u8; tail_len as usize];
+        if f.seek(SeekFrom::Start(len - tail_len)).is_err()
+            || read_up_to(&mut f, &mut tail).ok() != Some(tail.len())
+        {
+            return false;
+        }
+        return tail.len() >= 22
+            && (0..=tail.len() - 22).rev().any(|i| {
+                tail[i..].starts_with(b"PK\x05\x06") && {
+                    let comment = u16::from_le_bytes([tail[i + 20], tail[i + 21]]) as usize;
+                    i + 22 + comment == tail.len()
+                }
+            });
+    }
+    if head == [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1] {
+        return len >= 1024 && len % 512 == 0;
+    }
+    false
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

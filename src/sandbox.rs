@@ -1,0 +1,287 @@
+//! Untrusted files are read in a worker process, never in the daemon's own.
+//!
+//! Reading a township's workbook (calamine) and validating it runs in a child of
+//! our own binary (`taizhang worker`, hidden): the request goes in as JSON on
+//! stdin, the whole report (and the annotated copy's path) comes back as JSON on
+//! stdout. The parent bounds the child's wall-clock time (killed past
+//! [`WorkerLimits::timeout`]) and, on Unix, its address space
+//! (`setrlimit(RLIMIT_AS)` in the child before `exec`): a file that makes the
+//! reader allocate 100 GB, loop, or abort ends as a [`Failure`] for that file,
+//! and the daemon goes on with the next. On Windows only the time bound applies
+//! (a Job Object memory limit is the next step; see the README).
+
+use crate::rules::RuleSet;
+use crate::validate::{self, FileReport, Options, WireReport};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a worker is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// The rules folder (loaded by the worker; the same one the caller loaded).
+    pub rules: PathBuf,
+    pub file: PathBuf,
+    pub opts: Options,
+    /// Write the annotated copy here when the file has findings.
+    pub annotate_dir: Option<PathBuf>,
+}
+
+/// What a worker hands back.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    pub report: WireReport,
+    /// The annotated copy written, or why it could not be.
+    pub annotated: Option<Result<PathBuf, String>>,
+}
+
+/// Bounds on one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerLimits {
+    pub timeout: Duration,
+    /// Bytes of address space (Unix).
+    pub memory: u64,
+}
+
+impl Default for WorkerLimits {
+    fn default() -> Self {
+        WorkerLimits {
+            timeout: Duration::from_secs(60),
+            memory: 1 << 30,
+        }
+    }
+}
+
+/// Why a worker gave no report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("文件异常，无法读取：解析时内存超限（上限 {0} MB）")]
+    Memory(u64),
+    #[error("文件异常，无法读取：解析超时（超过 {0} 秒）")]
+    Timeout(u64),
+    #[error("文件异常，无法读取：解析进程异常退出（{0}）")]
+    Crashed(String),
+    #[error("无法启动解析进程：{0}")]
+    Spawn(String),
+}
+
+/// The worker's side: reads a [`Request`] from `input`, validates (and
+/// annotates), writes the [`Reply`] to `output`.
+pub fn serve(input: impl Read, output: impl Write) -> Result<(), String> {
+    let req: Request = serde_json::from_reader(input).map_err(|e| format!("request: {e}"))?;
+    // A test hook (debug builds only): the worker dies as a reader that aborts would.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TAIZHANG_WORKER_ABORT")
+        .is_some_and(|v| v.is_empty() || req.file.to_string_lossy().contains(&*v.to_string_lossy()))
+    {
+        std::process::abort();
+    }
+    // A test hook (debug builds only): the worker hangs on files whose path holds this.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TAIZHANG_WORKER_HANG")
+        .is_some_and(|v| req.file.to_string_lossy().contains(&*v.to_string_lossy()))
+    {
+        std::thread::sleep(Duration::from_secs(30));
+    }
+    let rules = RuleSet::load(&req.rules).map_err(|e| format!("rules: {e}"))?;
+    let report = validate::validate_path(&rules, &req.file, &req.opts);
+    let annotated = match &req.annotate_dir {
+        Some(dir) if report.fatal.is_none() && !report.findings.is_empty() => Some(
+            std::fs::create_dir_all(dir)
+                .map_err(crate::annotate::AnnotateError::from)
+                .and_then(|_| crate::annotate::annotate_file(&req.file, &report, dir))
+                .map_err(|e| e.to_string()),
+        ),
+        _ => None,
+    };
+    let reply = Reply {
+        report: report.into(),
+        annotated,
+    };
+    let mut out = std::io::BufWriter::new(output);
+    serde_json::to_writer(&mut out, &reply).map_err(|e| format!("reply: {e}"))?;
+    out.flush().map_err(|e| format!("reply: {e}"))
+}
+
+/// Runs one request in a worker process of `exe` within `limits`.
+pub fn run(exe: &Path, req: &Request, limits: WorkerLimits) -> Result<Reply, Failure> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let bytes = limits.memory as libc::rlim_t;
+        // SAFETY: only async-signal-safe calls between fork and exec (setrlimit).
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| Failure::Spawn(e.to_string()))?;
+    let body = serde_json::to_vec(req).map_err(|e| Failure::Spawn(e.to_string()))?;
+    let mut stdin = child.stdin.take();
+    let writer = std::thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&body);
+        }
+        drop(stdin);
+    });
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limits.timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(Failure::Crashed(e.to_string())),
+        }
+    };
+    let _ = writer.join();
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    let Some(status) = status else {
+        return Err(Failure::Timeout(limits.timeout.as_secs()));
+    };
+    let stderr = String::from_utf8_lossy(&stderr);
+    if status.success() {
+        return serde_json::from_slice(&stdout)
+            .map_err(|e| Failure::Crashed(format!("结果无法识别：{e}")));
+    }
+    if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
+        return Err(Failure::Memory(limits.memory >> 20));
+    }
+    let how = match status.code() {
+        Some(c) => format!("退出码 {c}"),
+        None => signal_name(&status),
+    };
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+    tracing::warn!(file = %req.file.display(), "worker died ({how}): {}", last.unwrap_or(""));
+    Err(Failure::Crashed(how))
+}
+
+#[cfg(unix)]
+fn signal_name(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(libc::SIGABRT) => "进程中止 SIGABRT".into(),
+        Some(libc::SIGKILL) => "进程被强制结束 SIGKILL".into(),
+        Some(libc::SIGSEGV) => "内存访问错误 SIGSEGV".into(),
+        Some(s) => format!("信号 {s}"),
+        None => "未知原因".into(),
+    }
+}
+
+#[cfg(not(unix))]
+fn signal_name(_: &std::process::ExitStatus) -> String {
+    "未知原因".into()
+}
+
+/// The report for a file whose worker failed: fatal with the reason, marked
+/// abnormal (quarantined by the daemon).
+pub fn failed_report(name: &str, failure: &Failure) -> FileReport {
+    FileReport {
+        file: name.to_string(),
+        fatal: Some(failure.to_string()),
+        abnormal: true,
+        ..FileReport::default()
+    }
+}
+
+/// Validates one file in a worker: the report, and the annotated copy if asked.
+pub fn validate_file(
+    exe: &Path,
+    req: &Request,
+    limits: WorkerLimits,
+) -> (FileReport, Option<Result<PathBuf, String>>) {
+    let name = req.opts.name.clone().unwrap_or_else(|| {
+        req.file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    });
+    match run(exe, req, limits) {
+        Ok(r) => (r.report.into(), r.annotated),
+        Err(f) => (failed_report(&name, &f), None),
+    }
+}
+
+/// Validates many files, each in its own worker, on all cores; reports in the
+/// order of `files`.
+pub fn validate_many(
+    exe: &Path,
+    rules: &Path,
+    files: &[PathBuf],
+    opts: &Options,
+    limits: WorkerLimits,
+) -> Vec<FileReport> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let slots: std::sync::Mutex<Vec<Option<FileReport>>> =
+        std::sync::Mutex::new((0..files.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(f) = files.get(i) else { break };
+                let req = Request {
+                    rules: rules.to_path_buf(),
+                    file: f.clone(),
+                    opts: opts.clone(),
+                    annotate_dir: None,
+                };
+                let (r, _) = validate_file(exe, &req, limits);
+                if let Ok(mut slots) = slots.lock() {
+                    slots[i] = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_default())
+        .collect()
+}

@@ -1,0 +1,303 @@
+//! One bad file never stops the county: each file is read in a worker process
+//! bounded in time and memory. On the real binary: a file that makes the reader
+//! reserve ~100 GB, a worker that aborts, a worker that hangs, and a file during
+//! which the daemon itself is killed twice are each answered and set aside, and
+//! the files beside them are processed normally.
+
+#![cfg(unix)]
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A clean register whose `xl/sharedStrings.xml` declares 4,294,967,295 unique
+/// strings: calamine reserves room for all of them (about 100 GB) and the
+/// process aborts (not a panic: `catch_unwind` cannot help).
+fn hostile_shared_strings(rules: &taizhang::rules::RuleSet, unit: &str, dest: &Path) {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean.xlsx");
+    register(rules, unit, 6, 11).write(&clean).unwrap();
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(&clean).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
+    for i in 0..zin.len() {
+        let mut e = zin.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if name == "xl/sharedStrings.xml" {
+            let text = String::from_utf8(data).unwrap();
+            let at = text.find("uniqueCount=\"").unwrap() + "uniqueCount=\"".len();
+            let end = at + text[at..].find('"').unwrap();
+            data = format!("{}4294967295{}", &text[..at], &text[end..]).into_bytes();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&data).unwrap();
+    }
+    zout.finish().unwrap();
+}
+
+fn unit_status<'a>(st: &'a Value, unit: &str) -> &'a Value {
+    st["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == unit)
+        .unwrap()
+}
+
+fn quarantined(st: &Value) -> Vec<(String, String)> {
+    st["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["file"].as_str().unwrap().to_string(),
+                q["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Subjects and recipients of the `.eml` files written.
+fn mail_to(site: &Site) -> Vec<(String, String)> {
+    let Ok(rd) = std::fs::read_dir(site.outbox().join("mail")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, String)> = rd
+        .map(|e| {
+            let raw = std::fs::read(e.unwrap().path()).unwrap();
+            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            (
+                m.to()
+                    .and_then(|t| t.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or_default()
+                    .to_string(),
+                m.subject().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_file_that_makes_the_reader_reserve_100_gb_is_answered_and_the_daemon_goes_on() {
+    let rules = rules();
+    let site = Site::new();
+    hostile_shared_strings(
+        &rules,
+        "柳河镇",
+        &site.inbox().join("柳河镇_残疾人信息登记簿_2026-11.xlsx"),
+    );
+    site.drop_in(
+        &register(&rules, "石桥镇", 8, 2),
+        "石桥镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    let daemon = site.watch(&[]);
+    wait_for("both files answered", Duration::from_secs(60), || {
+        let st = site.status();
+        st["periods"].as_array().is_some_and(|p| !p.is_empty())
+            && unit_status(&st, "石桥镇")["status"] == "已通过"
+            && !quarantined(&st).is_empty()
+    });
+    let mut daemon = daemon;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon is still running"
+    );
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+    }
+    let out = daemon.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let st = site.status();
+    let q = quarantined(&st);
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].0, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    assert_eq!(
+        q[0].1, "文件异常，无法读取：解析时内存超限（上限 1024 MB）",
+        "{log}"
+    );
+    // Set aside for the admin, with the original bytes.
+    let names: Vec<String> = std::fs::read_dir(site.outbox().join("quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with("柳河镇_残疾人信息登记簿_2026-11.xlsx")),
+        "{names:?}"
+    );
+    // The admin and 柳河镇 are told; 石桥镇 gets its receipt.
+    let mails = mail_to(&site);
+    let to: Vec<&str> = mails.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        to,
+        vec![
+            "admin@anhe.example.gov.cn",
+            "cl-liuhe@anhe.example.gov.cn",
+            "cl-shiqiao@anhe.example.gov.cn"
+        ],
+        "{mails:?}"
+    );
+    // The quarantined file does not count: 柳河镇 has not reported.
+    assert_eq!(unit_status(&st, "柳河镇")["status"], "未报送");
+}
+
+#[test]
+fn validate_ends_a_hostile_file_with_exit_2_and_a_message() {
+    let rules = rules();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    hostile_shared_strings(&rules, "柳河镇", &bad);
+    let good = dir.path().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    register(&rules, "石桥镇", 5, 1).write(&good).unwrap();
+    let (code, json, stderr) = validate_json(&[], &[&bad, &good]);
+    assert_eq!(code, 2, "{stderr}");
+    let files = json["files"].as_array().unwrap();
+    assert_eq!(
+        files[0]["fatal"],
+        "文件异常，无法读取：解析时内存超限（上限 1024 MB）"
+    );
+    assert_eq!(files[1]["fatal"], Value::Null);
+    assert_eq!(files[1]["errors"], 0);
+    assert_eq!(files[1]["rows"], 5);
+}
+
+#[test]
+fn a_worker_that_aborts_is_an_outcome_for_that_file_only() {
+    let rules = rules();
+    let site = Site::new();
+    site.drop_in(
+        &register(&rules, "高庙乡", 7, 5),
+        "高庙乡_残疾人信息登记簿_2026-11.xlsx",
+    );
+    site.drop_in(
+        &register(&rules, "石桥镇", 8, 2),
+        "石桥镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    // Debug builds: the worker aborts on files whose path holds this text.
+    let out = site
+        .cmd(&["run", "--once", "--settle", "0.2"])
+        .env("TAIZHANG_WORKER_ABORT", "高庙乡")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let st = site.status();
+    let q = quarantined(&st);
+    assert_eq!(
+        q,
+        vec![(
+            "高庙乡_残疾人信息登记簿_2026-11.xlsx".to_string(),
+            "文件异常，无法读取：解析进程异常退出（进程中止 SIGABRT）".to_string()
+        )]
+    );
+    assert_eq!(unit_status(&st, "石桥镇")["status"], "已通过");
+    assert_eq!(unit_status(&st, "高庙乡")["status"], "未报送");
+}
+
+#[test]
+fn a_worker_past_its_time_is_stopped_and_answered() {
+    let rules = rules();
+    let site = Site::new();
+    site.drop_in(
+        &register(&rules, "高庙乡", 7, 5),
+        "高庙乡_残疾人信息登记簿_2026-11.xlsx",
+    );
+    let started = Instant::now();
+    let out = site
+        .cmd(&["run", "--once", "--settle", "0.2", "--worker-timeout", "1"])
+        .env("TAIZHANG_WORKER_HANG", "高庙乡")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let q = quarantined(&site.status());
+    assert_eq!(q[0].1, "文件异常，无法读取：解析超时（超过 1 秒）");
+}
+
+#[test]
+fn a_file_during_which_the_daemon_dies_twice_is_not_tried_a_third_time() {
+    let rules = rules();
+    let site = Site::new();
+    site.drop_in(
+        &register(&rules, "高庙乡", 7, 5),
+        "高庙乡_残疾人信息登记簿_2026-11.xlsx",
+    );
+    // Twice: the daemon is killed (-9) while the file is being read.
+    for round in 1..=2 {
+        let mut child = site
+            .cmd(&["watch", "--settle", "0.2"])
+            .env("TAIZHANG_WORKER_HANG", "高庙乡")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for("the file being read", Duration::from_secs(20), || {
+            let st = site.status();
+            st["in_progress"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|i| i["state"] == "archived"))
+                && attempts(&site) >= round
+        });
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+    }
+    // The third start does not read it again: it is set aside, and the daemon goes on.
+    site.drop_in(
+        &register(&rules, "石桥镇", 8, 2),
+        "石桥镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    let started = Instant::now();
+    let out = site
+        .cmd(&["run", "--once", "--settle", "0.2"])
+        .env("TAIZHANG_WORKER_HANG", "高庙乡")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the hanging file was not read a third time"
+    );
+    let st = site.status();
+    let q = quarantined(&st);
+    assert_eq!(q.len(), 1, "{st:#}");
+    assert!(q[0].1.contains("程序已 2 次意外中断"), "{}", q[0].1);
+    assert_eq!(unit_status(&st, "石桥镇")["status"], "已通过");
+    assert!(st["in_progress"].as_array().unwrap().is_empty());
+}
+
+/// Attempts journaled for the first submission, read with an independent client.
+fn attempts(site: &Site) -> i64 {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); \
+             r=c.execute('select attempts from submissions order by id limit 1').fetchone(); \
+             print(r[0] if r else 0)",
+        )
+        .arg(site.state().join("journal.sqlite3"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
