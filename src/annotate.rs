@@ -9,7 +9,7 @@
 use crate::rules::Severity;
 use crate::validate::{FileReport, Finding};
 use crate::workbook::value::{date_to_serial, parse_date_text};
-use crate::workbook::{Book, Cell, Limits, SheetData};
+use crate::workbook::{excel_text, Book, Cell, Limits, SheetData};
 use rust_xlsxwriter::{
     Color, Format, FormatAlign, FormatBorder, Note, Url, Workbook, Worksheet, XlsxError,
 };
@@ -212,6 +212,15 @@ fn write_list(
             "没有错误，已通过校验；“提醒”请核实。"
         }
     );
+    let summary = if report.findings.len() < report.findings_total() {
+        format!(
+            "{summary}（问题过多：仅列出前 {} 处，共发现 {} 处）",
+            report.findings.len(),
+            report.findings_total()
+        )
+    } else {
+        summary
+    };
     ws.write_string(1, 0, &summary)?;
     let heads = [
         "序号",
@@ -246,7 +255,7 @@ fn write_list(
         .set_text(&shown);
         ws.write_url_with_format(r, 3, url, &st.link)?;
         ws.write_string_with_format(r, 4, f.header.as_deref().unwrap_or(""), &st.wrap)?;
-        ws.write_string_with_format(r, 5, &f.value, &st.wrap)?;
+        ws.write_string_with_format(r, 5, excel_text(&f.value), &st.wrap)?;
         ws.write_string_with_format(r, 6, &f.message, &st.wrap)?;
     }
     if findings.is_empty() {
@@ -378,8 +387,8 @@ fn write_cell(
         }
         Cell::Text(s) => {
             match fmt {
-                Some(f) => ws.write_string_with_format(row, col, s.as_ref(), f)?,
-                None => ws.write_string(row, col, s.as_ref())?,
+                Some(f) => ws.write_string_with_format(row, col, excel_text(s), f)?,
+                None => ws.write_string(row, col, excel_text(s))?,
             };
         }
         Cell::Int(i) => {

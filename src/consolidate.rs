@@ -11,6 +11,7 @@
 use crate::journal::{Journal, JournalError, Outcome};
 use crate::rules::{ColumnType, Kind, RuleSet};
 use crate::standing::{self, CrossDuplicate, UnitStanding};
+use crate::workbook::excel_text;
 use crate::workbook::value::{date_to_serial, parse_date_text};
 use rust_xlsxwriter::{
     Color, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
@@ -124,7 +125,7 @@ pub fn rebuild(
                             Some(d) => {
                                 ws.write_number_with_format(row, col, date_to_serial(d), &st.date)?
                             }
-                            None => ws.write_string(row, col, t.as_ref())?,
+                            None => ws.write_string(row, col, excel_text(t))?,
                         }
                     }
                     None => continue,

@@ -13,6 +13,25 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Copies a workbook, changing the text of one of its parts.
+fn rewrite_part(src: &Path, dest: &Path, part: &str, change: impl Fn(String) -> String) {
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
+    for i in 0..zin.len() {
+        let mut e = zin.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if name == part {
+            data = change(String::from_utf8(data).unwrap()).into_bytes();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&data).unwrap();
+    }
+    zout.finish().unwrap();
+}
+
 /// A clean register whose `xl/sharedStrings.xml` declares 4,294,967,295 unique
 /// strings: calamine reserves room for all of them (about 100 GB) and the
 /// process aborts (not a panic: `catch_unwind` cannot help).
@@ -20,24 +39,11 @@ fn hostile_shared_strings(rules: &taizhang::rules::RuleSet, unit: &str, dest: &P
     let tmp = tempfile::tempdir().unwrap();
     let clean = tmp.path().join("clean.xlsx");
     register(rules, unit, 6, 11).write(&clean).unwrap();
-    let mut zin = zip::ZipArchive::new(std::fs::File::open(&clean).unwrap()).unwrap();
-    let mut zout = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
-    for i in 0..zin.len() {
-        let mut e = zin.by_index(i).unwrap();
-        let name = e.name().unwrap().to_string();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        if name == "xl/sharedStrings.xml" {
-            let text = String::from_utf8(data).unwrap();
-            let at = text.find("uniqueCount=\"").unwrap() + "uniqueCount=\"".len();
-            let end = at + text[at..].find('"').unwrap();
-            data = format!("{}4294967295{}", &text[..at], &text[end..]).into_bytes();
-        }
-        zout.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zout.write_all(&data).unwrap();
-    }
-    zout.finish().unwrap();
+    rewrite_part(&clean, dest, "xl/sharedStrings.xml", |text| {
+        let at = text.find("uniqueCount=\"").unwrap() + "uniqueCount=\"".len();
+        let end = at + text[at..].find('"').unwrap();
+        format!("{}4294967295{}", &text[..at], &text[end..])
+    });
 }
 
 fn unit_status<'a>(st: &'a Value, unit: &str) -> &'a Value {
@@ -300,4 +306,177 @@ fn attempts(site: &Site) -> i64 {
         .trim()
         .parse()
         .unwrap_or(0)
+}
+
+/// A copy of the shipped rules with `[limits]` of `county.toml` replaced.
+fn rules_with_limits(
+    max_rows: usize,
+    max_findings: usize,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rdir = dir.path().join("rules");
+    std::fs::create_dir_all(&rdir).unwrap();
+    for e in std::fs::read_dir(rules_dir()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, rdir.join(p.file_name().unwrap())).unwrap();
+    }
+    let county = std::fs::read_to_string(rdir.join("county.toml")).unwrap();
+    let county = county
+        .replace("max_rows = 100000", &format!("max_rows = {max_rows}"))
+        .replace(
+            "max_findings = 1000",
+            &format!("max_findings = {max_findings}"),
+        );
+    std::fs::write(rdir.join("county.toml"), county).unwrap();
+    (dir, rdir)
+}
+
+#[test]
+fn a_ledger_over_the_row_bound_is_refused_unchecked() {
+    let rules = rules();
+    let (_keep, rdir) = rules_with_limits(50, 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    let mut reg = register(&rules, "柳河镇", 60, 3);
+    reg.set(5, "id_number", taizhang::samples::Val::text("123"));
+    reg.write(&f).unwrap();
+    let (code, json, stderr) = validate_json_with(&rdir, &[], &[&f]);
+    assert_eq!(code, 2, "{stderr}");
+    let file = &json["files"][0];
+    assert!(
+        file["fatal"].as_str().unwrap().starts_with(
+            "数据行数超过上限：「残疾人信息」工作表超过 50 行（上限 50 行），未作校验"
+        ),
+        "{file:#} {stderr}"
+    );
+    assert_eq!(file["findings"].as_array().unwrap().len(), 0);
+    // At the bound itself the file is checked as usual.
+    let g = dir.path().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    register(&rules, "石桥镇", 50, 3).write(&g).unwrap();
+    let (code, json, _) = validate_json_with(&rdir, &[], &[&g]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["files"][0]["rows"], 50);
+}
+
+#[test]
+fn findings_past_the_bound_are_counted_not_kept_and_the_notice_says_so() {
+    let rules = rules();
+    let (_keep, rdir) = rules_with_limits(100_000, 5);
+    let site = Site::new();
+    let mut reg = register(&rules, "石桥镇", 12, 3);
+    for i in 0..12 {
+        reg.set(i, "phone", taizhang::samples::Val::text("12345"));
+    }
+    site.drop_in(&reg, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    let path = site.inbox().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    let (code, json, _) = validate_json_with(&rdir, &[], &[&path]);
+    assert_eq!(code, 1);
+    let file = &json["files"][0];
+    let kept = file["findings"].as_array().unwrap();
+    assert_eq!(kept.len(), 5, "{file:#}");
+    let total = file["errors"].as_u64().unwrap() + file["warnings"].as_u64().unwrap();
+    assert_eq!(total, 12, "the counts are the true ones: {file:#}");
+    assert_eq!(kept[0]["cell"], "K4");
+    assert_eq!(kept[0]["rule"], "phone.cn_phone.invalid");
+    // The daemon's notice says how many there were in all.
+    let out = bin()
+        .args(["run", "--once", "--settle", "0.2", "--rules"])
+        .arg(&rdir)
+        .arg("--inbox")
+        .arg(site.inbox())
+        .arg("--outbox")
+        .arg(site.outbox())
+        .arg("--state")
+        .arg(site.state())
+        .env("TAIZHANG_NOW", "2026-11-30T09:00:00+08:00")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eml = std::fs::read_dir(site.outbox().join("mail"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let raw = std::fs::read(eml).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let body = m.body_text(0).unwrap();
+    assert!(
+        body.contains("问题过多：仅列出前 5 处，共发现 12 处"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_cell_longer_than_excel_holds_is_an_error_and_every_workbook_still_builds() {
+    let rules = rules();
+    let site = Site::new();
+    site.drop_in(
+        &register(&rules, "柳河镇", 10, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    // Writers refuse such text, as Excel does; LibreOffice and hand-made files
+    // can hold it: the shared string is lengthened in the package itself.
+    let mut long = register(&rules, "石桥镇", 8, 2);
+    long.set(2, "remarks", taizhang::samples::Val::text("LONG-REMARK"));
+    let tmp = tempfile::tempdir().unwrap();
+    let short = tmp.path().join("short.xlsx");
+    long.write(&short).unwrap();
+    let staged = tmp.path().join("staged.xlsx");
+    rewrite_part(&short, &staged, "xl/sharedStrings.xml", |t| {
+        t.replace("LONG-REMARK", &"备".repeat(40_000))
+    });
+    let path = site.inbox().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    std::fs::rename(&staged, &path).unwrap();
+    let (code, json, _) = validate_json(&[], &[&path]);
+    assert_eq!(code, 1);
+    let rules_found = cell_rules(&json["files"][0]);
+    assert_eq!(
+        rules_found,
+        vec![("R6".to_string(), "remarks.too_long".to_string())],
+        "{json:#}"
+    );
+    let msg = json["files"][0]["findings"][0]["message"].as_str().unwrap();
+    assert_eq!(
+        msg,
+        "「备注」内容过长（40000 个字符），超过 Excel 单元格上限 32767 个字符，请删减后重新报送"
+    );
+    let out = site.run_once(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = site.status();
+    assert_eq!(unit_status(&st, "石桥镇")["status"], "已退回");
+    assert_eq!(unit_status(&st, "柳河镇")["status"], "已通过");
+    assert!(st["workbooks_failed"].as_array().unwrap().is_empty());
+    assert_eq!(sheet(&site.county_workbook(), "全县明细").len(), 1 + 10);
+    // The annotated copy was written (the long text cut, with a mark) and attached.
+    let annotated: Vec<_> = walk_files(&site.state().join("annotated"));
+    assert_eq!(annotated.len(), 1, "{annotated:?}");
+    let copy = sheet(&annotated[0], "残疾人信息");
+    let cut = copy
+        .iter()
+        .find_map(|r| r.get(17).filter(|c| c.starts_with("备备")))
+        .unwrap();
+    assert!(cut.ends_with("……（内容超过 32767 字符，已截断）"));
+    assert_eq!(cut.chars().count(), 32_767);
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

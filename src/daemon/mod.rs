@@ -196,8 +196,24 @@ impl Daemon {
                         error = %e,
                         "county workbook could not be rebuilt; retry in {wait:?}"
                     );
+                    // The admin hears of it once, at the first failure of a streak.
+                    let mails: Vec<_> = if w.failures == 0 {
+                        crate::notice::for_workbook_failure(
+                            &self.rules,
+                            &kind.name,
+                            &w.period,
+                            &e.to_string(),
+                        )
+                        .into_iter()
+                        .collect()
+                    } else {
+                        Vec::new()
+                    };
                     self.journal
-                        .workbook_failed(&w.kind_id, &w.period, &e.to_string())?;
+                        .workbook_failed(&w.kind_id, &w.period, &e.to_string(), &mails)?;
+                    if !mails.is_empty() {
+                        self.wake_mail();
+                    }
                     self.retry_at.insert(key, now + wait);
                 }
             }

@@ -192,19 +192,28 @@ impl Journal {
         Ok(())
     }
 
-    /// A rebuild failed: the workbook stays stale and the error is kept for `status`.
-    pub fn workbook_failed(&self, kind: &str, period: &str, error: &str) -> Result<()> {
-        self.conn.execute(
+    /// A rebuild failed: the workbook stays stale, the error is kept for `status`,
+    /// and `mails` (telling the admin) are queued, in one transaction.
+    pub fn workbook_failed(
+        &mut self,
+        kind: &str,
+        period: &str,
+        error: &str,
+        mails: &[Mail],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        mail::enqueue(&tx, None, mails)?;
+        tx.execute(
             "INSERT INTO workbooks (kind, period, stale, error, failed_at, failures) VALUES (?1, ?2, 1, ?3, ?4, 1)
              ON CONFLICT(kind, period) DO UPDATE SET stale = 1, error = excluded.error,
                failed_at = excluded.failed_at, failures = failures + 1",
             params![kind, period, error, now()],
         )?;
-        self.event(
-            None,
-            "consolidation_failed",
-            &format!("{kind} {period}: {error}"),
+        tx.execute(
+            "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, NULL, 'consolidation_failed', ?2)",
+            params![now(), format!("{kind} {period}: {error}")],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -247,7 +256,7 @@ mod tests {
             .unwrap();
         j.mark_workbook_stale("register", "2026-11", "石桥镇 已退回")
             .unwrap();
-        j.workbook_failed("register", "2026-11", "disk full")
+        j.workbook_failed("register", "2026-11", "disk full", &[])
             .unwrap();
         let st = j.stale_workbooks().unwrap();
         assert_eq!(st.len(), 1);

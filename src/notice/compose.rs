@@ -52,7 +52,8 @@ fn fill(template: &str, vars: &Vars, html: bool) -> String {
 
 /// Renders the problem list for a body: errors first, then warnings, at most
 /// `max_items`, then a line pointing at the attachment for the rest.
-pub fn items(rules: &RuleSet, findings: &[Finding]) -> (String, String) {
+/// `total` counts the findings found, kept or not (`[limits] max_findings`).
+pub fn items(rules: &RuleSet, findings: &[Finding], total: usize) -> (String, String) {
     let t = &rules.notices.items;
     let max = rules.notices.settings.max_items;
     let ordered: Vec<&Finding> = findings
@@ -88,6 +89,13 @@ pub fn items(rules: &RuleSet, findings: &[Finding]) -> (String, String) {
         v.insert("rest", (ordered.len() - max).to_string());
         text.push(fill(&t.more_text, &v, false));
         html.push(fill(&t.more_html, &v, true));
+    }
+    if total > findings.len() {
+        let mut v: Vars = HashMap::new();
+        v.insert("shown", findings.len().to_string());
+        v.insert("total", total.to_string());
+        text.push(fill(&t.omitted_text, &v, false));
+        html.push(fill(&t.omitted_html, &v, true));
     }
     (text.join("\n"), html.join("\n"))
 }

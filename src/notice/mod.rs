@@ -47,7 +47,7 @@ pub fn for_outcome(
     v.insert("errors", report.errors.to_string());
     v.insert("warnings", report.warnings.to_string());
     v.insert("reason", reason.unwrap_or_default().to_string());
-    let (text, html) = compose::items(rules, &report.findings);
+    let (text, html) = compose::items(rules, &report.findings, report.findings_total());
     v.insert("items_text", text);
     v.insert("items_html", html);
     let unit_email = d
@@ -201,6 +201,34 @@ pub fn for_duplicates(
         }
     }
     Ok(out)
+}
+
+/// To the county admin: a county workbook could not be written (told once per
+/// failure streak; the rebuild is retried).
+pub fn for_workbook_failure(
+    rules: &RuleSet,
+    kind_name: &str,
+    period: &str,
+    error: &str,
+) -> Option<Mail> {
+    let mut v: compose::Vars = HashMap::new();
+    v.insert("kind", kind_name.to_string());
+    v.insert("period", period.to_string());
+    v.insert("reason", error.to_string());
+    match compose::compose(
+        rules,
+        "workbook_failed",
+        &rules.notices.workbook_failed,
+        &rules.county.admin,
+        &v,
+        None,
+    ) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "workbook failure notice not composed");
+            None
+        }
+    }
 }
 
 /// The county workbook for county staff.

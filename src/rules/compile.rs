@@ -32,6 +32,8 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("items.html", file.items.html.as_str()),
             ("items.more_text", file.items.more_text.as_str()),
             ("items.more_html", file.items.more_html.as_str()),
+            ("items.omitted_text", file.items.omitted_text.as_str()),
+            ("items.omitted_html", file.items.omitted_html.as_str()),
         ];
         for (name, t) in [
             ("rejected", &file.rejected),
@@ -41,6 +43,7 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("quarantine", &file.quarantine),
             ("duplicates", &file.duplicates),
             ("county_workbook", &file.county_workbook),
+            ("workbook_failed", &file.workbook_failed),
         ] {
             v.push((name, t.subject.as_str()));
             v.push((name, t.text.as_str()));
@@ -77,6 +80,8 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
             html: String::new(),
             more_text: String::new(),
             more_html: String::new(),
+            omitted_text: String::new(),
+            omitted_html: String::new(),
         },
         rejected: t(),
         accepted: t(),
@@ -85,6 +90,7 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         quarantine: t(),
         duplicates: t(),
         county_workbook: t(),
+        workbook_failed: t(),
     }
 }
 
@@ -442,7 +448,8 @@ pub(super) fn compile_column(
 ) -> Column {
     let (path, src) = (ctx.path, ctx.src);
     let key = c.key.get_ref().clone();
-    let mut used: Vec<String> = Vec::new();
+    // Every column: text past Excel's cell limit cannot be kept, so it is an error.
+    let mut used: Vec<String> = vec!["too_long".into()];
     if c.required {
         used.push("required".into());
     }

@@ -58,6 +58,8 @@ pub const NOTICE_PLACEHOLDERS: &[&str] = &[
     "message",
     "expected",
     "rest",
+    "shown",
+    "total",
 ];
 
 /// Names every row rule may read besides column keys.
@@ -177,6 +179,7 @@ pub const CONSTRAINTS: &[&str] = &[
     "unique_file",
     "unique_county",
     "lookup",
+    "too_long",
 ];
 
 pub(super) fn message_key_known(name: &str) -> bool {

@@ -55,6 +55,8 @@ pub struct County {
     pub units: Vec<Unit>,
     /// Standards as a JSON-like tree, exposed to row rules as `standards`.
     pub standards: toml::Table,
+    /// Bounds on what one file can make us produce (`[limits]`).
+    pub limits: schema::FileLimits,
 }
 
 impl County {
@@ -302,6 +304,7 @@ impl RuleSet {
             send_workbook: county_file.contacts.send_workbook,
             units,
             standards: county_file.standards.clone(),
+            limits: county_file.limits,
         };
         for a in county_file
             .contacts

@@ -21,6 +21,28 @@ pub struct CountyFile {
     /// row rules as `standards`.
     #[serde(default)]
     pub standards: toml::Table,
+    /// Bounds on what one file can make us produce.
+    #[serde(default)]
+    pub limits: FileLimits,
+}
+
+/// `[limits]` of `county.toml`: bounds on what one file can make us produce.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileLimits {
+    /// Most data rows a ledger may have; past it the file is refused unchecked.
+    pub max_rows: usize,
+    /// Most findings kept per file (the count is always true).
+    pub max_findings: usize,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            max_rows: 100_000,
+            max_findings: 1_000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -70,6 +92,8 @@ pub struct NoticeFile {
     pub quarantine: MailTemplate,
     pub duplicates: MailTemplate,
     pub county_workbook: MailTemplate,
+    /// To the county admin, once, when a county workbook cannot be written.
+    pub workbook_failed: MailTemplate,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -85,6 +109,8 @@ pub struct ItemTemplates {
     pub html: String,
     pub more_text: String,
     pub more_html: String,
+    pub omitted_text: String,
+    pub omitted_html: String,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -91,6 +91,12 @@ pub struct FileReport {
     pub rows: usize,
     pub errors: usize,
     pub warnings: usize,
+    /// Findings found but not kept past `[limits] max_findings` (counted in
+    /// `errors` and `warnings`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_errors: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_warnings: usize,
     /// Why the file could not be checked at all (Chinese, for the sender).
     pub fatal: Option<String>,
     pub findings: Vec<Finding>,
@@ -181,12 +187,18 @@ impl From<WireReport> for FileReport {
 impl FileReport {
     /// Recounts errors and warnings and sorts findings by sheet order of appearance, row, column.
     pub fn finish(&mut self) {
-        self.errors = self
+        let kept_errors = self
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .count();
-        self.warnings = self.findings.len() - self.errors;
+        self.errors = kept_errors + self.omitted_errors;
+        self.warnings = self.findings.len() - kept_errors + self.omitted_warnings;
+    }
+
+    /// Findings found in all, kept or not.
+    pub fn findings_total(&self) -> usize {
+        self.findings.len() + self.omitted_errors + self.omitted_warnings
     }
 
     /// Orders findings for people: the detail sheet first, then other sheets;
@@ -217,4 +229,8 @@ impl FileReport {
     pub fn accepted(&self) -> bool {
         self.fatal.is_none() && self.errors == 0
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

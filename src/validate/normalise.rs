@@ -3,6 +3,7 @@
 //! gets its own finding.
 
 use super::*;
+use crate::workbook::EXCEL_MAX_CHARS;
 
 /// A cell after normalisation.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,29 @@ pub(super) struct Norm {
 
 impl SheetPass<'_> {
     pub(super) fn normalise(&mut self, r: u32, i: usize, cells: &[(u32, Cell<'_>)]) {
+        // Text past Excel's cell limit: an error in the file, and nothing else
+        // is checked on that cell (no writer could keep it whole).
+        let too_long = match self.slot[i].map(|k| &cells[k].1) {
+            Some(Cell::Text(t)) if t.len() > EXCEL_MAX_CHARS => t.chars().count(),
+            _ => 0,
+        };
+        if too_long > EXCEL_MAX_CHARS {
+            let length = too_long.to_string();
+            self.report(
+                r,
+                i,
+                "too_long",
+                &EXCEL_MAX_CHARS.to_string(),
+                &|n| (n == "length").then(|| length.clone()),
+                cells,
+            );
+            let n = &mut self.norms[i];
+            n.blank = false;
+            n.bad = true;
+            n.nothing_to_check = true;
+            n.text.clear();
+            return;
+        }
         let col = &self.kind.columns[i];
         let cell = match self.slot[i] {
             Some(k) => &cells[k].1,

@@ -31,6 +31,8 @@ pub(super) struct SheetPass<'a> {
     pub(super) calls: native::Calls,
     pub(super) plan: Plan<'a>,
     pub(super) out: FileReport,
+    /// More data rows than `[limits] max_rows`: the file is refused.
+    pub(super) over_limit: bool,
 }
 
 impl<'a> SheetPass<'a> {
@@ -86,6 +88,7 @@ impl<'a> SheetPass<'a> {
             calls: native::Calls::new(kind.native_calls),
             plan: Plan::new(kind),
             out: FileReport::default(),
+            over_limit: false,
         }
     }
 
@@ -104,7 +107,25 @@ impl<'a> SheetPass<'a> {
             self.read_header()?;
         }
         self.row(r, cells);
+        if self.over_limit {
+            let max = self.rules.county.limits.max_rows;
+            return Err(format!(
+                "数据行数超过上限：「{}」工作表超过 {max} 行（上限 {max} 行），未作校验。请检查是否误填了大量空行、重复行，或把多个月份、多个单位的数据放在了一个文件里",
+                self.sheet
+            ));
+        }
         Ok(())
+    }
+
+    /// Keeps a finding, up to `[limits] max_findings`; past it only counts it.
+    pub(super) fn push_finding(&mut self, f: Finding) {
+        if self.out.findings.len() < self.rules.county.limits.max_findings {
+            self.out.findings.push(f);
+        } else if f.severity == Severity::Error {
+            self.out.omitted_errors += 1;
+        } else {
+            self.out.omitted_warnings += 1;
+        }
     }
 
     pub(super) fn finish(&mut self) -> Result<(), String> {
@@ -207,7 +228,7 @@ impl<'a> SheetPass<'a> {
                     }
                 };
                 let f = Finding::new(&meta, &self.place(None, None), &shown.join("；"), "", &get);
-                self.out.findings.push(f);
+                self.push_finding(f);
             }
             UnitVerdict::Unknown => {
                 let meta = self.kind.file_rule("unit_unknown", Severity::Warning);
@@ -297,7 +318,7 @@ impl<'a> SheetPass<'a> {
                 _ => None,
             },
         );
-        self.out.findings.push(f);
+        self.push_finding(f);
     }
 
     /// Checks one data row.
@@ -325,6 +346,10 @@ impl<'a> SheetPass<'a> {
             return;
         }
         self.out.rows += 1;
+        if self.out.rows > self.rules.county.limits.max_rows {
+            self.over_limit = true;
+            return;
+        }
         for i in 0..kind.columns.len() {
             self.normalise(r, i, cells);
         }
@@ -421,7 +446,7 @@ impl<'a> SheetPass<'a> {
                 other => kind.column(other).map(|j| this.cell(j, cells).raw_text()),
             }
         });
-        self.out.findings.push(f);
+        self.push_finding(f);
     }
 }
 

@@ -99,6 +99,22 @@ pub fn precheck(path: &Path, limits: &Limits) -> Result<Container, ReadError> {
     }
 }
 
+/// The most characters an Excel cell holds.
+pub const EXCEL_MAX_CHARS: usize = 32_767;
+
+/// Text as a cell can hold it: past [`EXCEL_MAX_CHARS`] it is cut, with a
+/// visible mark saying so (writers never fail on a township's long text).
+pub fn excel_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= EXCEL_MAX_CHARS || text.chars().count() <= EXCEL_MAX_CHARS {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    const MARK: &str = "……（内容超过 32767 字符，已截断）";
+    let keep = EXCEL_MAX_CHARS - MARK.chars().count();
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(MARK);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether a file looks completely written, from its bytes alone (nothing is
 /// parsed: the inbox asks this of untrusted files in the daemon's own process). A
 /// zip package (xlsx, xlsm, ods) must end with its end-of-central-directory
