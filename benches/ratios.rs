@@ -40,7 +40,10 @@ fn rules_dir() -> PathBuf {
         if p.file_name().is_some_and(|n| n == "county.toml") {
             let text = std::fs::read_to_string(&p).unwrap();
             let raised = text.replace("max_rows = 100000", "max_rows = 10000000");
-            assert_ne!(raised, text, "county.toml has no max_rows = 100000 to raise");
+            assert_ne!(
+                raised, text,
+                "county.toml has no max_rows = 100000 to raise"
+            );
             std::fs::write(&to, raised).unwrap();
         } else {
             std::fs::copy(&p, &to).unwrap();

@@ -480,3 +480,33 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn an_ods_row_repeated_a_million_times_ends_within_the_memory_bound() {
+    // LibreOffice's own file, one data row declared repeated 1,000,000 times
+    // (16 KB on disk; the reader would expand it to gigabytes).
+    let src = root().join("tests/fixtures/石桥镇_登记簿_2026-11.ods");
+    let site = Site::new();
+    let dest = site.inbox().join("石桥镇_残疾人信息登记簿_2026-11.ods");
+    rewrite_part(&src, &dest, "content.xml", |c| {
+        let p = c.match_indices("<table:table-row").nth(5).unwrap().0;
+        format!(
+            "{}<table:table-row table:number-rows-repeated=\"1000000\"{}",
+            &c[..p],
+            &c[p + "<table:table-row".len()..]
+        )
+    });
+    let started = Instant::now();
+    let (code, json, stderr) = validate_json(&[], &[&dest]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        json["files"][0]["fatal"],
+        "文件异常，无法读取：解析时内存超限（上限 1024 MB）"
+    );
+    let out = site.run_once(&[]);
+    assert!(out.status.success());
+    let q = quarantined(&site.status());
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].1, "文件异常，无法读取：解析时内存超限（上限 1024 MB）");
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
