@@ -99,6 +99,58 @@ pub fn copy_durable(from: &Path, to: &Path) -> io::Result<()> {
     replace_durable(to, |tmp| std::fs::copy(from, tmp).map(|_| ()))
 }
 
+/// An exclusive OS lock on a state folder (`taizhang.lock` in it), held for the
+/// life of the process that took it: two daemons on one journal would take the
+/// same file twice and send the same notice twice. Portable (`flock` on Unix,
+/// `LockFileEx` on Windows); released by the OS when the process ends, however
+/// it ends.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
+/// Why a state folder could not be locked.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process holds it; its pid as it wrote it (None when unreadable).
+    #[error("state folder held by another process (pid {0:?})")]
+    Held(Option<u32>),
+    #[error("state folder lock: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl StateLock {
+    /// Takes the lock of `state_dir` without waiting, and writes our pid in it.
+    pub fn acquire(state_dir: &Path) -> Result<StateLock, LockError> {
+        use std::io::{Read, Seek, Write};
+        std::fs::create_dir_all(state_dir)?;
+        let path = state_dir.join("taizhang.lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let pid = std::fs::File::open(&path)
+                    .and_then(|mut f| f.read_to_string(&mut text))
+                    .ok()
+                    .and_then(|_| text.split_whitespace().next()?.parse().ok());
+                return Err(LockError::Held(pid));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())?;
+        file.flush()?;
+        Ok(StateLock { _file: file })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +167,18 @@ mod tests {
         let s = safe_name(&long, 60);
         assert_eq!(s, format!("{}.xlsx", "长".repeat(18)));
         assert_eq!(safe_name("a\u{0}b\nc.xls", 100), "a_b_c.xls");
+    }
+
+    #[test]
+    fn a_state_folder_is_held_by_one_lock_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = StateLock::acquire(dir.path()).unwrap();
+        match StateLock::acquire(dir.path()) {
+            Err(LockError::Held(pid)) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        StateLock::acquire(dir.path()).unwrap();
     }
 
     #[test]

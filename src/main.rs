@@ -264,6 +264,31 @@ fn daemon_setup(args: &DaemonArgs) -> Result<(taizhang::config::Config, RuleSet)
     Ok((cfg, rules))
 }
 
+/// Starts the daemon; a state folder already in use is a clear refusal (exit 2).
+fn new_daemon(
+    cfg: taizhang::config::Config,
+    rules: RuleSet,
+    stop: Arc<AtomicBool>,
+) -> Result<taizhang::daemon::Daemon, u8> {
+    match taizhang::daemon::Daemon::new(cfg, rules, stop) {
+        Ok(d) => Ok(d),
+        Err(taizhang::daemon::DaemonError::Locked(dir, pid)) => {
+            let who = pid.map_or("另一个 taizhang 进程".to_string(), |p| {
+                format!("另一个 taizhang 进程（pid {p}）")
+            });
+            eprintln!(
+                "错误：{who}正在使用状态目录 {}，同一状态目录只能运行一个 taizhang watch 或 run --once；本进程退出",
+                dir.display()
+            );
+            Err(2)
+        }
+        Err(e) => {
+            eprintln!("错误：{e}");
+            Err(2)
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Watch { args } => {
@@ -282,7 +307,10 @@ fn run(cli: Cli) -> Result<u8> {
                     let _ = tx.send(());
                 })?;
             }
-            let mut d = taizhang::daemon::Daemon::new(cfg, rules, stop)?;
+            let mut d = match new_daemon(cfg, rules, stop) {
+                Ok(d) => d,
+                Err(code) => return Ok(code),
+            };
             d.watch(rx, tx)?;
             Ok(0)
         }
@@ -300,7 +328,10 @@ fn run(cli: Cli) -> Result<u8> {
                 let stop = stop.clone();
                 ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
             }
-            let mut d = taizhang::daemon::Daemon::new(cfg, rules, stop)?;
+            let mut d = match new_daemon(cfg, rules, stop) {
+                Ok(d) => d,
+                Err(code) => return Ok(code),
+            };
             let done = d.run_once()?;
             tracing::info!("processed {} file(s)", done.len());
             Ok(0)

@@ -33,6 +33,9 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("mail: {0}")]
     Mail(String),
+    /// Another daemon (or `run --once`) works on the same state folder.
+    #[error("state folder {0} is in use by another taizhang process (pid {1:?})")]
+    Locked(PathBuf, Option<u32>),
 }
 
 /// Local hour from which the daily digest of county workbooks is queued.
@@ -59,6 +62,8 @@ pub struct Daemon {
     retry_at: HashMap<(String, String), Instant>,
     /// Our own binary, run as the worker that reads each file.
     exe: PathBuf,
+    /// Held while the daemon lives: no second process on this state folder.
+    _lock: crate::fsutil::StateLock,
 }
 
 impl Daemon {
@@ -66,6 +71,11 @@ impl Daemon {
         for d in [&cfg.inbox, &cfg.outbox, &cfg.state] {
             std::fs::create_dir_all(d).map_err(|e| DaemonError::Io(d.clone(), e))?;
         }
+        // One process per state folder, for the process's life.
+        let lock = crate::fsutil::StateLock::acquire(&cfg.state).map_err(|e| match e {
+            crate::fsutil::LockError::Held(pid) => DaemonError::Locked(cfg.state.clone(), pid),
+            crate::fsutil::LockError::Io(e) => DaemonError::Io(cfg.state.join("taizhang.lock"), e),
+        })?;
         let journal = Journal::open(&cfg.state)?;
         // Messages caught mid-send by a stop are never resent automatically.
         let uncertain = journal.mail_uncertain_after_stop()?;
@@ -76,6 +86,7 @@ impl Daemon {
         let exe =
             std::env::current_exe().map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?;
         Ok(Daemon {
+            _lock: lock,
             exe,
             cfg,
             rules,

@@ -138,6 +138,8 @@ pub struct SendError {
 /// Sends raw messages to the target.
 pub struct Sender {
     inner: Inner,
+    /// The `.eml` folder, when writing files.
+    dir: Option<PathBuf>,
 }
 
 enum Inner {
@@ -148,6 +150,10 @@ enum Inner {
 impl Sender {
     pub fn new(target: &MailTarget) -> Result<Sender, String> {
         Ok(Sender {
+            dir: match target {
+                MailTarget::Files(dir) => Some(dir.clone()),
+                MailTarget::Smtp(_) => None,
+            },
             inner: match target {
                 MailTarget::Files(dir) => {
                     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -175,13 +181,18 @@ impl Sender {
             .map_err(|e| perm(format!("收件地址无效：{e}")))?;
         let envelope = Envelope::new(Some(from), to).map_err(|e| perm(e.to_string()))?;
         match &self.inner {
-            Inner::Files(t) => t
-                .send_raw(&envelope, bytes)
-                .map(|_| ())
-                .map_err(|e| SendError {
-                    permanent: false,
-                    message: e.to_string(),
-                }),
+            Inner::Files(t) => {
+                // The folder is made again if it was removed while we ran.
+                if let Some(dir) = &self.dir {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                t.send_raw(&envelope, bytes)
+                    .map(|_| ())
+                    .map_err(|e| SendError {
+                        permanent: false,
+                        message: e.to_string(),
+                    })
+            }
             Inner::Smtp(t) => t
                 .send_raw(&envelope, bytes)
                 .map(|_| ())

@@ -1,0 +1,109 @@
+//! Faults around the daemon (not in the files): a second daemon on the same
+//! state folder, the outbox's mail folder removed while running.
+
+mod common;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn emls(site: &Site) -> usize {
+    std::fs::read_dir(site.outbox().join("mail"))
+        .map(|rd| rd.count())
+        .unwrap_or(0)
+}
+
+#[cfg(unix)]
+fn stop(child: std::process::Child) -> String {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{log}");
+    log
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_daemon_on_the_same_state_folder_exits_at_once_naming_the_holder() {
+    let rules = rules();
+    let site = Site::new();
+    let daemon = site.watch(&[]);
+    let lock = site.state().join("taizhang.lock");
+    let pid = daemon.id().to_string();
+    wait_for("the daemon's lock", Duration::from_secs(20), || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid)
+    });
+    site.drop_in(
+        &register(&rules, "柳河镇", 6, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    let started = Instant::now();
+    let out = site.run_once(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "另一个 taizhang 进程（pid {pid}）正在使用状态目录"
+        )),
+        "{err}"
+    );
+    wait_for("the file processed once", Duration::from_secs(20), || {
+        emls(&site) == 1
+    });
+    stop(daemon);
+    // Once the holder is gone, the state folder is free again; nothing was taken twice.
+    let out = site.run_once(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = site.status();
+    let liuhe = st["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "柳河镇")
+        .unwrap();
+    assert_eq!(liuhe["status"], "已通过");
+    assert_eq!(emls(&site), 1);
+    let archived = std::fs::read_dir(site.state().join("archive"))
+        .unwrap()
+        .flat_map(|m| std::fs::read_dir(m.unwrap().path()).unwrap())
+        .count();
+    assert_eq!(archived, 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_mail_folder_removed_while_running_is_made_again() {
+    let rules = rules();
+    let site = Site::new();
+    let daemon = site.watch(&[]);
+    site.drop_in(
+        &register(&rules, "柳河镇", 6, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("the first notice", Duration::from_secs(20), || {
+        emls(&site) == 1
+    });
+    std::fs::remove_dir_all(site.outbox().join("mail")).unwrap();
+    site.drop_in(
+        &register(&rules, "石桥镇", 6, 2),
+        "石桥镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("the second notice", Duration::from_secs(20), || {
+        emls(&site) == 1
+    });
+    let log = stop(daemon);
+    assert!(!log.contains("not sent"), "{log}");
+}
