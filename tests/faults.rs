@@ -107,3 +107,59 @@ fn the_mail_folder_removed_while_running_is_made_again() {
     let log = stop(daemon);
     assert!(!log.contains("not sent"), "{log}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_file_replaced_while_it_is_read_stays_in_the_inbox_and_its_new_version_is_taken() {
+    let rules = rules();
+    let site = Site::new();
+    let daemon = {
+        let mut c = site.cmd(&["watch", "--settle", "0.3"]);
+        // Debug builds: each read lingers 1.5 s, so the file can be replaced meanwhile.
+        c.env("TAIZHANG_SLOW_READ_MS", "1500")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let name = "柳河镇_残疾人信息登记簿_2026-11.xlsx";
+    site.drop_in(&register(&rules, "柳河镇", 6, 1), name);
+    let staging = site.state().join("archive").join(".staging");
+    wait_for(
+        "the first version being read",
+        Duration::from_secs(20),
+        || std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some()),
+    );
+    // The township saves a corrected version the way WinSCP and rsync do: rename over.
+    let corrected = register(&rules, "柳河镇", 9, 2);
+    let path = site.drop_in(&corrected, name);
+    let new_bytes = std::fs::read(&path).unwrap();
+    wait_for(
+        "the corrected version answered",
+        Duration::from_secs(30),
+        || emls(&site) == 1,
+    );
+    let log = stop(daemon);
+    assert!(log.contains("changed while being read"), "{log}");
+    // Exactly one submission, holding the corrected bytes; nothing left behind.
+    let archived: Vec<_> = std::fs::read_dir(site.state().join("archive"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with(".staging"))
+        .flat_map(|m| std::fs::read_dir(m).unwrap().map(|e| e.unwrap().path()))
+        .collect();
+    assert_eq!(archived.len(), 1, "{archived:?}");
+    assert_eq!(std::fs::read(&archived[0]).unwrap(), new_bytes);
+    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    assert!(!path.exists());
+    let st = site.status();
+    let liuhe = st["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "柳河镇")
+        .unwrap()
+        .clone();
+    assert_eq!(liuhe["status"], "已通过");
+    assert_eq!(liuhe["rows"], 9);
+}

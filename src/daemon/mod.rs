@@ -105,6 +105,11 @@ impl Daemon {
     /// Resumes every submission a stop left unfinished, from its journaled state,
     /// and rebuilds county workbooks that are stale or missing from the outbox.
     pub fn recover(&mut self) -> Result<(), DaemonError> {
+        // Copies a stop left half-staged (we hold the state lock: none is ours now).
+        let staging = self.cfg.state.join("archive").join(".staging");
+        for e in std::fs::read_dir(&staging).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
         for sub in self.journal.unfinished()? {
             tracing::info!(id = sub.id, file = %sub.original_name, state = sub.state.as_str(), "resuming after a stop");
             match sub.state {

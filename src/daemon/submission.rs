@@ -113,11 +113,21 @@ impl Daemon {
     /// journaled against it; only journal failures come back as errors.
     pub fn take(&mut self, c: &Candidate) -> Result<Option<Processed>, DaemonError> {
         let t0 = Instant::now();
-        let Ok(bytes) = std::fs::read(&c.path) else {
-            return Ok(None); // gone meanwhile
+        let staging = self.cfg.state.join("archive").join(".staging");
+        let staged = match archive::stage(&c.path, &staging) {
+            Ok(s) => s,
+            Err(archive::StageError::Changed) => {
+                // Replaced or still being written while we read: it settles again.
+                tracing::info!(path = %c.path.display(), "changed while being read; left in the inbox, taken again later");
+                self.inbox.taken(&c.path);
+                return Ok(None);
+            }
+            Err(archive::StageError::Io(e)) => {
+                tracing::error!(path = %c.path.display(), error = %e, "could not copy into the archive; the file stays in the inbox and is tried again");
+                return Ok(None);
+            }
         };
-        let before = std::fs::symlink_metadata(&c.path).ok();
-        let sha = archive::sha256_hex(&bytes);
+        let sha = staged.sha256.clone();
         let received_at = crate::journal::now();
         let new = NewSubmission {
             received_at: &received_at,
@@ -125,7 +135,7 @@ impl Daemon {
             folder: c.folder.as_deref(),
             inbox_path: &c.path.to_string_lossy(),
             sha256: &sha,
-            size: bytes.len() as u64,
+            size: staged.size,
         };
         let earlier = self.journal.find_by_hash(&sha)?;
         let id = self.journal.insert_received(&new)?;
@@ -133,12 +143,9 @@ impl Daemon {
         let rel = archive::relative_path(month, id, &c.name);
         self.journal.set_archive_path(id, &rel)?;
         let dest = self.cfg.state.join(&rel);
-        archive::store(&dest, &bytes).map_err(|e| DaemonError::Io(dest.clone(), e))?;
+        archive::place(&staged, &dest).map_err(|e| DaemonError::Io(dest.clone(), e))?;
         // Remove the inbox copy only if it is still the file we read.
-        let after = std::fs::symlink_metadata(&c.path).ok();
-        if before.as_ref().map(|m| (m.len(), m.modified().ok()))
-            == after.as_ref().map(|m| (m.len(), m.modified().ok()))
-        {
+        if archive::Identity::of(&c.path).as_ref() == Some(&staged.identity) {
             if let Err(e) = std::fs::remove_file(&c.path) {
                 tracing::warn!(path = %c.path.display(), error = %e, "archived, but could not remove from the inbox");
             }
