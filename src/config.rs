@@ -26,6 +26,8 @@ pub struct Config {
     pub smtp_ca: Option<PathBuf>,
     /// First retry delay of a message the server could not take; doubles each time.
     pub mail_retry: Duration,
+    /// The most one SMTP transaction may take before the message is marked uncertain.
+    pub mail_deadline: Duration,
     /// Bounds on the worker process that reads one file (time; memory on Unix).
     pub worker: crate::sandbox::WorkerLimits,
 }
@@ -44,6 +46,7 @@ impl Default for Config {
             smtp_password_file: None,
             smtp_ca: None,
             mail_retry: Duration::from_secs(60),
+            mail_deadline: Duration::from_secs(60),
             worker: crate::sandbox::WorkerLimits::default(),
         }
     }
@@ -66,6 +69,8 @@ pub struct FileConfig {
     pub smtp_ca: Option<PathBuf>,
     /// Seconds before the first retry of a message.
     pub mail_retry: Option<f64>,
+    /// Seconds one SMTP transaction may take (default 60).
+    pub mail_deadline: Option<f64>,
     /// Seconds one file may take to read and check (default 60).
     pub worker_timeout: Option<f64>,
     /// MiB of memory one file's reading may use (default 1024; Unix).
@@ -109,6 +114,7 @@ impl Config {
             (f.settle, &mut self.settle),
             (f.rescan, &mut self.rescan),
             (f.mail_retry, &mut self.mail_retry),
+            (f.mail_deadline, &mut self.mail_deadline),
         ] {
             if let Some(s) = value {
                 *slot = secs(s);

@@ -63,6 +63,9 @@ struct DaemonArgs {
     /// Seconds before the first retry of a notice the server could not take (doubles each time).
     #[arg(long, value_name = "SECS")]
     mail_retry: Option<f64>,
+    /// Seconds one SMTP transaction may take before the notice is marked uncertain (default 60).
+    #[arg(long, value_name = "SECS")]
+    mail_deadline: Option<f64>,
     /// Seconds one file may take to read and check before its worker is stopped (default 60).
     #[arg(long, value_name = "SECS")]
     worker_timeout: Option<f64>,
@@ -87,6 +90,7 @@ impl DaemonArgs {
                 smtp_password_file: self.smtp_password_file.clone(),
                 smtp_ca: self.smtp_ca.clone(),
                 mail_retry: self.mail_retry,
+                mail_deadline: self.mail_deadline,
                 worker_timeout: self.worker_timeout,
                 worker_memory_mb: self.worker_memory_mb,
             },

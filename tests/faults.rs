@@ -163,3 +163,98 @@ fn a_file_replaced_while_it_is_read_stays_in_the_inbox_and_its_new_version_is_ta
     assert_eq!(liuhe["status"], "已通过");
     assert_eq!(liuhe["rows"], 9);
 }
+
+/// An SMTP server on loopback that answers one byte a second and never finishes
+/// a reply (bounded: at most 120 bytes per connection, 4 connections).
+fn dripping_smtp() -> u16 {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(4) {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                for b in b"220 mail.anhe.example.gov.cn ESMTP slow"
+                    .iter()
+                    .cycle()
+                    .take(120)
+                {
+                    if conn.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    port
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dripping_smtp_server_costs_one_deadline_and_the_notice_is_uncertain_not_resent() {
+    let rules = rules();
+    let site = Site::new();
+    let port = dripping_smtp();
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let daemon = site.watch(&["--smtp", &url, "--mail-deadline", "2"]);
+    site.drop_in(
+        &register(&rules, "柳河镇", 6, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for(
+        "the notice marked uncertain",
+        Duration::from_secs(30),
+        || {
+            site.status()["mail_uncertain"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1)
+        },
+    );
+    let started = Instant::now();
+    let log = stop(daemon);
+    assert!(started.elapsed() < Duration::from_secs(5), "{log}");
+    let st = site.status();
+    let m = &st["mail_uncertain"][0];
+    assert!(
+        m["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("邮件服务器在 2 秒内未完成接收"),
+        "{st:#}"
+    );
+    assert_eq!(m["attempts"], 1);
+    assert_eq!(st["mail_waiting"], 0, "not queued again by itself");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stop_during_a_slow_send_is_bounded_and_the_message_is_uncertain_after() {
+    let rules = rules();
+    let site = Site::new();
+    let port = dripping_smtp();
+    let url = format!("smtp://127.0.0.1:{port}?tls=none");
+    let daemon = site.watch(&["--smtp", &url]);
+    site.drop_in(
+        &register(&rules, "柳河镇", 6, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("the county workbook", Duration::from_secs(20), || {
+        site.county_workbook().exists()
+    });
+    std::thread::sleep(Duration::from_millis(1500)); // the send is under way
+    let started = Instant::now();
+    let log = stop(daemon);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped in {:?}: {log}",
+        started.elapsed()
+    );
+    assert!(log.contains("was being sent at the stop"), "{log}");
+    // The next start finds it caught mid-send: uncertain, never resent by itself.
+    let out = site.run_once(&["--smtp", &url, "--mail-deadline", "2"]);
+    assert!(out.status.success());
+    let st = site.status();
+    assert_eq!(st["mail_uncertain"].as_array().unwrap().len(), 1, "{st:#}");
+    assert_eq!(st["mail_waiting"], 0);
+}

@@ -286,10 +286,17 @@ impl Daemon {
         Ok(crate::notice::deliver_due(
             &self.journal,
             &sender,
-            &self.rules.county.from,
-            self.cfg.mail_retry,
+            &self.delivery(),
             &self.stop,
         )?)
+    }
+
+    fn delivery(&self) -> crate::notice::Delivery {
+        crate::notice::Delivery {
+            from: self.rules.county.from.clone(),
+            retry: self.cfg.mail_retry,
+            deadline: self.cfg.mail_deadline,
+        }
     }
 
     /// Processes everything pending, waiting for files still being copied, then returns.
@@ -334,16 +341,12 @@ impl Daemon {
         let (mail_tx, mail_rx) = mpsc::channel();
         self.mail_wake = Some(mail_tx);
         let mail_thread = {
-            let (state, from, retry, stop) = (
-                self.cfg.state.clone(),
-                self.rules.county.from.clone(),
-                self.cfg.mail_retry,
-                self.stop.clone(),
-            );
+            let (state, delivery, stop) =
+                (self.cfg.state.clone(), self.delivery(), self.stop.clone());
             let target = target.clone();
             std::thread::Builder::new()
                 .name("mail".into())
-                .spawn(move || crate::notice::worker(&state, &target, &from, retry, stop, mail_rx))
+                .spawn(move || crate::notice::worker(&state, &target, &delivery, stop, mail_rx))
                 .map_err(|e| DaemonError::Io(PathBuf::from("mail thread"), e))?
         };
         tracing::info!("notices go to {}", target.describe());

@@ -167,6 +167,16 @@ impl Journal {
         )?)
     }
 
+    /// A send whose end is unknown (it overran its deadline): not sent again by
+    /// itself; staff decide with `mail resend`.
+    pub fn mail_uncertain(&self, id: i64, why: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE mail SET state = 'uncertain', last_error = ?2 WHERE id = ?1",
+            params![id, why],
+        )?;
+        Ok(())
+    }
+
     /// Queues a parked or uncertain message again (staff decision).
     pub fn mail_resend(&self, id: i64) -> Result<bool> {
         let n = self.conn.execute(

@@ -10,7 +10,7 @@
 pub mod compose;
 pub mod transport;
 
-use crate::journal::{Decision, Journal, JournalError, Outcome, Submission};
+use crate::journal::{Decision, Journal, JournalError, Outcome, Queued, Submission};
 use crate::rules::RuleSet;
 use crate::standing::CrossDuplicate;
 use crate::validate::FileReport;
@@ -270,12 +270,74 @@ pub fn backoff(base: Duration, attempts: i64) -> Duration {
     (base * factor).min(Duration::from_secs(3600)).max(base)
 }
 
+/// How notices are delivered.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The sender address (`county.toml`).
+    pub from: String,
+    /// First retry delay after a temporary failure; doubles each time.
+    pub retry: Duration,
+    /// The most one SMTP transaction may take, whatever the server does (a server
+    /// that answers one byte every few seconds never trips a per-read timeout).
+    pub deadline: Duration,
+}
+
+/// What one bounded send came to.
+enum Sent {
+    Done(Result<(), transport::SendError>),
+    /// Past the deadline: the server may yet take it.
+    Overran,
+    /// A stop was asked for mid-send.
+    Stopped,
+}
+
+/// Sends in a helper thread and waits at most `deadline`, watching `stop`.
+fn send_bounded(sender: &Sender, d: &Delivery, m: &Queued, stop: &AtomicBool) -> Sent {
+    let (tx, rx) = mpsc::channel();
+    let (s, from, to, bytes) = (
+        sender.clone(),
+        d.from.clone(),
+        m.to.clone(),
+        m.bytes.clone(),
+    );
+    let spawned = std::thread::Builder::new()
+        .name("smtp".into())
+        .spawn(move || {
+            let _ = tx.send(s.send(&from, &to, &bytes));
+        });
+    if let Err(e) = spawned {
+        return Sent::Done(Err(transport::SendError {
+            permanent: false,
+            message: e.to_string(),
+        }));
+    }
+    let until = std::time::Instant::now() + d.deadline;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(r) => return Sent::Done(r),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Sent::Done(Err(transport::SendError {
+                    permanent: false,
+                    message: "发送线程意外结束".into(),
+                }))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::SeqCst) {
+                    return Sent::Stopped;
+                }
+                if std::time::Instant::now() >= until {
+                    return Sent::Overran;
+                }
+            }
+        }
+    }
+}
+
 /// Sends every message due now, one at a time. Returns how many were sent.
 pub fn deliver_due(
     journal: &Journal,
     sender: &Sender,
-    from: &str,
-    retry_base: Duration,
+    d: &Delivery,
     stop: &AtomicBool,
 ) -> Result<usize, JournalError> {
     let mut sent = 0;
@@ -284,18 +346,18 @@ pub fn deliver_due(
             break;
         };
         journal.mail_sending(m.id)?;
-        match sender.send(from, &m.to, &m.bytes) {
-            Ok(()) => {
+        match send_bounded(sender, d, &m, stop) {
+            Sent::Done(Ok(())) => {
                 journal.mail_sent(m.id)?;
                 sent += 1;
                 tracing::info!("mail #{} sent to {}: {}", m.id, m.to.join(", "), m.subject);
             }
-            Err(e) if e.permanent => {
+            Sent::Done(Err(e)) if e.permanent => {
                 journal.mail_parked(m.id, &e.message)?;
                 tracing::warn!("mail #{} refused for good, parked: {}", m.id, e.message);
             }
-            Err(e) => {
-                let wait = backoff(retry_base, m.attempts + 1);
+            Sent::Done(Err(e)) => {
+                let wait = backoff(d.retry, m.attempts + 1);
                 journal.mail_retry(m.id, wait.as_secs().max(1) as i64, &e.message)?;
                 tracing::warn!(
                     "mail #{} not sent ({}); retry in {:?}",
@@ -304,6 +366,30 @@ pub fn deliver_due(
                     wait
                 );
                 break; // the server is likely down for the others too
+            }
+            Sent::Overran => {
+                // The server may still take it: at most once, so not sent again by itself.
+                journal.mail_uncertain(
+                    m.id,
+                    &format!(
+                        "邮件服务器在 {} 秒内未完成接收，无法确定是否已送达；为避免重复发送，未自动重发",
+                        d.deadline.as_secs()
+                    ),
+                )?;
+                tracing::warn!(
+                    "mail #{} not finished within {:?}; marked uncertain (see status)",
+                    m.id,
+                    d.deadline
+                );
+                break;
+            }
+            Sent::Stopped => {
+                // Left `sending`: the next start marks it uncertain, as for a crash.
+                tracing::warn!(
+                    "mail #{} was being sent at the stop; marked uncertain at the next start",
+                    m.id
+                );
+                break;
             }
         }
     }
@@ -315,8 +401,7 @@ pub fn deliver_due(
 pub fn worker(
     state_dir: &Path,
     target: &MailTarget,
-    from: &str,
-    retry_base: Duration,
+    delivery: &Delivery,
     stop: Arc<AtomicBool>,
     wake: mpsc::Receiver<()>,
 ) {
@@ -335,7 +420,7 @@ pub fn worker(
         }
     };
     while !stop.load(Ordering::SeqCst) {
-        if let Err(e) = deliver_due(&journal, &sender, from, retry_base, &stop) {
+        if let Err(e) = deliver_due(&journal, &sender, delivery, &stop) {
             tracing::error!("mail queue: {e}");
         }
         let next = journal

@@ -136,12 +136,14 @@ pub struct SendError {
 }
 
 /// Sends raw messages to the target.
+#[derive(Clone)]
 pub struct Sender {
     inner: Inner,
     /// The `.eml` folder, when writing files.
     dir: Option<PathBuf>,
 }
 
+#[derive(Clone)]
 enum Inner {
     Files(FileTransport),
     Smtp(Box<SmtpTransport>),
