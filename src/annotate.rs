@@ -131,14 +131,63 @@ fn severity_zh(s: Severity) -> &'static str {
 }
 
 /// Builds the annotated workbook in memory.
+/// A sheet name Excel accepts: none of `[ ] : * ? / \`, no quote at either end,
+/// at most 31 characters, not empty.
+fn excel_sheet_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c {
+            '[' | ']' | ':' | '*' | '?' | '/' | '\\' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let cleaned = cleaned.trim_matches('\'').trim();
+    let cut: String = cleaned.chars().take(31).collect();
+    if cut.is_empty() {
+        "Sheet".into()
+    } else {
+        cut
+    }
+}
+
+/// Names for the copy's sheets: each original name made acceptable to Excel and
+/// unique regardless of case (Excel's rule), none equal to the list sheet's.
+fn sheet_names(sheets: &[SheetData], list_name: &str) -> Vec<String> {
+    let mut taken: HashSet<String> = HashSet::from([list_name.to_lowercase()]);
+    sheets
+        .iter()
+        .map(|s| {
+            let base = excel_sheet_name(&s.name);
+            let mut name = base.clone();
+            let mut n = 2;
+            while taken.contains(&name.to_lowercase()) {
+                let suffix = format!("({n})");
+                let keep = 31 - suffix.chars().count();
+                name = format!("{}{suffix}", base.chars().take(keep).collect::<String>());
+                n += 1;
+            }
+            taken.insert(name.to_lowercase());
+            name
+        })
+        .collect()
+}
+
 pub fn build(sheets: &[SheetData], report: &FileReport) -> Result<Workbook, XlsxError> {
     let st = Styles::new();
     let mut wb = Workbook::new();
-    let list_name = if sheets.iter().any(|s| s.name == LIST_SHEET) {
+    let list_name = if sheets.iter().any(|s| s.name.to_lowercase() == LIST_SHEET) {
         format!("{LIST_SHEET}（校验）")
     } else {
         LIST_SHEET.to_string()
     };
+    let names = sheet_names(sheets, &list_name);
+    // Original name → the copy's, for links and the note about renamed sheets.
+    let renamed: Vec<(&str, &str)> = sheets
+        .iter()
+        .zip(&names)
+        .map(|(s, n)| (s.name.as_str(), n.as_str()))
+        .collect();
     let mut ordered: Vec<&Finding> = report
         .findings
         .iter()
@@ -153,7 +202,7 @@ pub fn build(sheets: &[SheetData], report: &FileReport) -> Result<Workbook, Xlsx
     {
         let ws = wb.add_worksheet();
         ws.set_name(&list_name)?;
-        write_list(ws, &st, report, &ordered)?;
+        write_list(ws, &st, report, &ordered, &renamed)?;
         ws.set_active(true);
         ws.set_tab_color(if report.errors > 0 {
             Color::RGB(0xC00000)
@@ -171,9 +220,9 @@ pub fn build(sheets: &[SheetData], report: &FileReport) -> Result<Workbook, Xlsx
                 .push(f);
         }
     }
-    for sheet in sheets {
+    for (sheet, name) in sheets.iter().zip(&names) {
         let ws = wb.add_worksheet();
-        ws.set_name(&sheet.name)?;
+        ws.set_name(name)?;
         copy_sheet(ws, &st, sheet, &by_cell, report)?;
     }
     Ok(wb)
@@ -195,8 +244,15 @@ fn write_list(
     st: &Styles,
     report: &FileReport,
     findings: &[&Finding],
+    renamed: &[(&str, &str)],
 ) -> Result<(), XlsxError> {
     ws.write_string_with_format(0, 0, "校验问题清单", &st.title)?;
+    let copy_name = |original: &str| {
+        renamed
+            .iter()
+            .find(|(o, _)| *o == original)
+            .map_or(original.to_string(), |(_, n)| n.to_string())
+    };
     let summary = format!(
         "文件：{}　填报单位：{}　台账：{}　期间：{}　数据行：{}　错误 {} 处，提醒 {} 处。{}",
         report.file,
@@ -212,6 +268,19 @@ fn write_list(
             "没有错误，已通过校验；“提醒”请核实。"
         }
     );
+    let changed: Vec<String> = renamed
+        .iter()
+        .filter(|(o, n)| o != n)
+        .map(|(o, n)| format!("「{o}」→「{n}」"))
+        .collect();
+    let summary = if changed.is_empty() {
+        summary
+    } else {
+        format!(
+            "{summary}（Excel 工作表名最长 31 个字符、不能含 [ ] : * ? / \\ 且不分大小写不能重名，本副本中改名：{}）",
+            changed.join("，")
+        )
+    };
     let summary = if report.findings.len() < report.findings_total() {
         format!(
             "{summary}（问题过多：仅列出前 {} 处，共发现 {} 处）",
@@ -249,7 +318,7 @@ fn write_list(
         let shown = f.cell.clone().unwrap_or_else(|| "—".into());
         let url = Url::new(format!(
             "internal:'{}'!{}",
-            f.sheet.replace('\'', "''"),
+            copy_name(&f.sheet).replace('\'', "''"),
             target
         ))
         .set_text(&shown);

@@ -258,3 +258,125 @@ fn a_stop_during_a_slow_send_is_bounded_and_the_message_is_uncertain_after() {
     assert_eq!(st["mail_uncertain"].as_array().unwrap().len(), 1, "{st:#}");
     assert_eq!(st["mail_waiting"], 0);
 }
+
+/// Copies a workbook, changing the text of one of its parts.
+fn rewrite_part(
+    src: &std::path::Path,
+    dest: &std::path::Path,
+    part: &str,
+    change: impl Fn(String) -> String,
+) {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
+    for i in 0..zin.len() {
+        let mut e = zin.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if name == part {
+            data = change(String::from_utf8(data).unwrap()).into_bytes();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&data).unwrap();
+    }
+    zout.finish().unwrap();
+}
+
+#[test]
+fn sheet_names_excel_refuses_still_give_an_annotated_copy_attached_to_the_notice() {
+    let rules = rules();
+    let site = Site::new();
+    let mut reg = register(&rules, "石桥镇", 8, 2);
+    reg.set(3, "id_number", taizhang::samples::Val::text("123"));
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = tmp.path().join("plain.xlsx");
+    reg.write(&plain).unwrap();
+    // As WPS exports it: a summary sheet named past 31 characters, with [ ] and :.
+    let long = "汇总 [11:30] 各村社区按残疾类别和等级统计的人数表（WPS 导出）";
+    let staged = tmp.path().join("staged.xlsx");
+    rewrite_part(&plain, &staged, "xl/workbook.xml", |x| {
+        x.replace("name=\"汇总\"", &format!("name=\"{long}\""))
+    });
+    let path = site.inbox().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    std::fs::rename(&staged, &path).unwrap();
+    let out = site.run_once(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eml = std::fs::read_dir(site.outbox().join("mail"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let raw = std::fs::read(eml).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let body = m.body_text(0).unwrap().to_string();
+    assert!(!body.contains("{attachment}"), "{body}");
+    assert_eq!(m.attachment_count(), 1, "{body}");
+    // The copy's sheet carries the name cut to 31 characters without [ ] :, and
+    // 问题清单 says so.
+    let copies: Vec<_> = std::fs::read_dir(site.state().join("annotated"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(copies.len(), 1);
+    let expected_name: String = "汇总 _11_30_ 各村社区按残疾类别和等级统计的人数表（WPS 导出）"
+        .chars()
+        .take(31)
+        .collect();
+    let book =
+        taizhang::workbook::Book::open(&copies[0], &taizhang::workbook::Limits::default()).unwrap();
+    assert!(
+        book.sheet_names().contains(&expected_name),
+        "{:?}",
+        book.sheet_names()
+    );
+    let list = sheet(&copies[0], "问题清单");
+    assert!(
+        list[1][0].contains(&format!("「{long}」→「{expected_name}」")),
+        "{:?}",
+        list[1]
+    );
+}
+
+#[test]
+fn without_an_annotated_copy_the_notice_says_so_and_lists_every_problem() {
+    let rules = rules();
+    let site = Site::new();
+    // The annotated copies' folder cannot be made: a file holds its name.
+    std::fs::write(site.state().join("annotated"), b"in the way").unwrap();
+    let mut reg = register(&rules, "石桥镇", 40, 2);
+    for i in 0..40 {
+        reg.set(i, "phone", taizhang::samples::Val::text("12345"));
+    }
+    site.drop_in(&reg, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    let out = site.run_once(&[]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("annotated copy could not be written"), "{log}");
+    let eml = std::fs::read_dir(site.outbox().join("mail"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let raw = std::fs::read(eml).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(m.attachment_count(), 0);
+    let body = m.body_text(0).unwrap().to_string();
+    assert!(!body.contains("{attachment"), "{body}");
+    assert!(
+        body.contains("（本次未能生成带批注的表格副本，以上已列出全部问题。）"),
+        "{body}"
+    );
+    assert!(!body.contains("另有"), "{body}");
+    // All 40 problems, past the 30 a notice lists when the copy is attached.
+    assert!(body.contains("40. 【"), "{body}");
+    assert!(!body.contains("41. 【"), "{body}");
+}

@@ -53,9 +53,14 @@ fn fill(template: &str, vars: &Vars, html: bool) -> String {
 /// Renders the problem list for a body: errors first, then warnings, at most
 /// `max_items`, then a line pointing at the attachment for the rest.
 /// `total` counts the findings found, kept or not (`[limits] max_findings`).
-pub fn items(rules: &RuleSet, findings: &[Finding], total: usize) -> (String, String) {
+/// With `all`, every finding is listed (the annotated copy is missing).
+pub fn items(rules: &RuleSet, findings: &[Finding], total: usize, all: bool) -> (String, String) {
     let t = &rules.notices.items;
-    let max = rules.notices.settings.max_items;
+    let max = if all {
+        usize::MAX
+    } else {
+        rules.notices.settings.max_items
+    };
     let ordered: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -98,6 +103,31 @@ pub fn items(rules: &RuleSet, findings: &[Finding], total: usize) -> (String, St
         html.push(fill(&t.omitted_html, &v, true));
     }
     (text.join("\n"), html.join("\n"))
+}
+
+/// The paragraph about the annotated copy (text, HTML): what it is when attached,
+/// that it could not be made when `missing`, else nothing.
+pub fn attachment_note(
+    rules: &RuleSet,
+    attachment: Option<&Attachment>,
+    missing: bool,
+) -> (String, String) {
+    let t = &rules.notices.items;
+    match attachment {
+        Some(a) => {
+            let mut v: Vars = HashMap::new();
+            v.insert("attachment", a.name.clone());
+            (
+                fill(&t.attachment_text, &v, false),
+                fill(&t.attachment_html, &v, true),
+            )
+        }
+        None if missing => (
+            fill(&t.no_attachment_text, &HashMap::new(), false),
+            fill(&t.no_attachment_html, &HashMap::new(), true),
+        ),
+        None => (String::new(), String::new()),
+    }
 }
 
 /// Composes one message from a template.

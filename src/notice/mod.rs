@@ -47,15 +47,6 @@ pub fn for_outcome(
     v.insert("errors", report.errors.to_string());
     v.insert("warnings", report.warnings.to_string());
     v.insert("reason", reason.unwrap_or_default().to_string());
-    let (text, html) = compose::items(rules, &report.findings, report.findings_total());
-    v.insert("items_text", text);
-    v.insert("items_html", html);
-    let unit_email = d
-        .unit
-        .as_deref()
-        .and_then(|u| rules.county.unit(u))
-        .map(|u| vec![u.email.clone()])
-        .unwrap_or_default();
     let attachment = annotated.and_then(|p| {
         let bytes = std::fs::read(p).ok()?;
         Some(Attachment {
@@ -63,6 +54,25 @@ pub fn for_outcome(
             bytes,
         })
     });
+    // Without the annotated copy (it could not be made), the body lists every problem.
+    let copy_missing = attachment.is_none() && !report.findings.is_empty();
+    let (text, html) = compose::items(
+        rules,
+        &report.findings,
+        report.findings_total(),
+        copy_missing,
+    );
+    v.insert("items_text", text);
+    v.insert("items_html", html);
+    let (note_text, note_html) = compose::attachment_note(rules, attachment.as_ref(), copy_missing);
+    v.insert("attachment_note_text", note_text);
+    v.insert("attachment_note_html", note_html);
+    let unit_email = d
+        .unit
+        .as_deref()
+        .and_then(|u| rules.county.unit(u))
+        .map(|u| vec![u.email.clone()])
+        .unwrap_or_default();
     let n = &rules.notices;
     let made = match outcome {
         Outcome::Accepted => compose::compose(

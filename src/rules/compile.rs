@@ -34,6 +34,16 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("items.more_html", file.items.more_html.as_str()),
             ("items.omitted_text", file.items.omitted_text.as_str()),
             ("items.omitted_html", file.items.omitted_html.as_str()),
+            ("items.attachment_text", file.items.attachment_text.as_str()),
+            ("items.attachment_html", file.items.attachment_html.as_str()),
+            (
+                "items.no_attachment_text",
+                file.items.no_attachment_text.as_str(),
+            ),
+            (
+                "items.no_attachment_html",
+                file.items.no_attachment_html.as_str(),
+            ),
         ];
         for (name, t) in [
             ("rejected", &file.rejected),
@@ -82,6 +92,10 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
             more_html: String::new(),
             omitted_text: String::new(),
             omitted_html: String::new(),
+            attachment_text: String::new(),
+            attachment_html: String::new(),
+            no_attachment_text: String::new(),
+            no_attachment_html: String::new(),
         },
         rejected: t(),
         accepted: t(),

@@ -47,6 +47,8 @@ pub const NOTICE_PLACEHOLDERS: &[&str] = &[
     "count",
     "items_text",
     "items_html",
+    "attachment_note_text",
+    "attachment_note_html",
     "people_text",
     "people_html",
     "n",

@@ -111,6 +111,10 @@ pub struct ItemTemplates {
     pub more_html: String,
     pub omitted_text: String,
     pub omitted_html: String,
+    pub attachment_text: String,
+    pub attachment_html: String,
+    pub no_attachment_text: String,
+    pub no_attachment_html: String,
 }
 
 #[derive(Debug, Deserialize, Clone)]
