@@ -24,6 +24,25 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
+/// A name as it may be written into a log line or a text file: control
+/// characters (a CR or LF in a file name could fake lines) shown as `\u{..}`.
+pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    std::borrow::Cow::Owned(
+        name.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Makes a file name safe to use inside our own folders: no separators, no
 /// control characters, no leading dots, at most `max` bytes of UTF-8 (file systems
 /// count bytes: 255 on ext4; the extension is kept).
@@ -167,6 +186,8 @@ mod tests {
         let s = safe_name(&long, 60);
         assert_eq!(s, format!("{}.xlsx", "长".repeat(18)));
         assert_eq!(safe_name("a\u{0}b\nc.xls", 100), "a_b_c.xls");
+        assert_eq!(printable("假\r\n收到.xlsx"), "假\\u{d}\\u{a}收到.xlsx");
+        assert_eq!(printable("柳河镇.xlsx"), "柳河镇.xlsx");
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct Status {
     pub quarantined: Vec<Item>,
     /// Files answered as not a ledger kind of the rules (they count nowhere).
     pub not_ledgers: Vec<Item>,
+    /// Inbox entries the daemon will not take, with the reason.
+    pub inbox_skipped: Vec<SkippedItem>,
     /// County workbooks that could not be written (retried automatically).
     pub workbooks_failed: Vec<WorkbookItem>,
     /// Notices waiting to be sent (queued, including those waiting for a retry).
@@ -26,6 +28,13 @@ pub struct Status {
     pub mail_uncertain: Vec<MailItem>,
     /// Waiting for a retry after a temporary failure.
     pub mail_retrying: Vec<MailItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SkippedItem {
+    pub path: String,
+    pub reason: String,
+    pub seen_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,6 +191,15 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
             .map(item)
             .collect(),
         workbooks_failed,
+        inbox_skipped: journal
+            .inbox_skipped()?
+            .into_iter()
+            .map(|(path, reason, seen_at)| SkippedItem {
+                path,
+                reason,
+                seen_at,
+            })
+            .collect(),
         mail_waiting: count("queued"),
         mail_sent: count("sent"),
         mail_parked: mail_items("parked")?,
@@ -241,6 +259,12 @@ pub fn text(s: &Status) -> String {
                 .unwrap_or_default(),
             w.failures
         );
+    }
+    if !s.inbox_skipped.is_empty() {
+        let _ = writeln!(out, "\n收件箱中不予处理的条目：");
+        for i in &s.inbox_skipped {
+            let _ = writeln!(out, "  {}　{}", crate::fsutil::printable(&i.path), i.reason);
+        }
     }
     if !s.not_ledgers.is_empty() {
         let _ = writeln!(

@@ -380,3 +380,90 @@ fn without_an_annotated_copy_the_notice_says_so_and_lists_every_problem() {
     assert!(body.contains("40. 【"), "{body}");
     assert!(!body.contains("41. 【"), "{body}");
 }
+
+#[cfg(unix)]
+#[test]
+fn entries_never_taken_are_listed_once_with_the_reason_and_names_cannot_fake_lines() {
+    let rules = rules();
+    let site = Site::new();
+    let inbox = site.inbox();
+    let reg = register(&rules, "柳河镇", 5, 1);
+    reg.write(&inbox.join(".柳河镇_残疾人信息登记簿_2026-11.xlsx"))
+        .unwrap();
+    let real = site.root.join("elsewhere.xlsx");
+    reg.write(&real).unwrap();
+    std::os::unix::fs::symlink(&real, inbox.join("石桥镇_残疾人信息登记簿_2026-11.xlsx")).unwrap();
+    let fifo = inbox.join("白沙镇_残疾人信息登记簿_2026-11.xlsx");
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    std::fs::create_dir_all(inbox.join("柳河镇").join("2026年11月")).unwrap();
+    reg.write(&inbox.join("柳河镇").join("2026年11月").join("登记簿.xlsx"))
+        .unwrap();
+    // A name with a line break, as if to add a line of its own to logs and notes.
+    let sneaky = "登记簿\n隔离原因：无\r.xlsx";
+    let mut anon = register(&rules, "高庙乡", 5, 3);
+    anon.title = false; // no unit anywhere: quarantined, with a note
+    anon.write(&inbox.join(sneaky)).unwrap();
+    let daemon = site.watch(&[]);
+    wait_for("the entries listed", Duration::from_secs(20), || {
+        site.status()["inbox_skipped"]
+            .as_array()
+            .is_some_and(|a| a.len() == 4)
+            && site.status()["quarantined"]
+                .as_array()
+                .is_some_and(|a| a.len() == 1)
+    });
+    std::thread::sleep(Duration::from_secs(2)); // several more passes
+    let log = stop(daemon);
+    let st = site.status();
+    let skipped: Vec<(String, String)> = st["inbox_skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                std::path::Path::new(s["path"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string(),
+                s["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let reason_of = |name: &str| {
+        skipped
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("{name}: {skipped:?}"))
+    };
+    assert!(reason_of(".柳河镇_残疾人信息登记簿_2026-11.xlsx").starts_with("隐藏文件"));
+    assert!(reason_of("石桥镇_残疾人信息登记簿_2026-11.xlsx").starts_with("符号链接"));
+    assert!(reason_of("白沙镇_残疾人信息登记簿_2026-11.xlsx").starts_with("不是普通文件"));
+    assert!(reason_of("2026年11月").starts_with("子文件夹层级过深"));
+    // Each is logged once, however many passes saw it.
+    assert_eq!(log.matches("inbox entry not taken").count(), 4, "{log}");
+    assert_eq!(log.matches("符号链接").count(), 1, "{log}");
+    // The name with line breaks is shown escaped, in the log and the quarantine note.
+    assert!(!log.contains("\n隔离原因：无"), "{log}");
+    let note = std::fs::read_dir(site.outbox().join("quarantine"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".原因.txt"))
+        .unwrap();
+    let text = std::fs::read_to_string(note).unwrap();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "文件：登记簿\\u{a}隔离原因：无\\u{d}.xlsx"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("隔离原因")).count(),
+        1
+    );
+    let text_status = String::from_utf8(site.cmd(&["status"]).output().unwrap().stdout).unwrap();
+    assert!(
+        text_status.contains("收件箱中不予处理的条目："),
+        "{text_status}"
+    );
+}

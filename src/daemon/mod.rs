@@ -10,7 +10,7 @@ pub mod submission;
 
 use crate::config::Config;
 use crate::intake::archive;
-use crate::intake::inbox::Inbox;
+use crate::intake::inbox::{Candidate, Inbox};
 use crate::journal::{Journal, JournalError, Outcome, State};
 use crate::rules::schema::SendWorkbook;
 use crate::rules::RuleSet;
@@ -64,6 +64,8 @@ pub struct Daemon {
     exe: PathBuf,
     /// Held while the daemon lives: no second process on this state folder.
     _lock: crate::fsutil::StateLock,
+    /// The inbox entries not taken, as last journaled.
+    skipped_journaled: Option<Vec<(String, String)>>,
 }
 
 impl Daemon {
@@ -86,6 +88,7 @@ impl Daemon {
         let exe =
             std::env::current_exe().map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?;
         Ok(Daemon {
+            skipped_journaled: None,
             _lock: lock,
             exe,
             cfg,
@@ -147,6 +150,23 @@ impl Daemon {
             }
         }
         self.rebuild_stale()
+    }
+
+    /// One pass over the inbox: the files ready to take, when to look again, and
+    /// the entries that will not be taken journaled for `status` (when changed).
+    fn scan(&mut self) -> Result<(Vec<Candidate>, Option<Duration>), DaemonError> {
+        let (ready, next) = self.inbox.settled();
+        let skipped: Vec<(String, String)> = self
+            .inbox
+            .skipped()
+            .iter()
+            .map(|s| (s.path.to_string_lossy().to_string(), s.reason.to_string()))
+            .collect();
+        if self.skipped_journaled.as_ref() != Some(&skipped) {
+            self.journal.set_inbox_skipped(&skipped)?;
+            self.skipped_journaled = Some(skipped);
+        }
+        Ok((ready, next))
     }
 
     /// Rebuilds every stale county workbook that is due (a failed one waits out
@@ -304,7 +324,7 @@ impl Daemon {
         self.recover()?;
         let mut done = Vec::new();
         loop {
-            let (ready, next) = self.inbox.settled();
+            let (ready, next) = self.scan()?;
             for c in &ready {
                 if self.stopping() {
                     return Ok(done);
@@ -378,7 +398,7 @@ impl Daemon {
             self.cfg.outbox.display()
         );
         while !self.stopping() {
-            let (ready, next) = self.inbox.settled();
+            let (ready, next) = self.scan()?;
             for c in &ready {
                 if self.stopping() {
                     break;

@@ -4,6 +4,7 @@
 //! so no notice ever waits on it).
 
 use super::{Daemon, DaemonError, Processed};
+use crate::fsutil::printable;
 use crate::intake::archive;
 use crate::intake::identify::{self, Clues, UnitVerdict};
 use crate::intake::inbox::Candidate;
@@ -160,9 +161,9 @@ impl Daemon {
             self.journal.record_duplicate(id, &first, &reason)?;
             tracing::info!(
                 "{}: duplicate of submission {} ({}), not processed again [#{id}]",
-                c.name,
+                printable(&c.name),
                 first.id,
-                first.original_name
+                printable(&first.original_name)
             );
             return Ok(Some(Processed {
                 id,
@@ -278,7 +279,7 @@ impl Daemon {
         );
         tracing::info!(
             "{}: {} (unit {}, {} {}, {} rows, {} errors, {} warnings){} [#{id}]",
-            sub.original_name,
+            printable(&sub.original_name),
             outcome.as_str(),
             d.unit.as_deref().unwrap_or("?"),
             d.kind_id.as_deref().unwrap_or("?"),
@@ -288,7 +289,7 @@ impl Daemon {
             report.warnings,
             d.reason
                 .as_deref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(": {}", printable(r)))
                 .unwrap_or_default()
         );
         self.finish(id)?;
@@ -308,14 +309,15 @@ impl Daemon {
             crate::fsutil::safe_name(&sub.original_name, 120)
         );
         let note = format!(
-            "文件：{}\n收到时间：{}\n来自：{}\n隔离原因：{reason}\n原件存档：{}\n",
-            sub.original_name,
+            "文件：{}\n收到时间：{}\n来自：{}\n隔离原因：{}\n原件存档：{}\n",
+            printable(&sub.original_name),
             sub.received_at,
             sub.folder
                 .as_deref()
-                .map(|f| format!("收件箱子文件夹「{f}」"))
+                .map(|f| format!("收件箱子文件夹「{}」", printable(f)))
                 .unwrap_or_else(|| "收件箱".into()),
-            sub.archive_path
+            printable(reason),
+            printable(&sub.archive_path)
         );
         let res = crate::fsutil::copy_durable(archived, &dir.join(&name)).and_then(|_| {
             crate::fsutil::write_durable(&dir.join(format!("{name}.原因.txt")), note.as_bytes())

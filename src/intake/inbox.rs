@@ -22,11 +22,20 @@ pub struct Candidate {
     pub name: String,
 }
 
-/// Names of files that are not submissions: editor lock and temp files, partial downloads.
-pub fn is_ignored(name: &str) -> bool {
+/// An inbox entry that will not be taken, and why (shown in `status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    /// Why, in Chinese.
+    pub reason: &'static str,
+}
+
+/// Names of files still being written by an editor or a copy (lock files, temp
+/// files, partial downloads): not taken, and not worth a word while they last.
+fn in_progress(name: &str) -> bool {
     let lower = name.to_lowercase();
     name.starts_with("~$")
-        || name.starts_with('.')
+        || name.starts_with(".~lock.")
         || lower.ends_with(".tmp")
         || lower.ends_with(".part")
         || lower.ends_with(".partial")
@@ -39,38 +48,64 @@ pub fn is_ignored(name: &str) -> bool {
         || !name.contains('.')
 }
 
-/// Lists inbox files (top level and one sub-folder deep) that are not ignored, by path.
-pub fn candidates(inbox: &Path) -> Vec<Candidate> {
+/// Names of files that are not submissions: editor lock and temp files, partial
+/// downloads, hidden files.
+pub fn is_ignored(name: &str) -> bool {
+    in_progress(name) || name.starts_with('.')
+}
+
+/// Why an entry named `name` of this type is not taken (None: it is taken, or
+/// it is a file still being written).
+fn skip_reason(name: &str, ft: &std::fs::FileType) -> Option<&'static str> {
+    if ft.is_symlink() {
+        Some("符号链接：为安全起见不跟随，请直接放入文件本身")
+    } else if !ft.is_file() && !ft.is_dir() {
+        Some("不是普通文件（管道、设备等），不予处理")
+    } else if ft.is_file() && in_progress(name) {
+        None
+    } else if name.starts_with('.') {
+        Some("隐藏文件（名称以“.”开头），不予处理；如需报送请去掉开头的“.”")
+    } else {
+        None
+    }
+}
+
+/// Lists inbox files (top level and one sub-folder deep) that are not ignored, by
+/// path, and the entries that will never be taken, with the reason.
+pub fn candidates(inbox: &Path) -> (Vec<Candidate>, Vec<Skipped>) {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     let Ok(rd) = std::fs::read_dir(inbox) else {
-        return out;
+        return (out, skipped);
     };
+    let mut skip = |path: PathBuf, reason| skipped.push(Skipped { path, reason });
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
         let Ok(ft) = e.file_type() else { continue };
-        if ft.is_symlink() {
-            tracing::warn!(path = %e.path().display(), "symlink in the inbox ignored");
+        if let Some(reason) = skip_reason(&name, &ft) {
+            skip(e.path(), reason);
             continue;
         }
         if ft.is_dir() {
-            if name.starts_with('.') {
-                continue;
-            }
             let Ok(sub) = std::fs::read_dir(e.path()) else {
                 continue;
             };
             for f in sub.flatten() {
                 let fname = f.file_name().to_string_lossy().to_string();
-                match f.file_type() {
-                    Ok(t) if t.is_file() && !is_ignored(&fname) => out.push(Candidate {
+                let Ok(t) = f.file_type() else { continue };
+                if let Some(reason) = skip_reason(&fname, &t) {
+                    skip(f.path(), reason);
+                } else if t.is_dir() {
+                    skip(
+                        f.path(),
+                        "子文件夹层级过深：只处理收件箱及其下一层乡镇文件夹中的文件",
+                    );
+                } else if t.is_file() && !is_ignored(&fname) {
+                    out.push(Candidate {
                         path: f.path(),
                         folder: Some(name.clone()),
                         name: fname,
-                    }),
-                    Ok(t) if t.is_symlink() => {
-                        tracing::warn!(path = %f.path().display(), "symlink in the inbox ignored")
-                    }
-                    _ => {}
+                    });
                 }
             }
         } else if ft.is_file() && !is_ignored(&name) {
@@ -82,7 +117,8 @@ pub fn candidates(inbox: &Path) -> Vec<Candidate> {
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    (out, skipped)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +134,8 @@ pub struct Inbox {
     dir: PathBuf,
     settle: Duration,
     seen: HashMap<PathBuf, Seen>,
+    /// The entries not taken, as of the last pass.
+    skipped: Vec<Skipped>,
 }
 
 impl Inbox {
@@ -106,14 +144,30 @@ impl Inbox {
             dir: dir.to_path_buf(),
             settle,
             seen: HashMap::new(),
+            skipped: Vec::new(),
         }
+    }
+
+    /// The entries of the last pass that will not be taken.
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
     }
 
     /// One pass over the inbox: the files that are complete, and when the next
     /// file still settling is due for another look (None: none is settling).
     pub fn settled(&mut self) -> (Vec<Candidate>, Option<Duration>) {
         let now = Instant::now();
-        let cands = candidates(&self.dir);
+        let (cands, skipped) = candidates(&self.dir);
+        for s in &skipped {
+            if !self.skipped.iter().any(|k| k.path == s.path) {
+                tracing::warn!(
+                    "inbox entry not taken: {} ({})",
+                    crate::fsutil::printable(&s.path.to_string_lossy()),
+                    s.reason
+                );
+            }
+        }
+        self.skipped = skipped;
         let present: BTreeSet<PathBuf> = cands.iter().map(|c| c.path.clone()).collect();
         self.seen.retain(|p, _| present.contains(p));
         let mut ready = Vec::new();

@@ -15,6 +15,9 @@ pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notified_duplicates 
         PRIMARY KEY (kind, period, person, unit)
     );
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS inbox_skipped (
+        path TEXT PRIMARY KEY, reason TEXT NOT NULL, seen_at TEXT NOT NULL
+    );
     CREATE TABLE IF NOT EXISTS workbooks (
         kind TEXT NOT NULL, period TEXT NOT NULL,
         stale INTEGER NOT NULL DEFAULT 1,
@@ -116,6 +119,30 @@ fn digest_pending(conn: &Connection) -> Result<BTreeSet<String>> {
 }
 
 impl Journal {
+    /// The inbox entries the daemon will not take, as of its last pass (replaced
+    /// whole): (path, reason).
+    pub fn set_inbox_skipped(&mut self, entries: &[(String, String)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM inbox_skipped", [])?;
+        for (path, reason) in entries {
+            tx.execute(
+                "INSERT OR REPLACE INTO inbox_skipped (path, reason, seen_at) VALUES (?1, ?2, ?3)",
+                params![path, reason, now()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The inbox entries not taken: (path, reason, first seen), by path.
+    pub fn inbox_skipped(&self) -> Result<Vec<(String, String, String)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path, reason, seen_at FROM inbox_skipped ORDER BY path")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Was this person of a kind and period already reported to this unit as a
     /// cross-unit duplicate?
     pub fn already_notified(

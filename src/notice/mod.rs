@@ -41,7 +41,10 @@ pub fn for_outcome(
     v.insert("unit", d.unit.clone().unwrap_or_default());
     v.insert("period", d.period.clone().unwrap_or_default());
     v.insert("kind", d.kind_name.clone().unwrap_or_default());
-    v.insert("file", sub.original_name.clone());
+    v.insert(
+        "file",
+        crate::fsutil::printable(&sub.original_name).into_owned(),
+    );
     v.insert("received_at", short_time(&sub.received_at));
     v.insert("rows", report.rows.to_string());
     v.insert("errors", report.errors.to_string());
@@ -360,7 +363,12 @@ pub fn deliver_due(
             Sent::Done(Ok(())) => {
                 journal.mail_sent(m.id)?;
                 sent += 1;
-                tracing::info!("mail #{} sent to {}: {}", m.id, m.to.join(", "), m.subject);
+                tracing::info!(
+                    "mail #{} sent to {}: {}",
+                    m.id,
+                    m.to.join(", "),
+                    crate::fsutil::printable(&m.subject)
+                );
             }
             Sent::Done(Err(e)) if e.permanent => {
                 journal.mail_parked(m.id, &e.message)?;
