@@ -467,3 +467,63 @@ fn entries_never_taken_are_listed_once_with_the_reason_and_names_cannot_fake_lin
         "{text_status}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn files_are_judged_by_the_rules_the_daemon_loaded_whatever_is_edited_meanwhile() {
+    let rules = rules();
+    let site = Site::new();
+    let rdir = site.root.join("rules");
+    std::fs::create_dir_all(&rdir).unwrap();
+    for e in std::fs::read_dir(rules_dir()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, rdir.join(p.file_name().unwrap())).unwrap();
+    }
+    let daemon = bin()
+        .args(["watch", "--settle", "0.3", "--inbox"])
+        .arg(site.inbox())
+        .arg("--outbox")
+        .arg(site.outbox())
+        .arg("--state")
+        .arg(site.state())
+        .arg("--rules")
+        .arg(&rdir)
+        .env("TAIZHANG_NOW", "2026-11-30T09:00:00+08:00")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the daemon's lock", Duration::from_secs(20), || {
+        site.state()
+            .join("rules-in-force")
+            .join("register.toml")
+            .exists()
+    });
+    // County staff save a broken edit while the daemon runs.
+    std::fs::write(rdir.join("register.toml"), "[kind\nbroken").unwrap();
+    site.drop_in(
+        &register(&rules, "柳河镇", 6, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("the file answered", Duration::from_secs(20), || {
+        emls(&site) == 1
+    });
+    stop(daemon);
+    let out = bin()
+        .args(["status", "--format", "json", "--state"])
+        .arg(site.state())
+        .arg("--rules")
+        .arg(rules_dir())
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(st["quarantined"].as_array().unwrap().is_empty(), "{st:#}");
+    let liuhe = st["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "柳河镇")
+        .unwrap()
+        .clone();
+    assert_eq!(liuhe["status"], "已通过");
+}

@@ -64,6 +64,9 @@ pub struct Daemon {
     exe: PathBuf,
     /// Held while the daemon lives: no second process on this state folder.
     _lock: crate::fsutil::StateLock,
+    /// A copy of the rules folder as loaded at start, which workers read: files
+    /// are judged by the rules the daemon loaded, whatever is edited meanwhile.
+    rules_in_force: PathBuf,
     /// The inbox entries not taken, as last journaled.
     skipped_journaled: Option<Vec<(String, String)>>,
 }
@@ -87,7 +90,10 @@ impl Daemon {
         let inbox = Inbox::new(&cfg.inbox, cfg.settle);
         let exe =
             std::env::current_exe().map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?;
+        let rules_in_force = snapshot_rules(&cfg.rules, &cfg.state.join("rules-in-force"))
+            .map_err(|e| DaemonError::Io(cfg.state.join("rules-in-force"), e))?;
         Ok(Daemon {
+            rules_in_force,
             skipped_journaled: None,
             _lock: lock,
             exe,
@@ -425,4 +431,19 @@ impl Daemon {
         tracing::info!("stopped cleanly");
         Ok(())
     }
+}
+
+/// Copies the rules folder's files into `to` (replacing what was there), so the
+/// workers read the rules this process loaded.
+fn snapshot_rules(from: &Path, to: &Path) -> std::io::Result<PathBuf> {
+    if to.exists() {
+        std::fs::remove_dir_all(to)?;
+    }
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_file()) {
+            crate::fsutil::copy_durable(&e.path(), &to.join(e.file_name()))?;
+        }
+    }
+    Ok(to.to_path_buf())
 }

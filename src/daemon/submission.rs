@@ -211,7 +211,7 @@ impl Daemon {
             (report, None)
         } else {
             let req = sandbox::Request {
-                rules: self.cfg.rules.clone(),
+                rules: self.rules_in_force.clone(),
                 file: archived.clone(),
                 opts,
                 annotate_dir: Some(self.cfg.state.join("annotated").join(id.to_string())),
