@@ -15,6 +15,8 @@ pub struct Status {
     pub quarantined: Vec<Item>,
     /// Files answered as not a ledger kind of the rules (they count nowhere).
     pub not_ledgers: Vec<Item>,
+    /// Received files cannot be stored in the state folder: (error, since when).
+    pub state_problem: Option<(String, String)>,
     /// Inbox entries the daemon will not take, with the reason.
     pub inbox_skipped: Vec<SkippedItem>,
     /// County workbooks that could not be written (retried automatically).
@@ -191,6 +193,7 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
             .map(item)
             .collect(),
         workbooks_failed,
+        state_problem: journal.state_problem()?,
         inbox_skipped: journal
             .inbox_skipped()?
             .into_iter()
@@ -245,6 +248,13 @@ pub fn text(s: &Status) -> String {
             }
             let _ = writeln!(out, "{line}");
         }
+    }
+    if let Some((e, since)) = &s.state_problem {
+        let _ = writeln!(
+            out,
+            "\n状态目录无法写入（自 {} 起）：{e}；收到的文件留在收件箱中，空间恢复后自动继续",
+            since.replace('T', " ").chars().take(16).collect::<String>()
+        );
     }
     for w in &s.workbooks_failed {
         let _ = writeln!(

@@ -527,3 +527,85 @@ fn files_are_judged_by_the_rules_the_daemon_loaded_whatever_is_edited_meanwhile(
         .clone();
     assert_eq!(liuhe["status"], "已通过");
 }
+
+/// Mounts a tmpfs of `size` on `dir` (root on Linux only); false when it cannot.
+#[cfg(target_os = "linux")]
+fn mount_tmpfs(dir: &std::path::Path, size: &str) -> bool {
+    std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_state_disk_keeps_the_file_in_the_inbox_tells_the_admin_once_and_recovers() {
+    let rules = rules();
+    let site = Site::new();
+    let state = site.state();
+    if !mount_tmpfs(&state, "1m") {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root on Linux)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(state.clone());
+    let daemon = site.watch(&[]);
+    let name = "柳河镇_残疾人信息登记簿_2026-11.xlsx";
+    // About 2 MB: more than the state volume has left.
+    let path = site.drop_in(&register(&rules, "柳河镇", 20_000, 1), name);
+    wait_for("the problem noted", Duration::from_secs(30), || {
+        site.status()["state_problem"].is_array()
+    });
+    std::thread::sleep(Duration::from_secs(6)); // a second pass fails too
+    assert!(path.exists(), "the file stays in the inbox");
+    let staging = state.join("archive").join(".staging");
+    assert_eq!(
+        std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0),
+        0,
+        "no partial copy is left"
+    );
+    let st = site.status();
+    assert!(
+        st["state_problem"][0]
+            .as_str()
+            .unwrap()
+            .contains("No space left"),
+        "{st:#}"
+    );
+    let text = String::from_utf8(site.cmd(&["status"]).output().unwrap().stdout).unwrap();
+    assert!(text.contains("状态目录无法写入"), "{text}");
+    // Space comes back: the daemon resumes by itself.
+    let remount = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(remount.success());
+    wait_for("the file processed", Duration::from_secs(40), || {
+        !path.exists() && emls(&site) >= 2
+    });
+    let log = stop(daemon);
+    let st = site.status();
+    assert!(st["state_problem"].is_null(), "{st:#}");
+    let liuhe = st["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "柳河镇")
+        .unwrap()
+        .clone();
+    assert_eq!(liuhe["status"], "已通过");
+    assert_eq!(liuhe["rows"], 20_000);
+    // The admin was told once, however many passes failed; then the receipt.
+    assert_eq!(emls(&site), 2, "{log}");
+    assert!(
+        log.matches("could not copy into the archive").count() >= 2,
+        "{log}"
+    );
+}

@@ -113,14 +113,26 @@ fn a_file_that_makes_the_reader_reserve_100_gb_is_answered_and_the_daemon_goes_o
         &register(&rules, "石桥镇", 8, 2),
         "石桥镇_残疾人信息登记簿_2026-11.xlsx",
     );
-    let daemon = site.watch(&[]);
-    wait_for("both files answered", Duration::from_secs(60), || {
+    let mut daemon = site.watch(&[]);
+    let started = Instant::now();
+    loop {
         let st = site.status();
-        st["periods"].as_array().is_some_and(|p| !p.is_empty())
+        if st["periods"].as_array().is_some_and(|p| !p.is_empty())
             && unit_status(&st, "石桥镇")["status"] == "已通过"
             && !quarantined(&st).is_empty()
-    });
-    let mut daemon = daemon;
+        {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = daemon.kill();
+            let out = daemon.wait_with_output().unwrap();
+            panic!(
+                "timed out waiting for both files answered: {st:#}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         daemon.try_wait().unwrap().is_none(),
         "the daemon is still running"

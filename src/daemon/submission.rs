@@ -14,7 +14,7 @@ use crate::sandbox;
 use crate::standing;
 use crate::validate::{FileReport, Options};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Attempts at reading one submission that may end in the daemon stopping
 /// (each journaled before it starts) before the file is set aside as poison.
@@ -124,10 +124,27 @@ impl Daemon {
                 return Ok(None);
             }
             Err(archive::StageError::Io(e)) => {
-                tracing::error!(path = %c.path.display(), error = %e, "could not copy into the archive; the file stays in the inbox and is tried again");
+                // Our side failed (a full state disk): the file stays in the inbox, the
+                // admin hears of it once, and it is tried again later.
+                let wait = self.cfg.rescan.max(Duration::from_secs(1));
+                tracing::error!(path = %c.path.display(), error = %e, "could not copy into the archive; the file stays in the inbox, tried again in {wait:?}");
+                self.inbox.defer(&c.path, wait);
+                let why = format!("{}：{e}", self.cfg.state.display());
+                let mails: Vec<_> = crate::notice::for_state_problem(&self.rules, &why)
+                    .into_iter()
+                    .collect();
+                match self.journal.state_problem_began(&why, &mails) {
+                    Ok(true) => self.wake_mail(),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "the journal could not record it either"),
+                }
                 return Ok(None);
             }
         };
+        if self.journal.state_problem()?.is_some() {
+            tracing::info!("the state folder takes files again");
+            self.journal.state_problem_ended()?;
+        }
         let sha = staged.sha256.clone();
         let received_at = crate::journal::now();
         let new = NewSubmission {

@@ -136,6 +136,8 @@ pub struct Inbox {
     seen: HashMap<PathBuf, Seen>,
     /// The entries not taken, as of the last pass.
     skipped: Vec<Skipped>,
+    /// Files not to look at again before then (our side failed to store them).
+    deferred: HashMap<PathBuf, Instant>,
 }
 
 impl Inbox {
@@ -145,7 +147,14 @@ impl Inbox {
             settle,
             seen: HashMap::new(),
             skipped: Vec::new(),
+            deferred: HashMap::new(),
         }
+    }
+
+    /// Leaves a file alone for `wait` (it stays in the inbox).
+    pub fn defer(&mut self, path: &Path, wait: Duration) {
+        self.deferred
+            .insert(path.to_path_buf(), Instant::now() + wait);
     }
 
     /// The entries of the last pass that will not be taken.
@@ -173,7 +182,13 @@ impl Inbox {
         let mut ready = Vec::new();
         let mut next: Option<Duration> = None;
         let settle = self.settle;
+        self.deferred.retain(|_, t| *t > now);
         for c in cands {
+            if let Some(t) = self.deferred.get(&c.path) {
+                let wait = t.duration_since(now);
+                next = Some(next.map_or(wait, |n| n.min(wait)));
+                continue;
+            }
             let Ok(meta) = std::fs::symlink_metadata(&c.path) else {
                 continue;
             };

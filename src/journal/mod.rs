@@ -238,12 +238,20 @@ impl Journal {
     pub fn open(state_dir: &Path) -> Result<Journal> {
         std::fs::create_dir_all(state_dir)
             .map_err(|e| JournalError::Io(state_dir.to_path_buf(), e))?;
-        let conn = Connection::open(state_dir.join("journal.sqlite3"))?;
+        let mut conn = Connection::open(state_dir.join("journal.sqlite3"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching to WAL takes an exclusive lock: only when not in WAL already,
+        // so a `status` beside a running daemon never fails on it.
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(
+        // The schema in one immediate transaction: it waits for a writer (the busy
+        // timeout applies) instead of failing on a lock upgrade.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS submissions (
                 id INTEGER PRIMARY KEY,
                 received_at TEXT NOT NULL,
@@ -290,21 +298,17 @@ impl Journal {
             );",
         )?;
         // Journals from before attempts were counted get the column.
-        let has_attempts: bool = conn
+        let has_attempts: bool = tx
             .prepare("SELECT 1 FROM pragma_table_info('submissions') WHERE name = 'attempts'")?
             .exists([])?;
         if !has_attempts {
-            // Another process may add it at the same moment: then it is there.
-            if let Err(e) = conn.execute_batch(
+            tx.execute_batch(
                 "ALTER TABLE submissions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
-            ) {
-                if !e.to_string().contains("duplicate column") {
-                    return Err(e.into());
-                }
-            }
+            )?;
         }
-        conn.execute_batch(mail::SCHEMA)?;
-        conn.execute_batch(outputs::SCHEMA)?;
+        tx.execute_batch(mail::SCHEMA)?;
+        tx.execute_batch(outputs::SCHEMA)?;
+        tx.commit()?;
         Ok(Journal { conn })
     }
 

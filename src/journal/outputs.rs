@@ -244,6 +244,41 @@ impl Journal {
         Ok(())
     }
 
+    /// Files cannot be stored in the state folder (a full disk): kept with when it
+    /// began, and `mails` (telling the admin) queued, once, until it is cleared.
+    /// Returns false when the problem was already noted (nothing queued).
+    pub fn state_problem_began(&mut self, error: &str, mails: &[Mail]) -> Result<bool> {
+        if get_meta(&self.conn, "state_problem")?.is_some() {
+            return Ok(false);
+        }
+        let tx = self.conn.transaction()?;
+        mail::enqueue(&tx, None, mails)?;
+        set_meta(&tx, "state_problem", error)?;
+        set_meta(&tx, "state_problem_at", &now())?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The state folder takes files again.
+    pub fn state_problem_ended(&self) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM meta WHERE key IN ('state_problem', 'state_problem_at')",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// The state folder's problem, if any: (error, since when).
+    pub fn state_problem(&self) -> Result<Option<(String, String)>> {
+        Ok(match get_meta(&self.conn, "state_problem")? {
+            Some(e) => Some((
+                e,
+                get_meta(&self.conn, "state_problem_at")?.unwrap_or_default(),
+            )),
+            None => None,
+        })
+    }
+
     /// The workbooks waiting for today's digest, or None when today's digest was
     /// already made.
     pub fn digest_due(&self, today: &str) -> Result<Option<Vec<(String, String)>>> {

@@ -244,6 +244,26 @@ pub fn for_workbook_failure(
     }
 }
 
+/// To the county admin: received files cannot be stored in the state folder.
+pub fn for_state_problem(rules: &RuleSet, error: &str) -> Option<Mail> {
+    let mut v: compose::Vars = HashMap::new();
+    v.insert("reason", error.to_string());
+    match compose::compose(
+        rules,
+        "state_disk",
+        &rules.notices.state_disk,
+        &rules.county.admin,
+        &v,
+        None,
+    ) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "state folder notice not composed");
+            None
+        }
+    }
+}
+
 /// The county workbook for county staff.
 pub fn for_workbook(
     rules: &RuleSet,

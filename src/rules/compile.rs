@@ -54,6 +54,7 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("duplicates", &file.duplicates),
             ("county_workbook", &file.county_workbook),
             ("workbook_failed", &file.workbook_failed),
+            ("state_disk", &file.state_disk),
         ] {
             v.push((name, t.subject.as_str()));
             v.push((name, t.text.as_str()));
@@ -105,6 +106,7 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         duplicates: t(),
         county_workbook: t(),
         workbook_failed: t(),
+        state_disk: t(),
     }
 }
 

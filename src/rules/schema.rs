@@ -94,6 +94,8 @@ pub struct NoticeFile {
     pub county_workbook: MailTemplate,
     /// To the county admin, once, when a county workbook cannot be written.
     pub workbook_failed: MailTemplate,
+    /// To the county admin, once, when received files cannot be stored.
+    pub state_disk: MailTemplate,
 }
 
 #[derive(Debug, Deserialize, Clone)]
