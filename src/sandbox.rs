@@ -251,37 +251,13 @@ pub fn validate_many(
     opts: &Options,
     limits: WorkerLimits,
 ) -> Vec<FileReport> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(files.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let slots: std::sync::Mutex<Vec<Option<FileReport>>> =
-        std::sync::Mutex::new((0..files.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(f) = files.get(i) else { break };
-                let req = Request {
-                    rules: rules.to_path_buf(),
-                    file: f.clone(),
-                    opts: opts.clone(),
-                    annotate_dir: None,
-                };
-                let (r, _) = validate_file(exe, &req, limits);
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(r);
-                }
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.unwrap_or_default())
-        .collect()
+    validate::on_all_cores(files.len(), |i, _| {
+        let req = Request {
+            rules: rules.to_path_buf(),
+            file: files[i].clone(),
+            opts: opts.clone(),
+            annotate_dir: None,
+        };
+        validate_file(exe, &req, limits).0
+    })
 }

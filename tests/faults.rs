@@ -68,12 +68,7 @@ fn a_second_daemon_on_the_same_state_folder_exits_at_once_naming_the_holder() {
         String::from_utf8_lossy(&out.stderr)
     );
     let st = site.status();
-    let liuhe = st["periods"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["unit"] == "柳河镇")
-        .unwrap();
+    let liuhe = first_period_unit(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
     assert_eq!(emls(&site), 1);
     let archived = std::fs::read_dir(site.state().join("archive"))
@@ -153,13 +148,7 @@ fn a_file_replaced_while_it_is_read_stays_in_the_inbox_and_its_new_version_is_ta
     assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     assert!(!path.exists());
     let st = site.status();
-    let liuhe = st["periods"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["unit"] == "柳河镇")
-        .unwrap()
-        .clone();
+    let liuhe = first_period_unit(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
     assert_eq!(liuhe["rows"], 9);
 }
@@ -257,31 +246,6 @@ fn a_stop_during_a_slow_send_is_bounded_and_the_message_is_uncertain_after() {
     let st = site.status();
     assert_eq!(st["mail_uncertain"].as_array().unwrap().len(), 1, "{st:#}");
     assert_eq!(st["mail_waiting"], 0);
-}
-
-/// Copies a workbook, changing the text of one of its parts.
-fn rewrite_part(
-    src: &std::path::Path,
-    dest: &std::path::Path,
-    part: &str,
-    change: impl Fn(String) -> String,
-) {
-    use std::io::{Read, Write};
-    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
-    let mut zout = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
-    for i in 0..zin.len() {
-        let mut e = zin.by_index(i).unwrap();
-        let name = e.name().unwrap().to_string();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        if name == part {
-            data = change(String::from_utf8(data).unwrap()).into_bytes();
-        }
-        zout.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zout.write_all(&data).unwrap();
-    }
-    zout.finish().unwrap();
 }
 
 #[test]
@@ -518,13 +482,7 @@ fn files_are_judged_by_the_rules_the_daemon_loaded_whatever_is_edited_meanwhile(
         .unwrap();
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(st["quarantined"].as_array().unwrap().is_empty(), "{st:#}");
-    let liuhe = st["periods"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["unit"] == "柳河镇")
-        .unwrap()
-        .clone();
+    let liuhe = first_period_unit(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
 }
 
@@ -593,13 +551,7 @@ fn a_full_state_disk_keeps_the_file_in_the_inbox_tells_the_admin_once_and_recove
     let log = stop(daemon);
     let st = site.status();
     assert!(st["state_problem"].is_null(), "{st:#}");
-    let liuhe = st["periods"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["unit"] == "柳河镇")
-        .unwrap()
-        .clone();
+    let liuhe = first_period_unit(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
     assert_eq!(liuhe["rows"], 20_000);
     // The admin was told once, however many passes failed; then the receipt.

@@ -9,28 +9,8 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Copies a workbook, changing the text of one of its parts.
-fn rewrite_part(src: &Path, dest: &Path, part: &str, change: impl Fn(String) -> String) {
-    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
-    let mut zout = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
-    for i in 0..zin.len() {
-        let mut e = zin.by_index(i).unwrap();
-        let name = e.name().unwrap().to_string();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        if name == part {
-            data = change(String::from_utf8(data).unwrap()).into_bytes();
-        }
-        zout.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zout.write_all(&data).unwrap();
-    }
-    zout.finish().unwrap();
-}
 
 /// A clean register whose `xl/sharedStrings.xml` declares 4,294,967,295 unique
 /// strings: calamine reserves room for all of them (about 100 GB) and the

@@ -98,15 +98,6 @@ pub fn validate_many<P: AsRef<Path> + Sync>(
     paths: &[P],
     opts: &Options,
 ) -> Vec<FileReport> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(paths.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let slots: std::sync::Mutex<Vec<Option<FileReport>>> =
-        std::sync::Mutex::new((0..paths.len()).map(|_| None).collect());
     // While every core has a file of its own, a file is read and checked on one
     // thread; the last files (fewer left than cores) pipeline reading and checking
     // on two, since cores are then free.
@@ -114,13 +105,39 @@ pub fn validate_many<P: AsRef<Path> + Sync>(
         single_thread: true,
         ..opts.clone()
     };
+    on_all_cores(paths.len(), |i, workers| {
+        let crowded = paths.len() - i >= workers && workers > 1;
+        validate_path(
+            rules,
+            paths[i].as_ref(),
+            if crowded { &own_core } else { opts },
+        )
+    })
+}
+
+/// Runs `job(i, workers)` for every `i` in `0..count` on all cores (one thread
+/// per core pulling the next index); the results come back in index order.
+pub fn on_all_cores<T: Send + Default>(
+    count: usize,
+    job: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(count)
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let slots: std::sync::Mutex<Vec<Option<T>>> =
+        std::sync::Mutex::new((0..count).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(p) = paths.get(i) else { break };
-                let crowded = paths.len() - i >= workers && workers > 1;
-                let r = validate_path(rules, p.as_ref(), if crowded { &own_core } else { opts });
+                if i >= count {
+                    break;
+                }
+                let r = job(i, workers);
                 if let Ok(mut slots) = slots.lock() {
                     slots[i] = Some(r);
                 }

@@ -257,3 +257,37 @@ pub fn sheet(path: &std::path::Path, name: &str) -> Vec<Vec<String>> {
     .unwrap();
     rows
 }
+
+/// Copies a workbook, changing the text of one of its parts (to make files that
+/// writers refuse to write but townships' tools do, or hostile ones).
+#[allow(dead_code)]
+pub fn rewrite_part(src: &Path, dest: &Path, part: &str, change: impl Fn(String) -> String) {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut zout = zip::ZipWriter::new(std::fs::File::create(dest).unwrap());
+    for i in 0..zin.len() {
+        let mut e = zin.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if name == part {
+            data = change(String::from_utf8(data).unwrap()).into_bytes();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&data).unwrap();
+    }
+    zout.finish().unwrap();
+}
+
+/// A unit's entry in the first period of `status --format json`.
+#[allow(dead_code)]
+pub fn first_period_unit(status: &Value, unit: &str) -> Value {
+    status["periods"][0]["units"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no period in {status:#}"))
+        .iter()
+        .find(|u| u["unit"] == unit)
+        .unwrap_or_else(|| panic!("no {unit} in {status:#}"))
+        .clone()
+}
