@@ -271,13 +271,7 @@ fn sheet_names_excel_refuses_still_give_an_annotated_copy_attached_to_the_notice
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let eml = std::fs::read_dir(site.outbox().join("mail"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let raw = std::fs::read(eml).unwrap();
+    let raw = the_mail(&site);
     let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
     let body = m.body_text(0).unwrap().to_string();
     assert!(!body.contains("{attachment}"), "{body}");
@@ -324,13 +318,7 @@ fn without_an_annotated_copy_the_notice_says_so_and_lists_every_problem() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("annotated copy could not be written"), "{log}");
-    let eml = std::fs::read_dir(site.outbox().join("mail"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let raw = std::fs::read(eml).unwrap();
+    let raw = the_mail(&site);
     let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
     assert_eq!(m.attachment_count(), 0);
     let body = m.body_text(0).unwrap().to_string();

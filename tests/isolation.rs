@@ -388,13 +388,7 @@ fn findings_past_the_bound_are_counted_not_kept_and_the_notice_says_so() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let eml = std::fs::read_dir(site.outbox().join("mail"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let raw = std::fs::read(eml).unwrap();
+    let raw = the_mail(&site);
     let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
     let body = m.body_text(0).unwrap();
     assert!(

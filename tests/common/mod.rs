@@ -291,3 +291,14 @@ pub fn first_period_unit(status: &Value, unit: &str) -> Value {
         .unwrap_or_else(|| panic!("no {unit} in {status:#}"))
         .clone()
 }
+
+/// The raw bytes of the one `.eml` a site has written (panics on none or several).
+#[allow(dead_code)]
+pub fn the_mail(site: &Site) -> Vec<u8> {
+    let emls: Vec<PathBuf> = std::fs::read_dir(site.outbox().join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(emls.len(), 1, "{emls:?}");
+    std::fs::read(&emls[0]).unwrap()
+}
