@@ -156,15 +156,6 @@ pub(super) fn load_units(
         .collect()
 }
 
-pub(super) struct KindCtx<'a> {
-    pub(super) path: &'a Path,
-    pub(super) src: &'a str,
-    pub(super) tables: &'a HashMap<String, Table>,
-    pub(super) env: &'a Arc<Env>,
-    pub(super) county: &'a County,
-    pub(super) standards: &'a Value,
-}
-
 pub(super) fn compile_kind(
     file: schema::KindFile,
     ctx: &KindCtx<'_>,

@@ -3,8 +3,7 @@
 //! keys, constraints). A row rule is also dry-run on a blank row, so a type
 //! mismatch or a wrong call is caught by `check-rules`, not by a clerk.
 
-use super::compile::KindCtx;
-use super::{checks, Kind};
+use super::{checks, Kind, KindCtx};
 use ::cel::Value;
 use std::path::{Path, PathBuf};
 

@@ -234,6 +234,17 @@ impl Kind {
     }
 }
 
+/// What compiling a ledger kind file needs besides the file (and what linting
+/// dry-runs its row rules with).
+struct KindCtx<'a> {
+    path: &'a Path,
+    src: &'a str,
+    tables: &'a HashMap<String, Table>,
+    env: &'a Arc<Env>,
+    county: &'a County,
+    standards: &'a Value,
+}
+
 /// A loaded, linted, compiled rules folder.
 pub struct RuleSet {
     pub dir: PathBuf,
