@@ -213,17 +213,6 @@ fn signal_name(_: &std::process::ExitStatus) -> String {
     "未知原因".into()
 }
 
-/// The report for a file whose worker failed: fatal with the reason, marked
-/// abnormal (quarantined by the daemon).
-pub fn failed_report(name: &str, failure: &Failure) -> FileReport {
-    FileReport {
-        file: name.to_string(),
-        fatal: Some(failure.to_string()),
-        abnormal: true,
-        ..FileReport::default()
-    }
-}
-
 /// Validates one file in a worker: the report, and the annotated copy if asked.
 pub fn validate_file(
     exe: &Path,
@@ -238,7 +227,7 @@ pub fn validate_file(
     });
     match run(exe, req, limits) {
         Ok(r) => (r.report.into(), r.annotated),
-        Err(f) => (failed_report(&name, &f), None),
+        Err(f) => (FileReport::set_aside(&name, f.to_string()), None),
     }
 }
 

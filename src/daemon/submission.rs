@@ -31,29 +31,29 @@ pub const MAX_ATTEMPTS: i64 = 2;
 pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decision {
     let county = &rules.county;
     let mut d = Decision::as_reported(Outcome::Accepted, report);
-    if report.abnormal {
-        // Reading it killed its worker (or the daemon, twice): set aside for the
-        // admin, and its unit told when the folder or name says which.
+    if let Some(fatal) = &report.fatal {
+        // Not read: who sent it is what the folder or the file name says.
         let id = identified_by_name(rules, sub);
+        let known = matches!(id.unit, UnitVerdict::Known(_));
         if let UnitVerdict::Known(u) = id.unit {
             d.unit_code = county.unit(&u).map(|x| x.code.clone());
             d.unit = Some(u);
         }
-        d.period = id.period.map(|(p, _)| p);
-        d.outcome = Outcome::Quarantined;
-        d.reason = report.fatal.clone();
-        return d;
-    }
-    if let Some(fatal) = &report.fatal {
-        let id = identified_by_name(rules, sub);
-        let UnitVerdict::Known(u) = id.unit else {
+        if known || report.abnormal {
+            d.period = d.period.or(id.period.map(|(p, _)| p));
+        }
+        if report.abnormal {
+            // Reading it killed its worker (or the daemon, twice): set aside for
+            // the admin, and its unit told when known.
+            d.outcome = Outcome::Quarantined;
+            d.reason = Some(fatal.clone());
+            return d;
+        }
+        if !known {
             d.outcome = Outcome::Quarantined;
             d.reason = Some(format!("{fatal}；且无法确定报送单位"));
             return d;
-        };
-        d.unit_code = county.unit(&u).map(|x| x.code.clone());
-        d.unit = Some(u);
-        d.period = d.period.or(id.period.map(|(p, _)| p));
+        }
         if d.kind_id.is_none() {
             if let Some(k) = kind_named_in(rules, &sub.original_name) {
                 d.kind_id = Some(k.id.clone());
@@ -217,15 +217,10 @@ impl Daemon {
         // (power loss, kill -9 mid-read) twice is not tried a third time.
         let earlier_attempts = self.journal.begin_attempt(id)?;
         let (report, copy) = if earlier_attempts >= MAX_ATTEMPTS {
-            let report = FileReport {
-                file: sub.original_name.clone(),
-                fatal: Some(format!(
-                    "文件异常：处理该文件时程序已 {earlier_attempts} 次意外中断（崩溃、被强制结束或断电），为保护系统不再处理"
-                )),
-                abnormal: true,
-                ..FileReport::default()
-            };
-            (report, None)
+            let reason = format!(
+                "文件异常：处理该文件时程序已 {earlier_attempts} 次意外中断（崩溃、被强制结束或断电），为保护系统不再处理"
+            );
+            (FileReport::set_aside(&sub.original_name, reason), None)
         } else {
             let req = sandbox::Request {
                 rules: self.rules_in_force.clone(),

@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 
 /// The SHA-256 of bytes, as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SHA-256 of a file's bytes, or None when it cannot be read.
@@ -127,12 +128,7 @@ pub fn stage(src: &Path, staging: &Path) -> Result<Staged, StageError> {
         {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
-        let sha = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok((sha, size))
+        Ok((hex(&hasher.finalize()), size))
     };
     let res = copy().and_then(|(sha, size)| {
         if Identity::of(src).as_ref() == Some(&identity) && size == identity.size {

@@ -216,6 +216,25 @@ pub fn for_duplicates(
     Ok(out)
 }
 
+/// Composes a notice; one that cannot be composed (a bad address in the rule
+/// files) is logged and left out.
+fn composed(
+    rules: &RuleSet,
+    purpose: &str,
+    template: &crate::rules::schema::MailTemplate,
+    to: &[String],
+    vars: &compose::Vars,
+    attachment: Option<&Attachment>,
+) -> Option<Mail> {
+    match compose::compose(rules, purpose, template, to, vars, attachment) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(purpose, error = %e, "notice not composed");
+            None
+        }
+    }
+}
+
 /// To the county admin: a county workbook could not be written (told once per
 /// failure streak; the rebuild is retried).
 pub fn for_workbook_failure(
@@ -228,40 +247,28 @@ pub fn for_workbook_failure(
     v.insert("kind", kind_name.to_string());
     v.insert("period", period.to_string());
     v.insert("reason", error.to_string());
-    match compose::compose(
+    composed(
         rules,
         "workbook_failed",
         &rules.notices.workbook_failed,
         &rules.county.admin,
         &v,
         None,
-    ) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(error = %e, "workbook failure notice not composed");
-            None
-        }
-    }
+    )
 }
 
 /// To the county admin: received files cannot be stored in the state folder.
 pub fn for_state_problem(rules: &RuleSet, error: &str) -> Option<Mail> {
     let mut v: compose::Vars = HashMap::new();
     v.insert("reason", error.to_string());
-    match compose::compose(
+    composed(
         rules,
         "state_disk",
         &rules.notices.state_disk,
         &rules.county.admin,
         &v,
         None,
-    ) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(error = %e, "state folder notice not composed");
-            None
-        }
-    }
+    )
 }
 
 /// The county workbook for county staff.
@@ -281,20 +288,14 @@ pub fn for_workbook(
     v.insert("kind", kind_name.to_string());
     v.insert("period", period.to_string());
     v.insert("reason", reason.to_string());
-    match compose::compose(
+    composed(
         rules,
         "county_workbook",
         &rules.notices.county_workbook,
         &rules.county.staff,
         &v,
         Some(&attachment),
-    ) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(error = %e, "county workbook notice not composed");
-            None
-        }
-    }
+    )
 }
 
 /// How long to wait before retry number `attempts` (1-based): doubling from `base`, at most an hour.

@@ -185,6 +185,18 @@ impl From<WireReport> for FileReport {
 }
 
 impl FileReport {
+    /// The report of a file that was not read because reading it went wrong in
+    /// a way that marks the file itself (its worker died or overran, or the
+    /// daemon died during it twice): fatal with the reason, abnormal.
+    pub fn set_aside(name: &str, reason: String) -> FileReport {
+        FileReport {
+            file: name.to_string(),
+            fatal: Some(reason),
+            abnormal: true,
+            ..FileReport::default()
+        }
+    }
+
     /// Recounts errors and warnings and sorts findings by sheet order of appearance, row, column.
     pub fn finish(&mut self) {
         let kept_errors = self
