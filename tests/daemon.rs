@@ -3,49 +3,10 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 use taizhang::samples::Val;
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn unit_status<'a>(status: &'a Value, unit: &str) -> &'a Value {
-    status["periods"][0]["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["unit"] == unit)
-        .unwrap()
-}
-
-fn stop(child: Child) -> String {
-    #[cfg(unix)]
-    {
-        // SIGTERM: the daemon finishes the file in hand and exits 0.
-        unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
-        }
-    }
-    #[cfg(not(unix))]
-    let child = {
-        let mut child = child;
-        let _ = child.kill();
-        child
-    };
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).to_string();
-    #[cfg(unix)]
-    assert!(out.status.success(), "daemon did not exit cleanly: {log}");
-    log
-}
 
 #[test]
 fn thirteen_clean_units_consolidate_to_the_right_counts() {

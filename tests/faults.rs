@@ -5,29 +5,10 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn emls(site: &Site) -> usize {
     std::fs::read_dir(site.outbox().join("mail"))
         .map(|rd| rd.count())
         .unwrap_or(0)
-}
-
-#[cfg(unix)]
-fn stop(child: std::process::Child) -> String {
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{log}");
-    log
 }
 
 #[cfg(unix)]
@@ -68,7 +49,7 @@ fn a_second_daemon_on_the_same_state_folder_exits_at_once_naming_the_holder() {
         String::from_utf8_lossy(&out.stderr)
     );
     let st = site.status();
-    let liuhe = first_period_unit(&st, "柳河镇");
+    let liuhe = unit_status(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
     assert_eq!(emls(&site), 1);
     let archived = std::fs::read_dir(site.state().join("archive"))
@@ -148,7 +129,7 @@ fn a_file_replaced_while_it_is_read_stays_in_the_inbox_and_its_new_version_is_ta
     assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     assert!(!path.exists());
     let st = site.status();
-    let liuhe = first_period_unit(&st, "柳河镇");
+    let liuhe = unit_status(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
     assert_eq!(liuhe["rows"], 9);
 }
@@ -470,7 +451,7 @@ fn files_are_judged_by_the_rules_the_daemon_loaded_whatever_is_edited_meanwhile(
         .unwrap();
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(st["quarantined"].as_array().unwrap().is_empty(), "{st:#}");
-    let liuhe = first_period_unit(&st, "柳河镇");
+    let liuhe = unit_status(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
 }
 
@@ -539,7 +520,7 @@ fn a_full_state_disk_keeps_the_file_in_the_inbox_tells_the_admin_once_and_recove
     let log = stop(daemon);
     let st = site.status();
     assert!(st["state_problem"].is_null(), "{st:#}");
-    let liuhe = first_period_unit(&st, "柳河镇");
+    let liuhe = unit_status(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
     assert_eq!(liuhe["rows"], 20_000);
     // The admin was told once, however many passes failed; then the receipt.

@@ -5,34 +5,8 @@
 
 mod common;
 use common::*;
-use mail_parser::MessageParser;
 use serde_json::Value;
 use std::path::Path;
-
-/// (recipient, subject, body text) of every `.eml` written to the site's outbox.
-fn mails(site: &Site) -> Vec<(String, String, String)> {
-    let dir = site.outbox().join("mail");
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, String, String)> = rd
-        .map(|e| {
-            let raw = std::fs::read(e.unwrap().path()).unwrap();
-            let m = MessageParser::default().parse(&raw).unwrap();
-            (
-                m.to()
-                    .and_then(|t| t.first())
-                    .and_then(|a| a.address())
-                    .unwrap_or_default()
-                    .to_string(),
-                m.subject().unwrap_or_default().to_string(),
-                m.body_text(0).unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
 
 fn unit<'a>(status: &'a Value, kind: &str, name: &str) -> &'a Value {
     status["periods"]

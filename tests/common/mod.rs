@@ -5,6 +5,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 use taizhang::rules::RuleSet;
 use taizhang::samples::{people, Register};
 
@@ -280,18 +281,6 @@ pub fn rewrite_part(src: &Path, dest: &Path, part: &str, change: impl Fn(String)
     zout.finish().unwrap();
 }
 
-/// A unit's entry in the first period of `status --format json`.
-#[allow(dead_code)]
-pub fn first_period_unit(status: &Value, unit: &str) -> Value {
-    status["periods"][0]["units"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no period in {status:#}"))
-        .iter()
-        .find(|u| u["unit"] == unit)
-        .unwrap_or_else(|| panic!("no {unit} in {status:#}"))
-        .clone()
-}
-
 /// The raw bytes of the one `.eml` a site has written (panics on none or several).
 #[allow(dead_code)]
 pub fn the_mail(site: &Site) -> Vec<u8> {
@@ -301,4 +290,71 @@ pub fn the_mail(site: &Site) -> Vec<u8> {
         .collect();
     assert_eq!(emls.len(), 1, "{emls:?}");
     std::fs::read(&emls[0]).unwrap()
+}
+
+#[allow(dead_code)]
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[allow(dead_code)]
+pub fn unit_status<'a>(status: &'a Value, unit: &str) -> &'a Value {
+    status["periods"][0]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == unit)
+        .unwrap()
+}
+
+#[allow(dead_code)]
+pub fn stop(child: std::process::Child) -> String {
+    #[cfg(unix)]
+    {
+        // SIGTERM: the daemon finishes the file in hand and exits 0.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+    }
+    #[cfg(not(unix))]
+    let child = {
+        let mut child = child;
+        let _ = child.kill();
+        child
+    };
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    #[cfg(unix)]
+    assert!(out.status.success(), "daemon did not exit cleanly: {log}");
+    log
+}
+
+/// (recipient, subject, body text) of every `.eml` written to the site's outbox.
+#[allow(dead_code)]
+pub fn mails(site: &Site) -> Vec<(String, String, String)> {
+    let dir = site.outbox().join("mail");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String, String)> = rd
+        .map(|e| {
+            let raw = std::fs::read(e.unwrap().path()).unwrap();
+            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            (
+                m.to()
+                    .and_then(|t| t.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or_default()
+                    .to_string(),
+                m.subject().unwrap_or_default().to_string(),
+                m.body_text(0).unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
