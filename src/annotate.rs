@@ -33,19 +33,44 @@ pub enum AnnotateError {
 /// Where the annotated copy of `src` goes in `dir`: same stem, `.xlsx`; never the
 /// source file itself.
 pub fn target_path(src: &Path, name: &str, dir: &Path) -> PathBuf {
-    let stem = Path::new(name)
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "台账".into());
-    let mut out = dir.join(format!("{stem}.xlsx"));
+    target_paths(&[(src, name)], dir).remove(0)
+}
+
+/// Where the annotated copies of several files go in `dir`: `<stem>.xlsx` each,
+/// never the same path twice and never a source itself (`X.xlsx` and `X.xls`
+/// give `X.xlsx` and `X_xls.xlsx`).
+pub fn target_paths(files: &[(&Path, &str)], dir: &Path) -> Vec<PathBuf> {
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
     };
-    if same(&out, src) {
-        out = dir.join(format!("{stem}_批注.xlsx"));
+    let mut taken: Vec<PathBuf> = Vec::new();
+    for (_, name) in files {
+        let p = Path::new(name);
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "台账".into());
+        let ext = p
+            .extension()
+            .map(|e| e.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let is_source = |out: &Path| files.iter().any(|(s, _)| same(out, s));
+        let free = |out: &Path| !taken.iter().any(|t| t == out) && !is_source(out);
+        let mut out = dir.join(format!("{stem}.xlsx"));
+        if is_source(&out) {
+            out = dir.join(format!("{stem}_批注.xlsx"));
+        } else if !free(&out) && !ext.is_empty() {
+            out = dir.join(format!("{stem}_{ext}.xlsx"));
+        }
+        let mut n = 2;
+        while !free(&out) {
+            out = dir.join(format!("{stem}_{n}.xlsx"));
+            n += 1;
+        }
+        taken.push(out);
     }
-    out
+    taken
 }
 
 /// Writes the annotated copy of `src` into `dir` (temp file, fsync, rename).
@@ -54,7 +79,12 @@ pub fn annotate_file(
     report: &FileReport,
     dir: &Path,
 ) -> Result<PathBuf, AnnotateError> {
-    let out = target_path(src, &report.file, dir);
+    annotate_to(src, report, &target_path(src, &report.file, dir))
+}
+
+/// Writes the annotated copy of `src` to `out` (temp file, fsync, rename).
+pub fn annotate_to(src: &Path, report: &FileReport, out: &Path) -> Result<PathBuf, AnnotateError> {
+    let out = out.to_path_buf();
     let mut book = Book::open(src, &Limits::default())?;
     let mut sheets = Vec::new();
     for name in book.sheet_names() {

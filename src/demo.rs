@@ -19,6 +19,10 @@ pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathB
         let villages = rules.villages_of(unit);
         let mut reg = Register::new(unit, &people(&code, &villages, 120, seed));
         reg.template_rows = 5;
+        // Filled in on the period's last day, so the 填报日期 agrees with the file name.
+        if let Some(end) = crate::workbook::value::period_end(period) {
+            reg.date_text = end.format("%Y年%-m月%-d日").to_string();
+        }
         if broken {
             // An ID typed into a General cell, a wrong check digit, a wrong village,
             // a subsidy without 低保, a missing guardian, a 汇总 miscount.

@@ -26,7 +26,11 @@
 //! - [`journal`]: the SQLite journal and the only module with SQL: every file
 //!   received, every step, outcome, finding, accepted row, the mail queue,
 //!   county workbooks' freshness, the digest; written before the next step happens.
-//! - [`validate`]: pure: a file and rules in, [`validate::Finding`]s out.
+//! - [`validate`]: pure: a file and rules in, [`validate::Finding`]s out. Its
+//!   `recognise` says which ledger a workbook is and which sheet to check, `sheet`
+//!   streams that sheet (header, title lines, rows that are no person), then
+//!   `normalise`, `constraints`, `row_rules`, `crosstab` (the 汇总 table) and
+//!   `cross_file` (several files of one run).
 //! - [`intake`]: the inbox (candidates, settling), the archive (hash, durable
 //!   copy) and [`intake::identify::identify`] (unit and period from every source).
 //! - [`rules`]: loading, linting and compiling a rules folder (`county.toml`, one
@@ -34,10 +38,10 @@
 //!   [`rules::cel`] (the reference) or, for common shapes, [`rules::native`].
 //! - [`checks`]: built-in domain checks, one file each (`cn_id`,
 //!   `cn_disability_cert`, `cn_phone`); rule files attach them to columns.
-//! - [`workbook`]: opening workbooks safely ([`workbook::precheck`], panics
-//!   caught), streaming rows, finding the header, normalising cell values.
-//! - [`text`] (templates, HTML escaping), [`clock`] (the time of day, settable
-//!   for tests) and [`fsutil`] (durable replace, safe
+//! - [`workbook`]: opening workbooks safely ([`workbook::precheck`] says the
+//!   format from the bytes; panics caught), streaming rows, finding the header, normalising cell values.
+//! - [`text`] (templates, HTML escaping), [`clock`] (now, settable for tests
+//!   and drills) and [`fsutil`] (durable replace, safe
 //!   names): small helpers everything may use.
 //! - [`samples`] and [`demo`]: realistic generated register workbooks for tests,
 //!   the demo and benchmarks.

@@ -164,6 +164,8 @@ enum Command {
     /// Read every sheet of workbooks completely and print what was found (for
     /// diagnosing a file a township sent); exit 2 if any cannot be read.
     Inspect {
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -406,13 +408,42 @@ fn run(cli: Cli) -> Result<u8> {
             );
             Ok(0)
         }
-        Command::Inspect { files } => {
+        Command::Inspect { rules, files } => {
+            // How each file would be read (in a worker, as `validate` does), then
+            // every sheet as read.
+            let layouts = match RuleSet::load(&rules) {
+                Ok(_) => {
+                    let opts = Options {
+                        fallback_period: Some(taizhang::clock::now().format("%Y-%m").to_string()),
+                        ..Options::default()
+                    };
+                    let exe = std::env::current_exe()?;
+                    taizhang::sandbox::validate_many(
+                        &exe,
+                        &rules,
+                        &files,
+                        &opts,
+                        taizhang::sandbox::WorkerLimits::default(),
+                    )
+                    .iter()
+                    .map(|r| Some(taizhang::report::layout_text(r)))
+                    .collect()
+                }
+                Err(e) => {
+                    eprintln!("规则目录无法加载，只列出工作表：{e}");
+                    vec![None; files.len()]
+                }
+            };
             let mut code = 0;
-            for f in files {
-                match inspect(&f) {
-                    Ok(lines) => println!("{}：\n{lines}", f.display()),
+            for (f, layout) in files.iter().zip(layouts) {
+                println!("{}：", f.display());
+                if let Some(l) = layout {
+                    print!("{l}");
+                }
+                match inspect(f) {
+                    Ok(lines) => println!("{lines}"),
                     Err(e) => {
-                        println!("{}：无法读取：{e}", f.display());
+                        println!("  无法读取：{e}");
                         code = 2;
                     }
                 }
@@ -454,6 +485,8 @@ fn run(cli: Cli) -> Result<u8> {
             let opts = Options {
                 unit,
                 period,
+                // As the daemon does: a period from nowhere else is this month's, and said.
+                fallback_period: Some(taizhang::clock::now().format("%Y-%m").to_string()),
                 cross_file: files.len() > 1,
                 ..Options::default()
             };
@@ -468,14 +501,25 @@ fn run(cli: Cli) -> Result<u8> {
                 taizhang::sandbox::WorkerLimits::default(),
             );
             validate::cross_check(&rules, &mut reports);
+            let mut written = Vec::new();
             if let Some(dir) = &annotate {
                 std::fs::create_dir_all(dir)?;
-                for (path, rep) in files.iter().zip(&reports) {
+                let named: Vec<(&std::path::Path, &str)> = files
+                    .iter()
+                    .zip(&reports)
+                    .map(|(p, r)| (p.as_path(), r.file.as_str()))
+                    .collect();
+                let targets = taizhang::annotate::target_paths(&named, dir);
+                for ((path, rep), out) in files.iter().zip(&reports).zip(&targets) {
                     if rep.fatal.is_some() {
                         continue;
                     }
-                    match taizhang::annotate::annotate_file(path, rep, dir) {
-                        Ok(out) => tracing::info!(file = %out.display(), "annotated copy written"),
+                    match taizhang::annotate::annotate_to(path, rep, out) {
+                        Ok(out) => written.push(format!(
+                            "已写入批注副本：{}（{}）",
+                            out.display(),
+                            path.display()
+                        )),
                         Err(e) => eprintln!("无法为 {} 生成批注副本：{e}", path.display()),
                     }
                 }
@@ -485,7 +529,17 @@ fn run(cli: Cli) -> Result<u8> {
             }
             match format {
                 Format::Json => println!("{}", taizhang::report::json(&reports)),
-                Format::Text => print!("{}", taizhang::report::text(&reports)),
+                Format::Text => {
+                    print!("{}", taizhang::report::text(&reports));
+                    for w in &written {
+                        println!("{w}");
+                    }
+                }
+            }
+            if matches!(format, Format::Json) {
+                for w in &written {
+                    eprintln!("{w}");
+                }
             }
             let code = if reports.iter().any(|r| r.fatal.is_some()) {
                 2

@@ -239,6 +239,16 @@ pub struct Register {
     /// Extra columns after the declared ones (header, value per data row), as
     /// townships add their own columns.
     pub columns_extra: Vec<(String, Vec<Val>)>,
+    /// Rows written after the data and template rows, by column key: a 合计 row,
+    /// a footer (`填表人：…`).
+    pub after_rows: Vec<BTreeMap<String, Val>>,
+    /// The merged title (default `安和县<unit>残疾人信息登记簿`); `Some("")` leaves it out.
+    pub title_line: Option<String>,
+    /// The unit line's text (default `填报单位：<unit>`); `Some("")` leaves it out.
+    pub unit_line: Option<String>,
+    /// The 汇总 sheet's name and its corner cell's text.
+    pub summary_name: String,
+    pub summary_corner: String,
 }
 
 impl Register {
@@ -311,7 +321,44 @@ impl Register {
             sheet_name: "残疾人信息".into(),
             date1904: false,
             columns_extra: Vec::new(),
+            after_rows: Vec::new(),
+            title_line: None,
+            unit_line: None,
+            summary_name: "汇总".into(),
+            summary_corner: "残疾类别".into(),
         }
+    }
+
+    /// A row for [`Register::after_rows`]: `text` in the first column.
+    pub fn text_row(text: &str) -> BTreeMap<String, Val> {
+        let mut m = BTreeMap::new();
+        m.insert("seq".to_string(), Val::text(text));
+        m
+    }
+
+    /// The 合计 row a clerk adds: `合计` under 姓名 and the sums of the subsidy
+    /// columns (plus `off` on 生活补贴).
+    pub fn total_row(&self, off: f64) -> BTreeMap<String, Val> {
+        let sum = |k: &str| -> f64 {
+            self.rows
+                .iter()
+                .map(|r| match r.get(k) {
+                    Some(Val::Num(x)) => *x,
+                    _ => 0.0,
+                })
+                .sum()
+        };
+        let mut m = BTreeMap::new();
+        m.insert("name".to_string(), Val::text("合计"));
+        m.insert(
+            "living_subsidy".to_string(),
+            Val::Num(sum("living_subsidy") + off),
+        );
+        m.insert(
+            "nursing_subsidy".to_string(),
+            Val::Num(sum("nursing_subsidy")),
+        );
+        m
     }
 
     /// Sets one cell of data row `i` (0-based) by column key.
@@ -354,7 +401,29 @@ impl Register {
 
     /// Writes the workbook as `.xlsx`.
     pub fn write(&self, path: &Path) -> Result<(), XlsxError> {
+        Register::write_book(&[self], path)
+    }
+
+    /// Writes several registers as the sheets of one workbook (each under its
+    /// `sheet_name`), then the first one's 汇总 sheet if it has one.
+    pub fn write_book(sheets: &[&Register], path: &Path) -> Result<(), XlsxError> {
         let mut wb = Workbook::new();
+        for reg in sheets {
+            reg.write_sheet(&mut wb)?;
+        }
+        if let Some(first) = sheets.first() {
+            if first.summary {
+                first.write_summary(&mut wb)?;
+            }
+        }
+        wb.save(path)?;
+        if sheets.first().is_some_and(|r| r.date1904) {
+            set_1904(path)?;
+        }
+        Ok(())
+    }
+
+    fn write_sheet(&self, wb: &mut Workbook) -> Result<(), XlsxError> {
         let date = Format::new().set_num_format("yyyy-mm-dd");
         let bold = Format::new()
             .set_bold()
@@ -365,15 +434,20 @@ impl Register {
         let ncol = self.columns.len() as u16;
         let mut r: u32 = 0;
         if self.title {
-            ws.merge_range(
-                0,
-                0,
-                0,
-                ncol.saturating_sub(1),
-                &format!("安和县{}残疾人信息登记簿", self.unit),
-                &bold,
-            )?;
-            ws.write_string(1, 0, format!("填报单位：{}", self.unit))?;
+            let title = self
+                .title_line
+                .clone()
+                .unwrap_or_else(|| format!("安和县{}残疾人信息登记簿", self.unit));
+            if !title.is_empty() {
+                ws.merge_range(0, 0, 0, ncol.saturating_sub(1), &title, &bold)?;
+            }
+            let unit = self
+                .unit_line
+                .clone()
+                .unwrap_or_else(|| format!("填报单位：{}", self.unit));
+            if !unit.is_empty() {
+                ws.write_string(1, 0, unit)?;
+            }
             ws.write_string(1, 8, format!("填报日期：{}", self.date_text))?;
             r = 2;
         }
@@ -419,37 +493,53 @@ impl Register {
             ws.write_number(r, seq_col, (self.rows.len() + t + 1) as f64)?;
             r += 1;
         }
-        if self.summary {
-            let ws = wb.add_worksheet();
-            ws.set_name("汇总")?;
-            ws.merge_range(0, 0, 0, 5, &format!("{}残疾人分类统计", self.unit), &bold)?;
-            ws.write_string(1, 0, "残疾类别")?;
-            for (j, l) in LEVELS.iter().chain(["合计"].iter()).enumerate() {
-                ws.write_string(1, 1 + j as u16, *l)?;
-            }
-            for (i, cat) in CATEGORIES.iter().chain(["合计"].iter()).enumerate() {
-                let rr = 2 + i as u32;
-                ws.write_string(rr, 0, *cat)?;
-                for j in 0..5 {
-                    let v = self.count(CATEGORIES.get(i).copied(), LEVELS.get(j).copied());
-                    let val = self
-                        .summary_override
-                        .iter()
-                        .find(|((a, b), _)| *a == i && *b == j)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or(Val::Num(v as f64));
-                    match val {
-                        Val::Num(x) => ws.write_number(rr, 1 + j as u16, x)?,
-                        Val::Text(s) => ws.write_string(rr, 1 + j as u16, s)?,
-                        Val::Date(d) => ws.write_number(rr, 1 + j as u16, date_to_serial(d))?,
-                        Val::Blank => ws,
-                    };
+        for row in &self.after_rows {
+            for (c, (k, _)) in self.columns.iter().enumerate() {
+                match row.get(k) {
+                    Some(Val::Text(s)) => {
+                        ws.write_string(r, c as u16, s)?;
+                    }
+                    Some(Val::Num(n)) => {
+                        ws.write_number(r, c as u16, *n)?;
+                    }
+                    _ => {}
                 }
             }
+            r += 1;
         }
-        wb.save(path)?;
-        if self.date1904 {
-            set_1904(path)?;
+        Ok(())
+    }
+
+    fn write_summary(&self, wb: &mut Workbook) -> Result<(), XlsxError> {
+        let bold = Format::new()
+            .set_bold()
+            .set_align(FormatAlign::Center)
+            .set_text_wrap();
+        let ws = wb.add_worksheet();
+        ws.set_name(&self.summary_name)?;
+        ws.merge_range(0, 0, 0, 5, &format!("{}残疾人分类统计", self.unit), &bold)?;
+        ws.write_string(1, 0, &self.summary_corner)?;
+        for (j, l) in LEVELS.iter().chain(["合计"].iter()).enumerate() {
+            ws.write_string(1, 1 + j as u16, *l)?;
+        }
+        for (i, cat) in CATEGORIES.iter().chain(["合计"].iter()).enumerate() {
+            let rr = 2 + i as u32;
+            ws.write_string(rr, 0, *cat)?;
+            for j in 0..5 {
+                let v = self.count(CATEGORIES.get(i).copied(), LEVELS.get(j).copied());
+                let val = self
+                    .summary_override
+                    .iter()
+                    .find(|((a, b), _)| *a == i && *b == j)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Val::Num(v as f64));
+                match val {
+                    Val::Num(x) => ws.write_number(rr, 1 + j as u16, x)?,
+                    Val::Text(s) => ws.write_string(rr, 1 + j as u16, s)?,
+                    Val::Date(d) => ws.write_number(rr, 1 + j as u16, date_to_serial(d))?,
+                    Val::Blank => ws,
+                };
+            }
         }
         Ok(())
     }

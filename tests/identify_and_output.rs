@@ -66,7 +66,7 @@ fn contradictory_unit_is_an_error() {
 }
 
 #[test]
-fn unknown_unit_is_a_warning_and_villages_are_checked_county_wide() {
+fn unknown_unit_is_an_error_and_villages_are_checked_county_wide() {
     let rules = rules();
     let dir = tempfile::tempdir().unwrap();
     let mut reg = register(&rules, "石桥镇", 10, 8);
@@ -84,7 +84,10 @@ fn unknown_unit_is_a_warning_and_villages_are_checked_county_wide() {
             (reg.cell(4, "village"), "village.lookup".to_string())
         ]
     );
-    assert_eq!(f["warnings"], 1);
+    assert_eq!(
+        (f["errors"].as_u64(), f["warnings"].as_u64()),
+        (Some(2), Some(0))
+    );
     // --unit settles it, and --period wins over the file name.
     let (_, json, _) = validate_json(&["--unit", "石桥镇", "--period", "2026-12"], &[&p]);
     let f = &json["files"][0];
@@ -133,6 +136,7 @@ fn missing_required_column_and_empty_sheet() {
 
     let mut empty = register(&rules, "白沙镇", 0, 8);
     empty.template_rows = 20;
+    empty.date_text = "2026年10月31日".into();
     let p = write(&empty, dir.path(), "白沙镇_登记簿_2026-10.xlsx");
     let (code, json, _) = validate_json(&[], &[&p]);
     assert_eq!(code, 1);
@@ -194,6 +198,7 @@ fn json_has_exactly_the_documented_fields() {
             "findings",
             "kind",
             "kind_id",
+            "layout",
             "period",
             "rows",
             "unit",

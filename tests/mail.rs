@@ -238,7 +238,8 @@ fn receipt_over_plain_relay_and_quarantine_to_admin_only() {
     let mut anon = register(&rules, "高庙乡", 5, 4);
     anon.title = false;
     anon.set(0, "remarks", Val::text("请回复到 evil@example.com"));
-    site.drop_in(&anon, "登记簿_2026-11.xlsx");
+    let anon_path = site.drop_in(&anon, "登记簿_2026-11.xlsx");
+    let anon_bytes = std::fs::read(&anon_path).unwrap();
     let url = format!("smtp://127.0.0.1:{}?tls=none", server.port);
     let out = site.run_once(&["--smtp", &url]);
     assert!(
@@ -265,7 +266,7 @@ fn receipt_over_plain_relay_and_quarantine_to_admin_only() {
             (
                 "admin@anhe.example.gov.cn".to_string(),
                 "【台账系统】无法确定报送单位的文件已隔离：登记簿_2026-11.xlsx".to_string(),
-                0
+                1
             ),
             (
                 "cl-qingquan@anhe.example.gov.cn".to_string(),
@@ -277,6 +278,20 @@ fn receipt_over_plain_relay_and_quarantine_to_admin_only() {
     assert!(got
         .iter()
         .all(|(env, _)| !env["rcpt_tos"].to_string().contains("evil")));
+    // The admin's notice quotes what each source said and carries the file itself.
+    let (_, raw) = got
+        .iter()
+        .find(|(env, _)| env["rcpt_tos"][0] == "admin@anhe.example.gov.cn")
+        .unwrap();
+    let m = MessageParser::default().parse(raw).unwrap();
+    let body = m.body_text(0).unwrap().to_string();
+    assert!(
+        body.contains("无法确定报送单位") && body.contains("文件名「登记簿_2026-11.xlsx」"),
+        "{body}"
+    );
+    let a = m.attachment(0).unwrap();
+    assert_eq!(a.attachment_name(), Some("登记簿_2026-11.xlsx"));
+    assert_eq!(a.contents(), anon_bytes.as_slice());
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //! **Why**: the township must be able to reach the person or guardian; a number
 //! stored as a number in Excel is still read correctly.
 //!
+//! A mobile number written in groups (`138 3712 3456`, `138-3712-3456`) is one number.
+//!
 //! **Example**: `13812345678/0371-6543210` passes; `6543210` → `no_area_code`;
 //! `1381234567` → `invalid`.
 
@@ -25,12 +27,24 @@ impl Check for CnPhone {
     }
     fn check(&self, input: &CheckInput<'_>) -> Option<Outcome> {
         let mut worst = None;
-        for part in input
+        let parts = input
             .text
-            .split(['/', '、', ',', '，', ';', '；', ' ', '\u{3000}'])
-            .filter(|p| !p.is_empty())
-        {
-            match classify(part) {
+            .split(['/', '、', ',', '，', ';', '；'])
+            .flat_map(|group| {
+                // `138 3712 3456`, `138-3712-3456`: one mobile number written in groups.
+                let joined: String = group
+                    .chars()
+                    .filter(|c| !matches!(c, ' ' | '\u{3000}' | '-'))
+                    .collect();
+                let grouped = group.contains([' ', '\u{3000}', '-']);
+                if grouped && is_mobile(&joined) {
+                    vec![joined]
+                } else {
+                    group.split([' ', '\u{3000}']).map(str::to_string).collect()
+                }
+            });
+        for part in parts.filter(|p| !p.is_empty()) {
+            match classify(&part) {
                 Kind::Ok => {}
                 Kind::NoAreaCode => {
                     worst.get_or_insert(Outcome::new("no_area_code", "区号-号码"));
@@ -48,10 +62,18 @@ enum Kind {
     Invalid,
 }
 
+fn is_mobile(p: &str) -> bool {
+    let b = p.as_bytes();
+    b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit)
+}
+
 fn classify(p: &str) -> Kind {
     let b = p.as_bytes();
     let all_digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && all_digits(b) {
+    if is_mobile(p) {
         return Kind::Ok;
     }
     if let Some((area, num)) = p.split_once('-') {
@@ -101,6 +123,9 @@ mod tests {
             "13812345678/0371-6543210",
             "13812345678、15912345678",
             "13812345678 15912345678",
+            "138 3712 3456",
+            "138-3712-3456",
+            "138 3712 3456/0371-6543210",
         ] {
             assert_eq!(code(ok), None, "{ok}");
         }

@@ -71,14 +71,34 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
                 .map(|(s, u)| format!("{}为{u}", s.zh()))
                 .collect();
             d.outcome = Outcome::Quarantined;
-            d.reason = Some(format!("填报单位前后不一致：{}", shown.join("，")));
+            let mut reason = format!("填报单位前后不一致：{}", shown.join("，"));
+            // Sheets of different units in one file: the refusal says what to do.
+            if let Some(f) = report
+                .findings
+                .iter()
+                .find(|f| f.rule == "file.sheet_ambiguous")
+            {
+                reason = format!("{reason}。{}", f.message);
+            }
+            d.reason = Some(reason);
         }
         Some(UnitVerdict::Unknown) | None => {
             d.outcome = Outcome::Quarantined;
-            d.reason = Some(
-                "无法确定报送单位：文件夹、文件名和表内「填报单位」都没有写明已知的乡镇（街道）"
-                    .into(),
-            );
+            let said: Vec<String> = report
+                .layout
+                .clues
+                .iter()
+                .map(|(src, text)| {
+                    let short: String = text.chars().take(60).collect();
+                    let cut = if short.len() < text.len() { "…" } else { "" };
+                    format!("{}「{}{cut}」", src.zh(), printable(&short))
+                })
+                .collect();
+            let mut reason = "无法确定报送单位：文件夹、文件名、表格标题和表内「填报单位」都没有写明已知的乡镇（街道）".to_string();
+            if !said.is_empty() {
+                reason.push_str(&format!("。各处写的是：{}", said.join("；")));
+            }
+            d.reason = Some(reason);
         }
         Some(UnitVerdict::Known(_)) if report.errors > 0 => d.outcome = Outcome::Rejected,
         Some(UnitVerdict::Known(_)) => d.outcome = Outcome::Accepted,
@@ -175,7 +195,12 @@ impl Daemon {
                 "与 {} 收到的第 {} 号报送「{}」内容完全相同，未重复处理",
                 first.received_at, first.id, first.original_name
             );
-            self.journal.record_duplicate(id, &first, &reason)?;
+            let mails: Vec<_> =
+                crate::notice::for_resent(&self.rules, &c.name, &received_at, &first)
+                    .into_iter()
+                    .collect();
+            self.journal.record_duplicate(id, &first, &reason, &mails)?;
+            self.wake_mail();
             tracing::info!(
                 "{}: duplicate of submission {} ({}), not processed again [#{id}]",
                 printable(&c.name),
@@ -261,8 +286,15 @@ impl Daemon {
                     .as_ref()
                     .map(|c| k.columns[c.person_key].key.as_str())
             });
-        let mails =
-            crate::notice::for_outcome(&self.rules, &sub, &report, &d, annotated_abs.as_deref());
+        let original = (outcome == Outcome::Quarantined).then_some(archived.as_path());
+        let mails = crate::notice::for_outcome(
+            &self.rules,
+            &sub,
+            &report,
+            &d,
+            annotated_abs.as_deref(),
+            original,
+        );
         // What county staff are told the workbook changed for.
         let workbook_why = matches!(outcome, Outcome::Accepted | Outcome::Rejected).then(|| {
             format!(

@@ -480,7 +480,13 @@ impl Journal {
     /// Records a submission whose bytes equal an earlier one's: it is `done` as a
     /// duplicate of `first`, for the same unit, kind and period, and nothing else
     /// happens to it.
-    pub fn record_duplicate(&mut self, id: i64, first: &Submission, reason: &str) -> Result<()> {
+    pub fn record_duplicate(
+        &mut self,
+        id: i64,
+        first: &Submission,
+        reason: &str,
+        mails: &[Mail],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE submissions SET state = 'done', outcome = 'duplicate', duplicate_of = ?2, unit = ?3,
@@ -506,6 +512,7 @@ impl Journal {
             "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, 'validated', 'duplicate')",
             params![now(), id],
         )?;
+        mail::enqueue(&tx, Some(id), mails)?;
         tx.commit()?;
         Ok(())
     }
@@ -703,7 +710,7 @@ impl Journal {
 
 /// Local time as RFC 3339 seconds, the journal's time format.
 pub fn now() -> String {
-    chrono::Local::now()
+    crate::clock::now()
         .format("%Y-%m-%dT%H:%M:%S%:z")
         .to_string()
 }

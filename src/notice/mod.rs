@@ -27,14 +27,19 @@ fn short_time(rfc3339: &str) -> String {
     rfc3339.replace('T', " ").chars().take(16).collect()
 }
 
+/// The most an original file attached to the admin's quarantine notice may weigh.
+const MAX_ORIGINAL_ATTACHMENT: u64 = 10 << 20;
+
 /// The notices a submission's outcome causes. `annotated` is the annotated copy
-/// (attached to rejections and to acceptances with warnings).
+/// (attached to rejections and to acceptances with warnings); `original` the
+/// archived file, attached to the admin's notice of a quarantined file.
 pub fn for_outcome(
     rules: &RuleSet,
     sub: &Submission,
     report: &FileReport,
     d: &Decision,
     annotated: Option<&Path>,
+    original: Option<&Path>,
 ) -> Vec<Mail> {
     let (outcome, reason) = (d.outcome, d.reason.as_deref());
     let mut v: compose::Vars = HashMap::new();
@@ -50,6 +55,15 @@ pub fn for_outcome(
     v.insert("errors", report.errors.to_string());
     v.insert("warnings", report.warnings.to_string());
     v.insert("reason", reason.unwrap_or_default().to_string());
+    v.insert(
+        "sheet",
+        report
+            .layout
+            .sheet
+            .as_deref()
+            .map(|s| crate::fsutil::printable(s).into_owned())
+            .unwrap_or_else(|| "（未选定）".into()),
+    );
     let attachment = annotated.and_then(|p| {
         let bytes = std::fs::read(p).ok()?;
         Some(Attachment {
@@ -105,17 +119,47 @@ pub fn for_outcome(
             &v,
             attachment.as_ref(),
         ),
-        Outcome::Quarantined => compose::compose(
-            rules,
-            "quarantine",
-            &n.quarantine,
-            &rules.county.admin,
-            &v,
-            None,
-        ),
+        Outcome::Quarantined => {
+            let file = original
+                .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() <= MAX_ORIGINAL_ATTACHMENT));
+            let copy = file.and_then(|p| {
+                Some(Attachment {
+                    name: crate::fsutil::safe_name(&sub.original_name, 120),
+                    bytes: std::fs::read(p).ok()?,
+                })
+            });
+            compose::compose(
+                rules,
+                "quarantine",
+                &n.quarantine,
+                &rules.county.admin,
+                &v,
+                copy.as_ref(),
+            )
+        }
         Outcome::Duplicate => return Vec::new(),
     };
     let mut made = vec![made];
+    // A file whose sources name different units: each of them is told too.
+    if outcome == Outcome::Quarantined && !report.abnormal {
+        if let Some(crate::intake::identify::UnitVerdict::Conflict(_)) = &report.unit_verdict {
+            for unit in report.unit_verdict.iter().flat_map(|v| v.units()) {
+                let Some(u) = rules.county.unit(&unit) else {
+                    continue;
+                };
+                let mut vu = v.clone();
+                vu.insert("unit", unit.clone());
+                made.push(compose::compose(
+                    rules,
+                    "quarantine_unit",
+                    &n.quarantine_unit,
+                    std::slice::from_ref(&u.email),
+                    &vu,
+                    None,
+                ));
+            }
+        }
+    }
     // A file set aside as abnormal is also told to its unit, when known.
     if outcome == Outcome::Quarantined && report.abnormal && !unit_email.is_empty() {
         made.push(compose::compose(
@@ -136,6 +180,45 @@ pub fn for_outcome(
             }
         })
         .collect()
+}
+
+/// The answer to a file identical to one already judged (`first`): which file it
+/// was, what it got, what to do. To the unit `first` was filed under (else the
+/// county admin).
+pub fn for_resent(
+    rules: &RuleSet,
+    file_name: &str,
+    received_at: &str,
+    first: &Submission,
+) -> Option<Mail> {
+    let n = &rules.notices;
+    let mut v: compose::Vars = HashMap::new();
+    v.insert("unit", first.unit.clone().unwrap_or_default());
+    v.insert("period", first.period.clone().unwrap_or_default());
+    v.insert("kind", first.kind_name.clone().unwrap_or_default());
+    v.insert("file", crate::fsutil::printable(file_name).into_owned());
+    v.insert("received_at", short_time(received_at));
+    v.insert(
+        "first_file",
+        crate::fsutil::printable(&first.original_name).into_owned(),
+    );
+    v.insert("first_received_at", short_time(&first.received_at));
+    let (outcome, advice) = match first.outcome {
+        Some(Outcome::Accepted) => ("已通过".to_string(), &n.resent_advice.accepted),
+        _ => (
+            format!("已退回（{} 处错误）", first.errors),
+            &n.resent_advice.rejected,
+        ),
+    };
+    v.insert("first_outcome", outcome);
+    v.insert("advice", advice.clone());
+    let to = first
+        .unit
+        .as_deref()
+        .and_then(|u| rules.county.unit(u))
+        .map(|u| vec![u.email.clone()])
+        .unwrap_or_else(|| rules.county.admin.clone());
+    composed(rules, "resent", &n.resent, &to, &v, None)
 }
 
 /// A notice and the (person, unit) pairs it tells about.

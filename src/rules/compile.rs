@@ -44,6 +44,14 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
                 "items.no_attachment_html",
                 file.items.no_attachment_html.as_str(),
             ),
+            (
+                "resent_advice.accepted",
+                file.resent_advice.accepted.as_str(),
+            ),
+            (
+                "resent_advice.rejected",
+                file.resent_advice.rejected.as_str(),
+            ),
         ];
         for (name, t) in [
             ("rejected", &file.rejected),
@@ -51,6 +59,8 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("unreadable", &file.unreadable),
             ("not_a_ledger", &file.not_a_ledger),
             ("quarantine", &file.quarantine),
+            ("quarantine_unit", &file.quarantine_unit),
+            ("resent", &file.resent),
             ("duplicates", &file.duplicates),
             ("county_workbook", &file.county_workbook),
             ("workbook_failed", &file.workbook_failed),
@@ -103,6 +113,9 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         unreadable: t(),
         not_a_ledger: t(),
         quarantine: t(),
+        quarantine_unit: t(),
+        resent: t(),
+        resent_advice: schema::ResentAdvice::default(),
         duplicates: t(),
         county_workbook: t(),
         workbook_failed: t(),
@@ -349,6 +362,9 @@ pub(super) fn compile_kind(
             );
         }
         check_placeholders(&s.message, &keys, path, src, Some(s.id.span()), &id, lint);
+        if let Some(m) = &s.left_out_message {
+            check_placeholders(m, &keys, path, src, Some(s.id.span()), &id, lint);
+        }
         let rows = key_of(&s.rows, &format!("规则 {id} 的 rows "), lint);
         let cols = key_of(&s.columns, &format!("规则 {id} 的 columns "), lint);
         if let (Some(rows), Some(cols)) = (rows, cols) {
@@ -363,6 +379,9 @@ pub(super) fn compile_kind(
                 severity: s.severity,
                 message: s.message.clone(),
                 missing_message: s.missing_message.clone(),
+                sheet_aliases: s.sheet_aliases.clone(),
+                corner_aliases: s.corner_aliases.clone(),
+                left_out_message: s.left_out_message.clone(),
             });
         }
     }
@@ -438,12 +457,22 @@ pub(super) fn compile_kind(
         sheet_rules,
         messages: file.messages.clone(),
         consolidation,
+        total_words: words(&file.not_persons.totals),
+        footer_words: words(&file.not_persons.footers),
         source: path.to_path_buf(),
     };
     if lint.issues.len() == before {
         dry_run(&kind, ctx, lint);
     }
     (lint.issues.len() == before).then_some(kind)
+}
+
+/// Words as rows are matched against them: [`header_key`]s, empty ones dropped.
+fn words(list: &[String]) -> Vec<String> {
+    list.iter()
+        .map(|w| header_key(w))
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 pub(super) fn compile_column(
@@ -466,6 +495,7 @@ pub(super) fn compile_column(
         ColumnType::Date => used.push("type_date".into()),
         ColumnType::Enum => {
             used.push("enum".into());
+            used.push("enum_alias".into());
             if c.values.is_empty() {
                 lint.at(
                     path,
@@ -663,9 +693,29 @@ pub(super) fn compile_column(
             );
         }
     }
+    let mut value_aliases = rustc_hash::FxHashMap::default();
+    if c.ty == ColumnType::Enum {
+        for (i, v) in c.values.iter().enumerate() {
+            value_aliases.insert(header_key(v), i);
+        }
+    }
+    for (alias, standard) in &c.value_aliases {
+        match c.values.iter().position(|v| v == standard) {
+            Some(i) if c.ty == ColumnType::Enum => {
+                value_aliases.insert(header_key(alias), i);
+            }
+            _ => lint.at(
+                path,
+                src,
+                Some(c.key.span()),
+                format!("列「{key}」的 value_aliases 把「{alias}」写作「{standard}」，但「{standard}」不在该列的 values 中"),
+            ),
+        }
+    }
     Column {
         key,
         header: c.header.clone(),
+        value_aliases,
         aliases: c.aliases.clone(),
         ty: c.ty,
         required: c.required,
@@ -696,11 +746,16 @@ pub(super) fn meta(
         .clone();
     Some(RuleMeta {
         id: format!("{key}.{constraint}"),
+        // A value read through an alias is right, only not written the standard way.
         severity: c
             .severity
             .get(constraint)
             .copied()
-            .unwrap_or(Severity::Error),
+            .unwrap_or(if constraint == "enum_alias" {
+                Severity::Warning
+            } else {
+                Severity::Error
+            }),
         message,
     })
 }

@@ -61,6 +61,10 @@ pub const NOTICE_PLACEHOLDERS: &[&str] = &[
     "rest",
     "shown",
     "total",
+    "first_file",
+    "first_received_at",
+    "first_outcome",
+    "advice",
 ];
 
 /// Names every row rule may read besides column keys.
@@ -70,7 +74,18 @@ pub const GLOBALS: &[&str] = &["unit", "period", "period_end", "standards", "cou
 pub const FUNCTIONS: &[&str] = &["cn_id_valid", "cn_id_gender", "cn_id_birth", "age_at"];
 
 /// Constraint names whose file-level messages each kind must define.
-pub const FILE_MESSAGES: &[&str] = &["missing_column", "unit_unknown", "unit_conflict", "no_rows"];
+pub const FILE_MESSAGES: &[&str] = &[
+    "missing_column",
+    "unit_unknown",
+    "unit_conflict",
+    "no_rows",
+    "period_guessed",
+    "period_mismatch",
+    "wrong_extension",
+    "other_sheets",
+    "sheet_ambiguous",
+    "total_mismatch",
+];
 
 /// Placeholders any message may use besides column keys.
 pub const PLACEHOLDERS: &[&str] = &[
@@ -90,6 +105,11 @@ pub const PLACEHOLDERS: &[&str] = &[
     "col_label",
     "file_unit",
     "text_unit",
+    "file_period",
+    "title_period",
+    "format",
+    "sheets",
+    "left_out",
 ];
 
 pub(super) const CEL_STDLIB: &[&str] = &[
@@ -173,6 +193,7 @@ pub const CONSTRAINTS: &[&str] = &[
     "type_money",
     "type_date",
     "enum",
+    "enum_alias",
     "regex",
     "min",
     "max",

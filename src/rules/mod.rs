@@ -53,6 +53,9 @@ pub struct County {
     pub staff: Vec<String>,
     pub send_workbook: schema::SendWorkbook,
     pub units: Vec<Unit>,
+    /// Endings a unit's short form drops (`[units] short_form_drops`): `柳河` for
+    /// `柳河镇`, longest first.
+    pub unit_suffixes: Vec<String>,
     /// Standards as a JSON-like tree, exposed to row rules as `standards`.
     pub standards: toml::Table,
     /// Bounds on what one file can make us produce (`[limits]`).
@@ -105,6 +108,9 @@ pub struct Column {
     pub required: bool,
     pub uppercase: bool,
     pub values: Vec<String>,
+    /// [`header_key`] of every way of writing an enum value that is not the value
+    /// itself (its aliases, the value with spaces), → the value's index.
+    pub value_aliases: rustc_hash::FxHashMap<String, usize>,
     pub blank_means: Option<String>,
     pub regex: Option<Regex>,
     pub min: Option<f64>,
@@ -170,6 +176,9 @@ pub struct SheetRule {
     pub severity: Severity,
     pub message: String,
     pub missing_message: Option<String>,
+    pub sheet_aliases: Vec<String>,
+    pub corner_aliases: Vec<String>,
+    pub left_out_message: Option<String>,
 }
 
 /// How the county workbook of a kind is built (column indexes).
@@ -201,6 +210,9 @@ pub struct Kind {
     /// File-level messages (`missing_column`, `unit_unknown`, …) by name.
     pub messages: BTreeMap<String, String>,
     pub consolidation: Option<Consolidation>,
+    /// `[not_persons] totals` and `footers`, as [`header_key`]s.
+    pub total_words: Vec<String>,
+    pub footer_words: Vec<String>,
     pub source: PathBuf,
 }
 
@@ -288,7 +300,11 @@ impl RuleSet {
             }
         }
         let units = load_units(&county_file, &tables, &county_path, &county_src, &mut lint);
+        let mut unit_suffixes = county_file.units.short_form_drops.clone();
+        unit_suffixes.retain(|s| !s.trim().is_empty());
+        unit_suffixes.sort_by_key(|s| std::cmp::Reverse(s.chars().count()));
         let county = County {
+            unit_suffixes,
             name: county_file.county.name.clone(),
             code: county_file.county.code.clone(),
             short_name: county_file.county.short_name.clone(),

@@ -90,12 +90,26 @@ pub struct NoticeFile {
     /// A readable file that is no ledger kind of the rules.
     pub not_a_ledger: MailTemplate,
     pub quarantine: MailTemplate,
+    /// To each unit a quarantined file points at (its sources disagree).
+    pub quarantine_unit: MailTemplate,
+    /// A file identical to one already judged: same answer, not processed again.
+    pub resent: MailTemplate,
+    /// What `resent` advises (`{advice}`), by the earlier file's outcome.
+    pub resent_advice: ResentAdvice,
     pub duplicates: MailTemplate,
     pub county_workbook: MailTemplate,
     /// To the county admin, once, when a county workbook cannot be written.
     pub workbook_failed: MailTemplate,
     /// To the county admin, once, when received files cannot be stored.
     pub state_disk: MailTemplate,
+}
+
+/// `[resent_advice]`: what a unit re-sending an identical file should do.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResentAdvice {
+    pub accepted: String,
+    pub rejected: String,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -135,6 +149,10 @@ pub struct UnitsDecl {
     pub code_column: String,
     pub name_column: String,
     pub email_column: String,
+    /// Endings a unit's name may be written without (`镇`, `乡`, `街道办事处`):
+    /// `柳河` and `柳河残联` then name 柳河镇. A short form two units share names neither.
+    #[serde(default)]
+    pub short_form_drops: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -160,6 +178,23 @@ pub struct KindFile {
     /// How the county workbook of this kind is built.
     #[serde(default)]
     pub consolidation: Option<ConsolidationDecl>,
+    /// Rows that are no person: totals and footers.
+    #[serde(default)]
+    pub not_persons: NotPersonsDecl,
+}
+
+/// `[not_persons]`: the words that mark a row as a total or a footer, not a person.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NotPersonsDecl {
+    /// A row whose first filled cell is one of these (`合计`, `总计：`) is a
+    /// total row; its amounts are checked against the sums of the rows above.
+    #[serde(default)]
+    pub totals: Vec<String>,
+    /// A row whose first filled cell starts with one of these (`填表人：`, `注：`)
+    /// is a footer or note, not checked.
+    #[serde(default)]
+    pub footers: Vec<String>,
 }
 
 /// `[consolidation]`: which columns the county statistics and duplicate list use.
@@ -254,6 +289,10 @@ pub struct ColumnDecl {
     /// Value of an `enum` column when the cell is blank.
     #[serde(default)]
     pub blank_means: Option<String>,
+    /// Other ways of writing an `enum` value (`"多重残疾" = "多重"`): read as the
+    /// standard value, with a warning naming it. Spaces never matter.
+    #[serde(default)]
+    pub value_aliases: BTreeMap<String, String>,
     #[serde(default)]
     pub regex: Option<Spanned<String>>,
     #[serde(default)]
@@ -342,4 +381,14 @@ pub struct SheetRuleDecl {
     pub message: String,
     #[serde(default)]
     pub missing_message: Option<String>,
+    /// Other names the table's sheet goes by (`汇总表`, `统计表`).
+    #[serde(default)]
+    pub sheet_aliases: Vec<String>,
+    /// Other texts of the corner cell (`类别`).
+    #[serde(default)]
+    pub corner_aliases: Vec<String>,
+    /// Said instead of `message` when detail rows could not be counted (their row
+    /// or column value blank or unreadable): `{left_out}` rows.
+    #[serde(default)]
+    pub left_out_message: Option<String>,
 }

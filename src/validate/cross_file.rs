@@ -1,4 +1,5 @@
-//! Checks across the files of one run: a person in more than one unit's file.
+//! Checks across the files of one run: a person in more than one unit's file
+//! (files of the same unit, such as two versions, are not compared).
 
 use super::*;
 
@@ -30,7 +31,12 @@ pub fn cross_check(rules: &RuleSet, reports: &mut [FileReport]) {
         let col = &kind.columns[*column];
         let meta = col.rule("unique_county");
         for (fi, row, c) in places {
-            for (fj, orow, _) in places.iter().filter(|p| p.0 != *fi) {
+            // Two versions of one unit's file are no cross-unit duplicate.
+            let unit = &reports[*fi].unit;
+            let others = places
+                .iter()
+                .filter(|p| p.0 != *fi && (unit.is_none() || reports[p.0].unit != *unit));
+            for (fj, orow, _) in others {
                 let other = &reports[*fj];
                 let (ou, of, or) = (
                     other.unit.clone().unwrap_or_default(),

@@ -10,13 +10,14 @@ pub(super) struct Tally {
     pub(super) width: usize,
     /// By enum positions: rows × width.
     pub(super) dense: Vec<u64>,
-    /// Pairs where a value is not one of the enum values.
-    pub(super) other: HashMap<(String, String), u64>,
+    /// Rows whose row or column value is blank or not one of the enum values:
+    /// not counted (their cells have findings of their own).
+    pub(super) left_out: u64,
 }
 
 impl Tally {
     pub(super) fn to_map(&self, kind: &Kind) -> HashMap<(String, String), u64> {
-        let mut m = self.other.clone();
+        let mut m = HashMap::new();
         let rv = &kind.columns[self.rows].values;
         let cv = &kind.columns[self.cols].values;
         for (k, n) in self.dense.iter().enumerate() {
@@ -29,18 +30,29 @@ impl Tally {
     }
 }
 
-/// Checks a count table (`汇总`) against the detail rows.
+/// Checks a count table (`汇总`) against the detail rows. The table's sheet is
+/// found by its name (or one of `sheet_aliases`), else by its shape: a sheet
+/// whose first rows hold the corner cell (or a `corner_aliases` one) followed by
+/// column labels.
 pub(super) fn check_crosstab(
     book: &mut Book,
     kind: &Kind,
     rule: &crate::rules::SheetRule,
-    counts: &HashMap<(String, String), u64>,
+    tally: &Tally,
+    detail: Option<&str>,
     report: &mut FileReport,
 ) -> Result<(), String> {
+    let counts = tally.to_map(kind);
+    let left_out = tally.left_out.to_string();
+    // With rows left out, the rule's `left_out_message` says so instead of `message`.
+    let message = match (&rule.left_out_message, tally.left_out) {
+        (Some(m), 1..) => m.clone(),
+        _ => rule.message.clone(),
+    };
     let meta = RuleMeta {
         id: rule.id.clone(),
         severity: rule.severity,
-        message: rule.message.clone(),
+        message,
     };
     let missing = |report: &mut FileReport, detail: &str| {
         if rule.required {
@@ -61,14 +73,18 @@ pub(super) fn check_crosstab(
                 .push(Finding::new(&m, &place, detail, "", &|_| None));
         }
     };
-    let Some(sheet) = book
-        .sheet_names()
-        .into_iter()
-        .find(|n| header_key(n) == header_key(&rule.sheet))
-    else {
+    let corner_keys: Vec<String> = std::iter::once(&rule.corner)
+        .chain(&rule.corner_aliases)
+        .map(|c| header_key(c))
+        .collect();
+    let Some(sheet) = find_table_sheet(book, kind, rule, &corner_keys, detail)? else {
         missing(report, "");
         return Ok(());
     };
+    report
+        .layout
+        .rule_sheets
+        .push((rule.id.clone(), sheet.clone()));
     let row_values = &kind.columns[rule.rows].values;
     let col_values = &kind.columns[rule.cols].values;
     let total_key = header_key(&rule.total);
@@ -79,7 +95,7 @@ pub(super) fn check_crosstab(
         match &header {
             None => {
                 if let Some((c0, v)) = first {
-                    if header_key(&v.text()) == header_key(&rule.corner) {
+                    if corner_keys.contains(&header_key(&v.text())) {
                         let labels = cells
                             .iter()
                             .filter(|(c, _)| c > c0)
@@ -158,10 +174,63 @@ pub(super) fn check_crosstab(
                 &|n| match n {
                     "row_label" => Some(rl.clone()),
                     "col_label" => Some(cl.clone()),
+                    "left_out" => Some(left_out.clone()),
                     _ => None,
                 },
             ));
         }
     }
     Ok(())
+}
+
+/// The sheet holding a count table: by name first (the rule's sheet or one of its
+/// `sheet_aliases`), else the first sheet besides the detail sheet whose first 30
+/// rows have the corner cell followed by at least two column labels.
+fn find_table_sheet(
+    book: &mut Book,
+    kind: &Kind,
+    rule: &crate::rules::SheetRule,
+    corner_keys: &[String],
+    detail: Option<&str>,
+) -> Result<Option<String>, String> {
+    let names = book.sheet_names();
+    let name_keys: Vec<String> = std::iter::once(&rule.sheet)
+        .chain(&rule.sheet_aliases)
+        .map(|s| header_key(s))
+        .collect();
+    if let Some(s) = names
+        .iter()
+        .find(|n| Some(n.as_str()) != detail && name_keys.contains(&header_key(n)))
+    {
+        return Ok(Some(s.clone()));
+    }
+    let col_keys: Vec<String> = kind.columns[rule.cols]
+        .values
+        .iter()
+        .map(|v| header_key(v))
+        .collect();
+    for name in names.iter().filter(|n| Some(n.as_str()) != detail).take(20) {
+        let mut shaped = false;
+        book.for_each_row(name, |r, cells| {
+            if r >= 30 {
+                return ControlFlow::Break(());
+            }
+            let mut texts = cells
+                .iter()
+                .filter(|(_, v)| !v.is_blank())
+                .map(|(_, v)| header_key(&v.text()));
+            if texts.next().is_some_and(|t| corner_keys.contains(&t))
+                && texts.filter(|t| col_keys.contains(t)).count() >= 2
+            {
+                shaped = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(|e| e.to_string())?;
+        if shaped {
+            return Ok(Some(name.clone()));
+        }
+    }
+    Ok(None)
 }

@@ -124,6 +124,45 @@ pub struct FileReport {
     /// How the unit was identified: Known, Conflict, Unknown.
     #[serde(skip)]
     pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
+    /// How the file was read: its format, the sheet used, the header, where the
+    /// unit and the period came from.
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// How a file was read, as `inspect`, reports and notices tell it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    /// The format the bytes say (`xlsx`, `xls`, `ods`, `xlsb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The detail sheet checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// Other sheets that look like this ledger, not checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_sheets: Vec<String>,
+    /// Excel row (1-based) of the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_row: Option<u32>,
+    /// Declared columns found: (standard header, column letter).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<(String, String)>,
+    /// Declared columns not found (standard headers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    /// The sheet a sheet rule (the 汇总 table) read, by rule id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_sheets: Vec<(String, String)>,
+    /// What each source said about the sender, as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clues: Vec<(crate::intake::identify::Source, String)>,
+    /// Where the period came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_source: Option<crate::intake::identify::Source>,
+    /// Rows that are no person (totals, footers): (Excel row, first text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_persons: Vec<(u32, String)>,
 }
 
 /// One data row's normalised values by column key.

@@ -11,6 +11,7 @@ mod cross_file;
 mod crosstab;
 pub mod findings;
 mod normalise;
+mod recognise;
 mod row_rules;
 mod sheet;
 
@@ -34,7 +35,7 @@ use crate::workbook::{Book, Cell, Limits, ReadError};
 use cel::common::value::CowVal;
 use cel::{Context, Value};
 use chrono::NaiveDate;
-pub use findings::{CountyKey, FileReport, Finding, Place, Record, WireReport};
+pub use findings::{CountyKey, FileReport, Finding, Layout, Place, Record, WireReport};
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -160,13 +161,41 @@ fn run(
     report: &mut FileReport,
 ) -> Result<(), String> {
     let mut book = Book::open(path, &opts.limits).map_err(|e| e.to_string())?;
-    let (kind, sheet) = recognise(&mut book, rules).inspect_err(|_| report.not_a_ledger = true)?;
+    let format = book.format();
+    report.layout.format = Some(format.name().to_string());
+    let (kind, mut candidates) =
+        recognise::recognise(&mut book, rules).inspect_err(|_| report.not_a_ledger = true)?;
     report.kind_name = Some(kind.name.clone());
     report.kind_id = Some(kind.id.clone());
+    let (sheet, others) =
+        match recognise::choose(&mut book, rules, kind, &mut candidates, opts, name)? {
+            recognise::Choice::One(sheet, others) => (sheet, others),
+            recognise::Choice::Refused { sheets, votes } => {
+                refuse_sheets(rules, kind, opts, name, &sheets, votes, report);
+                return Ok(());
+            }
+        };
     report.sheet = Some(sheet.clone());
 
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut pass = SheetPass::new(rules, kind, &sheet, opts, name, &root);
+    pass.out.layout = report.layout.clone();
+    pass.out.layout.other_sheets = others.clone();
+    if !format.fits_extension(name) {
+        let meta = kind.file_rule("wrong_extension", Severity::Warning);
+        let ext = Path::new(name)
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_else(|| "（无）".into());
+        let place = Place {
+            sheet: sheet.clone(),
+            ..Place::default()
+        };
+        let f = Finding::new(&meta, &place, &ext, format.name(), &|n| {
+            (n == "format").then(|| format.name().to_string())
+        });
+        pass.push_finding(f);
+    }
     let mut read_error = None;
     let feed = |r: u32, cells: &[(u32, Cell<'_>)]| match pass.feed(r, cells) {
         Ok(()) => ControlFlow::Continue(()),
@@ -185,6 +214,11 @@ fn run(
         return Err(e);
     }
     pass.finish()?;
+    if !others.is_empty() {
+        let meta = kind.file_rule("other_sheets", Severity::Warning);
+        let shown: Vec<String> = others.iter().map(|o| format!("「{o}」")).collect();
+        pass.file_finding(&meta, None, &shown.join("、"), "");
+    }
     let SheetPass { tallies, out, .. } = pass;
     *report = FileReport {
         file: report.file.clone(),
@@ -194,78 +228,77 @@ fn run(
         ..out
     };
     for (rule, tally) in kind.sheet_rules.iter().zip(&tallies) {
-        check_crosstab(&mut book, kind, rule, &tally.to_map(kind), report)?;
+        check_crosstab(&mut book, kind, rule, tally, Some(&sheet), report)?;
     }
     Ok(())
 }
 
-/// Finds which ledger kind a workbook is, and its detail sheet: by the sheet's
-/// standard name first, then by a header naming all of the kind's `recognise_by`
-/// columns in any of the first sheets.
-fn recognise<'r>(book: &mut Book, rules: &'r RuleSet) -> Result<(&'r Kind, String), String> {
-    let names = book.sheet_names();
-    for kind in &rules.kinds {
-        if let Some(s) = names
-            .iter()
-            .find(|n| header_key(n) == header_key(&kind.sheet))
-        {
-            return Ok((kind, s.clone()));
-        }
-    }
-    for sheet in names.iter().take(20) {
-        let scan = rules
-            .kinds
-            .iter()
-            .map(|k| k.header_scan_rows)
-            .max()
-            .unwrap_or(30);
-        let rows = head_rows(book, sheet, scan).map_err(|e| e.to_string())?;
-        for kind in &rules.kinds {
-            let specs = kind.header_specs();
-            if let Some(m) = find_header(&rows, &specs, kind.recognise_by.len()) {
-                if kind.recognise_by.iter().all(|i| m.columns[*i].is_some()) {
-                    return Ok((kind, sheet.clone()));
-                }
+/// The report of a file none of whose candidate sheets can be chosen: its unit and
+/// period as far as known, and one error naming the sheets.
+fn refuse_sheets(
+    rules: &RuleSet,
+    kind: &Kind,
+    opts: &Options,
+    name: &str,
+    sheets: &str,
+    votes: Vec<(Source, String)>,
+    report: &mut FileReport,
+) {
+    let county = &rules.county;
+    let id = identify::identify(
+        county,
+        &identify::Clues {
+            folder: opts.folder_unit.as_deref(),
+            file_name: name,
+            given_period: opts.period.as_deref(),
+            received: opts.fallback_period.as_deref(),
+            ..identify::Clues::default()
+        },
+    );
+    let verdict = match (&opts.unit, id.unit) {
+        (Some(u), _) => match identify::match_unit(county, u) {
+            Some(u) => UnitVerdict::Known(u),
+            None => UnitVerdict::Unknown,
+        },
+        (None, UnitVerdict::Unknown) => {
+            let mut units: Vec<&String> = votes.iter().map(|(_, u)| u).collect();
+            units.sort();
+            units.dedup();
+            match units.as_slice() {
+                [] => UnitVerdict::Unknown,
+                [u] => UnitVerdict::Known((*u).clone()),
+                _ => UnitVerdict::Conflict(votes),
             }
         }
-    }
-    let expect: Vec<String> = rules
-        .kinds
-        .iter()
-        .map(|k| {
-            let heads: Vec<String> = k
-                .recognise_by
-                .iter()
-                .map(|i| format!("「{}」", k.columns[*i].header))
-                .collect();
-            format!(
-                "「{}」工作表，或含{}表头的工作表（{}）",
-                k.sheet,
-                heads.join(""),
-                k.name
-            )
-        })
-        .collect();
-    let shown = if names.is_empty() {
-        "无".to_string()
-    } else {
-        names.join("、")
+        (None, v) => v,
     };
-    Err(format!(
-        "无法识别台账类型：未找到{}。本文件的工作表：{shown}",
-        expect.join("；或")
-    ))
-}
-
-/// The first rows of a sheet as text, for header search.
-fn head_rows(book: &mut Book, sheet: &str, n: u32) -> Result<TextRows, ReadError> {
-    let mut rows = Vec::new();
-    book.for_each_row(sheet, |r, cells| {
-        if r >= n {
-            return ControlFlow::Break(());
-        }
-        rows.push((r, cells.iter().map(|(c, v)| (*c, v.text())).collect()));
-        ControlFlow::Continue(())
-    })?;
-    Ok(rows)
+    report.unit = match &verdict {
+        UnitVerdict::Known(u) => Some(u.clone()),
+        _ => None,
+    };
+    report.unit_code = report
+        .unit
+        .as_deref()
+        .and_then(|u| county.unit(u))
+        .map(|u| u.code.clone());
+    report.unit_verdict = Some(verdict);
+    report.period = id.period.as_ref().map(|(p, _)| p.clone());
+    report.layout.period_source = id.period.map(|(_, s)| s);
+    let meta = kind.file_rule("sheet_ambiguous", Severity::Error);
+    let (unit, period) = (
+        report.unit.clone().unwrap_or_default(),
+        report.period.clone().unwrap_or_default(),
+    );
+    report.findings.push(Finding::new(
+        &meta,
+        &Place::default(),
+        sheets,
+        "",
+        &|n| match n {
+            "sheets" => Some(sheets.to_string()),
+            "unit" => Some(unit.clone()),
+            "period" => Some(period.clone()),
+            _ => None,
+        },
+    ));
 }

@@ -74,6 +74,7 @@ impl SheetPass<'_> {
             return;
         }
         let mut problem = None;
+        let mut alias = None;
         match col.ty {
             ColumnType::Text | ColumnType::Enum => {
                 cell.text_into(&mut n.text);
@@ -82,6 +83,15 @@ impl SheetPass<'_> {
                 }
                 if col.ty == ColumnType::Enum {
                     n.enum_index = col.values.iter().position(|v| *v == n.text);
+                    if n.enum_index.is_none() {
+                        // `二 级`, `多重残疾`: read as the standard value, and said.
+                        if let Some(&k) = col.value_aliases.get(&header_key(&n.text)) {
+                            n.enum_index = Some(k);
+                            n.text.clear();
+                            n.text.push_str(&col.values[k]);
+                            alias = Some(k);
+                        }
+                    }
                     // Not one of the values: reported by `constraints`, and row
                     // rules reading it are skipped like for a type error.
                     n.bad = n.enum_index.is_none();
@@ -120,6 +130,10 @@ impl SheetPass<'_> {
         n.nothing_to_check = n.bad;
         if let Some(p) = problem {
             self.report(r, i, p, "", &|_| None, cells);
+        }
+        if let Some(k) = alias {
+            let standard = self.kind.columns[i].values[k].clone();
+            self.report(r, i, "enum_alias", &standard, &|_| None, cells);
         }
     }
 }

@@ -33,6 +33,8 @@ pub(super) struct SheetPass<'a> {
     pub(super) out: FileReport,
     /// More data rows than `[limits] max_rows`: the file is refused.
     pub(super) over_limit: bool,
+    /// Sums of the money columns over the data rows so far (for 合计 rows).
+    pub(super) sums: Vec<f64>,
 }
 
 impl<'a> SheetPass<'a> {
@@ -56,7 +58,7 @@ impl<'a> SheetPass<'a> {
                     cols: r.cols,
                     width,
                     dense: vec![0; width * height],
-                    other: HashMap::new(),
+                    left_out: 0,
                 }
             })
             .collect();
@@ -89,6 +91,7 @@ impl<'a> SheetPass<'a> {
             plan: Plan::new(kind),
             out: FileReport::default(),
             over_limit: false,
+            sums: vec![0.0; n],
         }
     }
 
@@ -163,48 +166,27 @@ impl<'a> SheetPass<'a> {
                 heads.join("")
             ));
         };
-        // Title lines above the header: 填报单位 and 填报日期.
-        let (mut title_unit, mut title_date) = (None, None);
-        for (r, cells) in &text_rows {
-            if *r >= m.row {
-                break;
-            }
-            for (i, (_, t)) in cells.iter().enumerate() {
-                let next = cells.get(i + 1).map(|(_, t)| t.clone());
-                let grab = |label: &Option<String>| -> Option<String> {
-                    let l = label.as_deref()?;
-                    identify::labelled_value(t, l).or_else(|| {
-                        (t.trim_end_matches([':', '：']).trim() == l)
-                            .then(|| next.clone())
-                            .flatten()
-                    })
-                };
-                if title_unit.is_none() {
-                    title_unit = grab(&self.kind.unit_label);
-                }
-                if title_date.is_none() {
-                    title_date = grab(&self.kind.date_label);
-                }
-            }
-        }
+        let title = title_lines(self.kind, &text_rows, m.row);
         let county = &self.rules.county;
         let identity = identify::identify(
             county,
             &identify::Clues {
                 folder: self.opts.folder_unit.as_deref(),
                 file_name: self.name,
-                title_unit: title_unit.as_deref(),
-                title_date: title_date.as_deref(),
+                title_unit: title.unit.as_deref(),
+                title_date: title.date.as_deref(),
+                title_text: Some(&title.text),
                 given_period: self.opts.period.as_deref(),
                 received: self.opts.fallback_period.as_deref(),
             },
         );
+        self.out.layout.clues = title.said(self.opts, self.name);
         let verdict = match &self.opts.unit {
             Some(u) => match identify::match_unit(county, u) {
                 Some(u) => UnitVerdict::Known(u),
                 None => return Err(format!("未知的填报单位「{u}」（不在乡镇名单中）")),
             },
-            None => identity.unit,
+            None => identity.unit.clone(),
         };
         match &verdict {
             UnitVerdict::Known(u) => self.unit = Some(u.clone()),
@@ -223,7 +205,7 @@ impl<'a> SheetPass<'a> {
                     };
                     match n {
                         "file_unit" => pick(Source::FileName).or_else(|| pick(Source::Folder)),
-                        "text_unit" => pick(Source::Title),
+                        "text_unit" => pick(Source::Title).or_else(|| pick(Source::TitleText)),
                         _ => None,
                     }
                 };
@@ -231,8 +213,8 @@ impl<'a> SheetPass<'a> {
                 self.push_finding(f);
             }
             UnitVerdict::Unknown => {
-                let meta = self.kind.file_rule("unit_unknown", Severity::Warning);
-                self.file_finding(&meta, None, &title_unit.clone().unwrap_or_default(), "");
+                let meta = self.kind.file_rule("unit_unknown", Severity::Error);
+                self.file_finding(&meta, None, &title.unit.clone().unwrap_or_default(), "");
             }
         }
         self.out.unit_verdict = Some(verdict);
@@ -242,16 +224,37 @@ impl<'a> SheetPass<'a> {
             .as_deref()
             .and_then(|u| county.unit(u))
             .map(|u| u.code.clone());
-        self.period = identity
-            .period
-            .map(|(p, _)| p)
-            .unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
+        let (period, source) = identity.period.clone().unwrap_or_else(|| {
+            (
+                crate::clock::now().format("%Y-%m").to_string(),
+                Source::Received,
+            )
+        });
+        self.period = period;
         self.out.period = Some(self.period.clone());
+        self.out.layout.period_source = Some(source);
         self.period_end = bind_file_globals(
             &mut self.file_scope,
             self.unit.as_deref().unwrap_or(""),
             &self.period,
         );
+        if source == Source::Received {
+            let meta = self.kind.file_rule("period_guessed", Severity::Warning);
+            self.file_finding(&meta, None, "", "");
+        }
+        if let (Some(f), Some(t)) = (&identity.file_period, &identity.title_period) {
+            if f != t && self.opts.period.is_none() {
+                let meta = self.kind.file_rule("period_mismatch", Severity::Warning);
+                let (f, t) = (f.clone(), t.clone());
+                let date = title.date.clone().unwrap_or_default();
+                let vars = |n: &str| match n {
+                    "file_period" => Some(f.clone()),
+                    "title_period" => Some(t.clone()),
+                    _ => None,
+                };
+                self.file_finding_with(&meta, None, &date, "", &vars);
+            }
+        }
 
         let width = m
             .columns
@@ -280,6 +283,16 @@ impl<'a> SheetPass<'a> {
         }
         let header_row = m.row;
         self.out.header_row = Some(header_row);
+        let layout = &mut self.out.layout;
+        layout.sheet = Some(self.sheet.clone());
+        layout.header_row = Some(header_row + 1);
+        for (i, c) in m.columns.iter().enumerate() {
+            let header = self.kind.columns[i].header.clone();
+            match c {
+                Some(c) => layout.columns.push((header, value::column_name(*c))),
+                None => layout.missing.push(header),
+            }
+        }
         self.header = Some(m);
         let rows = std::mem::take(&mut self.buffered);
         for (r, cells) in rows.iter().filter(|(r, _)| *r > header_row) {
@@ -305,6 +318,18 @@ impl<'a> SheetPass<'a> {
         value: &str,
         expected: &str,
     ) {
+        self.file_finding_with(meta, row, value, expected, &|_| None);
+    }
+
+    /// A file-level finding with placeholders of its own besides `unit` and `period`.
+    pub(super) fn file_finding_with(
+        &mut self,
+        meta: &RuleMeta,
+        row: Option<u32>,
+        value: &str,
+        expected: &str,
+        vars: &dyn Fn(&str) -> Option<String>,
+    ) {
         let unit = self.unit.clone().unwrap_or_default();
         let period = self.period.clone();
         let f = Finding::new(
@@ -315,7 +340,7 @@ impl<'a> SheetPass<'a> {
             &|n| match n {
                 "unit" => Some(unit.clone()),
                 "period" => Some(period.clone()),
-                _ => None,
+                other => vars(other),
             },
         );
         self.push_finding(f);
@@ -342,7 +367,7 @@ impl<'a> SheetPass<'a> {
             }
             self.slot[*i] = Some(k);
         }
-        if !any || only_template {
+        if !any || self.not_a_person(r, cells) || only_template {
             return;
         }
         self.out.rows += 1;
@@ -357,6 +382,13 @@ impl<'a> SheetPass<'a> {
         self.constraints(&plan, r, cells);
         self.plan = plan;
         self.row_rules(r, cells);
+        for (i, c) in kind.columns.iter().enumerate() {
+            if c.ty == ColumnType::Money {
+                if let (Some(x), false) = (self.norms[i].num, self.norms[i].bad) {
+                    self.sums[i] += x;
+                }
+            }
+        }
         if self.opts.collect_rows {
             self.collect(r, cells);
         }
@@ -364,12 +396,71 @@ impl<'a> SheetPass<'a> {
             let (a, b) = (&self.norms[t.rows], &self.norms[t.cols]);
             match (a.enum_index, b.enum_index) {
                 (Some(x), Some(y)) => t.dense[x * t.width + y] += 1,
-                _ if !a.blank && !b.blank => {
-                    *t.other.entry((a.text.clone(), b.text.clone())).or_insert(0) += 1
-                }
-                _ => {}
+                // Blank or unreadable: left out of the comparison, and said.
+                _ => t.left_out += 1,
             }
         }
+    }
+
+    /// Whether a row is a total or a footer (`[not_persons]`): its first filled
+    /// cell says so. A total row's amounts are checked against the sums of the
+    /// rows above; neither is checked as a person. `slot` holds the row's cells.
+    pub(super) fn not_a_person(&mut self, r: u32, cells: &[(u32, Cell<'_>)]) -> bool {
+        let kind = self.kind;
+        if kind.total_words.is_empty() && kind.footer_words.is_empty() {
+            return false;
+        }
+        let Some((_, Cell::Text(t))) = cells.iter().find(|(_, v)| !v.is_blank()) else {
+            return false;
+        };
+        // Most rows start with a name: the first character settles it cheaply.
+        let first = t
+            .chars()
+            .find(|c| !c.is_whitespace())
+            .map(crate::workbook::value::fold_fullwidth);
+        let may = first.is_some_and(|f| {
+            kind.total_words
+                .iter()
+                .chain(&kind.footer_words)
+                .any(|w| w.starts_with(f))
+        });
+        if !may {
+            return false;
+        }
+        let key = header_key(t);
+        let total = kind.total_words.iter().any(|w| {
+            key.strip_prefix(w.as_str())
+                .is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphabetic()))
+        });
+        let footer = !total
+            && kind
+                .footer_words
+                .iter()
+                .any(|w| key.starts_with(w.as_str()));
+        if !total && !footer {
+            return false;
+        }
+        if self.out.layout.not_persons.len() < 100 {
+            let shown: String = t.chars().take(40).collect();
+            self.out.layout.not_persons.push((r + 1, shown));
+        }
+        if total {
+            for (i, c) in kind.columns.iter().enumerate() {
+                if c.ty != ColumnType::Money {
+                    continue;
+                }
+                let Ok(Some(written)) = cell_money(self.cell(i, cells)) else {
+                    continue;
+                };
+                let sum = (self.sums[i] * 100.0).round() / 100.0;
+                if (written - sum).abs() > 0.005 {
+                    let mut meta = kind.file_rule("total_mismatch", Severity::Error);
+                    meta.id = format!("{}.total_mismatch", c.key);
+                    self.report_meta(r, i, &meta, &number_text(sum), &|_| None, cells);
+                }
+            }
+        }
+        true
     }
 
     /// The cell of declared column `i` in the current row.
@@ -477,4 +568,85 @@ pub(super) fn inert_columns(kind: &Kind, opts: &Options) -> Vec<bool> {
                 && !read_elsewhere(i)
         })
         .collect()
+}
+
+/// What the rows above a header say: the `填报单位` and `填报日期` values and
+/// the other text (the title rows), for identifying the file.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TitleLines {
+    pub(super) unit: Option<String>,
+    pub(super) date: Option<String>,
+    /// Every other cell above the header, joined by spaces.
+    pub(super) text: String,
+}
+
+impl TitleLines {
+    /// What each source said, as written, for reports and the admin's notice.
+    pub(super) fn said(&self, opts: &Options, name: &str) -> Vec<(Source, String)> {
+        let mut v = Vec::new();
+        if let Some(f) = &opts.folder_unit {
+            v.push((Source::Folder, f.clone()));
+        }
+        v.push((Source::FileName, name.to_string()));
+        if let Some(u) = &self.unit {
+            v.push((Source::Title, u.clone()));
+        }
+        if !self.text.trim().is_empty() {
+            v.push((Source::TitleText, self.text.trim().to_string()));
+        }
+        v
+    }
+}
+
+/// Reads the rows above the header row `header`: a cell `填报单位：X` (or a cell
+/// `填报单位` followed by `X`) gives the unit, likewise `填报日期`; other text is
+/// the title.
+pub(super) fn title_lines(
+    kind: &Kind,
+    rows: &[(u32, Vec<(u32, String)>)],
+    header: u32,
+) -> TitleLines {
+    let mut out = TitleLines::default();
+    let labels = [kind.unit_label.as_deref(), kind.date_label.as_deref()];
+    for (r, cells) in rows {
+        if *r >= header {
+            break;
+        }
+        let mut skip_next = false;
+        for (i, (_, t)) in cells.iter().enumerate() {
+            if std::mem::take(&mut skip_next) {
+                continue;
+            }
+            let next = cells.get(i + 1).map(|(_, t)| t.clone());
+            let grab = |label: Option<&str>| -> Option<(String, bool)> {
+                let l = label?;
+                if let Some(v) = identify::labelled_value(t, l) {
+                    return Some((v, false));
+                }
+                let bare = t.trim_end_matches([':', '：']).trim();
+                let bare = bare.split(['（', '(']).next().unwrap_or(bare).trim();
+                (bare == l)
+                    .then(|| next.clone().map(|n| (n, true)))
+                    .flatten()
+            };
+            let mut labelled = false;
+            if let Some((v, took_next)) = grab(labels[0]) {
+                out.unit.get_or_insert(v);
+                skip_next |= took_next;
+                labelled = true;
+            }
+            if let Some((v, took_next)) = grab(labels[1]) {
+                out.date.get_or_insert(v);
+                skip_next |= took_next;
+                labelled = true;
+            }
+            if !labelled && labels.iter().flatten().all(|l| !t.contains(l)) {
+                if !out.text.is_empty() {
+                    out.text.push(' ');
+                }
+                out.text.push_str(t.trim());
+            }
+        }
+    }
+    out
 }

@@ -63,15 +63,47 @@ pub enum ReadError {
     Panic(String),
 }
 
-/// The container a file's bytes say it is.
+/// The format a file's bytes say it is (whatever its extension claims).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Container {
-    Zip,
-    Cfb,
+pub enum Format {
+    Xlsx,
+    Xlsb,
+    Xls,
+    Ods,
 }
 
-/// Looks at a file's bytes before any parser does.
-pub fn precheck(path: &Path, limits: &Limits) -> Result<Container, ReadError> {
+impl Format {
+    /// Every format read.
+    pub const ALL: [Format; 4] = [Format::Xlsx, Format::Xlsb, Format::Xls, Format::Ods];
+
+    /// The format's usual name, as clerks know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Xlsx => "xlsx",
+            Format::Xlsb => "xlsb",
+            Format::Xls => "xls",
+            Format::Ods => "ods",
+        }
+    }
+
+    /// Whether a file name's extension (any case) fits this format.
+    pub fn fits_extension(self, file_name: &str) -> bool {
+        let ext = Path::new(file_name)
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let ok: &[&str] = match self {
+            Format::Xlsx => &["xlsx", "xlsm", "xltx", "xltm"],
+            Format::Xlsb => &["xlsb"],
+            Format::Xls => &["xls", "xlt"],
+            Format::Ods => &["ods"],
+        };
+        ok.contains(&ext.as_str())
+    }
+}
+
+/// Looks at a file's bytes before any parser does, and says which format they are.
+pub fn precheck(path: &Path, limits: &Limits) -> Result<Format, ReadError> {
     let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(e.to_string()))?;
     if meta.len() == 0 {
         return Err(ReadError::Empty);
@@ -87,13 +119,12 @@ pub fn precheck(path: &Path, limits: &Limits) -> Result<Container, ReadError> {
     let n = read_up_to(&mut f, &mut head).map_err(|e| ReadError::Io(e.to_string()))?;
     let head = &head[..n];
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
-        check_zip(f, limits)?;
-        Ok(Container::Zip)
+        check_zip(f, limits)
     } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         if cfb_is_encrypted_ooxml(path)? {
             return Err(ReadError::Encrypted);
         }
-        Ok(Container::Cfb)
+        Ok(Format::Xls)
     } else {
         Err(ReadError::NotSpreadsheet)
     }
@@ -177,25 +208,25 @@ fn cfb_is_encrypted_ooxml(path: &Path) -> Result<bool, ReadError> {
     Ok(bytes.windows(needle.len()).any(|w| w == needle.as_slice()))
 }
 
-fn check_zip(f: File, limits: &Limits) -> Result<(), ReadError> {
+fn check_zip(f: File, limits: &Limits) -> Result<Format, ReadError> {
     let mut zip = zip::ZipArchive::new(BufReader::new(f))
         .map_err(|e| ReadError::Corrupt(format!("压缩包结构无法识别：{e}")))?;
     if zip.len() > limits.max_entries {
         return Err(ReadError::Bomb(format!("包含 {} 个部件", zip.len())));
     }
     let mut total: u64 = 0;
-    let mut has_workbook = false;
+    let mut format = None;
     for i in 0..zip.len() {
         let entry = zip
             .by_index_raw(i)
             .map_err(|e| ReadError::Corrupt(format!("压缩包部件损坏：{e}")))?;
         let name = entry.name().map(|n| n.to_string()).unwrap_or_default();
-        if name == "xl/workbook.xml"
-            || name == "xl/workbook.bin"
-            || name == "content.xml"
-            || name.ends_with("workbook.xml")
-        {
-            has_workbook = true;
+        if name == "xl/workbook.bin" && format.is_none() {
+            format = Some(Format::Xlsb);
+        } else if name == "xl/workbook.xml" || name.ends_with("workbook.xml") {
+            format = Some(Format::Xlsx);
+        } else if name == "content.xml" && format.is_none() {
+            format = Some(Format::Ods);
         }
         let size = entry.size();
         let packed = entry.compressed_size().max(1);
@@ -210,16 +241,14 @@ fn check_zip(f: File, limits: &Limits) -> Result<(), ReadError> {
     if total > limits.max_unzipped_bytes {
         return Err(ReadError::Bomb(format!("共 {total} 字节")));
     }
-    if !has_workbook {
-        return Err(ReadError::NotSpreadsheet);
-    }
-    Ok(())
+    format.ok_or(ReadError::NotSpreadsheet)
 }
 
 /// A workbook opened for reading.
 pub struct Book {
     sheets: Sheets<BufReader<File>>,
     is_1904: bool,
+    format: Format,
 }
 
 /// A whole sheet held in memory, for rewriting it (the annotated copy).
@@ -235,9 +264,18 @@ pub struct SheetData {
 impl Book {
     /// Opens a workbook after [`precheck`]. Panics inside the parser are caught and
     /// turned into [`ReadError::Panic`].
+    /// The format is the one the bytes say, whatever the extension (WPS and
+    /// "save as" leave an `.xls` named `.xlsx`).
     pub fn open(path: &Path, limits: &Limits) -> Result<Book, ReadError> {
-        precheck(path, limits)?;
-        let opened = guard(|| calamine::open_workbook_auto(path))?;
+        let format = precheck(path, limits)?;
+        let opened = guard(|| -> Result<Sheets<BufReader<File>>, calamine::Error> {
+            Ok(match format {
+                Format::Xlsx => Sheets::Xlsx(calamine::open_workbook(path)?),
+                Format::Xlsb => Sheets::Xlsb(calamine::open_workbook(path)?),
+                Format::Xls => Sheets::Xls(calamine::open_workbook(path)?),
+                Format::Ods => Sheets::Ods(calamine::open_workbook(path)?),
+            })
+        })?;
         let sheets = opened.map_err(map_calamine_error)?;
         let is_1904 = match &sheets {
             Sheets::Xlsx(x) => x.has_1904_epoch(),
@@ -245,7 +283,16 @@ impl Book {
             Sheets::Xlsb(x) => x.has_1904_epoch(),
             Sheets::Ods(_) => false,
         };
-        Ok(Book { sheets, is_1904 })
+        Ok(Book {
+            sheets,
+            is_1904,
+            format,
+        })
+    }
+
+    /// The format the file's bytes are in.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// Sheet names in workbook order (worksheets only, charts left out).

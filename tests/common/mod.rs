@@ -208,6 +208,16 @@ impl Site {
         c.args(extra);
         c.output().unwrap()
     }
+    /// `run --once` at another time than [`Site::cmd`]'s, which must succeed.
+    pub fn run_once_at(&self, now: &str) {
+        let mut c = self.cmd(&["run", "--once", "--settle", "0.2"]);
+        let out = c.env("TAIZHANG_NOW", now).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     /// Starts the daemon; its log is on the child's stderr.
     pub fn watch(&self, extra: &[&str]) -> std::process::Child {
         let mut c = self.cmd(&["watch", "--settle", "0.3"]);
