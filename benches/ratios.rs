@@ -687,6 +687,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
                     mails: &[],
                     person_key: Some("id_number"),
                     workbook_why: None,
+                    rules_version: None,
                 },
             )
             .unwrap();

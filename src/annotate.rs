@@ -326,11 +326,14 @@ fn write_list(
         "级别",
         "工作表",
         "单元格",
+        "姓名",
         "列名",
         "填写内容",
         "问题说明",
     ];
-    let widths = [6.0, 6.0, 12.0, 9.0, 16.0, 24.0, 80.0];
+    const MESSAGE_WIDTH: f64 = 56.0;
+    const VALUE_WIDTH: f64 = 20.0;
+    let widths = [6.0, 6.0, 12.0, 8.0, 10.0, 16.0, VALUE_WIDTH, MESSAGE_WIDTH];
     for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
         ws.write_string_with_format(3, i as u16, *h, &st.header)?;
         ws.set_column_width(i as u16, w)?;
@@ -353,18 +356,28 @@ fn write_list(
         ))
         .set_text(&shown);
         ws.write_url_with_format(r, 3, url, &st.link)?;
-        ws.write_string_with_format(r, 4, f.header.as_deref().unwrap_or(""), &st.wrap)?;
-        ws.write_string_with_format(r, 5, excel_text(&f.value), &st.wrap)?;
-        ws.write_string_with_format(r, 6, &f.message, &st.wrap)?;
+        ws.write_string_with_format(r, 4, f.person.as_deref().unwrap_or(""), &st.wrap)?;
+        ws.write_string_with_format(r, 5, f.header.as_deref().unwrap_or(""), &st.wrap)?;
+        ws.write_string_with_format(r, 6, excel_text(&f.value), &st.wrap)?;
+        ws.write_string_with_format(r, 7, &f.message, &st.wrap)?;
+        // Wrapped text gets the height it needs (no reader recomputes it reliably).
+        let lines =
+            |text: &str, width: f64| (text_width(text) as f64 / (width - 1.0)).ceil().max(1.0);
+        let n = lines(&f.message, MESSAGE_WIDTH)
+            .max(lines(&f.value, VALUE_WIDTH))
+            .min(20.0);
+        ws.set_row_height(r, 15.0 * n + 2.0)?;
     }
     if findings.is_empty() {
         ws.write_string(4, 0, "未发现问题。")?;
     } else {
-        ws.autofilter(3, 0, 3 + findings.len() as u32, 6)?;
+        ws.autofilter(3, 0, 3 + findings.len() as u32, 7)?;
     }
     ws.set_freeze_panes(4, 0)?;
     ws.set_landscape();
+    ws.set_paper_size(9); // A4
     ws.set_print_fit_to_pages(1, 0);
+    ws.set_repeat_rows(3, 3)?;
     Ok(())
 }
 
@@ -413,9 +426,12 @@ fn copy_sheet(
             ws.merge_range(row, col, *r2, *c2 as u16, &v.raw_text(), &f)?;
             continue;
         }
+        let is_header =
+            report.sheet.as_deref() == Some(sheet.name.as_str()) && report.header_row == Some(*r);
         let text_fmt = match sev {
             Some(Severity::Error) => Some(&st.error),
             Some(Severity::Warning) => Some(&st.warning),
+            None if is_header => Some(&st.header),
             None => None,
         };
         let date_fmt = match sev {
@@ -424,7 +440,12 @@ fn copy_sheet(
             None => &st.date,
         };
         write_cell(ws, row, col, v, text_fmt, date_fmt)?;
-        let w = text_width(&v.raw_text());
+        // A header wraps in its cell: its width is that of its longest line.
+        let w = if is_header {
+            v.raw_text().lines().map(text_width).max().unwrap_or(0)
+        } else {
+            text_width(&v.raw_text())
+        };
         let e = widths.entry(*c).or_insert(0);
         *e = (*e).max(w);
         done.insert((*r, *c));
@@ -465,7 +486,11 @@ fn copy_sheet(
     if report.sheet.as_deref() == Some(sheet.name.as_str()) {
         if let Some(h) = report.header_row {
             ws.set_freeze_panes(h + 1, 0)?;
+            ws.set_repeat_rows(h, h)?;
         }
+        ws.set_landscape();
+        ws.set_paper_size(9);
+        ws.set_print_fit_to_pages(1, 0);
     }
     Ok(())
 }

@@ -88,6 +88,14 @@ pub fn rebuild(
             .set_creation_datetime(&doc_time(newest)),
     );
     let st = Styles::new();
+    // Every sheet prints with this title (county, kind, period, as of when).
+    let title = format!(
+        "{} {} {} 全县汇总（数据截至 {}）",
+        rules.county.name,
+        kind.name,
+        period,
+        crate::text::local_time(newest)
+    );
 
     // 全县明细, reading each accepted submission's rows from the journal.
     let mut detail_rows = 0usize;
@@ -102,7 +110,7 @@ pub fn rebuild(
         journal.for_each_record(sub.id, |rec_row, data| -> Result<(), ConsolidateError> {
             let cells = stored_row(data, &keys)?;
             if row == MAX_DATA_ROWS {
-                finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row)?;
+                finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row, &title)?;
                 sheet_no += 1;
                 new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
                 row = 0;
@@ -139,23 +147,26 @@ pub fn rebuild(
             Ok(())
         })?;
     }
-    finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row)?;
+    finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row, &title)?;
 
     if let Some(cons) = &kind.consolidation {
         let ws = wb.add_worksheet();
         ws.set_name("分乡镇统计")?;
         write_stats(ws, kind, cons, status, &stats, &st)?;
+        print_setup(ws, &title, Some((0, 1)))?;
     }
     {
         let ws = wb.add_worksheet();
         ws.set_name("报送情况")?;
         write_status(ws, status, &st, period)?;
+        print_setup(ws, &title, Some((0, 0)))?;
     }
     let duplicates = standing::cross_unit_duplicates(journal, &standing)?;
     if kind.consolidation.is_some() {
         let ws = wb.add_worksheet();
         ws.set_name("跨乡镇重复")?;
         write_duplicates(ws, kind, &duplicates, &st)?;
+        print_setup(ws, &title, Some((0, 0)))?;
     }
 
     let path = outbox.join(file_name(rules, kind, period));
@@ -268,9 +279,49 @@ fn new_detail_sheet<'a>(
     Ok(ws)
 }
 
-fn finish_detail_sheet(ws: &mut Worksheet, kind: &Kind, last_row: u32) -> Result<(), XlsxError> {
+fn finish_detail_sheet(
+    ws: &mut Worksheet,
+    kind: &Kind,
+    last_row: u32,
+    title: &str,
+) -> Result<(), XlsxError> {
     ws.autofilter(0, 0, last_row, (kind.columns.len() + 3) as u16)?;
+    print_setup(ws, title, Some((0, 0)))
+}
+
+/// How every sheet of the county workbook prints: A4 landscape, one page wide
+/// (as many tall as it takes), the header rows on every page, the title and the
+/// sheet's name at the top, page numbers at the bottom.
+fn print_setup(
+    ws: &mut Worksheet,
+    title: &str,
+    header_rows: Option<(u32, u32)>,
+) -> Result<(), XlsxError> {
+    ws.set_landscape();
+    ws.set_paper_size(9);
+    ws.set_print_fit_to_pages(1, 0);
+    ws.set_margins(0.4, 0.4, 0.6, 0.6, 0.3, 0.3);
+    ws.set_header(format!("&L{}&R&A", title.replace('&', "&&")));
+    ws.set_footer("&C第 &P 页，共 &N 页");
+    if let Some((first, last)) = header_rows {
+        ws.set_repeat_rows(first, last)?;
+    }
     Ok(())
+}
+
+/// An amount as `#,##0.00` shows it.
+fn thousands(x: f64) -> String {
+    let cents = (x.abs() * 100.0).round() as u128;
+    let (int, frac) = (cents / 100, cents % 100);
+    let digits = int.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    format!("{}{out}.{frac:02}", if x < 0.0 { "-" } else { "" })
 }
 
 /// Counts of one unit for 分乡镇统计.
@@ -447,9 +498,25 @@ fn write_stats(
     let last_col = col - 1;
     ws.set_column_width(0, 11)?;
     ws.set_column_width(1, 16)?;
-    ws.set_column_width(2, 8)?;
-    ws.set_column_range_width(3, last_col, 6.5)?;
-    ws.set_row_height(0, 30)?;
+    ws.set_column_width(2, 12)?;
+    ws.set_column_range_width(3, last_col, 7.0)?;
+    // Amount columns fit the county's total (`1,234,567.00`) and their header.
+    let county_total: Vec<f64> = (0..cons.amounts.len())
+        .map(|k| {
+            stats
+                .values()
+                .map(|s| s.amounts.get(k).map_or(0.0, |a| a.1))
+                .sum()
+        })
+        .collect();
+    let money_col = 3 + groups.len() as u16 * (splits.len() as u16 + 1);
+    for (k, total) in county_total.iter().enumerate() {
+        let shown = thousands(*total);
+        let width = (shown.len() as f64 + 3.0).max(15.0);
+        ws.set_column_width(money_col + 2 * k as u16 + 1, width)?;
+    }
+    ws.set_row_height(0, 32)?;
+    ws.set_row_height(1, 20)?;
     let empty = Stats::default();
     let mut sums = Stats::default();
     let mut r: u32 = 2;
@@ -569,16 +636,7 @@ fn write_status(
                     if accepted { &st.accepted } else { &st.rejected },
                 )?;
                 ws.write_string(r, 3, &latest.original_name)?;
-                ws.write_string(
-                    r,
-                    4,
-                    latest
-                        .received_at
-                        .replace('T', " ")
-                        .chars()
-                        .take(19)
-                        .collect::<String>(),
-                )?;
+                ws.write_string(r, 4, crate::text::local_time(&latest.received_at))?;
                 ws.write_number(r, 5, latest.rows as f64)?;
                 ws.write_number(r, 6, latest.errors as f64)?;
                 ws.write_number(r, 7, latest.warnings as f64)?;
@@ -592,11 +650,7 @@ fn write_status(
                     match &s.counting {
                         Some(prev) => format!(
                             "{why}；汇总中仍沿用 {} 收到并已通过的文件「{}」（{} 行）",
-                            prev.received_at
-                                .replace('T', " ")
-                                .chars()
-                                .take(16)
-                                .collect::<String>(),
+                            crate::text::local_time(&prev.received_at),
                             prev.original_name,
                             prev.rows
                         ),

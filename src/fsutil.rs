@@ -25,6 +25,33 @@ pub fn sync_dir(dir: &Path) {
 }
 
 /// A name as it may be written into a log line or a text file: control
+/// An OS error as a clerk reads it (Chinese), without the OS's English text.
+pub fn io_zh(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    // Windows: ERROR_SHARING_VIOLATION / ERROR_LOCK_VIOLATION (a file open in Excel).
+    if matches!(e.raw_os_error(), Some(32 | 33)) && cfg!(windows) {
+        return "文件正被其他程序（如 Excel）打开".into();
+    }
+    match e.kind() {
+        K::NotFound => "文件或目录不存在".into(),
+        K::PermissionDenied => "没有访问权限".into(),
+        K::AlreadyExists => "已存在同名文件".into(),
+        K::StorageFull => "磁盘空间已满".into(),
+        K::IsADirectory => "这是一个文件夹，不是文件".into(),
+        K::NotADirectory => "路径中有一段不是文件夹".into(),
+        K::ReadOnlyFilesystem => "磁盘为只读".into(),
+        K::InvalidData => "内容无法识别".into(),
+        K::UnexpectedEof => "文件不完整".into(),
+        K::TimedOut => "操作超时".into(),
+        K::Interrupted => "操作被中断".into(),
+        K::ResourceBusy => "文件正被其他程序占用".into(),
+        _ => match e.raw_os_error() {
+            Some(n) => format!("系统错误（代码 {n}）"),
+            None => "系统错误".into(),
+        },
+    }
+}
+
 /// characters (a CR or LF in a file name could fake lines) shown as `\u{..}`.
 pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
     if !name.chars().any(char::is_control) {

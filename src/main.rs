@@ -13,7 +13,7 @@ use taizhang::validate::{self, Options};
 #[command(
     name = "taizhang",
     version,
-    about = "Validate and consolidate township disabled-persons ledgers (县残联台账)"
+    about = "县残联台账系统：校验各乡镇（街道）报送的台账，汇总全县，通知乡镇"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -29,48 +29,51 @@ enum Format {
 /// Flags shared by `watch`, `run` and `status`.
 #[derive(clap::Args, Clone, Default)]
 struct DaemonArgs {
-    /// Settings file (default: ./taizhang.toml when present).
-    #[arg(long)]
+    /// 设置文件（默认：当前目录的 taizhang.toml，有则读取）
+    #[arg(long, value_name = "文件")]
     config: Option<PathBuf>,
-    #[arg(long)]
+    /// 收件箱目录（默认 inbox）
+    #[arg(long, value_name = "目录")]
     inbox: Option<PathBuf>,
-    #[arg(long)]
+    /// 输出目录：全县汇总表、隔离文件、邮件（默认 outbox）
+    #[arg(long, value_name = "目录")]
     outbox: Option<PathBuf>,
-    /// Journal and archive folder (keep it on local disk).
-    #[arg(long)]
+    /// 状态目录：台账数据库和存档（默认 state，请放在本机磁盘）
+    #[arg(long, value_name = "目录")]
     state: Option<PathBuf>,
-    #[arg(long)]
+    /// 规则目录（默认 rules；当前目录没有时用程序所在目录的 rules）
+    #[arg(long, value_name = "目录")]
     rules: Option<PathBuf>,
-    /// Poll the inbox every SECS seconds instead of native events (network shares).
-    #[arg(long, value_name = "SECS")]
+    /// 每隔若干秒轮询收件箱，代替文件事件（收件箱在网络共享上时使用）
+    #[arg(long, value_name = "秒")]
     poll: Option<f64>,
-    /// Seconds a file must stay unchanged before it is taken.
-    #[arg(long, value_name = "SECS")]
+    /// 文件保持不变多少秒后才处理
+    #[arg(long, value_name = "秒")]
     settle: Option<f64>,
-    /// First write two sample submissions (one clean, one with errors) into the inbox.
+    /// 先向收件箱写入两份示例报送（一份无误，一份有错）
     #[arg(long)]
     demo: bool,
-    /// Send notices by SMTP: smtp://user@host:port?tls=starttls|implicit|none
-    /// (password from TAIZHANG_SMTP_PASSWORD or --smtp-password-file). Without it,
-    /// notices are written as .eml files to outbox/mail/.
+    /// 用 SMTP 发送通知：smtp://用户@主机:端口?tls=starttls|implicit|none（密码来自环境变量
+    /// TAIZHANG_SMTP_PASSWORD 或 --smtp-password-file）。不设置时，通知写成 .eml 文件放在 outbox/mail/
     #[arg(long, value_name = "URL")]
     smtp: Option<String>,
-    #[arg(long, value_name = "FILE")]
+    /// SMTP 密码文件
+    #[arg(long, value_name = "文件")]
     smtp_password_file: Option<PathBuf>,
-    /// Extra CA certificate (PEM) to trust for the SMTP server.
-    #[arg(long, value_name = "FILE")]
+    /// 额外信任的 SMTP 服务器 CA 证书（PEM）
+    #[arg(long, value_name = "文件")]
     smtp_ca: Option<PathBuf>,
-    /// Seconds before the first retry of a notice the server could not take (doubles each time).
-    #[arg(long, value_name = "SECS")]
+    /// 邮件服务器暂时无法接收时，首次重试前等待的秒数（之后每次加倍）
+    #[arg(long, value_name = "秒")]
     mail_retry: Option<f64>,
-    /// Seconds one SMTP transaction may take before the notice is marked uncertain (default 60).
-    #[arg(long, value_name = "SECS")]
+    /// 一次 SMTP 发送最多用时（秒，默认 60），超时记为“不确定是否送达”
+    #[arg(long, value_name = "秒")]
     mail_deadline: Option<f64>,
-    /// Seconds one file may take to read and check before its worker is stopped (default 60).
-    #[arg(long, value_name = "SECS")]
+    /// 读取并校验一个文件最多用时（秒，默认 60）
+    #[arg(long, value_name = "秒")]
     worker_timeout: Option<f64>,
-    /// MiB of memory one file's worker may use (default 1024; Unix).
-    #[arg(long, value_name = "MIB")]
+    /// 读取一个文件最多使用的内存（MiB，默认 1024；Linux/Unix）
+    #[arg(long, value_name = "MiB")]
     worker_memory_mb: Option<u64>,
 }
 
@@ -100,8 +103,10 @@ impl DaemonArgs {
 
 #[derive(Subcommand)]
 enum MailAction {
-    /// Queue message ID again.
+    /// 重新发送编号为 ID 的通知（确认对方未收到之后）
     Resend {
+        /// 通知编号（见 taizhang status）
+        #[arg(value_name = "编号")]
         id: i64,
         #[command(flatten)]
         args: DaemonArgs,
@@ -110,66 +115,70 @@ enum MailAction {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the intake daemon until SIGINT/SIGTERM: take complete files from the
-    /// inbox, validate, archive, and keep the county workbooks in the outbox.
+    /// 持续运行（按 Ctrl-C 停止）：处理收件箱中的文件，校验、存档、更新全县汇总表、发送通知
     Watch {
         #[command(flatten)]
         args: DaemonArgs,
     },
-    /// Process everything pending in the inbox once, then exit.
+    /// 把收件箱中待处理的文件处理一遍后退出
     Run {
-        /// Required: process once and exit (`watch` keeps running).
+        /// 必须写：处理一遍后退出（持续运行请用 watch）
         #[arg(long)]
         once: bool,
         #[command(flatten)]
         args: DaemonArgs,
     },
-    /// Show every unit's latest submission, files in progress, quarantine and mail.
+    /// 查看各单位报送情况、处理中的文件、隔离文件和通知
     Status {
         #[command(flatten)]
         args: DaemonArgs,
-        #[arg(long, value_enum, default_value = "text")]
+        /// 输出格式：text（文字，默认）或 json
+        #[arg(long, value_enum, default_value = "text", value_name = "格式")]
         format: Format,
     },
-    /// Validate ledger workbooks against the rules.
+    /// 按规则校验台账文件（不经过收件箱）；无错误退出码 0，有错误 1，无法校验 2
     Validate {
-        /// Rules folder.
-        #[arg(long, default_value = "rules")]
+        /// 规则目录（默认 rules）
+        #[arg(long, default_value = "rules", value_name = "目录")]
         rules: PathBuf,
-        /// Submitting unit (otherwise from the file name or the 填报单位 line).
-        #[arg(long)]
+        /// 报送单位（不写时从文件夹、文件名或表内「填报单位」确定）
+        #[arg(long, value_name = "单位")]
         unit: Option<String>,
-        /// Reporting period YYYY-MM (otherwise from the file name or 填报日期).
-        #[arg(long)]
+        /// 期间 YYYY-MM（不写时从文件名或「填报日期」确定）
+        #[arg(long, value_name = "年-月")]
         period: Option<String>,
-        #[arg(long, value_enum, default_value = "text")]
+        /// 输出格式：text（文字，默认）或 json
+        #[arg(long, value_enum, default_value = "text", value_name = "格式")]
         format: Format,
-        /// Write an annotated copy of each workbook into this folder.
-        #[arg(long)]
+        /// 把每个文件带批注的副本写入此目录
+        #[arg(long, value_name = "目录")]
         annotate: Option<PathBuf>,
-        #[arg(required = true)]
+        /// 要校验的文件
+        #[arg(required = true, value_name = "文件")]
         files: Vec<PathBuf>,
     },
-    /// Write two sample submissions (one clean, one with errors) into a folder.
+    /// 写出两份示例报送（一份无误，一份有错）
     Demo {
-        #[arg(long, default_value = "rules")]
+        /// 规则目录（默认 rules）
+        #[arg(long, default_value = "rules", value_name = "目录")]
         rules: PathBuf,
-        /// Where to write them.
-        #[arg(long, default_value = "inbox")]
+        /// 写到哪个目录（默认 inbox）
+        #[arg(long, default_value = "inbox", value_name = "目录")]
         dir: PathBuf,
-        /// Period YYYY-MM of the samples (default: this month).
-        #[arg(long)]
+        /// 示例的期间 YYYY-MM（默认本月）
+        #[arg(long, value_name = "年-月")]
         period: Option<String>,
     },
-    /// Read every sheet of workbooks completely and print what was found (for
-    /// diagnosing a file a township sent); exit 2 if any cannot be read.
+    /// 诊断乡镇报送的文件：说明会怎样读取（格式、工作表、表头、单位、期间），并完整读出每个工作表
     Inspect {
-        #[arg(long, default_value = "rules")]
+        /// 规则目录（默认 rules）
+        #[arg(long, default_value = "rules", value_name = "目录")]
         rules: PathBuf,
-        #[arg(required = true)]
+        /// 要诊断的文件
+        #[arg(required = true, value_name = "文件")]
         files: Vec<PathBuf>,
     },
-    /// Queue a parked or uncertain notice again (after checking it was not delivered).
+    /// 通知：重发被拒收或不确定是否送达的通知
     Mail {
         #[command(subcommand)]
         action: MailAction,
@@ -178,9 +187,10 @@ enum Command {
     /// stdin, report on stdout), in a process of its own.
     #[command(hide = true)]
     Worker,
-    /// Load and lint a rules folder; exit 2 when it has problems.
+    /// 检查规则目录，列出每个问题（文件和行号）；有问题时退出码 2
     CheckRules {
-        #[arg(default_value = "rules")]
+        /// 规则目录（默认 rules）
+        #[arg(default_value = "rules", value_name = "目录")]
         dir: PathBuf,
     },
 }
@@ -197,6 +207,11 @@ fn main() -> ExitCode {
             }),
         )
         .with_writer(std::io::stderr)
+        // County IT reads this console: local time, no module paths.
+        .with_timer(tracing_subscriber::fmt::time::ChronoLocal::new(
+            "%Y-%m-%d %H:%M:%S".to_string(),
+        ))
+        .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Panics inside parsers are caught and reported as messages; keep the default
@@ -204,12 +219,9 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic caught");
     }));
-    let cli = match Cli::try_parse() {
+    let cli = match parse_cli() {
         Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(code) => return ExitCode::from(code),
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -220,8 +232,135 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command line, with help and usage errors in Chinese (clap's own words
+/// replaced: headings, the help flag, error kinds).
+fn parse_cli() -> Result<Cli, u8> {
+    use clap::{CommandFactory, FromArgMatches};
+    fn chinese(cmd: clap::Command, parent: &str) -> clap::Command {
+        let path = format!("{parent}{}", cmd.get_name());
+        let usage = cmd
+            .clone()
+            .bin_name(&path)
+            .render_usage()
+            .to_string()
+            .trim_start_matches("Usage: ")
+            .replace("[OPTIONS]", "[选项]")
+            .replace("<COMMAND>", "<命令>");
+        cmd.help_template("{about-with-newline}\n用法：{usage}\n\n{all-args}{after-help}")
+            .override_usage(usage)
+            .subcommand_help_heading("命令")
+            .subcommand_value_name("命令")
+            .disable_help_flag(true)
+            .disable_help_subcommand(true)
+            .arg(
+                clap::Arg::new("help")
+                    .short('h')
+                    .long("help")
+                    .action(clap::ArgAction::Help)
+                    .help("显示本说明"),
+            )
+            .mut_args(|a| {
+                let heading = if a.is_positional() {
+                    "参数"
+                } else {
+                    "选项"
+                };
+                let takes_value = a.get_action().takes_values();
+                let a = a.help_heading(heading);
+                if takes_value {
+                    a.hide_default_value(true).hide_possible_values(true)
+                } else {
+                    a
+                }
+            })
+            .mut_subcommands(move |c| chinese(c, &format!("{path} ")))
+    }
+    let cmd = chinese(Cli::command(), "").disable_version_flag(true).arg(
+        clap::Arg::new("version")
+            .short('V')
+            .long("version")
+            .action(clap::ArgAction::Version)
+            .help("显示版本")
+            .help_heading("选项"),
+    );
+    let matches = cmd.try_get_matches().map_err(|e| {
+        use clap::error::{ContextKind, ErrorKind};
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                0
+            }
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = e.print();
+                2
+            }
+            kind => {
+                let ctx = |k: ContextKind| e.get(k).map(|v| v.to_string()).unwrap_or_default();
+                let what = match kind {
+                    ErrorKind::InvalidSubcommand => {
+                        format!("没有命令「{}」", ctx(ContextKind::InvalidSubcommand))
+                    }
+                    ErrorKind::UnknownArgument => {
+                        format!("不认识的参数「{}」", ctx(ContextKind::InvalidArg))
+                    }
+                    ErrorKind::MissingRequiredArgument => {
+                        format!("缺少必需的参数 {}", ctx(ContextKind::InvalidArg))
+                    }
+                    ErrorKind::MissingSubcommand => "请指定一个命令".to_string(),
+                    ErrorKind::InvalidValue | ErrorKind::ValueValidation => format!(
+                        "参数 {} 的值「{}」无效",
+                        ctx(ContextKind::InvalidArg),
+                        ctx(ContextKind::InvalidValue)
+                    ),
+                    ErrorKind::ArgumentConflict => {
+                        format!("参数 {} 不能同时使用", ctx(ContextKind::InvalidArg))
+                    }
+                    _ => "命令行参数有误".to_string(),
+                };
+                let usage = ctx(ContextKind::Usage);
+                let usage = usage
+                    .trim_start_matches("Usage: ")
+                    .trim_start_matches("用法：");
+                eprintln!(
+                    "错误：{what}\n用法：{}\n运行 taizhang --help 或 taizhang <命令> --help 查看说明",
+                    if usage.is_empty() { "taizhang <命令>" } else { usage }
+                );
+                2
+            }
+        }
+    })?;
+    Cli::from_arg_matches(&matches).map_err(|e| {
+        eprintln!("错误：{e}");
+        2
+    })
+}
+
+/// The rules folder to use: as given; the default `rules` not in the working
+/// directory is looked for beside the executable (an installed taizhang run from
+/// anywhere).
+fn resolve_rules(dir: &std::path::Path) -> PathBuf {
+    if dir.is_dir() || dir.is_absolute() || dir != std::path::Path::new("rules") {
+        return dir.to_path_buf();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("rules")))
+        .filter(|d| d.is_dir())
+        .unwrap_or_else(|| dir.to_path_buf())
+}
+
 fn load_rules(dir: &std::path::Path) -> Result<RuleSet, u8> {
-    RuleSet::load(dir).map_err(|e| {
+    let dir = resolve_rules(dir);
+    if !dir.is_dir() {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        eprintln!(
+            "错误：找不到规则目录「{}」（当前目录 {} 下没有，程序所在目录下也没有）。请在含 rules 文件夹的目录中运行，或用 --rules 指定规则目录",
+            dir.display(),
+            cwd.display()
+        );
+        return Err(2);
+    }
+    RuleSet::load(&dir).map_err(|e| {
         eprintln!("{e}");
         2
     })
@@ -252,7 +391,9 @@ fn daemon_setup(args: &DaemonArgs) -> Result<(taizhang::config::Config, RuleSet)
         eprintln!("错误：{e}");
         2
     })?;
+    let mut cfg = cfg;
     let rules = load_rules(&cfg.rules)?;
+    cfg.rules = rules.dir.clone();
     if args.demo {
         let period = chrono::Local::now().format("%Y-%m").to_string();
         match taizhang::demo::write_demo(&rules, &cfg.inbox, &period) {
@@ -374,7 +515,10 @@ fn run(cli: Cli) -> Result<u8> {
                 Err(code) => return Ok(code),
             };
             let journal = taizhang::journal::Journal::open(&cfg.state)?;
-            let s = taizhang::status::collect(&rules, &journal)?;
+            let mut s = taizhang::status::collect(&rules, &journal)?;
+            if let Ok(taizhang::notice::MailTarget::Files(dir)) = cfg.mail_target() {
+                s.mail_folder = Some(dir.display().to_string());
+            }
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
                 Format::Text => print!("{}", taizhang::status::text(&s)),
@@ -397,10 +541,13 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
+            for n in &rules.notes {
+                println!("提示：{n}");
+            }
             let rows: usize = rules.kinds.iter().map(|k| k.row_rules.len()).sum();
             println!(
                 "规则目录 {} 无误：{} 种台账，{} 个列，{} 条行规则，{} 个填报单位",
-                dir.display(),
+                rules.dir.display(),
                 rules.kinds.len(),
                 rules.kinds.iter().map(|k| k.columns.len()).sum::<usize>(),
                 rows,
@@ -411,6 +558,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Inspect { rules, files } => {
             // How each file would be read (in a worker, as `validate` does), then
             // every sheet as read.
+            let rules = resolve_rules(&rules);
             let layouts = match RuleSet::load(&rules) {
                 Ok(_) => {
                     let opts = Options {
@@ -424,6 +572,7 @@ fn run(cli: Cli) -> Result<u8> {
                         &files,
                         &opts,
                         taizhang::sandbox::WorkerLimits::default(),
+                        &|_| {},
                     )
                     .iter()
                     .map(|r| Some(taizhang::report::layout_text(r)))
@@ -477,8 +626,7 @@ fn run(cli: Cli) -> Result<u8> {
                     return Ok(2);
                 }
             }
-            let rules_dir = rules;
-            let rules = match load_rules(&rules_dir) {
+            let rules = match load_rules(&rules) {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
@@ -493,13 +641,33 @@ fn run(cli: Cli) -> Result<u8> {
             // Each file is read in a worker process of its own, bounded in time and
             // memory: a hostile file ends as a message, never as this process.
             let exe = std::env::current_exe()?;
+            // Many files on a terminal: a progress bar on stderr (nothing when piped).
+            let bar = (files.len() > 1 && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .then(|| {
+                    let b = indicatif::ProgressBar::new(files.len() as u64);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "已校验 {pos}/{len} 个文件 {wide_bar} 剩余约 {eta}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    b
+                });
             let mut reports = taizhang::sandbox::validate_many(
                 &exe,
-                &rules_dir,
+                &rules.dir,
                 &files,
                 &opts,
                 taizhang::sandbox::WorkerLimits::default(),
+                &|_| {
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                    }
+                },
             );
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
             validate::cross_check(&rules, &mut reports);
             let mut written = Vec::new();
             if let Some(dir) = &annotate {

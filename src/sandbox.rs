@@ -232,13 +232,14 @@ pub fn validate_file(
 }
 
 /// Validates many files, each in its own worker, on all cores; reports in the
-/// order of `files`.
+/// order of `files`. `done` is told of each report as it comes (a progress bar).
 pub fn validate_many(
     exe: &Path,
     rules: &Path,
     files: &[PathBuf],
     opts: &Options,
     limits: WorkerLimits,
+    done: &(dyn Fn(&FileReport) + Sync),
 ) -> Vec<FileReport> {
     validate::on_all_cores(files.len(), |i, _| {
         let req = Request {
@@ -247,6 +248,8 @@ pub fn validate_many(
             opts: opts.clone(),
             annotate_dir: None,
         };
-        validate_file(exe, &req, limits).0
+        let report = validate_file(exe, &req, limits).0;
+        done(&report);
+        report
     })
 }

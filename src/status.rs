@@ -22,8 +22,14 @@ pub struct Status {
     /// County workbooks that could not be written (retried automatically).
     pub workbooks_failed: Vec<WorkbookItem>,
     /// Notices waiting to be sent (queued, including those waiting for a retry).
+    /// The rules in force (as the daemon last loaded them).
+    pub rules: Option<RulesItem>,
     pub mail_waiting: usize,
     pub mail_sent: usize,
+    /// Where notices are written when no mail server is configured (then
+    /// `mail_sent` counts files written, nothing left the machine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_folder: Option<String>,
     /// Refused for good by the server (5xx): not retried; `mail resend ID` after fixing.
     pub mail_parked: Vec<MailItem>,
     /// Caught mid-send by a stop: maybe delivered, not resent automatically.
@@ -81,6 +87,15 @@ pub struct UnitStatus {
     pub warnings: i64,
     /// The accepted submission that counts, when the latest one was rejected.
     pub counting_submission: Option<i64>,
+    /// The version of the rules that judged the latest submission.
+    pub rules_version: Option<String>,
+}
+
+/// The rules the daemon last put in force.
+#[derive(Debug, Serialize)]
+pub struct RulesItem {
+    pub version: String,
+    pub loaded_at: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +130,7 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
                     errors: latest.map_or(0, |s| s.errors),
                     warnings: latest.map_or(0, |s| s.warnings),
                     counting_submission: u.counting_older().map(|a| a.id),
+                    rules_version: latest.and_then(|s| s.rules_version.clone()),
                 }
             })
             .collect();
@@ -182,9 +198,18 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
             .filter(|s| s.state != State::Done)
             .map(item)
             .collect(),
+        // A quarantined file the admin released (the same bytes judged later) is
+        // no longer waiting for anyone.
         quarantined: all
             .iter()
             .filter(|s| s.outcome == Some(Outcome::Quarantined))
+            .filter(|s| {
+                !all.iter().any(|t| {
+                    t.id > s.id
+                        && t.sha256 == s.sha256
+                        && matches!(t.outcome, Some(Outcome::Accepted | Outcome::Rejected))
+                })
+            })
             .map(item)
             .collect(),
         not_ledgers: all
@@ -203,8 +228,12 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
                 seen_at,
             })
             .collect(),
+        rules: journal
+            .rules_loaded()?
+            .map(|(version, loaded_at)| RulesItem { version, loaded_at }),
         mail_waiting: count("queued"),
         mail_sent: count("sent"),
+        mail_folder: None,
         mail_parked: mail_items("parked")?,
         mail_uncertain: mail_items("uncertain")?,
         mail_retrying: mail_items("queued")?
@@ -237,7 +266,7 @@ pub fn text(s: &Status) -> String {
                 let _ = write!(
                     line,
                     "　{f}　{}　{} 行，错误 {}，提醒 {}",
-                    t.replace('T', " ").chars().take(16).collect::<String>(),
+                    crate::text::local_time(t),
                     u.rows,
                     u.errors,
                     u.warnings
@@ -253,7 +282,7 @@ pub fn text(s: &Status) -> String {
         let _ = writeln!(
             out,
             "\n状态目录无法写入（自 {} 起）：{e}；收到的文件留在收件箱中，空间恢复后自动继续",
-            since.replace('T', " ").chars().take(16).collect::<String>()
+            crate::text::local_time(since)
         );
     }
     for w in &s.workbooks_failed {
@@ -265,7 +294,7 @@ pub fn text(s: &Status) -> String {
             w.error,
             w.failed_at
                 .as_deref()
-                .map(|t| t.replace('T', " ").chars().take(16).collect::<String>())
+                .map(crate::text::local_time)
                 .unwrap_or_default(),
             w.failures
         );
@@ -303,10 +332,25 @@ pub fn text(s: &Status) -> String {
             );
         }
     }
+    if let Some(r) = &s.rules {
+        let _ = writeln!(
+            out,
+            "\n规则：版本 {}，{} 载入（规则目录修改并通过检查后自动采用）",
+            r.version,
+            crate::text::local_time(&r.loaded_at)
+        );
+    }
     let _ = writeln!(
         out,
-        "\n通知：待发送 {} 封，已发送 {} 封",
-        s.mail_waiting, s.mail_sent
+        "\n通知：待发送 {} 封，{}",
+        s.mail_waiting,
+        match &s.mail_folder {
+            Some(dir) => format!(
+                "已写入 {dir} {} 封（未配置邮件服务器，未实际发送）",
+                s.mail_sent
+            ),
+            None => format!("已发送 {} 封", s.mail_sent),
+        }
     );
     for m in &s.mail_retrying {
         let _ = writeln!(

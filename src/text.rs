@@ -4,7 +4,7 @@
 //! [`render`].
 
 /// The names of a template's `{placeholders}`, in order (an unclosed `{` ends the
-/// scan: it is literal text).
+/// scan: it is literal text). A section's `{#name}` and `{/name}` give `name`.
 pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
     let mut rest = template;
     std::iter::from_fn(move || {
@@ -12,12 +12,15 @@ pub fn placeholders(template: &str) -> impl Iterator<Item = &str> {
         let after = &rest[start + 1..];
         let end = after.find('}')?;
         rest = &after[end + 1..];
-        Some(&after[..end])
+        let name = &after[..end];
+        Some(name.strip_prefix(['#', '/']).unwrap_or(name))
     })
 }
 
 /// Fills a template: each `{name}` becomes `vars(name)`; a name without a value
-/// stays as written (so a typo shows instead of vanishing).
+/// stays as written (so a typo shows instead of vanishing). A section
+/// `{#name}…{/name}` is kept (and filled) only when `name` has a value that is
+/// neither empty nor `0`: parts of a notice with nothing to say are left out.
 pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(template.len() + 16);
     let mut rest = template;
@@ -27,6 +30,20 @@ pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
         match after.find('}') {
             Some(end) => {
                 let name = &after[..end];
+                rest = &after[end + 1..];
+                if let Some(section) = name.strip_prefix('#') {
+                    let close = format!("{{/{section}}}");
+                    let (inner, tail) = match rest.find(&close) {
+                        Some(i) => (&rest[..i], &rest[i + close.len()..]),
+                        None => (rest, ""),
+                    };
+                    let shown = vars(section).is_some_and(|v| !v.trim().is_empty() && v != "0");
+                    if shown {
+                        out.push_str(&render(inner, vars));
+                    }
+                    rest = tail;
+                    continue;
+                }
                 match vars(name) {
                     Some(v) => out.push_str(&v),
                     None => {
@@ -35,7 +52,6 @@ pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
                         out.push('}');
                     }
                 }
-                rest = &after[end + 1..];
             }
             None => {
                 out.push_str(&rest[start..]);
@@ -45,6 +61,18 @@ pub fn render(template: &str, vars: &dyn Fn(&str) -> Option<String>) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// An RFC 3339 timestamp as a clerk reads it: local time, to the minute
+/// (`2026-12-01 20:25`); text that is no timestamp is shown as it is.
+pub fn local_time(rfc3339: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339.trim()) {
+        Ok(t) => t
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => rfc3339.replace('T', " ").chars().take(16).collect(),
+    }
 }
 
 /// Escapes text for HTML element content and attribute values (quotes too).
@@ -76,6 +104,23 @@ mod tests {
         );
         let out = render(t, &|n| (n != "expected").then(|| n.to_uppercase()));
         assert_eq!(out, "「HEADER」为 VALUE，应为 {expected}{ {unclosed");
+        let sections = "收到。{#warnings}{warnings} 处提醒。{/warnings}{#items}\n{items}{/items}完";
+        let vars = |w: &'static str, i: &'static str| {
+            move |n: &str| match n {
+                "warnings" => Some(w.to_string()),
+                "items" => Some(i.to_string()),
+                _ => None,
+            }
+        };
+        assert_eq!(render(sections, &vars("0", "")), "收到。完");
+        assert_eq!(
+            render(sections, &vars("2", "1. x")),
+            "收到。2 处提醒。\n1. x完"
+        );
+        assert_eq!(
+            placeholders(sections).collect::<Vec<_>>(),
+            ["warnings", "warnings", "warnings", "items", "items", "items"]
+        );
         assert_eq!(
             escape_html(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"

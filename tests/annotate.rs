@@ -93,7 +93,7 @@ fn annotated_copy_keeps_everything_and_marks_problems() {
             ("汇总".to_string(), "B3".to_string())
         ]
     );
-    assert!(cell_of(4, 6).contains("校验位错误"));
+    assert!(cell_of(4, 7).contains("校验位错误"));
     assert_eq!(cell_of(7, 0), "", "exactly three problems listed");
 }
 

@@ -412,35 +412,28 @@ fn files_are_judged_by_the_rules_the_daemon_loaded_whatever_is_edited_meanwhile(
         let p = e.unwrap().path();
         std::fs::copy(&p, rdir.join(p.file_name().unwrap())).unwrap();
     }
-    let daemon = bin()
-        .args(["watch", "--settle", "0.3", "--inbox"])
-        .arg(site.inbox())
-        .arg("--outbox")
-        .arg(site.outbox())
-        .arg("--state")
-        .arg(site.state())
-        .arg("--rules")
-        .arg(&rdir)
-        .env("TAIZHANG_NOW", "2026-11-30T09:00:00+08:00")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let daemon = site.watch_with_rules(&rdir, &[]);
     wait_for("the daemon's lock", Duration::from_secs(20), || {
         site.state()
             .join("rules-in-force")
             .join("register.toml")
             .exists()
     });
-    // County staff save a broken edit while the daemon runs.
+    // County staff save a broken edit while the daemon runs: the rules in force
+    // stay (the admin is told), and the file is judged by them.
     std::fs::write(rdir.join("register.toml"), "[kind\nbroken").unwrap();
     site.drop_in(
         &register(&rules, "柳河镇", 6, 1),
         "柳河镇_残疾人信息登记簿_2026-11.xlsx",
     );
     wait_for("the file answered", Duration::from_secs(20), || {
-        emls(&site) == 1
+        mails(&site)
+            .iter()
+            .any(|m| m.0 == "cl-liuhe@anhe.example.gov.cn")
     });
+    assert!(mails(&site)
+        .iter()
+        .any(|m| m.0 == "admin@anhe.example.gov.cn" && m.1.contains("规则文件修改有误")));
     stop(daemon);
     let out = bin()
         .args(["status", "--format", "json", "--state"])

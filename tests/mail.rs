@@ -172,9 +172,8 @@ fn rejection_over_starttls_with_auth_reads_right_in_a_mail_client() {
     for i in 0..3 {
         let cell = format!("J{}", 4 + i);
         assert!(
-            text.contains(&format!(
-                "工作表「残疾人信息」{cell}（所属村（社区））填写「不存在的村{i}」"
-            )),
+            text.contains(&format!("工作表「残疾人信息」第 {} 行 ", 4 + i))
+                && text.contains(&format!("{cell}「所属村（社区）」填写「不存在的村{i}」")),
             "{text}"
         );
         assert!(html.contains(&format!("<td>{cell}</td>")), "{html}");

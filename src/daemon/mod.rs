@@ -69,6 +69,13 @@ pub struct Daemon {
     rules_in_force: PathBuf,
     /// The inbox entries not taken, as last journaled.
     skipped_journaled: Option<Vec<(String, String)>>,
+    /// The version (content hash) of the rules in force, journaled with each outcome.
+    pub(super) rules_version: String,
+    /// The rules folder as last looked at (names, sizes, mtimes): a change is
+    /// linted and, if the rules pass, put in force.
+    rules_seen: Vec<(String, u64, Option<std::time::SystemTime>)>,
+    /// The version of a broken edit the admin was told about (told once).
+    rules_refused: Option<String>,
 }
 
 impl Daemon {
@@ -90,9 +97,23 @@ impl Daemon {
         let inbox = Inbox::new(&cfg.inbox, cfg.settle);
         let exe =
             std::env::current_exe().map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?;
+        let rules_seen = rules_fingerprint(&cfg.rules);
         let rules_in_force = snapshot_rules(&cfg.rules, &cfg.state.join("rules-in-force"))
             .map_err(|e| DaemonError::Io(cfg.state.join("rules-in-force"), e))?;
+        let rules_version = rules_version(&rules_in_force)
+            .map_err(|e| DaemonError::Io(rules_in_force.clone(), e))?;
+        journal.rules_loaded_now(&rules_version)?;
+        tracing::info!(
+            "rules {} in force (version {rules_version})",
+            cfg.rules.display()
+        );
+        for n in &rules.notes {
+            tracing::info!("rules: {n}");
+        }
         Ok(Daemon {
+            rules_version,
+            rules_seen,
+            rules_refused: None,
             rules_in_force,
             skipped_journaled: None,
             _lock: lock,
@@ -109,6 +130,58 @@ impl Daemon {
 
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Puts an edited rules folder in force, between files: when it changed, it
+    /// is loaded and linted; rules that pass replace the ones in force (journaled,
+    /// shown in `status`); a broken edit keeps the old rules and the admin is told
+    /// once what is wrong.
+    pub fn reload_rules(&mut self) -> Result<(), DaemonError> {
+        let seen = rules_fingerprint(&self.cfg.rules);
+        if seen == self.rules_seen {
+            return Ok(());
+        }
+        self.rules_seen = seen;
+        let version = match rules_version(&self.cfg.rules) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "rules folder could not be read; the rules in force stay");
+                return Ok(());
+            }
+        };
+        if version == self.rules_version || self.rules_refused.as_deref() == Some(&version) {
+            return Ok(());
+        }
+        match RuleSet::load(&self.cfg.rules) {
+            Ok(rules) => {
+                let to = self.cfg.state.join("rules-in-force");
+                snapshot_rules(&self.cfg.rules, &to).map_err(|e| DaemonError::Io(to.clone(), e))?;
+                // The copy is what workers read: its version is what judges.
+                let in_force = rules_version(&to).map_err(|e| DaemonError::Io(to.clone(), e))?;
+                self.journal.rules_loaded_now(&in_force)?;
+                tracing::info!(
+                    "rules changed: version {in_force} in force from now on (was {})",
+                    self.rules_version
+                );
+                self.rules = rules;
+                self.rules_version = in_force;
+                self.rules_refused = None;
+            }
+            Err(errors) => {
+                tracing::warn!(
+                    "rules changed but have problems; the rules in force (version {}) stay: {errors}",
+                    self.rules_version
+                );
+                let mails: Vec<_> =
+                    crate::notice::for_rules_refused(&self.rules, &errors.to_string())
+                        .into_iter()
+                        .collect();
+                self.journal.queue_mail(None, &mails)?;
+                self.wake_mail();
+                self.rules_refused = Some(version);
+            }
+        }
+        Ok(())
     }
 
     /// Resumes every submission a stop left unfinished, from its journaled state,
@@ -403,13 +476,19 @@ impl Daemon {
             self.cfg.rescan,
             self.cfg.outbox.display()
         );
+        // The rules folder wakes the loop too (an edit is put in force promptly).
+        if let Err(e) = watcher.watch(&self.cfg.rules, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(error = %e, "rules folder not watched; edits are seen at the next rescan");
+        }
         while !self.stopping() {
+            self.reload_rules()?;
             let (ready, next) = self.scan()?;
             for c in &ready {
                 if self.stopping() {
                     break;
                 }
                 self.take(c)?;
+                self.reload_rules()?;
             }
             self.rebuild_stale()?;
             self.maybe_digest()?;
@@ -431,6 +510,51 @@ impl Daemon {
         tracing::info!("stopped cleanly");
         Ok(())
     }
+}
+
+/// What the rules folder looks like now, cheaply: each file's name, size, mtime.
+fn rules_fingerprint(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            m.is_file().then(|| {
+                (
+                    e.file_name().to_string_lossy().to_string(),
+                    m.len(),
+                    m.modified().ok(),
+                )
+            })
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A rules folder's version: the first 12 hex digits of the SHA-256 of its
+/// files' names and bytes, in name order.
+fn rules_version(dir: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    let mut names: Vec<_> = std::fs::read_dir(dir)?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    names.sort();
+    let mut h = sha2::Sha256::new();
+    for p in names {
+        h.update(
+            p.file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+        );
+        h.update([0]);
+        h.update(std::fs::read(&p)?);
+        h.update([0]);
+    }
+    Ok(crate::intake::archive::hex(&h.finalize())[..12].to_string())
 }
 
 /// Copies the rules folder's files into `to` (replacing what was there), so the

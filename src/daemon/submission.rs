@@ -106,6 +106,15 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
     d
 }
 
+/// `1 row`, `2 rows`: counts in the console read as English.
+fn counted(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Who sent a file and when, from what is known without reading it (the
 /// sub-folder, the file name, the month received).
 fn identified_by_name(rules: &RuleSet, sub: &Submission) -> identify::Identity {
@@ -167,9 +176,23 @@ impl Daemon {
         }
         let sha = staged.sha256.clone();
         let received_at = crate::journal::now();
+        // A quarantine copy released into a unit's folder (`<id>-<name>`): it
+        // goes on under the name it was sent with.
+        let released = self.journal.find_quarantined_by_hash(&sha)?;
+        let name = match &released {
+            Some(q) => {
+                tracing::info!(
+                    "{}: quarantined file #{} released by the admin",
+                    printable(&c.name),
+                    q.id
+                );
+                q.original_name.clone()
+            }
+            None => c.name.clone(),
+        };
         let new = NewSubmission {
             received_at: &received_at,
-            original_name: &c.name,
+            original_name: &name,
             folder: c.folder.as_deref(),
             inbox_path: &c.path.to_string_lossy(),
             sha256: &sha,
@@ -178,7 +201,7 @@ impl Daemon {
         let earlier = self.journal.find_by_hash(&sha)?;
         let id = self.journal.insert_received(&new)?;
         let month = received_at.get(..7).unwrap_or("0000-00");
-        let rel = archive::relative_path(month, id, &c.name);
+        let rel = archive::relative_path(month, id, &name);
         self.journal.set_archive_path(id, &rel)?;
         let dest = self.cfg.state.join(&rel);
         archive::place(&staged, &dest).map_err(|e| DaemonError::Io(dest.clone(), e))?;
@@ -313,6 +336,7 @@ impl Daemon {
                 mails: &mails,
                 person_key,
                 workbook_why: workbook_why.as_deref(),
+                rules_version: Some(&self.rules_version),
             },
         )?;
         self.wake_mail();
@@ -322,15 +346,15 @@ impl Daemon {
             t0.elapsed()
         );
         tracing::info!(
-            "{}: {} (unit {}, {} {}, {} rows, {} errors, {} warnings){} [#{id}]",
+            "{}: {} (unit {}, {} {}, {}, {}, {}){} [#{id}]",
             printable(&sub.original_name),
             outcome.as_str(),
             d.unit.as_deref().unwrap_or("?"),
             d.kind_id.as_deref().unwrap_or("?"),
             d.period.as_deref().unwrap_or("?"),
-            report.rows,
-            report.errors,
-            report.warnings,
+            counted(report.rows, "row"),
+            counted(report.errors, "error"),
+            counted(report.warnings, "warning"),
             d.reason
                 .as_deref()
                 .map(|r| format!(": {}", printable(r)))
@@ -353,15 +377,15 @@ impl Daemon {
             crate::fsutil::safe_name(&sub.original_name, 120)
         );
         let note = format!(
-            "文件：{}\n收到时间：{}\n来自：{}\n隔离原因：{}\n原件存档：{}\n",
+            "文件：{}\n收到时间：{}\n来自：{}\n隔离原因：{}\n原件存档：{}\n\n确认报送单位后，把本文件放入收件箱中该单位的子文件夹（如 inbox/柳河镇/）即重新处理，原文件名照旧。\n",
             printable(&sub.original_name),
-            sub.received_at,
+            crate::text::local_time(&sub.received_at),
             sub.folder
                 .as_deref()
                 .map(|f| format!("收件箱子文件夹「{}」", printable(f)))
                 .unwrap_or_else(|| "收件箱".into()),
             printable(reason),
-            printable(&sub.archive_path)
+            printable(&self.cfg.state.join(&sub.archive_path).display().to_string())
         );
         let res = crate::fsutil::copy_durable(archived, &dir.join(&name)).and_then(|_| {
             crate::fsutil::write_durable(&dir.join(format!("{name}.原因.txt")), note.as_bytes())

@@ -139,9 +139,11 @@ pub struct Submission {
     pub reason: Option<String>,
     pub annotated_path: Option<String>,
     pub processed_at: Option<String>,
+    /// The version of the rules that judged it.
+    pub rules_version: Option<String>,
 }
 
-const COLUMNS: &str = "id, received_at, original_name, folder, inbox_path, sha256, size, archive_path, state, outcome, duplicate_of, unit, unit_code, kind, kind_name, period, rows, errors, warnings, reason, annotated_path, processed_at";
+const COLUMNS: &str = "id, received_at, original_name, folder, inbox_path, sha256, size, archive_path, state, outcome, duplicate_of, unit, unit_code, kind, kind_name, period, rows, errors, warnings, reason, annotated_path, processed_at, rules_version";
 
 fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
     Ok(Submission {
@@ -170,6 +172,7 @@ fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
         reason: r.get(19)?,
         annotated_path: r.get(20)?,
         processed_at: r.get(21)?,
+        rules_version: r.get(22)?,
     })
 }
 
@@ -226,6 +229,8 @@ pub struct OutcomeRecord<'a> {
     /// The county workbook of the decision's kind and period must be rebuilt, for
     /// this reason (said to county staff when it is sent).
     pub workbook_why: Option<&'a str>,
+    /// The version of the rules that judged it ([`Journal::rules_loaded`]).
+    pub rules_version: Option<&'a str>,
 }
 
 /// The journal.
@@ -297,19 +302,42 @@ impl Journal {
                 detail TEXT
             );",
         )?;
-        // Journals from before attempts were counted get the column.
-        let has_attempts: bool = tx
-            .prepare("SELECT 1 FROM pragma_table_info('submissions') WHERE name = 'attempts'")?
-            .exists([])?;
-        if !has_attempts {
-            tx.execute_batch(
-                "ALTER TABLE submissions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
-            )?;
+        // Journals from before a column existed get it.
+        for (table, column, decl) in [
+            ("submissions", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+            ("submissions", "rules_version", "TEXT"),
+            ("findings", "person", "TEXT"),
+        ] {
+            let has: bool = tx
+                .prepare(&format!(
+                    "SELECT 1 FROM pragma_table_info('{table}') WHERE name = '{column}'"
+                ))?
+                .exists([])?;
+            if !has {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
+            }
         }
         tx.execute_batch(mail::SCHEMA)?;
         tx.execute_batch(outputs::SCHEMA)?;
         tx.commit()?;
         Ok(Journal { conn })
+    }
+
+    /// Records that the daemon put rules of `version` in force now.
+    pub fn rules_loaded_now(&self, version: &str) -> Result<()> {
+        self.event(None, "rules_loaded", version)
+    }
+
+    /// The rules last put in force: (version, when).
+    pub fn rules_loaded(&self) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT detail, at FROM events WHERE event = 'rules_loaded' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// Appends to the event log.
@@ -325,6 +353,16 @@ impl Journal {
     /// duplicate ones aside: those are looked at again when resent).
     pub fn find_by_hash(&self, sha: &str) -> Result<Option<Submission>> {
         let sql = format!("SELECT {COLUMNS} FROM submissions WHERE sha256 = ?1 AND state = 'done' AND outcome IN ('accepted','rejected') ORDER BY id LIMIT 1");
+        Ok(self
+            .conn
+            .query_row(&sql, params![sha], row_to_submission)
+            .optional()?)
+    }
+
+    /// The quarantined submission with this content, if any: a file the admin
+    /// released by moving its quarantine copy into a unit's inbox folder.
+    pub fn find_quarantined_by_hash(&self, sha: &str) -> Result<Option<Submission>> {
+        let sql = format!("SELECT {COLUMNS} FROM submissions WHERE sha256 = ?1 AND outcome = 'quarantined' ORDER BY id LIMIT 1");
         Ok(self
             .conn
             .query_row(&sql, params![sha], row_to_submission)
@@ -409,7 +447,7 @@ impl Journal {
         tx.execute(
             "UPDATE submissions SET state = 'validated', outcome = ?2, duplicate_of = NULL, unit = ?3, unit_code = ?4,
                kind = ?5, kind_name = ?6, period = ?7, rows = ?8, errors = ?9, warnings = ?10, reason = ?11,
-               annotated_path = ?12, report_json = ?13, processed_at = ?14
+               annotated_path = ?12, report_json = ?13, processed_at = ?14, rules_version = ?15
              WHERE id = ?1",
             params![
                 id,
@@ -425,13 +463,14 @@ impl Journal {
                 d.reason,
                 o.annotated,
                 serde_json::to_string(report)?,
-                now()
+                now(),
+                o.rules_version
             ],
         )?;
         {
             let mut ins = tx.prepare(
-                "INSERT INTO findings (submission_id, seq, sheet, cell, row, col, header, value, severity, rule, message, expected)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO findings (submission_id, seq, sheet, cell, row, col, header, value, severity, rule, message, expected, person)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for (k, f) in report.findings.iter().enumerate() {
                 let sev = match f.severity {
@@ -440,7 +479,7 @@ impl Journal {
                 };
                 ins.execute(params![
                     id, k as i64, f.sheet, f.cell, f.row, f.column, f.header, f.value, sev, f.rule,
-                    f.message, f.expected
+                    f.message, f.expected, f.person
                 ])?;
             }
             if outcome == Outcome::Accepted {
@@ -684,7 +723,7 @@ impl Journal {
     /// The findings of a submission, in order.
     pub fn findings(&self, id: i64) -> Result<Vec<crate::validate::Finding>> {
         let mut st = self.conn.prepare(
-            "SELECT sheet, cell, row, col, header, value, severity, rule, message, expected FROM findings WHERE submission_id = ?1 ORDER BY seq",
+            "SELECT sheet, cell, row, col, header, value, severity, rule, message, expected, person FROM findings WHERE submission_id = ?1 ORDER BY seq",
         )?;
         let rows = st.query_map(params![id], |r| {
             Ok(crate::validate::Finding {
@@ -702,6 +741,7 @@ impl Journal {
                 rule: r.get(7)?,
                 message: r.get(8)?,
                 expected: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                person: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

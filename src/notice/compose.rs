@@ -81,8 +81,10 @@ pub fn items(rules: &RuleSet, findings: &[Finding], total: usize, all: bool) -> 
             .to_string(),
         );
         v.insert("sheet", f.sheet.clone());
-        v.insert("cell", f.cell.clone().unwrap_or_else(|| "—".into()));
-        v.insert("header", f.header.clone().unwrap_or_else(|| "—".into()));
+        v.insert("row", f.row.map(|r| r.to_string()).unwrap_or_default());
+        v.insert("person", f.person.clone().unwrap_or_default());
+        v.insert("cell", f.cell.clone().unwrap_or_default());
+        v.insert("header", f.header.clone().unwrap_or_default());
         v.insert("value", f.value.clone());
         v.insert("message", f.message.clone());
         v.insert("expected", f.expected.clone());
@@ -130,6 +132,25 @@ pub fn attachment_note(
     }
 }
 
+/// Text with runs of blank lines (left where a part had nothing to say) cut to one.
+fn without_blank_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
 /// Composes one message from a template.
 pub fn compose(
     rules: &RuleSet,
@@ -151,7 +172,7 @@ pub fn compose(
         vars.insert("attachment", a.name.clone());
     }
     let subject = fill(&template.subject, &vars, false).trim().to_string();
-    let text = fill(&template.text, &vars, false).trim().to_string() + "\n";
+    let text = without_blank_runs(fill(&template.text, &vars, false).trim()) + "\n";
     let html = format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif\">\n{}\n</body></html>\n",
         fill(&template.html, &vars, true).trim()

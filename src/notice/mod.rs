@@ -23,10 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 pub use transport::{MailTarget, Sender};
 
-fn short_time(rfc3339: &str) -> String {
-    rfc3339.replace('T', " ").chars().take(16).collect()
-}
-
 /// The most an original file attached to the admin's quarantine notice may weigh.
 const MAX_ORIGINAL_ATTACHMENT: u64 = 10 << 20;
 
@@ -50,7 +46,7 @@ pub fn for_outcome(
         "file",
         crate::fsutil::printable(&sub.original_name).into_owned(),
     );
-    v.insert("received_at", short_time(&sub.received_at));
+    v.insert("received_at", crate::text::local_time(&sub.received_at));
     v.insert("rows", report.rows.to_string());
     v.insert("errors", report.errors.to_string());
     v.insert("warnings", report.warnings.to_string());
@@ -197,12 +193,15 @@ pub fn for_resent(
     v.insert("period", first.period.clone().unwrap_or_default());
     v.insert("kind", first.kind_name.clone().unwrap_or_default());
     v.insert("file", crate::fsutil::printable(file_name).into_owned());
-    v.insert("received_at", short_time(received_at));
+    v.insert("received_at", crate::text::local_time(received_at));
     v.insert(
         "first_file",
         crate::fsutil::printable(&first.original_name).into_owned(),
     );
-    v.insert("first_received_at", short_time(&first.received_at));
+    v.insert(
+        "first_received_at",
+        crate::text::local_time(&first.received_at),
+    );
     let (outcome, advice) = match first.outcome {
         Some(Outcome::Accepted) => ("已通过".to_string(), &n.resent_advice.accepted),
         _ => (
@@ -354,6 +353,21 @@ pub fn for_state_problem(rules: &RuleSet, error: &str) -> Option<Mail> {
     )
 }
 
+/// To the county admin: an edit of the rules folder has problems, so the rules
+/// in force stay (told once per broken edit).
+pub fn for_rules_refused(rules: &RuleSet, problems: &str) -> Option<Mail> {
+    let mut v: compose::Vars = HashMap::new();
+    v.insert("reason", problems.to_string());
+    composed(
+        rules,
+        "rules_refused",
+        &rules.notices.rules_refused,
+        &rules.county.admin,
+        &v,
+        None,
+    )
+}
+
 /// The county workbook for county staff.
 pub fn for_workbook(
     rules: &RuleSet,
@@ -409,7 +423,13 @@ enum Sent {
 }
 
 /// Sends in a helper thread and waits at most `deadline`, watching `stop`.
-fn send_bounded(sender: &Sender, d: &Delivery, m: &Queued, stop: &AtomicBool) -> Sent {
+fn send_bounded(
+    sender: &Sender,
+    d: &Delivery,
+    m: &Queued,
+    name: String,
+    stop: &AtomicBool,
+) -> Sent {
     let (tx, rx) = mpsc::channel();
     let (s, from, to, bytes) = (
         sender.clone(),
@@ -420,7 +440,7 @@ fn send_bounded(sender: &Sender, d: &Delivery, m: &Queued, stop: &AtomicBool) ->
     let spawned = std::thread::Builder::new()
         .name("smtp".into())
         .spawn(move || {
-            let _ = tx.send(s.send(&from, &to, &bytes));
+            let _ = tx.send(s.send(&from, &to, &bytes, &name));
         });
     if let Err(e) = spawned {
         return Sent::Done(Err(transport::SendError {
@@ -450,6 +470,37 @@ fn send_bounded(sender: &Sender, d: &Delivery, m: &Queued, stop: &AtomicBool) ->
     }
 }
 
+/// The `.eml` file name of a message, so a clerk finds it: unit, period, what
+/// it is, its queue id (`石桥镇_2026-11_退回_2.eml`).
+fn eml_name(journal: &Journal, m: &Queued) -> String {
+    let what = match m.purpose.as_str() {
+        "rejected" => "退回",
+        "accepted" => "通过",
+        "unreadable" => "无法读取",
+        "not_a_ledger" => "非台账",
+        "quarantine" => "隔离",
+        "quarantine_unit" => "暂未处理",
+        "resent" => "重复报送",
+        "duplicates" => "跨乡镇重复",
+        "county_workbook" => "全县汇总",
+        "workbook_failed" => "汇总未更新",
+        "state_disk" => "状态目录",
+        "rules_refused" => "规则有误",
+        other => other,
+    };
+    let sub = m
+        .submission_id
+        .and_then(|id| journal.get(id).ok().flatten());
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(s) = &sub {
+        parts.extend(s.unit.clone());
+        parts.extend(s.period.clone());
+    }
+    parts.push(what.to_string());
+    parts.push(m.id.to_string());
+    format!("{}.eml", crate::fsutil::safe_name(&parts.join("_"), 100))
+}
+
 /// Sends every message due now, one at a time. Returns how many were sent.
 pub fn deliver_due(
     journal: &Journal,
@@ -463,16 +514,26 @@ pub fn deliver_due(
             break;
         };
         journal.mail_sending(m.id)?;
-        match send_bounded(sender, d, &m, stop) {
+        let name = eml_name(journal, &m);
+        match send_bounded(sender, d, &m, name.clone(), stop) {
             Sent::Done(Ok(())) => {
                 journal.mail_sent(m.id)?;
                 sent += 1;
-                tracing::info!(
-                    "mail #{} sent to {}: {}",
-                    m.id,
-                    m.to.join(", "),
-                    crate::fsutil::printable(&m.subject)
-                );
+                match sender.folder() {
+                    Some(dir) => tracing::info!(
+                        "mail #{} for {} written to {} (no mail server configured; nothing left the machine): {}",
+                        m.id,
+                        m.to.join(", "),
+                        dir.join(&name).display(),
+                        crate::fsutil::printable(&m.subject)
+                    ),
+                    None => tracing::info!(
+                        "mail #{} sent to {}: {}",
+                        m.id,
+                        m.to.join(", "),
+                        crate::fsutil::printable(&m.subject)
+                    ),
+                }
             }
             Sent::Done(Err(e)) if e.permanent => {
                 journal.mail_parked(m.id, &e.message)?;

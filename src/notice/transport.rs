@@ -3,7 +3,7 @@
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, FileTransport, SmtpTransport, Transport};
+use lettre::{Address, SmtpTransport, Transport};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -145,7 +145,7 @@ pub struct Sender {
 
 #[derive(Clone)]
 enum Inner {
-    Files(FileTransport),
+    Files(PathBuf),
     Smtp(Box<SmtpTransport>),
 }
 
@@ -159,15 +159,26 @@ impl Sender {
             inner: match target {
                 MailTarget::Files(dir) => {
                     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                    Inner::Files(FileTransport::new(dir))
+                    Inner::Files(dir.clone())
                 }
                 MailTarget::Smtp(s) => Inner::Smtp(Box::new(smtp(s)?)),
             },
         })
     }
 
-    /// Delivers one message to its recipients.
-    pub fn send(&self, from: &str, to: &[String], bytes: &[u8]) -> Result<(), SendError> {
+    /// The `.eml` folder, when messages are written as files (no mail server).
+    pub fn folder(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
+    }
+
+    /// Delivers one message to its recipients; as files, under `name`.
+    pub fn send(
+        &self,
+        from: &str,
+        to: &[String],
+        bytes: &[u8],
+        name: &str,
+    ) -> Result<(), SendError> {
         let perm = |m: String| SendError {
             permanent: true,
             message: m,
@@ -183,13 +194,12 @@ impl Sender {
             .map_err(|e| perm(format!("收件地址无效：{e}")))?;
         let envelope = Envelope::new(Some(from), to).map_err(|e| perm(e.to_string()))?;
         match &self.inner {
-            Inner::Files(t) => {
-                // The folder is made again if it was removed while we ran.
-                if let Some(dir) = &self.dir {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                t.send_raw(&envelope, bytes)
-                    .map(|_| ())
+            Inner::Files(dir) => {
+                // The folder is made again if it was removed while we ran; the
+                // file is written whole (temp, fsync, rename) or not at all.
+                let _ = envelope; // built above to check the addresses
+                std::fs::create_dir_all(dir)
+                    .and_then(|_| crate::fsutil::write_durable(&dir.join(name), bytes))
                     .map_err(|e| SendError {
                         permanent: false,
                         message: e.to_string(),

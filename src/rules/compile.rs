@@ -65,6 +65,7 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("county_workbook", &file.county_workbook),
             ("workbook_failed", &file.workbook_failed),
             ("state_disk", &file.state_disk),
+            ("rules_refused", &file.rules_refused),
         ] {
             v.push((name, t.subject.as_str()));
             v.push((name, t.text.as_str()));
@@ -120,6 +121,7 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         county_workbook: t(),
         workbook_failed: t(),
         state_disk: t(),
+        rules_refused: t(),
     }
 }
 
@@ -517,10 +519,7 @@ pub(super) fn compile_column(
                     path,
                     src,
                     Some(r.span()),
-                    format!(
-                        "列「{key}」的正则表达式无效：{}",
-                        e.to_string().lines().last().unwrap_or("")
-                    ),
+                    format!("列「{key}」的正则表达式无效：{}", regex_message_zh(&e)),
                 );
                 None
             }

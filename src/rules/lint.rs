@@ -52,6 +52,8 @@ pub const NOTICE_PLACEHOLDERS: &[&str] = &[
     "people_html",
     "n",
     "severity",
+    "row",
+    "person",
     "sheet",
     "cell",
     "header",
@@ -107,6 +109,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "text_unit",
     "file_period",
     "title_period",
+    "shown",
     "format",
     "sheets",
     "left_out",
@@ -182,8 +185,85 @@ pub(super) fn toml_error(file: &Path, src: &str, e: &toml::de::Error) -> LintIss
     LintIssue {
         file: file.to_path_buf(),
         line,
-        message: format!("TOML 格式错误：{}", e.message()),
+        message: format!("TOML 格式错误：{}", toml_message_zh(e.message())),
     }
+}
+
+/// The TOML parser's (English) message in Chinese, for the common mistakes; an
+/// unknown one is kept after a Chinese gist.
+pub(super) fn toml_message_zh(msg: &str) -> String {
+    let msg = msg.trim();
+    let quoted = |s: &str| -> Vec<String> {
+        s.split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, p)| p.to_string())
+            .collect()
+    };
+    let q = quoted(msg);
+    let first = q.first().cloned().unwrap_or_default();
+    let rest = q.get(1..).unwrap_or_default().join("、");
+    if msg.starts_with("string values must be quoted") || msg.starts_with("invalid string") {
+        "文字值必须加英文双引号，如 name = \"柳河镇\"".into()
+    } else if msg.starts_with("unknown variant") {
+        format!("「{first}」不是可用的取值，可用：{rest}")
+    } else if msg.starts_with("unknown field") {
+        format!("不认识的设置项「{first}」（拼写错误？），可用：{rest}")
+    } else if msg.starts_with("missing field") {
+        format!("缺少必填的设置项「{first}」")
+    } else if msg.starts_with("duplicate key") {
+        format!("设置项「{first}」重复出现")
+    } else if let Some(t) = msg.strip_prefix("invalid type: ") {
+        let (found, expected) = t.split_once(", expected ").unwrap_or((t, ""));
+        let zh = |x: &str| {
+            x.replace("usize", "整数")
+                .replace("u32", "整数")
+                .replace("u64", "整数")
+                .replace("i64", "整数")
+                .replace("f64", "数字")
+                .replace("a string", "文字")
+                .replace("string", "文字")
+                .replace("integer", "整数")
+                .replace("floating point", "小数")
+                .replace("boolean", "true/false")
+                .replace("sequence", "列表 [ ]")
+                .replace("map", "表 { }")
+                .replace("a ", "")
+        };
+        format!(
+            "类型不对：写的是{}，这里应为{}（数字不加引号）",
+            zh(found),
+            zh(expected)
+        )
+    } else if msg.contains("unclosed") || msg.starts_with("invalid table header") {
+        format!("括号或引号没有闭合（{msg}）")
+    } else if msg.starts_with("expected") || msg.starts_with("invalid") {
+        format!("写法不对（{msg}）：每行应为“名称 = 值”，文字加英文双引号")
+    } else {
+        format!("写法不对（{msg}）")
+    }
+}
+
+/// A regex compile error in Chinese, for the common mistakes.
+pub(super) fn regex_message_zh(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let last = text.lines().last().unwrap_or("").trim();
+    let gist = if last.contains("unclosed character class") {
+        "方括号 [ 没有闭合"
+    } else if last.contains("unclosed group") {
+        "圆括号 ( 没有闭合"
+    } else if last.contains("unopened group") {
+        "多了一个右括号 )"
+    } else if last.contains("repetition operator missing expression") {
+        "* + ? 之前缺少要重复的内容"
+    } else if last.contains("unrecognized escape sequence") {
+        "反斜杠 \\ 后的字符无效"
+    } else if last.contains("invalid character class range") {
+        "方括号中的范围（如 a-z）前后颠倒"
+    } else {
+        return format!("写法不对（{last}）");
+    };
+    gist.to_string()
 }
 
 /// Constraint names a column can use, each needing a message.

@@ -257,6 +257,72 @@ struct KindCtx<'a> {
     standards: &'a Value,
 }
 
+/// The TOML syntax and schema problems of every file of a rules folder besides
+/// `county.toml` (checked when `county.toml` itself does not parse).
+fn syntax_only(dir: &Path) -> Vec<LintIssue> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut paths: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "county.toml"))
+        .collect();
+    paths.sort();
+    for p in paths {
+        let Ok(src) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let notices = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("notice"));
+        let err = if notices {
+            toml::from_str::<schema::NoticeFile>(&src).err()
+        } else {
+            toml::from_str::<schema::KindFile>(&src).err()
+        };
+        if let Some(e) = err {
+            out.push(toml_error(&p, &src, &e));
+        }
+    }
+    out
+}
+
+/// Standards are figures rules compare amounts with: every one must be a number
+/// (`"二级" = "80"` or `"八十"` would make every amount look wrong).
+fn check_standards(t: &toml::Table, at: &str, path: &Path, src: &str, lint: &mut Lint) {
+    for (k, v) in t {
+        let name = format!("{at}.{k}");
+        match v {
+            toml::Value::Integer(_) | toml::Value::Float(_) => {}
+            toml::Value::Table(inner) => check_standards(inner, &name, path, src, lint),
+            other => {
+                let shown = match other {
+                    toml::Value::String(s) => format!("文字「{s}」"),
+                    v => format!("「{v}」"),
+                };
+                // The key's line: `"二级" = …` or `二级 = …`.
+                let line = [format!("\"{k}\""), k.clone()]
+                    .iter()
+                    .filter_map(|needle| {
+                        src.match_indices(needle.as_str())
+                            .find(|(i, _)| src[i + needle.len()..].trim_start().starts_with('='))
+                    })
+                    .map(|(i, _)| src[..i].matches('\n').count() + 1)
+                    .next();
+                lint.issues.push(LintIssue {
+                    file: path.to_path_buf(),
+                    line,
+                    message: format!(
+                        "补贴标准 {name} 应为数字（如 80），现为{shown}；写成带引号的文字时，每个金额都会被判为不符"
+                    ),
+                });
+            }
+        }
+    }
+}
+
 /// A loaded, linted, compiled rules folder.
 pub struct RuleSet {
     pub dir: PathBuf,
@@ -269,6 +335,9 @@ pub struct RuleSet {
     pub tables: HashMap<String, Table>,
     /// E-mail wording (`notices.toml`).
     pub notices: schema::NoticeFile,
+    /// Things worth saying about how the folder was read that are no problem (a
+    /// CSV read as GBK).
+    pub notes: Vec<String>,
 }
 
 impl RuleSet {
@@ -288,7 +357,13 @@ impl RuleSet {
         };
         let county_file: schema::CountyFile = match toml::from_str(&county_src) {
             Ok(c) => c,
-            Err(e) => return Err(RuleErrors(vec![toml_error(&county_path, &county_src, &e)])),
+            Err(e) => {
+                // Without the county nothing compiles, but every other file's own
+                // syntax is still checked: every problem in one run.
+                let mut issues = vec![toml_error(&county_path, &county_src, &e)];
+                issues.extend(syntax_only(dir));
+                return Err(RuleErrors(issues));
+            }
         };
         let mut tables: HashMap<String, Table> = HashMap::new();
         for (name, decl) in &county_file.tables {
@@ -349,16 +424,25 @@ impl RuleSet {
                 );
             }
         }
-        for u in &county.units {
+        // A unit's address is the CSV's data: the message points at its line there.
+        let units_table = tables.get(county_file.units.table.get_ref());
+        for (k, u) in county.units.iter().enumerate() {
             if u.email.parse::<lettre::message::Mailbox>().is_err() {
-                lint.at(
-                    &county_path,
-                    &county_src,
-                    Some(county_file.units.table.span()),
-                    format!("乡镇「{}」的联系邮箱「{}」格式不正确", u.name, u.email),
-                );
+                lint.issues.push(LintIssue {
+                    file: units_table.map_or(county_path.clone(), |t| t.path.clone()),
+                    line: units_table.and_then(|t| t.lines.get(k).copied()),
+                    message: format!("乡镇「{}」的联系邮箱「{}」格式不正确", u.name, u.email),
+                });
             }
         }
+        check_standards(
+            &county.standards,
+            "standards",
+            &county_path,
+            &county_src,
+            &mut lint,
+        );
+        let notes: Vec<String> = tables.values().filter_map(|t| t.note.clone()).collect();
         let notices = load_notices(dir, &mut lint);
         let standards_value = toml_to_cel(&toml::Value::Table(county.standards.clone()));
         let env = cel_env();
@@ -438,6 +522,7 @@ impl RuleSet {
             standards_value,
             tables,
             notices: notices.unwrap_or_else(empty_notices),
+            notes,
         })
     }
 

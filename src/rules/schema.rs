@@ -102,6 +102,9 @@ pub struct NoticeFile {
     pub workbook_failed: MailTemplate,
     /// To the county admin, once, when received files cannot be stored.
     pub state_disk: MailTemplate,
+    /// To the county admin, once per broken edit: the rules folder has problems,
+    /// the rules in force stay.
+    pub rules_refused: MailTemplate,
 }
 
 /// `[resent_advice]`: what a unit re-sending an identical file should do.

@@ -24,6 +24,10 @@ pub struct Finding {
     /// What was expected, where the rule knows (also inside `message`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub expected: String,
+    /// The row's person (its name column, `[consolidation] person_name`), so a
+    /// clerk reads 第 11 行 郑秀兰 instead of a cell address alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
 }
 
 /// Where a finding points, before its message is rendered.
@@ -70,6 +74,7 @@ impl Finding {
             rule: meta.id.clone(),
             message,
             expected: expected.to_string(),
+            person: None,
         }
     }
 }

@@ -527,16 +527,28 @@ impl<'a> SheetPass<'a> {
         let period = self.period.clone();
         let kind = self.kind;
         let this = &*self;
-        let f = Finding::new(meta, &place, &raw_value, expected, &|n| {
+        let mut f = Finding::new(meta, &place, &raw_value, expected, &|n| {
             if let Some(v) = extra(n) {
                 return Some(v);
             }
             match n {
                 "unit" => Some(unit.clone()),
                 "period" => Some(period.clone()),
+                // What the clerk sees in Excel (a long number in scientific notation).
+                "shown" => Some(match this.cell(i, cells) {
+                    Cell::Float(x) => value::excel_general(*x),
+                    Cell::Int(x) => value::excel_general(*x as f64),
+                    c => c.raw_text(),
+                }),
                 other => kind.column(other).map(|j| this.cell(j, cells).raw_text()),
             }
         });
+        f.person = kind
+            .consolidation
+            .as_ref()
+            .and_then(|c| c.person_name)
+            .map(|j| this.cell(j, cells).raw_text().trim().to_string())
+            .filter(|n| !n.is_empty() && n.chars().count() <= 40);
         self.push_finding(f);
     }
 }

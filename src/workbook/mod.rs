@@ -104,7 +104,7 @@ impl Format {
 
 /// Looks at a file's bytes before any parser does, and says which format they are.
 pub fn precheck(path: &Path, limits: &Limits) -> Result<Format, ReadError> {
-    let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    let meta = std::fs::metadata(path).map_err(|e| ReadError::Io(crate::fsutil::io_zh(&e)))?;
     if meta.len() == 0 {
         return Err(ReadError::Empty);
     }
@@ -115,8 +115,8 @@ pub fn precheck(path: &Path, limits: &Limits) -> Result<Format, ReadError> {
         });
     }
     let mut head = [0u8; 8];
-    let mut f = File::open(path).map_err(|e| ReadError::Io(e.to_string()))?;
-    let n = read_up_to(&mut f, &mut head).map_err(|e| ReadError::Io(e.to_string()))?;
+    let mut f = File::open(path).map_err(|e| ReadError::Io(crate::fsutil::io_zh(&e)))?;
+    let n = read_up_to(&mut f, &mut head).map_err(|e| ReadError::Io(crate::fsutil::io_zh(&e)))?;
     let head = &head[..n];
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         check_zip(f, limits)
@@ -200,7 +200,7 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// An encrypted xlsx is a CFB file holding `EncryptionInfo` and `EncryptedPackage`
 /// streams; their names are stored in UTF-16 in the directory.
 fn cfb_is_encrypted_ooxml(path: &Path) -> Result<bool, ReadError> {
-    let bytes = std::fs::read(path).map_err(|e| ReadError::Io(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| ReadError::Io(crate::fsutil::io_zh(&e)))?;
     let needle: Vec<u8> = "EncryptedPackage"
         .encode_utf16()
         .flat_map(|u| u.to_le_bytes())

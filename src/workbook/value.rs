@@ -545,3 +545,30 @@ mod tests {
         assert_eq!(period_end("2026-13"), None);
     }
 }
+
+/// How Excel's General format shows a number in a normal-width cell: long
+/// numbers in scientific notation with six significant digits (`4.19901E+17` for
+/// an ID typed into a General cell), others as they are.
+pub fn excel_general(x: f64) -> String {
+    let a = x.abs();
+    if a != 0.0 && !(1e-9..1e11).contains(&a) {
+        let s = format!("{x:.5e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}E{sign}{:02}", exp.abs())
+    } else {
+        number_text(x)
+    }
+}
+
+#[cfg(test)]
+mod general_tests {
+    #[test]
+    fn long_numbers_show_as_excel_does() {
+        assert_eq!(super::excel_general(4.1990119850312e17), "4.19901E+17");
+        assert_eq!(super::excel_general(41990119850312000000.0), "4.19901E+19");
+        assert_eq!(super::excel_general(80.0), "80");
+    }
+}

@@ -190,6 +190,10 @@ impl Site {
     /// `taizhang ARGS…` pointed at this site's folders and the shipped rules, at a
     /// morning hour (before the daily digest), whatever the wall clock says.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_with_rules(args, &rules_dir())
+    }
+    /// [`Site::cmd`] with another rules folder (a county's edited copy).
+    pub fn cmd_with_rules(&self, args: &[&str], rules: &Path) -> Command {
         let mut c = bin();
         c.env("TAIZHANG_NOW", "2026-11-30T09:00:00+08:00");
         c.args(args)
@@ -200,8 +204,17 @@ impl Site {
             .arg("--state")
             .arg(self.state())
             .arg("--rules")
-            .arg(rules_dir());
+            .arg(rules);
         c
+    }
+    /// Starts the daemon with the rules in `rules`; its log is on the child's stderr.
+    pub fn watch_with_rules(&self, rules: &Path, extra: &[&str]) -> std::process::Child {
+        let mut c = self.cmd_with_rules(&["watch", "--settle", "0.3"], rules);
+        c.args(extra);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     }
     pub fn run_once(&self, extra: &[&str]) -> std::process::Output {
         let mut c = self.cmd(&["run", "--once", "--settle", "0.2"]);
@@ -220,12 +233,7 @@ impl Site {
     }
     /// Starts the daemon; its log is on the child's stderr.
     pub fn watch(&self, extra: &[&str]) -> std::process::Child {
-        let mut c = self.cmd(&["watch", "--settle", "0.3"]);
-        c.args(extra);
-        c.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+        self.watch_with_rules(&rules_dir(), extra)
     }
     pub fn status(&self) -> Value {
         let out = self.cmd(&["status", "--format", "json"]).output().unwrap();

@@ -1,0 +1,600 @@
+//! What clerks see: the county workbook printed through LibreOffice, notices read
+//! with a mail parser, the annotated copy read with openpyxl, rules edited the way
+//! county staff edit them, the daemon's console, a quarantined file released.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use taizhang::samples::Val;
+
+/// A page of a PDF as text.
+fn page_text(pdf: &Path, page: usize) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-layout", "-f", &page.to_string(), "-l", &page.to_string()])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils; scripts/test installs it)");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Prints a workbook to PDF the way a clerk would, with LibreOffice.
+fn print_to_pdf(xlsx: &Path, dir: &Path) -> PathBuf {
+    let profile = dir.join("lo-profile");
+    let out = Command::new("soffice")
+        .arg(format!(
+            "-env:UserInstallation=file://{}",
+            profile.display()
+        ))
+        .args(["--headless", "--convert-to", "pdf", "--outdir"])
+        .arg(dir)
+        .arg(xlsx)
+        .output()
+        .expect("LibreOffice (soffice; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join(xlsx.with_extension("pdf").file_name().unwrap())
+}
+
+fn pages(pdf: &Path) -> usize {
+    let out = Command::new("pdfinfo").arg(pdf).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:").map(|n| n.trim().parse().unwrap()))
+        .unwrap()
+}
+
+fn python(script: &str, args: &[&Path]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 with openpyxl (installed by scripts/test)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn the_county_workbook_prints_as_clerks_need() {
+    let site = Site::new();
+    let rules = rules();
+    for (i, unit) in ["柳河镇", "石桥镇", "清泉镇"].iter().enumerate() {
+        site.drop_in(
+            &register(&rules, unit, 400, 40 + i as u64),
+            &format!("{unit}_残疾人信息登记簿_2026-11.xlsx"),
+        );
+    }
+    assert!(site.run_once(&[]).status.success());
+    let wb = site.county_workbook();
+    let dir = site.root.join("print");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pdf = print_to_pdf(&wb, &dir);
+    let n = pages(&pdf);
+    let mut by_sheet: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in 1..=n {
+        let text = page_text(&pdf, p);
+        let head = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string();
+        // The print title: county, kind, period, as of when; the sheet's name at the right.
+        assert!(
+            head.contains("安和县 残疾人信息登记簿 2026-11 全县汇总（数据截至 "),
+            "page {p}: {head}"
+        );
+        let sheet = head.split_whitespace().last().unwrap().to_string();
+        by_sheet.entry(sheet).or_default().push(text);
+    }
+    assert_eq!(by_sheet["报送情况"].len(), 1, "{n} pages");
+    assert_eq!(by_sheet["分乡镇统计"].len(), 1);
+    assert_eq!(by_sheet["跨乡镇重复"].len(), 1);
+    // 1,200 rows: several pages, each one page wide with the header repeated.
+    let detail = &by_sheet["全县明细"];
+    assert!(detail.len() >= 2, "{}", detail.len());
+    for page in detail {
+        assert!(
+            page.contains("乡镇代码") && page.contains("原表行号"),
+            "{page}"
+        );
+    }
+    assert!(!by_sheet["分乡镇统计"][0].contains("###"));
+    let size = Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&size.stdout).contains("841.89 x 595.3"),
+        "A4 landscape"
+    );
+
+    // Every amount column is wide enough for its widest value as Excel shows it.
+    let widths = python(
+        r#"
+import sys, openpyxl
+ws = openpyxl.load_workbook(sys.argv[1])['分乡镇统计']
+for col in range(1, ws.max_column + 1):
+    letter = openpyxl.utils.get_column_letter(col)
+    fmt_cells = [ws.cell(r, col) for r in range(3, ws.max_row + 1)]
+    money = [c.value for c in fmt_cells if c.number_format == '#,##0.00' and c.value is not None]
+    if money:
+        print(ws.column_dimensions[letter].width, max(len(f'{v:,.2f}') for v in money))
+"#,
+        &[&wb],
+    );
+    let lines: Vec<&str> = widths.lines().collect();
+    assert_eq!(lines.len(), 2, "{widths}");
+    for l in lines {
+        let (w, need) = l.split_once(' ').unwrap();
+        let (w, need): (f64, f64) = (w.parse().unwrap(), need.parse().unwrap());
+        assert!(w >= need + 2.0, "{l}");
+    }
+}
+
+#[test]
+fn notices_read_right_and_their_files_are_named_for_clerks() {
+    let site = Site::new();
+    let rules = rules();
+    site.drop_in(
+        &register(&rules, "柳河镇", 10, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    let mut bad = register(&rules, "石桥镇", 10, 2);
+    bad.set(3, "id_number", Val::Num(4.1990119850312e17));
+    site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    assert!(site.run_once(&[]).status.success());
+    let mut names: Vec<String> = std::fs::read_dir(site.outbox().join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["柳河镇_2026-11_通过_1.eml", "石桥镇_2026-11_退回_2.eml"]
+    );
+    let got = mails(&site);
+    let receipt = &got[0].2;
+    assert!(
+        !receipt.contains("0 处提醒") && !receipt.contains("提醒请核实"),
+        "{receipt}"
+    );
+    let raw = std::fs::read(site.outbox().join("mail").join(&names[0])).unwrap();
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert!(
+        !m.body_html(0).unwrap().contains("<table"),
+        "no empty table"
+    );
+    let rejection = &got[1].2;
+    let name = match &bad.rows[3]["name"] {
+        Val::Text(t) => t.clone(),
+        _ => unreachable!(),
+    };
+    let row = bad.sheet_row(3) + 1;
+    let cell = bad.cell(3, "id_number");
+    assert!(
+        rejection.contains(&format!("第 {row} 行 {name} {cell}「身份证号」填写「419901198503120000」：身份证号被存成了数字（在 Excel 中显示为 4.19901E+17 这样的科学计数法）")),
+        "{rejection}"
+    );
+    assert!(!rejection.contains("0 处提醒"), "{rejection}");
+    // Nothing left the machine, and status says so.
+    let out = site.cmd(&["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("已写入") && text.contains("2 封（未配置邮件服务器，未实际发送）"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_released_quarantine_file_goes_on_under_its_own_name() {
+    let site = Site::new();
+    let mut reg = register(&rules(), "柳河镇", 5, 3);
+    reg.title = false;
+    site.drop_in(&reg, "登记簿_2026-11.xlsx");
+    assert!(site.run_once(&[]).status.success());
+    let q = site.outbox().join("quarantine");
+    let note = std::fs::read_to_string(q.join("1-登记簿_2026-11.xlsx.原因.txt")).unwrap();
+    let archived = site.state().join("archive");
+    assert!(
+        note.contains(&format!("原件存档：{}", archived.display())),
+        "{note}"
+    );
+    let received = note.lines().find(|l| l.starts_with("收到时间：")).unwrap();
+    assert!(
+        !received.contains('T') && received.len() == "收到时间：2026-11-30 01:00".len(),
+        "{received}"
+    );
+    // The admin releases it into 柳河镇's folder.
+    let folder = site.inbox().join("柳河镇");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(
+        q.join("1-登记簿_2026-11.xlsx"),
+        folder.join("1-登记簿_2026-11.xlsx"),
+    )
+    .unwrap();
+    assert!(site.run_once(&[]).status.success());
+    let status = site.status();
+    assert_eq!(status["quarantined"], serde_json::json!([]), "{status:#}");
+    let u = unit_status(&status, "柳河镇");
+    assert_eq!(
+        (u["status"].as_str(), u["file"].as_str()),
+        (Some("已通过"), Some("登记簿_2026-11.xlsx"))
+    );
+    let receipt = mails(&site)
+        .into_iter()
+        .find(|m| m.0 == "cl-liuhe@anhe.example.gov.cn")
+        .unwrap();
+    assert!(
+        receipt.2.contains("文件「登记簿_2026-11.xlsx」"),
+        "{}",
+        receipt.2
+    );
+    assert_eq!(
+        sheet(&site.county_workbook(), "报送情况")[4][3],
+        "登记簿_2026-11.xlsx"
+    );
+}
+
+/// Whether `unit` stands at `status` (false while nothing is judged yet).
+fn unit_is(site: &Site, unit: &str, status: &str) -> bool {
+    site.status()["periods"][0]["units"]
+        .as_array()
+        .is_some_and(|us| {
+            us.iter()
+                .any(|u| u["unit"] == unit && u["status"] == status)
+        })
+}
+
+/// A copy of the shipped rules in `dir`, edited by `edit(file name, text)`.
+fn edited_rules(dir: &Path, edit: impl Fn(&str, String) -> String) -> PathBuf {
+    let to = dir.join("rules");
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(rules_dir()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(to.join(&name), edit(&name, text)).unwrap();
+    }
+    to
+}
+
+fn check_rules(dir: &Path) -> (i32, String) {
+    let out = bin().arg("check-rules").arg(dir).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn rules_that_would_reject_every_file_are_refused_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, bad) in ["\"80\"", "\"八十\""].iter().enumerate() {
+        let d = edited_rules(&tmp.path().join(i.to_string()), |name, t| {
+            if name == "county.toml" {
+                t.replace("\"二级\" = 80", &format!("\"二级\" = {bad}"))
+            } else {
+                t
+            }
+        });
+        let line = std::fs::read_to_string(d.join("county.toml"))
+            .unwrap()
+            .lines()
+            .position(|l| l.starts_with("\"二级\""))
+            .unwrap()
+            + 1;
+        let (code, text) = check_rules(&d);
+        assert_eq!(code, 2, "{text}");
+        assert!(
+            text.contains(&format!(
+                "county.toml:{line}: 补贴标准 standards.nursing_subsidy.二级 应为数字"
+            )),
+            "{text}"
+        );
+    }
+    // Five mistakes in four files: all of them in one run, in Chinese, each where it is.
+    let d = edited_rules(&tmp.path().join("many"), |name, t| match name {
+        "county.toml" => t.replace("name = \"安和县\"", "name = 安和县"),
+        "register.toml" => t.replacen("type = \"text\"", "type = \"txt\"", 1),
+        "notices.toml" => t.replace("max_items = 30", "max_items = \"30\""),
+        _ => t,
+    });
+    let (code, text) = check_rules(&d);
+    assert_eq!(code, 2);
+    for want in [
+        "county.toml:6: TOML 格式错误：文字值必须加英文双引号",
+        "register.toml:",
+        "「txt」不是可用的取值，可用：text、integer、money、date、enum",
+        "notices.toml:",
+        "类型不对：写的是文字 \"30\"，这里应为整数（数字不加引号）",
+    ] {
+        assert!(text.contains(want), "{want} not in {text}");
+    }
+    assert!(!text.contains("expected"), "{text}");
+    let d = edited_rules(&tmp.path().join("csv"), |name, t| match name {
+        "townships.csv" => t.replace("cl-liuhe@anhe.example.gov.cn", "cl-liuhe(at)anhe"),
+        "register.toml" => t.replacen("key = \"phone\"", "key = \"phone\"\nregex = \"[0-9\"", 1),
+        _ => t,
+    });
+    let (code, text) = check_rules(&d);
+    assert_eq!(code, 2);
+    assert!(
+        text.contains("townships.csv:5: 乡镇「柳河镇」的联系邮箱「cl-liuhe(at)anhe」格式不正确"),
+        "{text}"
+    );
+    assert!(
+        text.contains("列「phone」的正则表达式无效：方括号 [ 没有闭合"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_villages_list_saved_by_excel_on_chinese_windows_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = edited_rules(tmp.path(), |_, t| t);
+    let utf8 = std::fs::read_to_string(d.join("villages.csv")).unwrap();
+    let (gbk, _, bad) = encoding_rs::GBK.encode(&utf8);
+    assert!(!bad);
+    std::fs::write(d.join("villages.csv"), &gbk).unwrap();
+    let (code, text) = check_rules(&d);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("villages.csv 不是 UTF-8 编码，已按 GBK（GB18030）读取"),
+        "{text}"
+    );
+    // The villages are read right: a clean file's villages are all found.
+    let p = tmp.path().join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    register(&rules(), "柳河镇", 20, 5).write(&p).unwrap();
+    let (code, json, _) = validate_json_with(&d, &[], &[&p]);
+    assert_eq!(
+        (code, &json["files"][0]["findings"]),
+        (0, &serde_json::json!([]))
+    );
+}
+
+#[test]
+fn the_running_daemon_takes_edited_rules_only_when_they_pass() {
+    let site = Site::new();
+    let rules_copy = edited_rules(&site.root, |_, t| t);
+    let daemon = site.watch_with_rules(&rules_copy, &["--poll", "0.3"]);
+    let rules = rules();
+    // A file with living subsidies of 80: accepted under the shipped standard.
+    let with_subsidy = |unit: &str, seed: u64| {
+        let r = register(&rules, unit, 30, seed);
+        let i = (0..r.rows.len())
+            .find(|i| matches!(r.rows[*i].get("living_subsidy"), Some(Val::Num(x)) if *x > 0.0))
+            .expect("a row with 生活补贴");
+        let cell = r.cell(i, "living_subsidy");
+        (r, cell)
+    };
+    let (a, _) = with_subsidy("柳河镇", 1);
+    site.drop_in(&a, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    wait_for("柳河镇 judged", Duration::from_secs(20), || {
+        unit_is(&site, "柳河镇", "已通过")
+    });
+    let v1 = site.status()["rules"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // County staff raise 生活补贴 to 90.
+    let county = rules_copy.join("county.toml");
+    let text = std::fs::read_to_string(&county).unwrap();
+    std::fs::write(
+        &county,
+        text.replace("living_subsidy = 80", "living_subsidy = 90"),
+    )
+    .unwrap();
+    wait_for("the new rules in force", Duration::from_secs(20), || {
+        site.status()["rules"]["version"].as_str() != Some(v1.as_str())
+    });
+    let (b, cell) = with_subsidy("石桥镇", 2);
+    site.drop_in(&b, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    wait_for("石桥镇 judged", Duration::from_secs(20), || {
+        unit_is(&site, "石桥镇", "已退回")
+    });
+    let status = site.status();
+    let v2 = status["rules"]["version"].as_str().unwrap().to_string();
+    assert_eq!(unit_status(&status, "柳河镇")["rules_version"], v1.as_str());
+    assert_eq!(unit_status(&status, "石桥镇")["rules_version"], v2.as_str());
+    let rejection = mails(&site)
+        .into_iter()
+        .find(|m| m.0 == "cl-shiqiao@anhe.example.gov.cn")
+        .unwrap();
+    assert!(
+        rejection.2.contains(&cell) && rejection.2.contains("生活补贴应为标准 90 元/月"),
+        "{}",
+        rejection.2
+    );
+    // A broken edit: the 90 rules stay, and the admin is told once.
+    std::fs::write(&county, "[county\nname = ").unwrap();
+    wait_for("the admin told", Duration::from_secs(20), || {
+        mails(&site)
+            .iter()
+            .any(|m| m.1.contains("规则文件修改有误"))
+    });
+    let (c, _) = with_subsidy("清泉镇", 3);
+    site.drop_in(&c, "清泉镇_残疾人信息登记簿_2026-11.xlsx");
+    wait_for("清泉镇 judged", Duration::from_secs(20), || {
+        unit_is(&site, "清泉镇", "已退回")
+    });
+    assert_eq!(
+        unit_status(&site.status(), "清泉镇")["rules_version"],
+        v2.as_str()
+    );
+    let told: Vec<_> = mails(&site)
+        .into_iter()
+        .filter(|m| m.1.contains("规则文件修改有误"))
+        .collect();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].0, "admin@anhe.example.gov.cn");
+    assert!(
+        told[0].2.contains("county.toml:1: TOML 格式错误"),
+        "{}",
+        told[0].2
+    );
+    let log = stop(daemon);
+    // The console: local times, readable counts.
+    let line = log
+        .lines()
+        .find(|l| l.contains("柳河镇_残疾人信息登记簿_2026-11.xlsx: accepted"))
+        .unwrap();
+    let now = chrono::Local::now().format("%Y-%m-%d ").to_string();
+    assert!(
+        line.starts_with(&now) && !line.contains('Z') && !line.contains("taizhang::"),
+        "{line}"
+    );
+    assert!(line.contains("30 rows, 0 errors, 0 warnings"), "{line}");
+}
+
+#[test]
+fn the_annotated_copy_reads_like_the_clerks_own_workbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules();
+    let mut reg = register(&rules, "石桥镇", 12, 7);
+    reg.set(3, "id_number", Val::Num(4.1990119850312e17));
+    let p = dir.path().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    reg.write(&p).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = bin()
+        .args(["validate", "--rules"])
+        .arg(rules_dir())
+        .arg("--annotate")
+        .arg(&out_dir)
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let copy = out_dir.join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    let text = python(
+        r#"
+import sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+d = wb['残疾人信息']
+print(d['A3'].font.b, d['F3'].font.b, d.freeze_panes, d.print_title_rows)
+print(d.column_dimensions['F'].width >= 20)
+l = wb['问题清单']
+print('|'.join(str(l.cell(4, c).value) for c in range(1, 9)))
+print(l.cell(5, 5).value)
+print(l.cell(5, 8).alignment.wrap_text, l.page_setup.orientation, l.sheet_properties.pageSetUpPr.fitToPage, l.print_title_rows)
+"#,
+        &[&copy],
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "True True A4 $3:$3", "{text}");
+    assert_eq!(lines[1], "True");
+    assert_eq!(
+        lines[2],
+        "序号|级别|工作表|单元格|姓名|列名|填写内容|问题说明"
+    );
+    let name = match &reg.rows[3]["name"] {
+        Val::Text(t) => t.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(lines[3], name);
+    assert_eq!(lines[4], "True landscape True $4:$4");
+}
+
+#[test]
+fn the_command_line_speaks_chinese_and_finds_its_rules() {
+    let out = bin().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for want in [
+        "用法：taizhang <命令>",
+        "命令:",
+        "选项:",
+        "显示本说明",
+        "持续运行（按 Ctrl-C 停止）",
+    ] {
+        assert!(help.contains(want), "{want} not in {help}");
+    }
+    assert!(
+        !help.contains("Usage") && !help.contains("Print help"),
+        "{help}"
+    );
+    let out = bin().args(["validate", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("用法：taizhang validate [选项] <文件>...") && !help.contains("[default"),
+        "{help}"
+    );
+    let out = bin()
+        .args(["validate", "--bogus", "x.xlsx"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "错误：不认识的参数「--bogus」\n用法：taizhang validate [选项] <文件>...\n运行 taizhang --help 或 taizhang <命令> --help 查看说明\n"
+    );
+    // Run from another folder: the rules beside the binary are found; with none, a hint.
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("taizhang");
+    std::fs::create_dir_all(&home).unwrap();
+    let exe = home.join("taizhang");
+    std::fs::copy(env!("CARGO_BIN_EXE_taizhang"), &exe).unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = Command::new(&exe)
+        .arg("check-rules")
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("找不到规则目录「rules」") && err.contains("用 --rules 指定规则目录"),
+        "{err}"
+    );
+    edited_rules(&home, |_, t| t);
+    let out = Command::new(&exe)
+        .arg("check-rules")
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("规则目录 {} 无误", home.join("rules").display())),
+        "{text}"
+    );
+    // A missing file is said in Chinese, without the OS's English.
+    let (code, json, _) = validate_json(&[], &[&elsewhere.join("没有这个文件.xlsx")]);
+    assert_eq!(code, 2);
+    assert_eq!(json["files"][0]["fatal"], "无法打开文件：文件或目录不存在");
+    // Many files piped: no progress bar, nothing on stderr.
+    let mut files = Vec::new();
+    for (i, unit) in ["柳河镇", "石桥镇", "清泉镇"].iter().enumerate() {
+        let p = tmp
+            .path()
+            .join(format!("{unit}_残疾人信息登记簿_2026-11.xlsx"));
+        register(&rules(), unit, 5, i as u64).write(&p).unwrap();
+        files.push(p);
+    }
+    let out = bin()
+        .env("TAIZHANG_NOW", "2026-11-30T09:00:00+08:00")
+        .args(["validate", "--rules"])
+        .arg(rules_dir())
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
