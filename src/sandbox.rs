@@ -131,6 +131,17 @@ pub fn run(exe: &Path, req: &Request, limits: WorkerLimits) -> Result<Reply, Fai
         }
     }
     let mut child = cmd.spawn().map_err(|e| Failure::Spawn(e.to_string()))?;
+    // Windows: the worker is put in a Job Object with a memory limit before it is
+    // given its request (it reads nothing before); the job dies with the handle.
+    #[cfg(windows)]
+    let _job = match job::confine(&child, limits.memory) {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::Spawn(format!("无法设置内存上限：{e}")));
+        }
+    };
     let body = serde_json::to_vec(req).map_err(|e| Failure::Spawn(e.to_string()))?;
     let mut stdin = child.stdin.take();
     let writer = std::thread::spawn(move || {
@@ -194,6 +205,62 @@ pub fn run(exe: &Path, req: &Request, limits: WorkerLimits) -> Result<Reply, Fai
     let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
     tracing::warn!(file = %req.file.display(), "worker died ({how}): {}", last.unwrap_or(""));
     Err(Failure::Crashed(how))
+}
+
+/// Windows: a Job Object that bounds a worker's memory
+/// (`JOB_OBJECT_LIMIT_PROCESS_MEMORY`) and kills it when the handle is closed
+/// (`JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`), so a worker never outlives its parent.
+#[cfg(windows)]
+mod job {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+        SetInformationJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, JOB_OBJECT_LIMIT_PROCESS_MEMORY,
+    };
+
+    /// The job a worker runs in; closing it ends the worker.
+    pub(super) struct Job(HANDLE);
+
+    impl Drop for Job {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from CreateJobObjectW and is closed once.
+            unsafe {
+                CloseHandle(self.0);
+            }
+        }
+    }
+
+    /// Puts `child` in a new job limited to `bytes` of committed memory.
+    pub(super) fn confine(child: &std::process::Child, bytes: u64) -> std::io::Result<Job> {
+        // SAFETY: plain Win32 calls on handles we own; the struct is zeroed as the
+        // API expects, then the two limits set.
+        unsafe {
+            let handle = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+            if handle.is_null() {
+                return Err(std::io::Error::last_os_error());
+            }
+            let job = Job(handle);
+            let mut info: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+            info.BasicLimitInformation.LimitFlags =
+                JOB_OBJECT_LIMIT_PROCESS_MEMORY | JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+            info.ProcessMemoryLimit = usize::try_from(bytes).unwrap_or(usize::MAX);
+            let ok = SetInformationJobObject(
+                job.0,
+                JobObjectExtendedLimitInformation,
+                (&info as *const JOBOBJECT_EXTENDED_LIMIT_INFORMATION).cast(),
+                std::mem::size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
+            );
+            if ok == 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if AssignProcessToJobObject(job.0, child.as_raw_handle() as HANDLE) == 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(job)
+        }
+    }
 }
 
 #[cfg(unix)]

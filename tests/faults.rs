@@ -3,8 +3,11 @@
 
 mod common;
 use common::*;
+#[cfg(unix)]
 use std::time::{Duration, Instant};
 
+// The tests that stop the daemon by a signal are Unix-only, and so are their helpers.
+#[cfg(unix)]
 fn emls(site: &Site) -> usize {
     std::fs::read_dir(site.outbox().join("mail"))
         .map(|rd| rd.count())
@@ -136,6 +139,7 @@ fn a_file_replaced_while_it_is_read_stays_in_the_inbox_and_its_new_version_is_ta
 
 /// An SMTP server on loopback that answers one byte a second and never finishes
 /// a reply (bounded: at most 120 bytes per connection, 4 connections).
+#[cfg(unix)]
 fn dripping_smtp() -> u16 {
     use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -522,4 +526,65 @@ fn a_full_state_disk_keeps_the_file_in_the_inbox_tells_the_admin_once_and_recove
         log.matches("could not copy into the archive").count() >= 2,
         "{log}"
     );
+}
+
+#[test]
+fn an_oversized_file_is_refused_from_its_size_and_archived_by_streaming() {
+    use std::io::{Seek, SeekFrom, Write};
+    let site = Site::new();
+    // 513 MiB (over the 512 MiB limit), sparse: a zip's first and last records
+    // around nothing, so it looks complete and is taken at once.
+    let size: u64 = 513 << 20;
+    let tmp = site.inbox().join(".big.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(b"PK\x03\x04").unwrap();
+        f.set_len(size).unwrap();
+        f.seek(SeekFrom::Start(size - 22)).unwrap();
+        f.write_all(b"PK\x05\x06").unwrap();
+    }
+    let name = "柳河镇_残疾人信息登记簿_2026-11.xlsx";
+    std::fs::rename(&tmp, site.inbox().join(name)).unwrap();
+    let (out, _, peak_kib) = run_measured(&mut site.cmd(&["run", "--once", "--settle", "0.2"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Never held in memory whole (the daemon, its worker, anything this test ran).
+    if let Some(kib) = peak_kib {
+        assert!(kib < 400 << 10, "peak {kib} KiB");
+    }
+    let status = site.status();
+    let u = unit_status(&status, "柳河镇");
+    assert_eq!(u["status"], "已退回", "{status:#}");
+    let (_, _, body) = mails(&site)
+        .into_iter()
+        .find(|m| m.0 == "cl-liuhe@anhe.example.gov.cn")
+        .unwrap();
+    assert!(
+        body.contains(&format!("文件过大（{size} 字节，上限 536870912 字节）")),
+        "{body}"
+    );
+    // Archived byte for byte (by a streaming copy), gone from the inbox.
+    let archived: Vec<_> = walk(&site.state().join("archive"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(name))
+        .collect();
+    assert_eq!(archived.len(), 1);
+    assert_eq!(std::fs::metadata(&archived[0]).unwrap().len(), size);
+    assert!(!site.inbox().join(name).exists());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

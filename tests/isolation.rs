@@ -456,3 +456,54 @@ fn an_ods_row_repeated_a_million_times_ends_within_the_memory_bound() {
     assert_eq!(q[0].1, "文件异常，无法读取：解析时内存超限（上限 1024 MB）");
     assert!(started.elapsed() < Duration::from_secs(60));
 }
+
+#[test]
+fn an_unreadable_shared_string_index_is_an_error_on_its_cell_never_the_title() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules();
+    let reg = register(&rules, "石桥镇", 6, 21);
+    let clean = dir.path().join("clean.xlsx");
+    reg.write(&clean).unwrap();
+    let (c1, c2) = (reg.cell(1, "name"), reg.cell(2, "name"));
+    let bad = dir.path().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    rewrite_part(&clean, &bad, "xl/worksheets/sheet1.xml", |xml| {
+        let mut xml = xml;
+        for (cell, v) in [(&c1, "-1"), (&c2, "18446744073709551616")] {
+            let open = format!("<c r=\"{cell}\"");
+            let at = xml.find(&open).unwrap();
+            let v0 = at + xml[at..].find("<v>").unwrap() + 3;
+            let v1 = v0 + xml[v0..].find("</v>").unwrap();
+            xml.replace_range(v0..v1, v);
+        }
+        xml
+    });
+    let (code, json, _) = validate_json(&[], &[&bad]);
+    let f = &json["files"][0];
+    assert_eq!(code, 1, "{f:#}");
+    let mut want = vec![
+        (c1.clone(), "file.unreadable_cell".to_string()),
+        (c2.clone(), "file.unreadable_cell".to_string()),
+    ];
+    want.sort();
+    assert_eq!(cell_rules(f), want);
+    let m = f["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["cell"] == c1.as_str())
+        .unwrap();
+    assert_eq!(m["value"], "-1");
+    assert!(
+        m["message"]
+            .as_str()
+            .unwrap()
+            .contains("共享文字编号「-1」无效"),
+        "{m}"
+    );
+    // The clean file has no such finding (its title is shared string 0 too).
+    let (code, json, _) = validate_json(&[], &[&clean]);
+    assert_eq!(
+        (code, &json["files"][0]["findings"]),
+        (0, &serde_json::json!([]))
+    );
+}

@@ -87,6 +87,7 @@ pub const FILE_MESSAGES: &[&str] = &[
     "other_sheets",
     "sheet_ambiguous",
     "total_mismatch",
+    "unreadable_cell",
 ];
 
 /// Placeholders any message may use besides column keys.

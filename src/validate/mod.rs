@@ -180,6 +180,7 @@ fn run(
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut pass = SheetPass::new(rules, kind, &sheet, opts, name, &root);
     pass.out.layout = report.layout.clone();
+    pass.shared0 = book.first_shared_string().map(str::to_string);
     pass.out.layout.other_sheets = others.clone();
     if !format.fits_extension(name) {
         let meta = kind.file_rule("wrong_extension", Severity::Warning);
@@ -214,6 +215,31 @@ fn run(
         return Err(e);
     }
     pass.finish()?;
+    // Cells that read as shared string 0: those whose index was really unreadable
+    // are an error there, never the title's text.
+    if !pass.like_shared0.is_empty() {
+        let suspects = std::mem::take(&mut pass.like_shared0);
+        let meta = kind.file_rule("unreadable_cell", Severity::Error);
+        for (r, c, v) in book.unreadable_indexes() {
+            if !suspects.contains(&(r, c)) {
+                continue;
+            }
+            let header = pass
+                .colmap
+                .get(c as usize)
+                .copied()
+                .flatten()
+                .map(|i| kind.columns[i].header.clone());
+            let place = Place {
+                sheet: sheet.clone(),
+                row: Some(r),
+                col: Some(c),
+                header,
+            };
+            let f = Finding::new(&meta, &place, &v, "", &|_| None);
+            pass.push_finding(f);
+        }
+    }
     if !others.is_empty() {
         let meta = kind.file_rule("other_sheets", Severity::Warning);
         let shown: Vec<String> = others.iter().map(|o| format!("「{o}」")).collect();

@@ -35,6 +35,10 @@ pub(super) struct SheetPass<'a> {
     pub(super) over_limit: bool,
     /// Sums of the money columns over the data rows so far (for 合计 rows).
     pub(super) sums: Vec<f64>,
+    /// Shared string 0 of the workbook, and the data cells whose text equals it
+    /// (maybe an index the reader could not map: see `workbook::shared`).
+    pub(super) shared0: Option<String>,
+    pub(super) like_shared0: Vec<(u32, u32)>,
 }
 
 impl<'a> SheetPass<'a> {
@@ -92,6 +96,8 @@ impl<'a> SheetPass<'a> {
             out: FileReport::default(),
             over_limit: false,
             sums: vec![0.0; n],
+            shared0: None,
+            like_shared0: Vec::new(),
         }
     }
 
@@ -369,6 +375,15 @@ impl<'a> SheetPass<'a> {
         }
         if !any || self.not_a_person(r, cells) || only_template {
             return;
+        }
+        if let Some(s0) = &self.shared0 {
+            for (c, v) in cells {
+                if let Cell::Text(t) = v {
+                    if t.len() == s0.len() && t == s0 && self.like_shared0.len() < 10_000 {
+                        self.like_shared0.push((r, *c));
+                    }
+                }
+            }
         }
         self.out.rows += 1;
         if self.out.rows > self.rules.county.limits.max_rows {

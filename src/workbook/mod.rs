@@ -8,6 +8,7 @@
 //! holds, never what its `<dimension>` claims.
 
 pub mod header;
+pub mod shared;
 pub mod value;
 
 use calamine::{Data, DataRef, Reader, Sheets};
@@ -249,6 +250,9 @@ pub struct Book {
     sheets: Sheets<BufReader<File>>,
     is_1904: bool,
     format: Format,
+    path: std::path::PathBuf,
+    /// Shared string 0 of an xlsx (what calamine reads an unreadable index as).
+    shared0: Option<String>,
 }
 
 /// A whole sheet held in memory, for rewriting it (the annotated copy).
@@ -283,11 +287,28 @@ impl Book {
             Sheets::Xlsb(x) => x.has_1904_epoch(),
             Sheets::Ods(_) => false,
         };
+        let shared0 = match format {
+            Format::Xlsx => shared::first_shared_string(path).filter(|s| !s.is_empty()),
+            _ => None,
+        };
         Ok(Book {
             sheets,
             is_1904,
             format,
+            path: path.to_path_buf(),
+            shared0,
         })
+    }
+
+    /// Shared string 0 of an xlsx: a data cell with this text may really hold an
+    /// index calamine could not read ([`shared::unreadable_indexes`] tells).
+    pub fn first_shared_string(&self) -> Option<&str> {
+        self.shared0.as_deref()
+    }
+
+    /// Cells (row, column, raw `<v>`) whose shared-string index is unreadable.
+    pub fn unreadable_indexes(&self) -> Vec<(u32, u32, String)> {
+        shared::unreadable_indexes(&self.path)
     }
 
     /// The format the file's bytes are in.
