@@ -598,3 +598,31 @@ fn the_command_line_speaks_chinese_and_finds_its_rules() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn validating_many_files_on_a_terminal_shows_progress() {
+    // `script` (util-linux, in every Debian) gives the command a terminal.
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, unit) in ["柳河镇", "石桥镇", "清泉镇", "白沙镇"].iter().enumerate() {
+        let p = dir
+            .path()
+            .join(format!("{unit}_残疾人信息登记簿_2026-11.xlsx"));
+        register(&rules(), unit, 50, i as u64).write(&p).unwrap();
+        files.push(p.display().to_string());
+    }
+    let cmdline = format!(
+        "{} validate --rules {} {}",
+        env!("CARGO_BIN_EXE_taizhang"),
+        rules_dir().display(),
+        files.join(" ")
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmdline, "/dev/null"])
+        .env("TAIZHANG_NOW", "2026-11-30T09:00:00+08:00")
+        .output()
+        .expect("script (util-linux)");
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(seen.contains("已校验") && seen.contains("个文件"), "{seen}");
+    assert!(seen.contains("结论：通过"), "{seen}");
+}

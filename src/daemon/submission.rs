@@ -426,3 +426,13 @@ impl Daemon {
         self.rebuild_stale()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(super::counted(1, "warning"), "1 warning");
+        assert_eq!(super::counted(0, "error"), "0 errors");
+        assert_eq!(super::counted(120, "row"), "120 rows");
+    }
+}
