@@ -849,3 +849,41 @@ fn versions_of_one_units_file_are_not_duplicates_and_copies_never_overwrite() {
         "{text}"
     );
 }
+
+#[test]
+fn the_county_decides_how_bad_a_file_level_finding_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_copy = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_copy).unwrap();
+    for e in std::fs::read_dir(rules_dir()).unwrap() {
+        let p = e.unwrap().path();
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        if p.file_name().unwrap() == "register.toml" {
+            text = text.replace(
+                "[file_severity]\n",
+                "[file_severity]\nperiod_mismatch = \"error\"\n",
+            );
+        }
+        std::fs::write(rules_copy.join(p.file_name().unwrap()), text).unwrap();
+    }
+    let reg = register(&rules(), "柳河镇", 6, 1); // 填报日期：2026年11月30日
+    let p = write(&reg, dir.path(), "柳河镇_残疾人信息登记簿_2026-12.xlsx");
+    let (code, json, _) = validate_json_with(&rules_copy, &[], &[&p]);
+    let f = &json["files"][0];
+    assert_eq!((code, f["errors"].as_u64()), (1, Some(1)), "{f:#}");
+    assert_eq!(finding(f, "file.period_mismatch")["severity"], "error");
+    // A name that is no file-level finding is a rules problem, with its line.
+    let text = std::fs::read_to_string(rules_copy.join("register.toml")).unwrap();
+    std::fs::write(
+        rules_copy.join("register.toml"),
+        text.replace("period_mismatch = \"error\"", "period_mismach = \"error\""),
+    )
+    .unwrap();
+    let out = bin().arg("check-rules").arg(&rules_copy).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("[file_severity] 中的「period_mismach」不是文件级检查"),
+        "{err}"
+    );
+}

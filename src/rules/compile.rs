@@ -233,6 +233,20 @@ pub(super) fn compile_kind(
             lint.at(path, src, None, format!("[messages] 缺少文件级提示「{m}」"));
         }
     }
+    for name in file.file_severity.keys() {
+        if !FILE_MESSAGES.contains(&name.as_str()) {
+            let line = src.find(&format!("{name} ")).map(|p| p..p);
+            lint.at(
+                path,
+                src,
+                line,
+                format!(
+                    "[file_severity] 中的「{name}」不是文件级检查（可用：{}）",
+                    FILE_MESSAGES.join("、")
+                ),
+            );
+        }
+    }
     let mut rule_ids: HashMap<String, usize> = HashMap::new();
     let mut columns = Vec::new();
     for c in &file.columns {
@@ -458,6 +472,7 @@ pub(super) fn compile_kind(
         native_calls,
         sheet_rules,
         messages: file.messages.clone(),
+        file_severity: file.file_severity.clone(),
         consolidation,
         total_words: words(&file.not_persons.totals),
         footer_words: words(&file.not_persons.footers),

@@ -209,6 +209,8 @@ pub struct Kind {
     pub sheet_rules: Vec<SheetRule>,
     /// File-level messages (`missing_column`, `unit_unknown`, …) by name.
     pub messages: BTreeMap<String, String>,
+    /// `[file_severity]`: file-level findings made warnings or errors by the county.
+    pub file_severity: BTreeMap<String, Severity>,
     pub consolidation: Option<Consolidation>,
     /// `[not_persons] totals` and `footers`, as [`header_key`]s.
     pub total_words: Vec<String>,
@@ -236,11 +238,12 @@ impl Kind {
         self.columns.iter().position(|c| c.key == key)
     }
 
-    /// A file-level message and its rule metadata (error unless the kind says otherwise).
+    /// A file-level message and its rule metadata: `severity` unless the kind's
+    /// `[file_severity]` says otherwise.
     pub fn file_rule(&self, name: &str, severity: Severity) -> RuleMeta {
         RuleMeta {
             id: format!("file.{name}"),
-            severity,
+            severity: self.file_severity.get(name).copied().unwrap_or(severity),
             message: self.messages.get(name).cloned().unwrap_or_default(),
         }
     }

@@ -184,6 +184,9 @@ pub struct KindFile {
     /// Rows that are no person: totals and footers.
     #[serde(default)]
     pub not_persons: NotPersonsDecl,
+    /// Severity of file-level findings, by name (`period_mismatch = "error"`).
+    #[serde(default)]
+    pub file_severity: BTreeMap<String, Severity>,
 }
 
 /// `[not_persons]`: the words that mark a row as a total or a footer, not a person.
