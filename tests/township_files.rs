@@ -887,3 +887,101 @@ fn the_county_decides_how_bad_a_file_level_finding_is() {
         "{err}"
     );
 }
+
+const MINI_KIND: &str = r#"
+[kind]
+id = "mini"
+name = "补贴简表"
+sheet = "补贴简表"
+recognise_by = ["name", "id_number", "subsidy_type"]
+
+[messages]
+missing_column = "缺少列「{header}」"
+unit_unknown = "无法确定填报单位"
+unit_conflict = "填报单位不一致（{value}）"
+no_rows = "没有数据行"
+period_guessed = "期间推定为 {period}"
+period_mismatch = "期间不一致"
+wrong_extension = "扩展名不对"
+other_sheets = "其他工作表 {value}"
+sheet_ambiguous = "无法确定工作表 {sheets}"
+total_mismatch = "合计不符"
+unreadable_cell = "无法读取"
+required = "「{header}」不能为空"
+too_long = "「{header}」过长"
+enum = "「{header}」只能填写：{expected}"
+enum_alias = "「{header}」按「{expected}」处理"
+
+[[columns]]
+key = "name"
+header = "姓名"
+type = "text"
+required = true
+
+[[columns]]
+key = "id_number"
+header = "身份证号"
+type = "text"
+required = true
+
+[[columns]]
+key = "subsidy_type"
+header = "补贴类型"
+type = "enum"
+values = ["生活补贴", "护理补贴"]
+required = true
+"#;
+
+#[test]
+fn the_kind_whose_header_matches_best_is_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_copy = dir.path().join("rules");
+    std::fs::create_dir_all(&rules_copy).unwrap();
+    for e in std::fs::read_dir(rules_dir()).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, rules_copy.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(rules_copy.join("mini.toml"), MINI_KIND).unwrap();
+    let rules = rules();
+    // A register with an extra 补贴类型 column matches both kinds' recognising
+    // headers; it names far more of the register's columns.
+    let mut reg = register(&rules, "柳河镇", 5, 1);
+    reg.sheet_name = "Sheet1".into();
+    reg.columns_extra = vec![("补贴类型".into(), vec![Val::text("生活补贴"); 5])];
+    let p = write(&reg, dir.path(), "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    let (code, json, _) = validate_json_with(&rules_copy, &[], &[&p]);
+    let f = &json["files"][0];
+    assert_eq!(
+        (code, f["kind_id"].as_str()),
+        (0, Some("register")),
+        "{f:#}"
+    );
+    // Only 姓名, 身份证号, 补贴类型: the small kind.
+    let mut small = register(&rules, "柳河镇", 5, 1);
+    small.sheet_name = "Sheet1".into();
+    small.summary = false;
+    small
+        .columns
+        .retain(|(k, _)| k == "name" || k == "id_number");
+    small.columns_extra = vec![("补贴类型".into(), vec![Val::text("护理补贴"); 5])];
+    let p = write(&small, dir.path(), "柳河镇_补贴简表_2026-11.xlsx");
+    let (code, json, _) = validate_json_with(&rules_copy, &[], &[&p]);
+    let f = &json["files"][0];
+    assert_eq!((code, f["kind_id"].as_str()), (0, Some("mini")), "{f:#}");
+    // Recognising headers that contain one another are a rules problem.
+    std::fs::write(
+        rules_copy.join("mini.toml"),
+        MINI_KIND.replace(
+            "recognise_by = [\"name\", \"id_number\", \"subsidy_type\"]",
+            "recognise_by = [\"name\", \"id_number\"]",
+        ),
+    )
+    .unwrap();
+    let out = bin().arg("check-rules").arg(&rules_copy).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("recognise_by 表头") && err.contains("无法区分文件是哪种台账"),
+        "{err}"
+    );
+}

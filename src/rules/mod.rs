@@ -506,6 +506,32 @@ impl RuleSet {
                 kinds.push(k);
             }
         }
+        // Two kinds whose recognising headers contain one another cannot be told apart.
+        for (a, ka) in kinds.iter().enumerate() {
+            for kb in kinds.iter().skip(a + 1) {
+                let heads = |k: &Kind| -> Vec<String> {
+                    k.recognise_by
+                        .iter()
+                        .map(|i| header_key(&k.columns[*i].header))
+                        .collect()
+                };
+                let (ha, hb) = (heads(ka), heads(kb));
+                let within = |x: &[String], y: &[String]| x.iter().all(|h| y.contains(h));
+                if within(&ha, &hb) || within(&hb, &ha) {
+                    lint.issues.push(LintIssue {
+                        file: kb.source.clone(),
+                        line: None,
+                        message: format!(
+                            "台账「{}」与「{}」的 recognise_by 表头（{} / {}）一方包含另一方，无法区分文件是哪种台账；请让每种台账至少有一个对方没有的识别列",
+                            ka.name,
+                            kb.name,
+                            ha.join("、"),
+                            hb.join("、")
+                        ),
+                    });
+                }
+            }
+        }
         if kinds.is_empty() && lint.issues.is_empty() {
             lint.at(
                 dir,

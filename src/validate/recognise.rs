@@ -1,7 +1,10 @@
 //! Which ledger a workbook is and which of its sheets to check.
 //!
 //! A sheet is a candidate for a kind when it has the kind's standard name or a
-//! header naming all of its `recognise_by` columns. One candidate is checked.
+//! header naming all of its `recognise_by` columns; when several kinds have
+//! candidates, the kind whose header names the most of its declared columns is the
+//! file's (a register with an extra 补贴类型 column is still a register). One
+//! candidate is checked.
 //! Among several (`10月`, `11月`; a copy of last month), the one whose name or
 //! `填报日期` matches the file's period is checked and the others are named in a
 //! warning; when that does not decide it, or the sheets belong to different
@@ -43,11 +46,13 @@ pub(super) fn recognise<'r>(
         };
         heads.push((sheet.clone(), rows));
     }
-    let mut best: Option<(&Kind, Vec<Candidate>, bool)> = None;
+    // Each kind's candidates; the kind whose best sheet names the most of its
+    // declared columns wins (a kind found by its sheet name alone counts as found
+    // when no kind is found by a header), then the one earlier in the rules.
+    let mut found_kinds: Vec<(&Kind, Vec<Candidate>)> = Vec::new();
     for kind in &rules.kinds {
         let specs = kind.header_specs();
         let mut found = Vec::new();
-        let mut by_name = false;
         for (sheet, rows) in &heads {
             let named = header_key(sheet) == header_key(&kind.sheet);
             let headed = rows.as_ref().is_some_and(|rows| {
@@ -55,23 +60,39 @@ pub(super) fn recognise<'r>(
                     .is_some_and(|m| kind.recognise_by.iter().all(|i| m.columns[*i].is_some()))
             });
             if named || headed {
-                by_name |= named;
                 found.push(Candidate {
                     name: sheet.clone(),
                     rows: rows.clone(),
                 });
             }
         }
-        // A kind whose standard sheet name is present wins over one found by header.
-        let better = match &best {
-            None => !found.is_empty(),
-            Some((_, _, b)) => by_name && !b,
-        };
-        if better {
-            best = Some((kind, found, by_name));
+        if !found.is_empty() {
+            found_kinds.push((kind, found));
         }
     }
-    if let Some((kind, found, _)) = best {
+    if found_kinds.len() > 1 {
+        let mut best: Option<(usize, usize)> = None; // (columns found, index)
+        for (k, (kind, found)) in found_kinds.iter_mut().enumerate() {
+            let specs = kind.header_specs();
+            let mut score = 0;
+            for c in found.iter_mut() {
+                if c.rows.is_none() {
+                    c.rows = Some(head_rows(book, &c.name, scan).map_err(|e| e.to_string())?);
+                }
+                let rows = c.rows.as_deref().unwrap_or_default();
+                if let Some(m) = find_header(rows, &specs, 1) {
+                    score = score.max(m.columns.iter().flatten().count());
+                }
+            }
+            if best.is_none_or(|(s, _)| score > s) {
+                best = Some((score, k));
+            }
+        }
+        let k = best.map_or(0, |(_, k)| k);
+        let (kind, found) = found_kinds.swap_remove(k);
+        return Ok((kind, found));
+    }
+    if let Some((kind, found)) = found_kinds.pop() {
         return Ok((kind, found));
     }
     let expect: Vec<String> = rules
