@@ -253,19 +253,6 @@ fn unit_is(site: &Site, unit: &str, status: &str) -> bool {
         })
 }
 
-/// A copy of the shipped rules in `dir`, edited by `edit(file name, text)`.
-fn edited_rules(dir: &Path, edit: impl Fn(&str, String) -> String) -> PathBuf {
-    let to = dir.join("rules");
-    std::fs::create_dir_all(&to).unwrap();
-    for e in std::fs::read_dir(rules_dir()).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&p).unwrap();
-        std::fs::write(to.join(&name), edit(&name, text)).unwrap();
-    }
-    to
-}
-
 fn check_rules(dir: &Path) -> (i32, String) {
     let out = bin().arg("check-rules").arg(dir).output().unwrap();
     (

@@ -853,19 +853,16 @@ fn versions_of_one_units_file_are_not_duplicates_and_copies_never_overwrite() {
 #[test]
 fn the_county_decides_how_bad_a_file_level_finding_is() {
     let dir = tempfile::tempdir().unwrap();
-    let rules_copy = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_copy).unwrap();
-    for e in std::fs::read_dir(rules_dir()).unwrap() {
-        let p = e.unwrap().path();
-        let mut text = std::fs::read_to_string(&p).unwrap();
-        if p.file_name().unwrap() == "register.toml" {
-            text = text.replace(
+    let rules_copy = edited_rules(dir.path(), |name, text| {
+        if name == "register.toml" {
+            text.replace(
                 "[file_severity]\n",
                 "[file_severity]\nperiod_mismatch = \"error\"\n",
-            );
+            )
+        } else {
+            text
         }
-        std::fs::write(rules_copy.join(p.file_name().unwrap()), text).unwrap();
-    }
+    });
     let reg = register(&rules(), "柳河镇", 6, 1); // 填报日期：2026年11月30日
     let p = write(&reg, dir.path(), "柳河镇_残疾人信息登记簿_2026-12.xlsx");
     let (code, json, _) = validate_json_with(&rules_copy, &[], &[&p]);
@@ -935,12 +932,7 @@ required = true
 #[test]
 fn the_kind_whose_header_matches_best_is_the_files() {
     let dir = tempfile::tempdir().unwrap();
-    let rules_copy = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_copy).unwrap();
-    for e in std::fs::read_dir(rules_dir()).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, rules_copy.join(p.file_name().unwrap())).unwrap();
-    }
+    let rules_copy = edited_rules(dir.path(), |_, text| text);
     std::fs::write(rules_copy.join("mini.toml"), MINI_KIND).unwrap();
     let rules = rules();
     // A register with an extra 补贴类型 column matches both kinds' recognising

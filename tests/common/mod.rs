@@ -376,3 +376,16 @@ pub fn mails(site: &Site) -> Vec<(String, String, String)> {
     out.sort();
     out
 }
+
+/// A copy of the shipped rules in `dir`, edited by `edit(file name, text)`.
+pub fn edited_rules(dir: &Path, edit: impl Fn(&str, String) -> String) -> PathBuf {
+    let to = dir.join("rules");
+    std::fs::create_dir_all(&to).unwrap();
+    for e in std::fs::read_dir(rules_dir()).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(to.join(&name), edit(&name, text)).unwrap();
+    }
+    to
+}
