@@ -299,7 +299,7 @@ fn rules_that_would_reject_every_file_are_refused_with_file_and_line() {
     for want in [
         "county.toml:6: TOML 格式错误：文字值必须加英文双引号",
         "register.toml:",
-        "「txt」不是可用的取值，可用：text、integer、money、date、enum",
+        "「txt」不是可用的取值，可用：text、integer、money、date、month、enum",
         "notices.toml:",
         "类型不对：写的是文字 \"30\"，这里应为整数（数字不加引号）",
     ] {

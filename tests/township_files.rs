@@ -908,6 +908,8 @@ required = "「{header}」不能为空"
 too_long = "「{header}」过长"
 enum = "「{header}」只能填写：{expected}"
 enum_alias = "「{header}」按「{expected}」处理"
+type_month = "「{header}」「{value}」不是月份，请写成 2026-11"
+unique_with = "同一人同一补贴同一月份重复（与第 {other_row} 行相同）"
 
 [[columns]]
 key = "name"
@@ -920,6 +922,7 @@ key = "id_number"
 header = "身份证号"
 type = "text"
 required = true
+unique_with = ["subsidy_type", "pay_month"]
 
 [[columns]]
 key = "subsidy_type"
@@ -927,6 +930,18 @@ header = "补贴类型"
 type = "enum"
 values = ["生活补贴", "护理补贴"]
 required = true
+
+[[columns]]
+key = "pay_month"
+header = "发放月份"
+type = "month"
+
+[[row_rules]]
+id = "pay_month_is_period"
+when = "pay_month != ''"
+assert = "pay_month == period"
+cell = "pay_month"
+message = "发放月份 {value} 不是本期 {period}"
 "#;
 
 #[test]
@@ -975,5 +990,75 @@ fn the_kind_whose_header_matches_best_is_the_files() {
     assert!(
         err.contains("recognise_by 表头") && err.contains("无法区分文件是哪种台账"),
         "{err}"
+    );
+}
+
+#[test]
+fn months_as_written_and_uniqueness_across_columns_are_rules_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_copy = edited_rules(dir.path(), |_, text| text);
+    std::fs::write(rules_copy.join("mini.toml"), MINI_KIND).unwrap();
+    let mut small = register(&rules(), "柳河镇", 6, 3);
+    small.sheet_name = "Sheet1".into();
+    small.summary = false;
+    small
+        .columns
+        .retain(|(k, _)| k == "name" || k == "id_number");
+    let same_id = small.rows[0]["id_number"].clone();
+    small.set(2, "id_number", same_id.clone());
+    small.set(3, "id_number", same_id);
+    let types = [
+        "生活补贴",
+        "生活补贴",
+        "生活补贴",
+        "护理补贴",
+        "生活补贴",
+        "生活补贴",
+    ];
+    let months = [
+        "2026-11",
+        "2026年11月",
+        "202611",
+        "2026/11",
+        "2026年10月",
+        "十一月",
+    ];
+    small.columns_extra = vec![
+        (
+            "补贴类型".into(),
+            types.iter().map(|t| Val::text(*t)).collect(),
+        ),
+        (
+            "发放月份".into(),
+            months.iter().map(|m| Val::text(*m)).collect(),
+        ),
+    ];
+    let p = write(&small, dir.path(), "柳河镇_补贴简表_2026-11.xlsx");
+    let (code, json, _) = validate_json_with(&rules_copy, &[], &[&p]);
+    let f = &json["files"][0];
+    assert_eq!((code, f["kind_id"].as_str()), (1, Some("mini")), "{f:#}");
+    let month_col = taizhang::workbook::value::column_name(3);
+    let row = |i: usize| small.sheet_row(i) + 1;
+    let mut want = vec![
+        // Row 2 repeats row 0: same person, 生活补贴, 2026-11 (written another way).
+        (
+            small.cell(2, "id_number"),
+            "id_number.unique_with".to_string(),
+        ),
+        (
+            format!("{month_col}{}", row(4)),
+            "pay_month_is_period".to_string(),
+        ),
+        (
+            format!("{month_col}{}", row(5)),
+            "pay_month.type_month".to_string(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(cell_rules(f), want, "{f:#}");
+    let dup = finding(f, "id_number.unique_with");
+    assert_eq!(
+        dup["message"],
+        format!("同一人同一补贴同一月份重复（与第 {} 行相同）", row(0))
     );
 }

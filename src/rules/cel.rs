@@ -125,7 +125,7 @@ pub fn blank_value(c: &super::Column) -> Value {
         ColumnType::Money => Value::Float(0.0),
         ColumnType::Integer => Value::Null,
         ColumnType::Enum => Value::from(c.blank_means.clone().unwrap_or_default()),
-        ColumnType::Text | ColumnType::Date => Value::from(""),
+        ColumnType::Text | ColumnType::Date | ColumnType::Month => Value::from(""),
     }
 }
 

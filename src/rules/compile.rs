@@ -510,6 +510,7 @@ pub(super) fn compile_column(
         ColumnType::Integer => used.push("type_integer".into()),
         ColumnType::Money => used.push("type_money".into()),
         ColumnType::Date => used.push("type_date".into()),
+        ColumnType::Month => used.push("type_month".into()),
         ColumnType::Enum => {
             used.push("enum".into());
             used.push("enum_alias".into());
@@ -558,6 +559,24 @@ pub(super) fn compile_column(
             used.push("unique_county".into());
         }
         None => {}
+    }
+    let mut unique_with = Vec::new();
+    for other in &c.unique_with {
+        match keys.iter().position(|k| k == other.get_ref()) {
+            Some(j) => unique_with.push(j),
+            None => lint.at(
+                path,
+                src,
+                Some(other.span()),
+                format!(
+                    "列「{key}」的 unique_with 引用了不存在的列「{}」",
+                    other.get_ref()
+                ),
+            ),
+        }
+    }
+    if !c.unique_with.is_empty() {
+        used.push("unique_with".into());
     }
     let lookup = c.lookup.as_ref().and_then(|l| {
         used.push("lookup".into());
@@ -741,6 +760,7 @@ pub(super) fn compile_column(
         max: c.max,
         length: c.length,
         unique: c.unique,
+        unique_with,
         lookup,
         checks,
         constraints,

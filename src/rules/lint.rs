@@ -273,6 +273,7 @@ pub const CONSTRAINTS: &[&str] = &[
     "type_integer",
     "type_money",
     "type_date",
+    "type_month",
     "enum",
     "enum_alias",
     "regex",
@@ -281,6 +282,7 @@ pub const CONSTRAINTS: &[&str] = &[
     "length",
     "unique_file",
     "unique_county",
+    "unique_with",
     "lookup",
     "too_long",
 ];

@@ -117,6 +117,8 @@ pub struct Column {
     pub max: Option<f64>,
     pub length: Option<usize>,
     pub unique: Option<UniqueScope>,
+    /// Columns this one is unique together with, in the file.
+    pub unique_with: Vec<usize>,
     pub lookup: Option<Lookup>,
     pub checks: Vec<ColumnCheck>,
     /// Rule metadata of the column's own constraints (`required`, `enum`, …).

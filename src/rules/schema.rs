@@ -258,6 +258,8 @@ pub enum ColumnType {
     Integer,
     Money,
     Date,
+    /// A month, as `YYYY-MM` (发放月份: a date, `2026-11`, `2026年11月`, `202611`).
+    Month,
     Enum,
 }
 
@@ -310,6 +312,11 @@ pub struct ColumnDecl {
     pub length: Option<usize>,
     #[serde(default)]
     pub unique: Option<UniqueScope>,
+    /// Unique in the file together with these columns (`unique_with = ["subsidy_type",
+    /// "pay_month"]` on the ID: one payment per person, subsidy and month); a later
+    /// row with the same values is an error (`unique_with`).
+    #[serde(default)]
+    pub unique_with: Vec<Spanned<String>>,
     #[serde(default)]
     pub lookup: Option<LookupDecl>,
     #[serde(default)]

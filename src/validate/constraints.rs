@@ -23,6 +23,8 @@ pub(super) struct Plan<'k> {
     pub(super) lookup: Vec<(usize, &'k Lookup)>,
     pub(super) checks: Vec<(usize, &'k ColumnCheck)>,
     pub(super) unique: Vec<(usize, UniqueScope)>,
+    /// Columns unique together with others.
+    pub(super) unique_with: Vec<(usize, &'k [usize])>,
 }
 
 impl<'k> Plan<'k> {
@@ -44,6 +46,9 @@ impl<'k> Plan<'k> {
             p.lookup.extend(c.lookup.as_ref().map(|l| (i, l)));
             p.checks.extend(c.checks.iter().map(|k| (i, k)));
             p.unique.extend(c.unique.map(|scope| (i, scope)));
+            if !c.unique_with.is_empty() {
+                p.unique_with.push((i, &c.unique_with));
+            }
         }
         p
     }
@@ -105,23 +110,25 @@ impl SheetPass<'_> {
                 self.report(r, i, "lookup", "", &|_| None, cells);
             }
         }
+        for &(i, others) in &plan.unique_with {
+            let cols = std::iter::once(i).chain(others.iter().copied());
+            if cols.clone().any(|j| self.norms[j].bad) || self.norms[i].blank {
+                continue;
+            }
+            let mut joined = String::new();
+            for j in cols {
+                joined.push_str(&self.norms[j].text);
+                joined.push('\u{1f}');
+            }
+            let first = seen_first(&mut self.first_seen_with, (i, hash128(&joined)), r);
+            self.report_repeat(first, r, i, "unique_with", cells);
+        }
         for &(i, scope) in &plan.unique {
             if self.norms[i].nothing_to_check {
                 continue;
             }
-            let key = hash128(&self.norms[i].text);
-            let first = match self.first_seen[i].entry(key) {
-                std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(r);
-                    None
-                }
-            };
-            if let Some(first) = first {
-                let other = (first + 1).to_string();
-                let extra = |k: &str| (k == "other_row").then(|| other.clone());
-                self.report(r, i, "unique_file", "", &extra, cells);
-            }
+            let first = seen_first(&mut self.first_seen[i], hash128(&self.norms[i].text), r);
+            self.report_repeat(first, r, i, "unique_file", cells);
             if scope == UniqueScope::County && self.opts.cross_file {
                 if let Some(c) = self.header.as_ref().and_then(|h| h.columns[i]) {
                     self.out.county_keys.push(CountyKey {
@@ -158,6 +165,39 @@ impl SheetPass<'_> {
             {
                 self.report_meta(r, i, &meta, &expected, &|_| None, cells);
             }
+        }
+    }
+}
+
+/// The row a key was first seen in, if before `r`; else `r` is remembered as its first.
+fn seen_first<K: std::hash::Hash + Eq>(
+    seen: &mut FxHashMap<K, u32>,
+    key: K,
+    r: u32,
+) -> Option<u32> {
+    match seen.entry(key) {
+        std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(r);
+            None
+        }
+    }
+}
+
+impl SheetPass<'_> {
+    /// A value repeated from row `first` (`{other_row}` in the message).
+    fn report_repeat(
+        &mut self,
+        first: Option<u32>,
+        r: u32,
+        i: usize,
+        constraint: &str,
+        cells: &[(u32, Cell<'_>)],
+    ) {
+        if let Some(first) = first {
+            let other = (first + 1).to_string();
+            let extra = |k: &str| (k == "other_row").then(|| other.clone());
+            self.report(r, i, constraint, "", &extra, cells);
         }
     }
 }

@@ -116,6 +116,14 @@ impl SheetPass<'_> {
                 }
                 Err(_) => problem = Some("type_money"),
             },
+            ColumnType::Month => match value::cell_month(cell) {
+                Ok(m) => {
+                    if let Some(m) = m {
+                        n.text.push_str(&m);
+                    }
+                }
+                Err(_) => problem = Some("type_month"),
+            },
             ColumnType::Date => match cell_date(cell) {
                 Ok(d) => {
                     n.date = d;

@@ -18,6 +18,8 @@ pub(super) struct SheetPass<'a> {
     pub(super) period: String,
     pub(super) period_end: String,
     pub(super) first_seen: Vec<FxHashMap<u128, u32>>,
+    /// (column, key of its value with its `unique_with` columns) → first row.
+    pub(super) first_seen_with: FxHashMap<(usize, u128), u32>,
     pub(super) tallies: Vec<Tally>,
     pub(super) norms: Vec<Norm>,
     /// Columns whose value nothing reads (only whether they are blank).
@@ -79,6 +81,7 @@ impl<'a> SheetPass<'a> {
             period: String::new(),
             period_end: String::new(),
             first_seen: vec![FxHashMap::default(); n],
+            first_seen_with: FxHashMap::default(),
             tallies,
             norms: vec![Norm::default(); n],
             inert: inert_columns(kind, opts),
@@ -580,6 +583,7 @@ pub(super) fn inert_columns(kind: &Kind, opts: &Options) -> Vec<bool> {
                 .iter()
                 .any(|c| c.checks.iter().any(|k| k.params.contains(&i)))
             || kind.sheet_rules.iter().any(|s| s.rows == i || s.cols == i)
+            || kind.columns.iter().any(|c| c.unique_with.contains(&i))
     };
     kind.columns
         .iter()
@@ -590,6 +594,7 @@ pub(super) fn inert_columns(kind: &Kind, opts: &Options) -> Vec<bool> {
                 && c.regex.is_none()
                 && c.length.is_none()
                 && c.unique.is_none()
+                && c.unique_with.is_empty()
                 && c.lookup.is_none()
                 && c.checks.is_empty()
                 && !read_elsewhere(i)

@@ -572,3 +572,93 @@ mod general_tests {
         assert_eq!(super::excel_general(80.0), "80");
     }
 }
+
+/// A month as `YYYY-MM` from a cell as people write it: a date (any day of the
+/// month), `2026-11`, `2026年11月`, `2026/11`, `2026.11`, `202611` (as text or as a
+/// number). A number like `2026.1` is refused: it may have been `2026.10`.
+pub fn cell_month(cell: &Cell<'_>) -> Result<Option<String>, Unreadable> {
+    let ym = |y: i64, m: i64| -> Result<Option<String>, Unreadable> {
+        if (1900..=2200).contains(&y) && (1..=12).contains(&m) {
+            Ok(Some(format!("{y:04}-{m:02}")))
+        } else {
+            Err(Unreadable)
+        }
+    };
+    let whole = |i: i64| -> Result<Option<String>, Unreadable> {
+        if (190001..=220012).contains(&i) {
+            return ym(i / 100, i % 100);
+        }
+        int_date(i).map(|d| d.map(|d| d.format("%Y-%m").to_string()))
+    };
+    match cell {
+        Cell::Empty => Ok(None),
+        Cell::Int(i) => whole(*i),
+        Cell::Float(f) if f.fract() == 0.0 => whole(*f as i64),
+        Cell::Float(f) => {
+            let cents = (f * 100.0).round();
+            let tenths_only = ((f * 10.0).round() - f * 10.0).abs() < 1e-6;
+            if (cents - f * 100.0).abs() < 1e-6 && !tenths_only {
+                ym(cents as i64 / 100, cents as i64 % 100)
+            } else {
+                Err(Unreadable)
+            }
+        }
+        Cell::Text(t) => {
+            let t = clean_text(t);
+            if t.is_empty() {
+                return Ok(None);
+            }
+            if let Some(d) = parse_date_text(&t) {
+                return Ok(Some(d.format("%Y-%m").to_string()));
+            }
+            let t = t.trim_end_matches('份').trim_end_matches('月');
+            let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+            if t.len() == 6 && digits(t) {
+                return whole(t.parse().map_err(|_| Unreadable)?);
+            }
+            match t.split_once(['-', '.', '/', '年']) {
+                Some((y, m)) if y.len() == 4 && digits(y) && digits(m) && m.len() <= 2 => ym(
+                    y.parse().map_err(|_| Unreadable)?,
+                    m.parse().map_err(|_| Unreadable)?,
+                ),
+                _ => Err(Unreadable),
+            }
+        }
+        Cell::Date(_) | Cell::Iso(_) => {
+            cell_date(cell).map(|d| d.map(|d| d.format("%Y-%m").to_string()))
+        }
+        Cell::Bool(_) | Cell::Error(_) => Err(Unreadable),
+    }
+}
+
+#[cfg(test)]
+mod month_tests {
+    use super::{cell_month, Cell};
+
+    #[test]
+    fn months_as_people_write_them() {
+        let m = |c: Cell<'_>| cell_month(&c).ok().flatten();
+        for t in [
+            "2026-11",
+            "2026年11月",
+            "2026年11月份",
+            "2026/11",
+            "2026.11",
+            "202611",
+            "2026-11-05",
+            "2026年11月5日",
+        ] {
+            assert_eq!(m(Cell::Text(t.into())).as_deref(), Some("2026-11"), "{t}");
+        }
+        assert_eq!(m(Cell::Int(202611)).as_deref(), Some("2026-11"));
+        assert_eq!(m(Cell::Float(2026.11)).as_deref(), Some("2026-11"));
+        assert_eq!(m(Cell::Float(2026.05)).as_deref(), Some("2026-05"));
+        assert!(
+            cell_month(&Cell::Float(2026.1)).is_err(),
+            "2026.1 may be 2026.10"
+        );
+        assert_eq!(m(Cell::Date(46331.0)).as_deref(), Some("2026-11"));
+        assert!(cell_month(&Cell::Text("十一月".into())).is_err());
+        assert!(cell_month(&Cell::Text("2026-13".into())).is_err());
+    }
+}
