@@ -10,7 +10,9 @@
 //! | [`cn_id`] | 18-digit resident ID (GB 11643-1999) | `number`, `old15`, `length`, `chars`, `birth`, `checksum` |
 //! | [`cn_disability_cert`] | 20-character disability certificate number | `number`, `length`, `id_mismatch`, `category`, `level` |
 //! | [`cn_phone`] | contact numbers, several per cell | `invalid`, `no_area_code` |
+//! | [`bank_card`] | the card a subsidy is paid into: 16–19 digits, as text | `number`, `length`, `chars` |
 
+pub mod bank_card;
 pub mod cn_disability_cert;
 pub mod cn_id;
 pub mod cn_phone;
@@ -71,6 +73,7 @@ pub fn registry() -> Vec<&'static dyn Check> {
         &cn_id::CnId,
         &cn_disability_cert::CnDisabilityCert,
         &cn_phone::CnPhone,
+        &bank_card::BankCard,
     ]
 }
 
