@@ -317,6 +317,17 @@ fn composed(
     }
 }
 
+/// A notice to the county admin from `template` with these values.
+fn to_admin(
+    rules: &RuleSet,
+    purpose: &str,
+    template: &crate::rules::schema::MailTemplate,
+    vars: &[(&'static str, &str)],
+) -> Option<Mail> {
+    let v: compose::Vars = vars.iter().map(|(k, x)| (*k, x.to_string())).collect();
+    composed(rules, purpose, template, &rules.county.admin, &v, None)
+}
+
 /// To the county admin: a county workbook could not be written (told once per
 /// failure streak; the rebuild is retried).
 pub fn for_workbook_failure(
@@ -325,47 +336,26 @@ pub fn for_workbook_failure(
     period: &str,
     error: &str,
 ) -> Option<Mail> {
-    let mut v: compose::Vars = HashMap::new();
-    v.insert("kind", kind_name.to_string());
-    v.insert("period", period.to_string());
-    v.insert("reason", error.to_string());
-    composed(
-        rules,
-        "workbook_failed",
-        &rules.notices.workbook_failed,
-        &rules.county.admin,
-        &v,
-        None,
-    )
+    let n = &rules.notices;
+    let vars = [("kind", kind_name), ("period", period), ("reason", error)];
+    to_admin(rules, "workbook_failed", &n.workbook_failed, &vars)
 }
 
 /// To the county admin: received files cannot be stored in the state folder.
 pub fn for_state_problem(rules: &RuleSet, error: &str) -> Option<Mail> {
-    let mut v: compose::Vars = HashMap::new();
-    v.insert("reason", error.to_string());
-    composed(
+    to_admin(
         rules,
         "state_disk",
         &rules.notices.state_disk,
-        &rules.county.admin,
-        &v,
-        None,
+        &[("reason", error)],
     )
 }
 
 /// To the county admin: an edit of the rules folder has problems, so the rules
 /// in force stay (told once per broken edit).
 pub fn for_rules_refused(rules: &RuleSet, problems: &str) -> Option<Mail> {
-    let mut v: compose::Vars = HashMap::new();
-    v.insert("reason", problems.to_string());
-    composed(
-        rules,
-        "rules_refused",
-        &rules.notices.rules_refused,
-        &rules.county.admin,
-        &v,
-        None,
-    )
+    let t = &rules.notices.rules_refused;
+    to_admin(rules, "rules_refused", t, &[("reason", problems)])
 }
 
 /// The county workbook for county staff.

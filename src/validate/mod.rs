@@ -171,8 +171,7 @@ fn run(
         match recognise::choose(&mut book, rules, kind, &mut candidates, opts, name)? {
             recognise::Choice::One(sheet, others) => (sheet, others),
             recognise::Choice::Refused { sheets, votes } => {
-                refuse_sheets(rules, kind, opts, name, &sheets, votes, report);
-                return Ok(());
+                return refuse_sheets(rules, kind, opts, name, &sheets, votes, report);
             }
         };
     report.sheet = Some(sheet.clone());
@@ -188,14 +187,9 @@ fn run(
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy()))
             .unwrap_or_else(|| "（无）".into());
-        let place = Place {
-            sheet: sheet.clone(),
-            ..Place::default()
-        };
-        let f = Finding::new(&meta, &place, &ext, format.name(), &|n| {
+        pass.file_finding_with(&meta, None, &ext, format.name(), &|n| {
             (n == "format").then(|| format.name().to_string())
         });
-        pass.push_finding(f);
     }
     let mut read_error = None;
     let feed = |r: u32, cells: &[(u32, Cell<'_>)]| match pass.feed(r, cells) {
@@ -269,7 +263,7 @@ fn refuse_sheets(
     sheets: &str,
     votes: Vec<(Source, String)>,
     report: &mut FileReport,
-) {
+) -> Result<(), String> {
     let county = &rules.county;
     let id = identify::identify(
         county,
@@ -281,11 +275,8 @@ fn refuse_sheets(
             ..identify::Clues::default()
         },
     );
-    let verdict = match (&opts.unit, id.unit) {
-        (Some(u), _) => match identify::match_unit(county, u) {
-            Some(u) => UnitVerdict::Known(u),
-            None => UnitVerdict::Unknown,
-        },
+    let verdict = match (given_unit(county, opts)?, id.unit) {
+        (Some(u), _) => UnitVerdict::Known(u),
         (None, UnitVerdict::Unknown) => {
             let mut units: Vec<&String> = votes.iter().map(|(_, u)| u).collect();
             units.sort();
@@ -298,16 +289,7 @@ fn refuse_sheets(
         }
         (None, v) => v,
     };
-    report.unit = match &verdict {
-        UnitVerdict::Known(u) => Some(u.clone()),
-        _ => None,
-    };
-    report.unit_code = report
-        .unit
-        .as_deref()
-        .and_then(|u| county.unit(u))
-        .map(|u| u.code.clone());
-    report.unit_verdict = Some(verdict);
+    record_unit(report, county, verdict);
     report.period = id.period.as_ref().map(|(p, _)| p.clone());
     report.layout.period_source = id.period.map(|(_, s)| s);
     let meta = kind.file_rule("sheet_ambiguous", Severity::Error);
@@ -327,4 +309,30 @@ fn refuse_sheets(
             _ => None,
         },
     ));
+    Ok(())
+}
+
+/// The unit the caller gave (`validate --unit`), as a known unit; one not in the
+/// county's list refuses the file.
+fn given_unit(county: &crate::rules::County, opts: &Options) -> Result<Option<String>, String> {
+    match &opts.unit {
+        Some(u) => identify::match_unit(county, u)
+            .map(Some)
+            .ok_or_else(|| format!("未知的填报单位「{u}」（不在乡镇名单中）")),
+        None => Ok(None),
+    }
+}
+
+/// Records how the unit was settled: the verdict, and the unit and its code when known.
+fn record_unit(report: &mut FileReport, county: &crate::rules::County, verdict: UnitVerdict) {
+    report.unit = match &verdict {
+        UnitVerdict::Known(u) => Some(u.clone()),
+        _ => None,
+    };
+    report.unit_code = report
+        .unit
+        .as_deref()
+        .and_then(|u| county.unit(u))
+        .map(|u| u.code.clone());
+    report.unit_verdict = Some(verdict);
 }

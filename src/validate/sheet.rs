@@ -190,11 +190,8 @@ impl<'a> SheetPass<'a> {
             },
         );
         self.out.layout.clues = title.said(self.opts, self.name);
-        let verdict = match &self.opts.unit {
-            Some(u) => match identify::match_unit(county, u) {
-                Some(u) => UnitVerdict::Known(u),
-                None => return Err(format!("未知的填报单位「{u}」（不在乡镇名单中）")),
-            },
+        let verdict = match given_unit(county, self.opts)? {
+            Some(u) => UnitVerdict::Known(u),
             None => identity.unit.clone(),
         };
         match &verdict {
@@ -226,13 +223,7 @@ impl<'a> SheetPass<'a> {
                 self.file_finding(&meta, None, &title.unit.clone().unwrap_or_default(), "");
             }
         }
-        self.out.unit_verdict = Some(verdict);
-        self.out.unit = self.unit.clone();
-        self.out.unit_code = self
-            .unit
-            .as_deref()
-            .and_then(|u| county.unit(u))
-            .map(|u| u.code.clone());
+        record_unit(&mut self.out, county, verdict);
         let (period, source) = identity.period.clone().unwrap_or_else(|| {
             (
                 crate::clock::now().format("%Y-%m").to_string(),
