@@ -121,18 +121,7 @@ print(d['E4'].is_date, d.freeze_panes)
 s = wb['汇总']
 print(s['B3'].fill.fgColor.rgb, s['B3'].value)
 "#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&copy)
-        .output()
-        .expect("python3 with openpyxl (installed by .ci/run)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = python(script, &[&copy]);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "问题清单");
     assert_eq!(lines[1], "'残疾人信息'!F6|'残疾人信息'!J9|'汇总'!B3");

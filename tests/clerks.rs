@@ -50,21 +50,6 @@ fn pages(pdf: &Path) -> usize {
         .unwrap()
 }
 
-fn python(script: &str, args: &[&Path]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 with openpyxl (installed by scripts/test)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 #[test]
 fn the_county_workbook_prints_as_clerks_need() {
     let site = Site::new();

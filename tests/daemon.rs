@@ -38,12 +38,7 @@ fn thirteen_clean_units_consolidate_to_the_right_counts() {
         expected_rows += n;
         per_unit.push((u.name.clone(), n, reg));
     }
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = site.run_once_ok();
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         log.matches(": accepted (").count(),
@@ -217,12 +212,7 @@ fn malformed_and_unidentifiable_files_are_quarantined_with_a_reason() {
         b"PK\x03\x04 truncated",
     )
     .unwrap();
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
     let q = site.outbox().join("quarantine");
     let mut names: Vec<String> = std::fs::read_dir(&q)
         .unwrap()
@@ -452,12 +442,7 @@ fn kill_9_at_any_moment_loses_nothing() {
         child.kill().unwrap(); // SIGKILL
         let _ = child.wait();
     }
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
     let st = site.status();
     assert!(st["in_progress"].as_array().unwrap().is_empty(), "{st:#}");
     let units = st["periods"][0]["units"].as_array().unwrap();

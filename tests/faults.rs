@@ -45,12 +45,7 @@ fn a_second_daemon_on_the_same_state_folder_exits_at_once_naming_the_holder() {
     });
     stop(daemon);
     // Once the holder is gone, the state folder is free again; nothing was taken twice.
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
     let st = site.status();
     let liuhe = unit_status(&st, "柳河镇");
     assert_eq!(liuhe["status"], "已通过");
@@ -250,12 +245,7 @@ fn sheet_names_excel_refuses_still_give_an_annotated_copy_attached_to_the_notice
     });
     let path = site.inbox().join("石桥镇_残疾人信息登记簿_2026-11.xlsx");
     std::fs::rename(&staged, &path).unwrap();
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
     let raw = the_mail(&site);
     let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
     let body = m.body_text(0).unwrap().to_string();
@@ -567,24 +557,11 @@ fn an_oversized_file_is_refused_from_its_size_and_archived_by_streaming() {
         "{body}"
     );
     // Archived byte for byte (by a streaming copy), gone from the inbox.
-    let archived: Vec<_> = walk(&site.state().join("archive"))
+    let archived: Vec<_> = files_under(&site.state().join("archive"))
         .into_iter()
         .filter(|p| p.to_string_lossy().ends_with(name))
         .collect();
     assert_eq!(archived.len(), 1);
     assert_eq!(std::fs::metadata(&archived[0]).unwrap().len(), size);
     assert!(!site.inbox().join(name).exists());
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -391,19 +391,14 @@ fn a_cell_longer_than_excel_holds_is_an_error_and_every_workbook_still_builds() 
         msg,
         "「备注」内容过长（40000 个字符），超过 Excel 单元格上限 32767 个字符，请删减后重新报送"
     );
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
     let st = site.status();
     assert_eq!(unit_status(&st, "石桥镇")["status"], "已退回");
     assert_eq!(unit_status(&st, "柳河镇")["status"], "已通过");
     assert!(st["workbooks_failed"].as_array().unwrap().is_empty());
     assert_eq!(sheet(&site.county_workbook(), "全县明细").len(), 1 + 10);
     // The annotated copy was written (the long text cut, with a mark) and attached.
-    let annotated: Vec<_> = walk_files(&site.state().join("annotated"));
+    let annotated: Vec<_> = files_under(&site.state().join("annotated"));
     assert_eq!(annotated.len(), 1, "{annotated:?}");
     let copy = sheet(&annotated[0], "残疾人信息");
     let cut = copy
@@ -412,19 +407,6 @@ fn a_cell_longer_than_excel_holds_is_an_error_and_every_workbook_still_builds() 
         .unwrap();
     assert!(cut.ends_with("……（内容超过 32767 字符，已截断）"));
     assert_eq!(cut.chars().count(), 32_767);
-}
-
-fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -486,12 +468,7 @@ fn an_unreadable_shared_string_index_is_an_error_on_its_cell_never_the_title() {
     ];
     want.sort();
     assert_eq!(cell_rules(f), want);
-    let m = f["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["cell"] == c1.as_str())
-        .unwrap();
+    let m = finding_at(f, &c1);
     assert_eq!(m["value"], "-1");
     assert!(
         m["message"]

@@ -209,18 +209,10 @@ print(wb.sheetnames[0], ws.max_row - 4)
 d = wb['残疾人信息']
 print(d['J4'].fill.fgColor.rgb, d['J4'].comment.text.splitlines()[1][:4])
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&path)
-        .output()
-        .unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout);
+    let shown = python(script, &[&path]);
     assert_eq!(
         shown.lines().collect::<Vec<_>>(),
-        vec!["问题清单 4", "FFFFC7CE 【错误】"],
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        vec!["问题清单 4", "FFFFC7CE 【错误】"]
     );
 }
 

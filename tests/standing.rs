@@ -54,12 +54,7 @@ fn a_stray_file_of_no_known_kind_leaves_every_standing_as_it_was() {
     let mails_before = mails(&site).len();
 
     stray_workbook(&site.inbox().join("柳河镇_生活补贴发放表_2026-11.xlsx"));
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
 
     let after = site.status();
     assert_eq!(
@@ -146,12 +141,7 @@ fn a_county_workbook_that_cannot_be_replaced_delays_no_notice_and_is_rebuilt_lat
 
     // The fault goes away: the next pass rebuilds it, with no new file needed.
     std::fs::remove_dir_all(&target).unwrap();
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
     assert!(target.is_file());
     let rows = sheet(&target, "报送情况");
     let shiqiao = rows.iter().find(|r| r[1] == "石桥镇").unwrap();

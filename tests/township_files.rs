@@ -295,12 +295,7 @@ fn a_quarantined_file_is_told_to_every_unit_it_points_at() {
     reg.title_line = Some(String::new());
     let p = site.drop_in(&reg, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
     let bytes = std::fs::read(&p).unwrap();
-    let out = site.run_once(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    site.run_once_ok();
     let got = mails(&site);
     let to: Vec<&str> = got.iter().map(|m| m.0.as_str()).collect();
     assert_eq!(
@@ -662,12 +657,7 @@ fn values_written_another_way_are_read_and_named() {
     ];
     want.sort();
     assert_eq!(cell_rules(f), want);
-    let m = f["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["cell"] == reg.cell(multi, "category").as_str())
-        .unwrap();
+    let m = finding_at(f, &reg.cell(multi, "category"));
     assert_eq!(
         m["message"],
         "「残疾类别」填写「多重残疾」，已按标准写法「多重」处理；请今后填写「多重」"

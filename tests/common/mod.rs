@@ -221,15 +221,14 @@ impl Site {
         c.args(extra);
         c.output().unwrap()
     }
+    /// `run --once`, which must succeed (its log shown otherwise).
+    pub fn run_once_ok(&self) -> std::process::Output {
+        succeeded(self.run_once(&[]))
+    }
     /// `run --once` at another time than [`Site::cmd`]'s, which must succeed.
     pub fn run_once_at(&self, now: &str) {
         let mut c = self.cmd(&["run", "--once", "--settle", "0.2"]);
-        let out = c.env("TAIZHANG_NOW", now).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeeded(c.env("TAIZHANG_NOW", now).output().unwrap());
     }
     /// Starts the daemon; its log is on the child's stderr.
     pub fn watch(&self, extra: &[&str]) -> std::process::Child {
@@ -388,4 +387,47 @@ pub fn edited_rules(dir: &Path, edit: impl Fn(&str, String) -> String) -> PathBu
         std::fs::write(to.join(&name), edit(&name, text)).unwrap();
     }
     to
+}
+
+/// A finished command's output, asserting it succeeded (its stderr shown otherwise).
+pub fn succeeded(out: std::process::Output) -> std::process::Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every file under `dir`, at any depth (folders left out).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Runs a Python script (`python3 -c`) with `args`, which must succeed; its stdout.
+pub fn python(script: &str, args: &[&Path]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 with openpyxl (installed by scripts/test)");
+    String::from_utf8_lossy(&succeeded(out).stdout).to_string()
+}
+
+/// A file's (first) finding on `cell`, from `validate --format json`.
+pub fn finding_at<'a>(file: &'a Value, cell: &str) -> &'a Value {
+    file["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["cell"] == cell))
+        .unwrap_or_else(|| panic!("no finding on {cell} in {file:#}"))
 }
