@@ -685,7 +685,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
                 &OutcomeRecord {
                     annotated: None,
                     mails: &[],
-                    person_key: Some("id_number"),
+                    person_key: &["id_number"],
                     workbook_why: None,
                     rules_version: None,
                 },

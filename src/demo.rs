@@ -1,12 +1,16 @@
-//! Demo submissions: a clean register and one with typical mistakes, so a fresh
-//! clone can show the whole flow without any real data.
+//! Demo submissions: a clean register and one with typical mistakes, each with
+//! its unit's payments ledger, so a fresh clone can show the whole flow without
+//! any real data.
 
 use crate::rules::RuleSet;
-use crate::samples::{people, Register, Val};
+use crate::samples::{payments, people, Register, Val};
+use chrono::Datelike;
 use std::path::{Path, PathBuf};
 
-/// Writes two sample registers for `period` into `dir`: 柳河镇 (clean) and 石桥镇
-/// (with errors a clerk typically makes). Returns the paths written.
+/// Writes two sample registers for `period` into `dir`, 柳河镇 (clean) and 石桥镇
+/// (with errors a clerk typically makes), and each unit's payments ledger (柳河镇's
+/// clean but one eligible person left unpaid; 石桥镇's with typical mistakes).
+/// Returns the paths written.
 pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut out = Vec::new();
@@ -17,7 +21,8 @@ pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathB
             .map(|u| u.code.clone())
             .unwrap_or_default();
         let villages = rules.villages_of(unit);
-        let mut reg = Register::new(unit, &people(&code, &villages, 120, seed));
+        let persons = people(&code, &villages, 120, seed);
+        let mut reg = Register::new(unit, &persons);
         reg.template_rows = 5;
         // Filled in on the period's last day, so the 填报日期 agrees with the file name.
         if let Some(end) = crate::workbook::value::period_end(period) {
@@ -41,6 +46,43 @@ pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathB
         }
         let path = dir.join(format!("{unit}_残疾人信息登记簿_{period}.xlsx"));
         crate::fsutil::replace_durable(&path, |tmp| reg.write(tmp).map_err(std::io::Error::other))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        out.push(path);
+
+        let mut pay = payments(unit, &persons, period);
+        if broken {
+            // A card number typed into a General cell, 生活补贴 paid at the wrong
+            // amount, one row entered twice, last month's payment in this month's ledger.
+            pay.set(2, "card_number", Val::Num(6.228_480_012_345_678e18));
+            if let Some(i) = pay
+                .rows
+                .iter()
+                .position(|r| r.get("subsidy_type") == Some(&Val::text("生活补贴")))
+            {
+                pay.set(i, "amount", Val::Num(100.0));
+            }
+            let again = pay.rows[5].clone();
+            pay.rows.insert(6, again);
+            if let Some(prev) = crate::workbook::value::period_end(period)
+                .and_then(|d| d.with_day(1))
+                .and_then(|d| d.pred_opt())
+            {
+                pay.set(9, "pay_month", Val::text(prev.format("%Y-%m").to_string()));
+            }
+        } else if let Some(i) = pay
+            .rows
+            .iter()
+            .position(|r| r.get("subsidy_type") == Some(&Val::text("护理补贴")))
+        {
+            // Eligible, and not paid this month: 应发未发 in the county workbook.
+            pay.rows.remove(i);
+        }
+        for (k, r) in pay.rows.iter_mut().enumerate() {
+            r.insert("seq".into(), Val::Num((k + 1) as f64));
+        }
+        pay.after_rows = vec![pay.payments_total(0.0)];
+        let path = dir.join(format!("{unit}_两项补贴发放台账_{period}.xlsx"));
+        crate::fsutil::replace_durable(&path, |tmp| pay.write(tmp).map_err(std::io::Error::other))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         out.push(path);
     }

@@ -153,6 +153,9 @@ enum Command {
         /// 把每个文件带批注的副本写入此目录
         #[arg(long, value_name = "目录")]
         annotate: Option<PathBuf>,
+        /// 守护进程的状态目录：发放台账按其中已通过的登记簿核对（同一批文件中有该单位登记簿时以它为准）
+        #[arg(long, value_name = "目录")]
+        state: Option<PathBuf>,
         /// 要校验的文件
         #[arg(required = true, value_name = "文件")]
         files: Vec<PathBuf>,
@@ -571,6 +574,7 @@ fn run(cli: Cli) -> Result<u8> {
                         &rules,
                         &files,
                         &opts,
+                        &taizhang::sandbox::RefSources::default(),
                         taizhang::sandbox::WorkerLimits::default(),
                         &|_| {},
                     )
@@ -618,8 +622,24 @@ fn run(cli: Cli) -> Result<u8> {
             period,
             format,
             annotate,
+            state,
             files,
         } => {
+            if let Some(s) = &state {
+                if let Err(e) = taizhang::journal::Journal::open_read_only(s) {
+                    let why = match &e {
+                        taizhang::journal::JournalError::Io(p, io) => {
+                            format!("{}：{}", p.display(), taizhang::fsutil::io_zh(io))
+                        }
+                        other => other.to_string(),
+                    };
+                    eprintln!(
+                        "错误：--state {} 中没有可读的台账记录（{why}）",
+                        s.display()
+                    );
+                    return Ok(2);
+                }
+            }
             if let Some(p) = &period {
                 if taizhang::workbook::value::period_end(p).is_none() {
                     eprintln!("错误：--period 应为 YYYY-MM 格式，例如 2026-11");
@@ -653,11 +673,12 @@ fn run(cli: Cli) -> Result<u8> {
                     );
                     b
                 });
-            let mut reports = taizhang::sandbox::validate_many(
+            let mut reports = taizhang::sandbox::validate_run(
                 &exe,
-                &rules.dir,
+                &rules,
                 &files,
                 &opts,
+                state,
                 taizhang::sandbox::WorkerLimits::default(),
                 &|_| {
                     if let Some(b) = &bar {

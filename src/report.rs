@@ -48,6 +48,9 @@ pub fn text(reports: &[FileReport]) -> String {
             r.errors,
             r.warnings,
         );
+        for x in &r.references {
+            let _ = writeln!(out, "  {}", x.said());
+        }
         let mut sheets: Vec<&str> = Vec::new();
         for f in &r.findings {
             if !sheets.contains(&f.sheet.as_str()) {
@@ -159,6 +162,9 @@ pub fn layout_text(r: &FileReport) -> String {
         let _ = writeln!(out, "  期间：{p}{from}");
     }
     let _ = writeln!(out, "  数据行：{}", r.rows);
+    for x in &r.references {
+        let _ = writeln!(out, "  {}", x.said());
+    }
     if !l.not_persons.is_empty() {
         let shown: Vec<String> = l
             .not_persons

@@ -215,6 +215,65 @@ pub const REGISTER_COLUMNS: &[(&str, &str)] = &[
     ("issue_date", "办证日期"),
 ];
 
+/// Standard headers of the payments ledger (两项补贴发放台账), in template order.
+pub const PAYMENT_COLUMNS: &[(&str, &str)] = &[
+    ("seq", "序号"),
+    ("name", "姓名"),
+    ("id_number", "身份证号"),
+    ("cert_number", "残疾人证号"),
+    ("subsidy_type", "补贴类型"),
+    ("pay_month", "发放月份"),
+    ("amount", "发放金额"),
+    ("card_number", "银行卡号"),
+    ("remarks", "备注"),
+];
+
+/// A 19-digit bank card number of a person (deterministic, from the ID).
+pub fn card_of(p: &Person) -> String {
+    let digits: String = p.id.chars().filter(char::is_ascii_digit).collect();
+    format!("6228{:0>15}", &digits[digits.len().saturating_sub(15)..])
+}
+
+/// A clean payments ledger of `period` for the given persons: one row per
+/// subsidy each receives by the register (生活补贴 for 低保, 护理补贴 by level),
+/// laid out as the county template (title, 填报单位 line, header, rows), a 合计
+/// row at the bottom. Written by [`Register::write`] (no 汇总 sheet).
+pub fn payments(unit: &str, persons: &[Person], period: &str) -> Register {
+    let mut rows = Vec::new();
+    for p in persons {
+        for (kind, amount) in [("生活补贴", p.living), ("护理补贴", p.nursing)] {
+            if amount <= 0.0 {
+                continue;
+            }
+            let mut m = BTreeMap::new();
+            m.insert("seq".to_string(), Val::Num((rows.len() + 1) as f64));
+            m.insert("name".into(), Val::text(&p.name));
+            m.insert("id_number".into(), Val::text(&p.id));
+            m.insert("cert_number".into(), Val::text(p.cert()));
+            m.insert("subsidy_type".into(), Val::text(kind));
+            m.insert("pay_month".into(), Val::text(period));
+            m.insert("amount".into(), Val::Num(amount));
+            m.insert("card_number".into(), Val::text(card_of(p)));
+            m.insert("remarks".into(), Val::Blank);
+            rows.push(m);
+        }
+    }
+    let mut reg = Register::new(unit, &[]);
+    reg.columns = PAYMENT_COLUMNS
+        .iter()
+        .map(|(k, h)| (k.to_string(), h.to_string()))
+        .collect();
+    reg.rows = rows;
+    reg.sheet_name = "补贴发放".into();
+    reg.summary = false;
+    reg.title_line = Some(format!("安和县{unit}两项补贴发放台账"));
+    if let Some(end) = crate::workbook::value::period_end(period) {
+        reg.date_text = end.format("%Y年%-m月%-d日").to_string();
+    }
+    reg.after_rows = vec![reg.payments_total(0.0)];
+    reg
+}
+
 /// A register workbook about to be written: change anything, then [`Register::write`].
 #[derive(Debug, Clone)]
 pub struct Register {
@@ -358,6 +417,23 @@ impl Register {
             "nursing_subsidy".to_string(),
             Val::Num(sum("nursing_subsidy")),
         );
+        m
+    }
+
+    /// The 合计 row of a payments ledger: `合计` under 姓名 and the sum of 发放金额
+    /// (plus `off`).
+    pub fn payments_total(&self, off: f64) -> BTreeMap<String, Val> {
+        let sum: f64 = self
+            .rows
+            .iter()
+            .map(|r| match r.get("amount") {
+                Some(Val::Num(x)) => *x,
+                _ => 0.0,
+            })
+            .sum();
+        let mut m = BTreeMap::new();
+        m.insert("name".to_string(), Val::text("合计"));
+        m.insert("amount".to_string(), Val::Num(sum + off));
         m
     }
 

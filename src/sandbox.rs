@@ -27,6 +27,20 @@ pub struct Request {
     pub opts: Options,
     /// Write the annotated copy here when the file has findings.
     pub annotate_dir: Option<PathBuf>,
+    /// Where the ledgers a kind refers to come from.
+    #[serde(default)]
+    pub refs: RefSources,
+}
+
+/// Where a worker finds the ledgers a file is checked against (a payments
+/// ledger's register): the files of the same run first, then a journal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RefSources {
+    #[serde(default)]
+    pub ledgers: Vec<validate::RefLedger>,
+    /// A state folder whose journal (opened read-only) answers the rest.
+    #[serde(default)]
+    pub state: Option<PathBuf>,
 }
 
 /// What a worker hands back.
@@ -86,7 +100,23 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), String> {
         std::thread::sleep(Duration::from_secs(30));
     }
     let rules = RuleSet::load(&req.rules).map_err(|e| format!("rules: {e}"))?;
-    let report = validate::validate_path(&rules, &req.file, &req.opts);
+    let journal = match &req.refs.state {
+        Some(state) if rules.kinds.iter().any(|k| !k.references.is_empty()) => Some(
+            crate::journal::Journal::open_read_only(state)
+                .map(|j| crate::standing::JournalRefs::new(j, &rules))
+                .map_err(|e| format!("journal: {e}"))?,
+        ),
+        _ => None,
+    };
+    let behind: &dyn validate::References = match &journal {
+        Some(j) => j,
+        None => &validate::NoReferences,
+    };
+    let refs = validate::RunLedgers {
+        ledgers: &req.refs.ledgers,
+        behind,
+    };
+    let report = validate::validate_with(&rules, &req.file, &req.opts, &refs);
     let annotated = match &req.annotate_dir {
         Some(dir) if report.fatal.is_none() && !report.findings.is_empty() => Some(
             std::fs::create_dir_all(dir)
@@ -305,6 +335,7 @@ pub fn validate_many(
     rules: &Path,
     files: &[PathBuf],
     opts: &Options,
+    refs: &RefSources,
     limits: WorkerLimits,
     done: &(dyn Fn(&FileReport) + Sync),
 ) -> Vec<FileReport> {
@@ -314,9 +345,83 @@ pub fn validate_many(
             file: files[i].clone(),
             opts: opts.clone(),
             annotate_dir: None,
+            refs: refs.clone(),
         };
         let report = validate_file(exe, &req, limits).0;
         done(&report);
         report
     })
+}
+
+/// Validates the files of one run (`taizhang validate FILE...`), each in its own
+/// worker: a file whose kind refers to another (a payments ledger to its unit's
+/// register) is checked against that unit's ledger among the files of the run if
+/// one passed, else the journal of `state`, else it says none is on file.
+pub fn validate_run(
+    exe: &Path,
+    rules: &RuleSet,
+    files: &[PathBuf],
+    opts: &Options,
+    state: Option<PathBuf>,
+    limits: WorkerLimits,
+    done: &(dyn Fn(&FileReport) + Sync),
+) -> Vec<FileReport> {
+    let referring = rules.kinds.iter().any(|k| !k.references.is_empty());
+    let first = Options {
+        collect_rows: opts.collect_rows || (referring && files.len() > 1),
+        ..opts.clone()
+    };
+    let behind = RefSources {
+        ledgers: Vec::new(),
+        state,
+    };
+    let mut reports = validate_many(exe, &rules.dir, files, &first, &behind, limits, done);
+    if first.collect_rows && !opts.collect_rows {
+        // The ledgers others refer to, from the files that passed.
+        let mut ledgers = Vec::new();
+        for r in &reports {
+            if r.fatal.is_some() || r.errors > 0 {
+                continue;
+            }
+            let on = rules
+                .kinds
+                .iter()
+                .flat_map(|k| &k.references)
+                .find(|x| Some(&x.kind) == r.kind_id.as_ref())
+                .map(|x| x.on.clone());
+            if let Some(l) = on.and_then(|on| validate::RefLedger::of_report(r, &on)) {
+                ledgers.push(l);
+            }
+        }
+        for r in reports.iter_mut() {
+            r.records = Vec::new();
+        }
+        let again: Vec<usize> = (0..reports.len())
+            .filter(|&i| {
+                let r = &reports[i];
+                let kind = r.kind_id.as_deref().and_then(|k| rules.kind(k));
+                kind.is_some_and(|k| {
+                    k.references.iter().any(|x| {
+                        ledgers.iter().any(|l| {
+                            l.kind == x.kind
+                                && Some(&l.unit) == r.unit.as_ref()
+                                && r.period.as_ref().is_some_and(|p| l.period <= *p)
+                        })
+                    })
+                })
+            })
+            .collect();
+        if !again.is_empty() {
+            let with = RefSources {
+                ledgers,
+                state: behind.state.clone(),
+            };
+            let paths: Vec<PathBuf> = again.iter().map(|&i| files[i].clone()).collect();
+            let redone = validate_many(exe, &rules.dir, &paths, opts, &with, limits, &|_| {});
+            for (i, r) in again.into_iter().zip(redone) {
+                reports[i] = r;
+            }
+        }
+    }
+    reports
 }

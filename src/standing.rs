@@ -121,6 +121,33 @@ pub fn latest_accepted(
     journal.latest_accepted(unit, kind_id, at_or_before)
 }
 
+/// The columns whose values make a stored row's `person` key: the kind's
+/// `person_key` and its `duplicate_with` columns (empty without consolidation).
+pub fn person_columns(kind: &Kind) -> Vec<&str> {
+    kind.consolidation
+        .as_ref()
+        .map(|c| {
+            std::iter::once(c.person_key)
+                .chain(c.duplicate_with.iter().copied())
+                .map(|i| kind.columns[i].key.as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A stored `person` key as a clerk reads it: `419…（护理补贴，2026-11）` for a key
+/// of several columns.
+pub fn key_said(key: &str) -> String {
+    let mut parts = key.split('|');
+    let first = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first}（{}）", rest.join("，"))
+    }
+}
+
 /// A person found in more than one unit's counting ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrossDuplicate {
@@ -175,4 +202,106 @@ pub fn cross_unit_duplicates(
     duplicates.retain(|d| d.places.iter().any(|p| p.0 != d.places[0].0));
     duplicates.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(duplicates)
+}
+
+/// The journal as the source of referenced ledgers (a payments ledger's
+/// register): the unit's latest accepted ledger of the kind, at or before the
+/// period. Used by workers (read-only) and `validate --state`.
+pub struct JournalRefs {
+    journal: std::sync::Mutex<Journal>,
+    /// The referenced kinds' person keys (`records.person`), by kind id: a key
+    /// joined on it is found through the index.
+    person_keys: Vec<(String, String)>,
+}
+
+impl JournalRefs {
+    pub fn new(journal: Journal, rules: &RuleSet) -> JournalRefs {
+        JournalRefs {
+            journal: std::sync::Mutex::new(journal),
+            person_keys: rules
+                .kinds
+                .iter()
+                .filter_map(|k| {
+                    let c = k.consolidation.as_ref()?;
+                    // A composite key (person and more) is no person lookup.
+                    c.duplicate_with
+                        .is_empty()
+                        .then(|| (k.id.clone(), k.columns[c.person_key].key.clone()))
+                })
+                .collect(),
+        }
+    }
+
+    fn by_person(&self, kind: &str, on: &str) -> bool {
+        self.person_keys.iter().any(|(k, c)| k == kind && c == on)
+    }
+}
+
+impl crate::validate::References for JournalRefs {
+    fn ledger(
+        &self,
+        ask: &crate::validate::refs::Ask<'_>,
+    ) -> std::result::Result<Option<crate::validate::RefLedger>, String> {
+        let journal = self.journal.lock().map_err(|e| e.to_string())?;
+        let Some(sub) = journal
+            .latest_accepted(ask.unit, ask.kind, ask.period)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let mut ledger = crate::validate::RefLedger {
+            kind: ask.kind.to_string(),
+            unit: ask.unit.to_string(),
+            period: sub.period.clone().unwrap_or_default(),
+            file: sub.original_name.clone(),
+            submission: Some(sub.id),
+            columns: ask.columns.to_vec(),
+            rows: std::collections::HashMap::with_capacity(sub.rows as usize),
+        };
+        let mut vals: Vec<String> = Vec::with_capacity(ask.columns.len());
+        journal
+            .for_each_record(sub.id, |_, data| -> Result<()> {
+                let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data)?;
+                let Some(key) = v
+                    .get(ask.on)
+                    .map(crate::validate::refs::json_text)
+                    .filter(|k| !k.is_empty())
+                else {
+                    return Ok(());
+                };
+                vals.clear();
+                vals.extend(ask.columns.iter().map(|c| {
+                    v.get(c)
+                        .map(crate::validate::refs::json_text)
+                        .unwrap_or_default()
+                }));
+                let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
+                ledger.insert(key, &refs);
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Some(ledger))
+    }
+
+    fn elsewhere(
+        &self,
+        ask: &crate::validate::refs::Ask<'_>,
+        key: &str,
+    ) -> Option<(String, String)> {
+        if !self.by_person(ask.kind, ask.on) {
+            return None;
+        }
+        let journal = self.journal.lock().ok()?;
+        let found = journal
+            .accepted_with_person(ask.kind, ask.unit, ask.period, key)
+            .ok()?;
+        // Only a unit's ledger that still counts (its latest accepted) says so.
+        found.into_iter().find_map(|s| {
+            let unit = s.unit.clone()?;
+            let latest = journal
+                .latest_accepted(&unit, ask.kind, ask.period)
+                .ok()??;
+            (latest.id == s.id).then(|| (unit, s.original_name.clone()))
+        })
+    }
 }

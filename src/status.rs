@@ -89,6 +89,10 @@ pub struct UnitStatus {
     pub counting_submission: Option<i64>,
     /// The version of the rules that judged the latest submission.
     pub rules_version: Option<String>,
+    /// The other ledgers the latest submission was checked against (a payments
+    /// ledger's register), or that were missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checked_against: Vec<crate::validate::ReferenceUsed>,
 }
 
 /// The rules the daemon last put in force.
@@ -131,6 +135,7 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
                     warnings: latest.map_or(0, |s| s.warnings),
                     counting_submission: u.counting_older().map(|a| a.id),
                     rules_version: latest.and_then(|s| s.rules_version.clone()),
+                    checked_against: latest.map(|s| s.references()).unwrap_or_default(),
                 }
             })
             .collect();
@@ -274,6 +279,9 @@ pub fn text(s: &Status) -> String {
             }
             if let Some(c) = u.counting_submission {
                 let _ = write!(line, "　（汇总沿用第 {c} 号已通过的报送）");
+            }
+            for r in &u.checked_against {
+                let _ = write!(line, "　{}", r.said());
             }
             let _ = writeln!(out, "{line}");
         }

@@ -234,7 +234,12 @@ impl Daemon {
     /// One pass over the inbox: the files ready to take, when to look again, and
     /// the entries that will not be taken journaled for `status` (when changed).
     fn scan(&mut self) -> Result<(Vec<Candidate>, Option<Duration>), DaemonError> {
-        let (ready, next) = self.inbox.settled();
+        let (mut ready, next) = self.inbox.settled();
+        // Ledgers others are checked against (registers) go first, so a payments
+        // ledger dropped with its register is judged against it. Kinds are told by
+        // the file name here; one named otherwise is re-checked when its register
+        // is accepted after it.
+        ready.sort_by_key(|c| submission::refers_by_name(&self.rules, &c.name));
         let skipped: Vec<(String, String)> = self
             .inbox
             .skipped()

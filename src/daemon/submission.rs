@@ -129,6 +129,12 @@ fn identified_by_name(rules: &RuleSet, sub: &Submission) -> identify::Identity {
     )
 }
 
+/// Whether the kind the file name names refers to other ledgers (a payments
+/// ledger: taken after the registers of the same batch).
+pub(super) fn refers_by_name(rules: &RuleSet, file_name: &str) -> bool {
+    kind_named_in(rules, file_name).is_some_and(|k| !k.references.is_empty())
+}
+
 /// The ledger kind whose name the file name carries (`…_残疾人信息登记簿_…`).
 fn kind_named_in<'r>(rules: &'r RuleSet, file_name: &str) -> Option<&'r crate::rules::Kind> {
     rules
@@ -275,6 +281,10 @@ impl Daemon {
                 file: archived.clone(),
                 opts,
                 annotate_dir: Some(self.cfg.state.join("annotated").join(id.to_string())),
+                refs: sandbox::RefSources {
+                    ledgers: Vec::new(),
+                    state: Some(self.cfg.state.clone()),
+                },
             };
             sandbox::validate_file(&self.exe, &req, self.cfg.worker)
         };
@@ -300,24 +310,27 @@ impl Daemon {
             self.quarantine(&sub, &archived, d.reason.as_deref().unwrap_or(""));
         }
         let annotated_abs = annotated.as_ref().map(|a| self.cfg.state.join(a));
-        let person_key = d
+        let person_key: Vec<&str> = d
             .kind_id
             .as_deref()
             .and_then(|k| self.rules.kind(k))
-            .and_then(|k| {
-                k.consolidation
-                    .as_ref()
-                    .map(|c| k.columns[c.person_key].key.as_str())
-            });
+            .map(crate::standing::person_columns)
+            .unwrap_or_default();
         let original = (outcome == Outcome::Quarantined).then_some(archived.as_path());
-        let mails = crate::notice::for_outcome(
-            &self.rules,
-            &sub,
-            &report,
-            &d,
-            annotated_abs.as_deref(),
-            original,
-        );
+        // Checked again against a newer register and still accepted: nothing to tell.
+        let quiet = sub.recheck_because.is_some() && outcome == Outcome::Accepted;
+        let mails = if quiet {
+            Vec::new()
+        } else {
+            crate::notice::for_outcome(
+                &self.rules,
+                &sub,
+                &report,
+                &d,
+                annotated_abs.as_deref(),
+                original,
+            )
+        };
         // What county staff are told the workbook changed for.
         let workbook_why = matches!(outcome, Outcome::Accepted | Outcome::Rejected).then(|| {
             format!(
@@ -334,7 +347,7 @@ impl Daemon {
             &OutcomeRecord {
                 annotated: annotated.as_deref(),
                 mails: &mails,
-                person_key,
+                person_key: &person_key,
                 workbook_why: workbook_why.as_deref(),
                 rules_version: Some(&self.rules_version),
             },
@@ -418,12 +431,72 @@ impl Daemon {
             mails.push(m);
             notified.extend(pairs);
         }
+        // Ledgers checked against this one that it now replaces: set to be checked
+        // again before this one is done (a stop in between finds them archived).
+        let rechecks = if sub.outcome == Some(Outcome::Accepted) {
+            self.stale_dependents(&sub)?
+        } else {
+            Vec::new()
+        };
+        for r in &rechecks {
+            self.journal.begin_recheck(*r, id)?;
+        }
         self.journal
             .finish_with_mail(id, kind, period, &mails, &notified)?;
         self.wake_mail();
         // A new outcome: try its workbook now, whatever an earlier failure's back-off said.
         self.retry_at.remove(&(kind.clone(), period.clone()));
+        for r in rechecks {
+            let register = sub.original_name.clone();
+            tracing::info!(
+                "#{r}: checked again against {} [#{id}]",
+                printable(&register)
+            );
+            self.validate_and_decide(r)?;
+        }
         self.rebuild_stale()
+    }
+
+    /// The accepted ledgers (counting, of this unit, this period or later) of kinds
+    /// that refer to `sub`'s kind and were checked against another ledger of it
+    /// than the one that now applies.
+    fn stale_dependents(&self, sub: &Submission) -> Result<Vec<i64>, DaemonError> {
+        let (Some(kind), Some(unit), Some(period)) = (&sub.kind_id, &sub.unit, &sub.period) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for k in &self.rules.kinds {
+            let Some(reference) = k.references.iter().find(|r| &r.kind == kind) else {
+                continue;
+            };
+            for (kid, p) in self.journal.kind_periods()? {
+                if kid != k.id || p < *period {
+                    continue;
+                }
+                let st = standing::of(&self.rules, &self.journal, &k.id, &p)?;
+                let Some(counting) = st
+                    .units
+                    .iter()
+                    .find(|u| &u.unit.name == unit)
+                    .and_then(|u| u.counting.clone())
+                else {
+                    continue;
+                };
+                let applies =
+                    standing::latest_accepted(&self.journal, unit, kind, &p)?.map(|s| s.id);
+                let used = counting
+                    .references()
+                    .iter()
+                    .find(|u| u.name == reference.name)
+                    .and_then(|u| u.submission);
+                if applies != used {
+                    out.push(counting.id);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 }
 

@@ -141,9 +141,24 @@ pub struct Submission {
     pub processed_at: Option<String>,
     /// The version of the rules that judged it.
     pub rules_version: Option<String>,
+    /// The other ledgers it was checked against, as JSON
+    /// ([`crate::validate::ReferenceUsed`] list), when its kind refers to any.
+    pub checked_against: Option<String>,
+    /// Being checked again because this submission (a newer register) was accepted.
+    pub recheck_because: Option<i64>,
 }
 
-const COLUMNS: &str = "id, received_at, original_name, folder, inbox_path, sha256, size, archive_path, state, outcome, duplicate_of, unit, unit_code, kind, kind_name, period, rows, errors, warnings, reason, annotated_path, processed_at, rules_version";
+impl Submission {
+    /// The ledgers it was checked against.
+    pub fn references(&self) -> Vec<crate::validate::ReferenceUsed> {
+        self.checked_against
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default()
+    }
+}
+
+const COLUMNS: &str = "id, received_at, original_name, folder, inbox_path, sha256, size, archive_path, state, outcome, duplicate_of, unit, unit_code, kind, kind_name, period, rows, errors, warnings, reason, annotated_path, processed_at, rules_version, checked_against, recheck_because";
 
 fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
     Ok(Submission {
@@ -173,6 +188,8 @@ fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
         annotated_path: r.get(20)?,
         processed_at: r.get(21)?,
         rules_version: r.get(22)?,
+        checked_against: r.get(23)?,
+        recheck_because: r.get(24)?,
     })
 }
 
@@ -224,8 +241,9 @@ pub struct OutcomeRecord<'a> {
     pub annotated: Option<&'a str>,
     /// Notices to queue in the same transaction.
     pub mails: &'a [Mail],
-    /// Column key identifying a person (indexed for the cross-unit duplicate list).
-    pub person_key: Option<&'a str>,
+    /// Column keys identifying a person (indexed for the cross-unit duplicate
+    /// list), joined by `|` when more than one (person, subsidy, month).
+    pub person_key: &'a [&'a str],
     /// The county workbook of the decision's kind and period must be rebuilt, for
     /// this reason (said to county staff when it is sent).
     pub workbook_why: Option<&'a str>,
@@ -307,6 +325,8 @@ impl Journal {
             ("submissions", "attempts", "INTEGER NOT NULL DEFAULT 0"),
             ("submissions", "rules_version", "TEXT"),
             ("findings", "person", "TEXT"),
+            ("submissions", "checked_against", "TEXT"),
+            ("submissions", "recheck_because", "INTEGER"),
         ] {
             let has: bool = tx
                 .prepare(&format!(
@@ -321,6 +341,54 @@ impl Journal {
         tx.execute_batch(outputs::SCHEMA)?;
         tx.commit()?;
         Ok(Journal { conn })
+    }
+
+    /// Opens an existing journal for reading only (a worker's or `validate
+    /// --state`'s view of the accepted ledgers): no schema, no writes, never
+    /// blocks the daemon.
+    pub fn open_read_only(state_dir: &Path) -> Result<Journal> {
+        let path = state_dir.join("journal.sqlite3");
+        if !path.is_file() {
+            return Err(JournalError::Io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "没有台账记录（journal.sqlite3）",
+                ),
+            ));
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(Journal { conn })
+    }
+
+    /// Accepted submissions of `kind_id` of other units than `unit`, for `period` or
+    /// earlier, whose stored rows have `person` (their `person` key): newest
+    /// period first.
+    pub fn accepted_with_person(
+        &self,
+        kind_id: &str,
+        unit: &str,
+        period: &str,
+        person: &str,
+    ) -> Result<Vec<Submission>> {
+        let cols = COLUMNS
+            .split(',')
+            .map(|c| format!("s.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.query(
+            &format!(
+                "SELECT {cols} FROM records r JOIN submissions s ON s.id = r.submission_id
+                 WHERE r.person = ?1 AND s.kind = ?2 AND s.unit != ?3 AND s.period <= ?4
+                 AND s.outcome = 'accepted' AND s.state IN ('validated','done')
+                 ORDER BY s.period DESC, s.id DESC"
+            ),
+            &[&person, &kind_id, &unit, &period],
+        )
     }
 
     /// Records that the daemon put rules of `version` in force now.
@@ -447,7 +515,8 @@ impl Journal {
         tx.execute(
             "UPDATE submissions SET state = 'validated', outcome = ?2, duplicate_of = NULL, unit = ?3, unit_code = ?4,
                kind = ?5, kind_name = ?6, period = ?7, rows = ?8, errors = ?9, warnings = ?10, reason = ?11,
-               annotated_path = ?12, report_json = ?13, processed_at = ?14, rules_version = ?15
+               annotated_path = ?12, report_json = ?13, processed_at = ?14, rules_version = ?15,
+               checked_against = ?16, recheck_because = NULL
              WHERE id = ?1",
             params![
                 id,
@@ -464,7 +533,10 @@ impl Journal {
                 o.annotated,
                 serde_json::to_string(report)?,
                 now(),
-                o.rules_version
+                o.rules_version,
+                (!report.references.is_empty())
+                    .then(|| serde_json::to_string(&report.references))
+                    .transpose()?
             ],
         )?;
         {
@@ -490,11 +562,7 @@ impl Journal {
                 for r in &report.records {
                     json.clear();
                     serde_json::to_writer(&mut json, &r.values)?;
-                    let person = o
-                        .person_key
-                        .and_then(|k| r.values.get(k))
-                        .and_then(|v| v.as_str())
-                        .filter(|v| !v.is_empty());
+                    let person = person_of(&r.values, o.person_key);
                     ins.execute(params![
                         id,
                         r.row,
@@ -639,6 +707,26 @@ impl Journal {
             .optional()?)
     }
 
+    /// Sets an accepted submission up to be checked again (from its archived copy)
+    /// because `because` was accepted: back to `archived`, attempts cleared.
+    /// False when it is no longer an accepted, finished submission.
+    pub fn begin_recheck(&mut self, id: i64, because: i64) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE submissions SET state = 'archived', recheck_because = ?2, attempts = 0
+             WHERE id = ?1 AND state = 'done' AND outcome = 'accepted'",
+            params![id, because],
+        )?;
+        if n > 0 {
+            tx.execute(
+                "INSERT INTO events (at, submission_id, event, detail) VALUES (?1, ?2, 'recheck', ?3)",
+                params![now(), id, because.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
     /// Every (kind, period) that has validated submissions.
     pub fn kind_periods(&self) -> Result<Vec<(String, String)>> {
         let mut st = self.conn.prepare(
@@ -746,6 +834,26 @@ impl Journal {
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+}
+
+/// The `person` a stored row is indexed by: its value of each key column, joined
+/// by `|` (None when the first is blank).
+pub fn person_of(
+    values: &serde_json::Map<String, serde_json::Value>,
+    keys: &[&str],
+) -> Option<String> {
+    let first = keys.first().and_then(|k| values.get(*k))?.as_str()?;
+    if first.is_empty() {
+        return None;
+    }
+    let mut out = first.to_string();
+    for k in &keys[1..] {
+        out.push('|');
+        if let Some(v) = values.get(*k) {
+            out.push_str(&crate::validate::refs::json_text(v));
+        }
+    }
+    Some(out)
 }
 
 /// Local time as RFC 3339 seconds, the journal's time format.

@@ -51,6 +51,21 @@ pub fn for_outcome(
     v.insert("errors", report.errors.to_string());
     v.insert("warnings", report.warnings.to_string());
     v.insert("reason", reason.unwrap_or_default().to_string());
+    // The ledgers it was checked against (a payments ledger's register).
+    let said: Vec<String> = report.references.iter().map(|r| r.said()).collect();
+    v.insert("checked_against", said.join("；"));
+    // Checked again because a newer register of the unit was accepted.
+    let recheck = match (sub.recheck_because, report.references.first()) {
+        (Some(_), Some(r)) => format!(
+            "你单位新的《{}》「{}」已通过。系统按新登记簿重新核对了此前已通过的本期《{}》「{}」，结果如下。",
+            r.kind_name,
+            r.file.as_deref().unwrap_or(""),
+            d.kind_name.as_deref().unwrap_or(""),
+            crate::fsutil::printable(&sub.original_name)
+        ),
+        _ => String::new(),
+    };
+    v.insert("recheck", recheck);
     v.insert(
         "sheet",
         report
@@ -256,16 +271,16 @@ pub fn for_duplicates(
                 .filter(|p| p.0 != unit)
                 .map(|p| format!("{}（文件「{}」第 {} 行）", p.0, p.2, p.3))
                 .collect();
+            let key = crate::standing::key_said(&d.key);
             text.push(format!(
-                "{} {}（本单位第 {row} 行）同时登记在：{}",
-                d.key,
+                "{key} {}（本单位第 {row} 行）同时见于：{}",
                 d.name,
                 others.join("、")
             ));
             let esc = crate::text::escape_html;
             html.push(format!(
                 "<tr><td>{}</td><td>{}</td><td>{row}</td><td>{}</td></tr>",
-                esc(&d.key),
+                esc(&key),
                 esc(&d.name),
                 esc(&others.join("、"))
             ));
@@ -277,10 +292,15 @@ pub fn for_duplicates(
         v.insert("count", people.len().to_string());
         v.insert("people_text", text.join("\n"));
         v.insert("people_html", html.join("\n"));
+        let template = rules
+            .notices
+            .duplicates_by_kind
+            .get(kind)
+            .unwrap_or(&rules.notices.duplicates);
         match compose::compose(
             rules,
             "duplicates",
-            &rules.notices.duplicates,
+            template,
             std::slice::from_ref(&u.email),
             &v,
             None,

@@ -71,6 +71,11 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             v.push((name, t.text.as_str()));
             v.push((name, t.html.as_str()));
         }
+        for t in file.duplicates_by_kind.values() {
+            for part in [&t.subject, &t.text, &t.html] {
+                v.push(("duplicates_by_kind", part.as_str()));
+            }
+        }
         v
     };
     for (name, text) in templates {
@@ -118,6 +123,7 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         resent: t(),
         resent_advice: schema::ResentAdvice::default(),
         duplicates: t(),
+        duplicates_by_kind: BTreeMap::new(),
         county_workbook: t(),
         workbook_failed: t(),
         state_disk: t(),
@@ -247,6 +253,67 @@ pub(super) fn compile_kind(
             );
         }
     }
+    let (mut references, mut ref_vars) = compile_references(&file, &keys, ctx, lint);
+    // `register.<column>` anywhere in an expression: a column of the referenced kind.
+    {
+        let mut exprs: Vec<(&Spanned<String>, String)> = Vec::new();
+        for r in &file.row_rules {
+            let id = r.id.get_ref();
+            exprs.extend(r.when.iter().map(|w| (w, format!("规则 {id} 的 when"))));
+            exprs.push((&r.assert, format!("规则 {id} 的 assert")));
+            exprs.extend(
+                r.expected
+                    .iter()
+                    .map(|e| (e, format!("规则 {id} 的 expected"))),
+            );
+        }
+        if let Some(c) = &file.consolidation {
+            for o in &c.owed {
+                exprs.push((
+                    &o.when,
+                    format!("[[consolidation.owed]]「{}」的 when", o.value.get_ref()),
+                ));
+            }
+        }
+        for (e, what) in exprs {
+            for (k, reference) in references.iter_mut().enumerate() {
+                for col in fields_of(e.get_ref(), &reference.name) {
+                    let name = format!("{}.{col}", reference.name);
+                    if ref_vars.iter().any(|v| v.name == name) {
+                        continue;
+                    }
+                    let ty = ctx
+                        .kinds
+                        .get(&reference.kind)
+                        .and_then(|(_, cols)| cols.iter().find(|(c, _)| *c == col))
+                        .map(|(_, t)| *t);
+                    match ty {
+                        Some(ty) => {
+                            reference.columns.push((col.clone(), ty));
+                            ref_vars.push(RefVar {
+                                reference: k,
+                                what: RefWhat::Column(reference.columns.len() - 1),
+                                name,
+                            });
+                        }
+                        None => lint.at(
+                            path,
+                            src,
+                            Some(e.span()),
+                            format!(
+                                "{what} 引用了「{}」中不存在的列「{col}」",
+                                reference.kind_name
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    let ref_names: Vec<String> = ref_vars.iter().map(|v| v.name.clone()).collect();
+    // What messages may name besides the columns: the references' flags.
+    let mut message_keys = keys.clone();
+    message_keys.extend(ref_names.iter().filter(|n| !n.contains('.')).cloned());
     let mut rule_ids: HashMap<String, usize> = HashMap::new();
     let mut columns = Vec::new();
     for c in &file.columns {
@@ -254,6 +321,8 @@ pub(super) fn compile_kind(
     }
     // Built-in check params refer to other columns; resolve after all are known.
     let mut row_rules = Vec::new();
+    // Native evaluation sees the references' values as columns after the kind's own.
+    let native_names: Vec<String> = keys.iter().chain(&ref_names).cloned().collect();
     for r in &file.row_rules {
         let id = r.id.get_ref().clone();
         if rule_ids.insert(id.clone(), 0).is_some() {
@@ -261,13 +330,26 @@ pub(super) fn compile_kind(
         }
         let cell = key_of(&r.cell, &format!("规则 {id} 的 cell "), lint);
         let mut reads = HashSet::new();
+        let mut ref_reads = HashSet::new();
         let mut compile = |s: &Spanned<String>, what: &str, lint: &mut Lint| -> Option<Program> {
             match ctx.env.compile(s.get_ref()) {
                 Ok(p) => {
                     let refs = p.references();
+                    for reference in &references {
+                        for col in fields_of(s.get_ref(), &reference.name) {
+                            let name = format!("{}.{col}", reference.name);
+                            if let Some(i) = ref_names.iter().position(|n| *n == name) {
+                                ref_reads.insert(i);
+                            }
+                        }
+                    }
                     for v in refs.variables() {
                         if let Some(i) = keys.iter().position(|k| k == v) {
                             reads.insert(i);
+                        } else if let Some(i) = ref_names.iter().position(|n| n == v) {
+                            ref_reads.insert(i);
+                        } else if references.iter().any(|r| r.name == v) {
+                            // `register.<column>`: its columns were found above.
                         } else if !GLOBALS.contains(&v) {
                             lint.at(
                                 path,
@@ -313,7 +395,7 @@ pub(super) fn compile_kind(
         let expected = r.expected.as_ref().map(|e| compile(e, "expected", lint));
         check_placeholders(
             &r.message,
-            &keys,
+            &message_keys,
             path,
             src,
             Some(r.assert.span()),
@@ -328,8 +410,10 @@ pub(super) fn compile_kind(
         ) {
             let mut reads: Vec<usize> = reads.into_iter().collect();
             reads.sort_unstable();
+            let mut ref_reads: Vec<usize> = ref_reads.into_iter().collect();
+            ref_reads.sort_unstable();
             let names = native::Names {
-                columns: &keys,
+                columns: &native_names,
                 standards: &ctx.county.standards,
                 county: &ctx.county.name,
             };
@@ -356,6 +440,7 @@ pub(super) fn compile_kind(
                 severity: r.severity,
                 message: r.message.clone(),
                 reads,
+                ref_reads,
                 native,
             });
         }
@@ -425,26 +510,157 @@ pub(super) fn compile_kind(
         }
     }
     let consolidation = file.consolidation.as_ref().and_then(|c| {
-        let rows = key_of(&c.stats_rows, "[consolidation] stats_rows ", lint);
-        let cols = key_of(&c.stats_cols, "[consolidation] stats_cols ", lint);
+        let stats = match (&c.stats_rows, &c.stats_cols) {
+            (Some(r), Some(k)) => Some((
+                key_of(r, "[consolidation] stats_rows ", lint),
+                key_of(k, "[consolidation] stats_cols ", lint),
+            )),
+            (None, None) => None,
+            _ => {
+                lint.at(
+                    path,
+                    src,
+                    Some(c.person_key.span()),
+                    "[consolidation] 的 stats_rows 和 stats_cols 要么都写，要么都不写".into(),
+                );
+                None
+            }
+        };
         let amounts: Vec<usize> = c
             .amounts
             .iter()
             .filter_map(|a| key_of(a, "[consolidation] amounts ", lint))
             .collect();
+        let split = match (&c.split_by, &c.split_amount) {
+            (Some(b), Some(a)) => Some((
+                key_of(b, "[consolidation] split_by ", lint),
+                key_of(a, "[consolidation] split_amount ", lint),
+            )),
+            (None, None) => None,
+            (Some(b), None) | (None, Some(b)) => {
+                lint.at(
+                    path,
+                    src,
+                    Some(b.span()),
+                    "[consolidation] 的 split_by 和 split_amount 要么都写，要么都不写".into(),
+                );
+                None
+            }
+        };
         let person_key = key_of(&c.person_key, "[consolidation] person_key ", lint);
+        let duplicate_with: Vec<usize> = c
+            .duplicate_with
+            .iter()
+            .filter_map(|a| key_of(a, "[consolidation] duplicate_with ", lint))
+            .collect();
         let person_name = c
             .person_name
             .as_ref()
             .map(|n| key_of(n, "[consolidation] person_name ", lint));
+        let mut owed = Vec::new();
+        for o in &c.owed {
+            let what = format!("[[consolidation.owed]]「{}」", o.value.get_ref());
+            if split.is_none() {
+                lint.at(path, src, Some(o.value.span()), format!("{what} 需要 [consolidation] split_by"));
+                continue;
+            }
+            let Some(reference) = references
+                .iter()
+                .position(|r| !fields_of(o.when.get_ref(), &r.name).is_empty())
+            else {
+                lint.at(
+                    path,
+                    src,
+                    Some(o.when.span()),
+                    format!("{what} 的 when 应写在所引用台账的列上（如 register.level）"),
+                );
+                continue;
+            };
+            let r = &references[reference];
+            match ctx.env.compile(o.when.get_ref()) {
+                Ok(p) => {
+                    for v in p.references().variables() {
+                        if v != r.name && !GLOBALS.contains(&v) {
+                            lint.at(
+                                path,
+                                src,
+                                Some(o.when.span()),
+                                format!("{what} 的 when 只能用「{}.列名」、standards、period_end 等，不能用「{v}」", r.name),
+                            );
+                        }
+                    }
+                    let names: Vec<String> =
+                        r.columns.iter().map(|(k, _)| format!("{}.{k}", r.name)).collect();
+                    let mut native = native::compile(
+                        o.when.get_ref(),
+                        &native::Names {
+                            columns: &names,
+                            standards: &ctx.county.standards,
+                            county: &ctx.county.name,
+                        },
+                    );
+                    let native_calls = native
+                        .as_mut()
+                        .map_or(0, |e| native::number_calls(&mut [e]));
+                    owed.push(Owed {
+                        value: o.value.get_ref().clone(),
+                        reference,
+                        when: p,
+                        native,
+                        native_calls,
+                    });
+                }
+                Err(e) => lint.at(
+                    path,
+                    src,
+                    Some(o.when.span()),
+                    format!("{what} 的 when 无法编译：{}", e.to_string().replace('\n', " ")),
+                ),
+            }
+        }
+        let split = match split {
+            Some((Some(by), Some(amount))) => Some(Split {
+                by,
+                amount,
+                sheet: c.split_sheet.clone().unwrap_or_else(|| "分乡镇统计".into()),
+            }),
+            Some(_) => return None,
+            None => None,
+        };
+        let stats = match stats {
+            Some((Some(r), Some(k))) => Some((r, k)),
+            Some(_) => return None,
+            None => None,
+        };
         Some(Consolidation {
-            stats_rows: rows?,
-            stats_cols: cols?,
+            detail_sheet: c.detail_sheet.clone().unwrap_or_else(|| "全县明细".into()),
+            stats,
             amounts,
+            split,
             person_key: person_key?,
+            duplicate_with,
+            duplicates_sheet: c
+                .duplicates_sheet
+                .clone()
+                .unwrap_or_else(|| "跨乡镇重复".into()),
             person_name: person_name.flatten(),
+            owed,
+            owed_sheet: c.owed_sheet.clone().unwrap_or_else(|| "应发未发".into()),
         })
     });
+    for r in &references {
+        let mut allowed = message_keys.clone();
+        allowed.push("kind".into());
+        check_placeholders(
+            &r.missing_message,
+            &allowed,
+            path,
+            src,
+            None,
+            &format!("[[references]] {} 的 missing_message", r.name),
+            lint,
+        );
+    }
     let native_calls = {
         let mut exprs: Vec<&mut native::Expr> = row_rules
             .iter_mut()
@@ -474,6 +690,8 @@ pub(super) fn compile_kind(
         messages: file.messages.clone(),
         file_severity: file.file_severity.clone(),
         consolidation,
+        references,
+        ref_vars,
         total_words: words(&file.not_persons.totals),
         footer_words: words(&file.not_persons.footers),
         source: path.to_path_buf(),
@@ -482,6 +700,151 @@ pub(super) fn compile_kind(
         dry_run(&kind, ctx, lint);
     }
     (lint.issues.len() == before).then_some(kind)
+}
+
+/// The `[[references]]` of a kind, checked, with no columns yet (the expressions
+/// that read them add theirs), and the variables every reference has.
+fn compile_references(
+    file: &schema::KindFile,
+    keys: &[String],
+    ctx: &KindCtx<'_>,
+    lint: &mut Lint,
+) -> (Vec<Reference>, Vec<RefVar>) {
+    let (path, src) = (ctx.path, ctx.src);
+    let mut out = Vec::new();
+    let mut vars = Vec::new();
+    for r in &file.references {
+        let name = r.name.get_ref();
+        let ident = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let taken = keys.iter().any(|k| k == name)
+            || GLOBALS.contains(&name.as_str())
+            || FUNCTIONS.contains(&name.as_str());
+        if !ident || taken {
+            lint.at(
+                path,
+                src,
+                Some(r.name.span()),
+                format!(
+                    "[[references]] 的 name「{name}」应是英文标识符，且不能与列 key 或保留名称相同"
+                ),
+            );
+            continue;
+        }
+        if r.ledger.get_ref() != "latest_accepted" {
+            lint.at(
+                path,
+                src,
+                Some(r.ledger.span()),
+                format!(
+                    "[[references]] 的 ledger「{}」未知（可用：latest_accepted）",
+                    r.ledger.get_ref()
+                ),
+            );
+        }
+        let kind_id = r.kind.get_ref();
+        let Some((kind_name, cols)) = ctx
+            .kinds
+            .get(kind_id)
+            .filter(|_| kind_id != file.kind.id.get_ref())
+        else {
+            lint.at(
+                path,
+                src,
+                Some(r.kind.span()),
+                format!("[[references]] {name} 引用了未知的台账类型「{kind_id}」"),
+            );
+            continue;
+        };
+        let Some(key) = keys.iter().position(|k| k == r.key.get_ref()) else {
+            lint.at(
+                path,
+                src,
+                Some(r.key.span()),
+                format!(
+                    "[[references]] {name} 的 key 引用了未知的列「{}」",
+                    r.key.get_ref()
+                ),
+            );
+            continue;
+        };
+        if !cols.iter().any(|(c, _)| c == r.on.get_ref()) {
+            lint.at(
+                path,
+                src,
+                Some(r.on.span()),
+                format!(
+                    "[[references]] {name} 的 on「{}」不是「{kind_name}」的列",
+                    r.on.get_ref()
+                ),
+            );
+            continue;
+        }
+        for (suffix, what) in RefWhat::FLAGS {
+            vars.push(RefVar {
+                reference: out.len(),
+                what,
+                name: format!("{name}_{suffix}"),
+            });
+        }
+        out.push(Reference {
+            name: name.clone(),
+            kind: kind_id.clone(),
+            kind_name: kind_name.clone(),
+            key,
+            on: r.on.get_ref().clone(),
+            columns: Vec::new(),
+            missing_message: r.missing_message.clone(),
+        });
+    }
+    (out, vars)
+}
+
+/// The fields an expression reads of `name` (`register.level` → `level`),
+/// outside string literals.
+pub(super) fn fields_of(expr: &str, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let b = expr.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i += 2;
+                continue;
+            }
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            quote = Some(c);
+            i += 1;
+            continue;
+        }
+        let boundary =
+            i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
+        if boundary && expr[i..].starts_with(name) && b.get(i + name.len()) == Some(&b'.') {
+            let rest = &expr[i + name.len() + 1..];
+            let field: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !field.is_empty() && !out.contains(&field) {
+                out.push(field.clone());
+            }
+            i += name.len() + 1 + field.len();
+            continue;
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Words as rows are matched against them: [`header_key`]s, empty ones dropped.

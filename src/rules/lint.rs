@@ -4,7 +4,9 @@
 //! mismatch or a wrong call is caught by `check-rules`, not by a clerk.
 
 use super::{checks, Kind, KindCtx};
+use super::{ColumnType, RefWhat};
 use ::cel::Value;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// One problem in a rules folder.
@@ -42,6 +44,8 @@ pub const NOTICE_PLACEHOLDERS: &[&str] = &[
     "errors",
     "warnings",
     "reason",
+    "checked_against",
+    "recheck",
     "attachment",
     "count",
     "items_text",
@@ -327,6 +331,44 @@ pub(super) fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
     let mut row = file_scope.new_inner_scope();
     for c in &kind.columns {
         row.add_variable_from_value(c.key.clone(), super::cel::blank_value(c));
+    }
+    // A reference as if the row were found, with blank values.
+    for r in &kind.references {
+        let m: HashMap<String, Value> = r
+            .columns
+            .iter()
+            .map(|(k, ty)| {
+                let v = match ty {
+                    ColumnType::Money => Value::Float(0.0),
+                    ColumnType::Integer => Value::Null,
+                    _ => Value::from(""),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        row.add_variable_from_value(r.name.clone(), Value::Map(m.into()));
+    }
+    for v in &kind.ref_vars {
+        match v.what {
+            RefWhat::Found | RefWhat::Available => {
+                row.add_variable_from_value(v.name.clone(), true)
+            }
+            RefWhat::File | RefWhat::Elsewhere => row.add_variable_from_value(v.name.clone(), ""),
+            RefWhat::Column(_) => {}
+        }
+    }
+    for o in kind.consolidation.iter().flat_map(|c| &c.owed) {
+        match o.when.execute(&row) {
+            Ok(Value::Bool(_)) => {}
+            other => lint.issues.push(LintIssue {
+                file: ctx.path.to_path_buf(),
+                line: find_line(ctx.src, &o.value),
+                message: format!(
+                    "[[consolidation.owed]]「{}」的 when 在空白行上无法得出真/假：{other:?}",
+                    o.value
+                ),
+            }),
+        }
     }
     for r in &kind.row_rules {
         // `when` must always evaluate; `assert` and `expected` only where `when` holds.

@@ -152,6 +152,8 @@ pub struct RowRule {
     /// Columns the expressions read: a row whose cell in one of them could not be
     /// read as its type is not checked by this rule (the cell already has a finding).
     pub reads: Vec<usize>,
+    /// Reference values the expressions read (indexes into [`Kind::ref_vars`]).
+    pub ref_reads: Vec<usize>,
     /// The same expressions compiled for native evaluation, when all of them are
     /// in the subset [`native`] covers (`cel` remains the reference and fallback).
     pub native: Option<NativeRule>,
@@ -184,13 +186,97 @@ pub struct SheetRule {
 }
 
 /// How the county workbook of a kind is built (column indexes).
-#[derive(Debug, Clone)]
 pub struct Consolidation {
-    pub stats_rows: usize,
-    pub stats_cols: usize,
+    /// Name of the detail sheet (`全县明细`).
+    pub detail_sheet: String,
+    /// 分乡镇统计: persons by (row column × split column).
+    pub stats: Option<(usize, usize)>,
     pub amounts: Vec<usize>,
+    /// Persons and amounts per value of a column (分乡镇发放统计).
+    pub split: Option<Split>,
     pub person_key: usize,
+    /// Columns that with `person_key` make one thing (a payment) across units.
+    pub duplicate_with: Vec<usize>,
+    pub duplicates_sheet: String,
     pub person_name: Option<usize>,
+    /// 应发未发: who should have a row of a kind (needs `split`).
+    pub owed: Vec<Owed>,
+    pub owed_sheet: String,
+}
+
+/// Persons and amounts per value of a column, per unit.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub by: usize,
+    pub amount: usize,
+    pub sheet: String,
+}
+
+/// `[[consolidation.owed]]`: the persons of a referenced ledger who should have a
+/// row with `split` = `value` (those `when` holds for).
+pub struct Owed {
+    pub value: String,
+    /// Index into [`Kind::references`].
+    pub reference: usize,
+    pub when: Program,
+    /// `when` for native evaluation, over the reference's columns (by position in
+    /// [`Reference::columns`]), and the number of its distinct calls.
+    pub native: Option<native::Expr>,
+    pub native_calls: usize,
+}
+
+/// Another ledger kind each row is looked up in (`[[references]]`).
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// How rules name it (`register`).
+    pub name: String,
+    /// The referenced kind's id and name.
+    pub kind: String,
+    pub kind_name: String,
+    /// This kind's key column.
+    pub key: usize,
+    /// The referenced kind's column the key joins to.
+    pub on: String,
+    /// The referenced kind's columns rules read, with their types: the values a
+    /// looked-up row carries, in this order.
+    pub columns: Vec<(String, ColumnType)>,
+    pub missing_message: String,
+}
+
+/// A value rules read from a reference: `register.<column>`, `register_found`, …
+/// In native evaluation it is column `kind.columns.len() + i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefVar {
+    /// Index into [`Kind::references`].
+    pub reference: usize,
+    pub what: RefWhat,
+    /// The name rules write (`register.level`, `register_found`).
+    pub name: String,
+}
+
+/// What a [`RefVar`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefWhat {
+    /// The looked-up row's value of the reference's column `i`.
+    Column(usize),
+    /// Whether the row's key was found in the referenced ledger.
+    Found,
+    /// Whether the unit has a referenced ledger at all.
+    Available,
+    /// The referenced ledger's file name.
+    File,
+    /// Another unit whose referenced ledger has the key (when not found here).
+    Elsewhere,
+}
+
+impl RefWhat {
+    /// The suffixes of the variables every reference has (`register_found`, …).
+    pub const FLAGS: [(&'static str, RefWhat); 4] = [
+        ("found", RefWhat::Found),
+        ("available", RefWhat::Available),
+        ("file", RefWhat::File),
+        ("elsewhere", RefWhat::Elsewhere),
+    ];
 }
 
 /// A compiled ledger kind.
@@ -214,6 +300,9 @@ pub struct Kind {
     /// `[file_severity]`: file-level findings made warnings or errors by the county.
     pub file_severity: BTreeMap<String, Severity>,
     pub consolidation: Option<Consolidation>,
+    /// Other ledgers rows are looked up in, and the values rules read from them.
+    pub references: Vec<Reference>,
+    pub ref_vars: Vec<RefVar>,
     /// `[not_persons] totals` and `footers`, as [`header_key`]s.
     pub total_words: Vec<String>,
     pub footer_words: Vec<String>,
@@ -251,9 +340,14 @@ impl Kind {
     }
 }
 
+/// A kind as its file declares it: its name, and its column keys and types.
+type Declared = (String, Vec<(String, ColumnType)>);
+
 /// What compiling a ledger kind file needs besides the file (and what linting
 /// dry-runs its row rules with).
 struct KindCtx<'a> {
+    /// Every kind of the folder, as declared: id → (name, column keys and types).
+    kinds: &'a HashMap<String, Declared>,
     path: &'a Path,
     src: &'a str,
     tables: &'a HashMap<String, Table>,
@@ -471,7 +565,9 @@ impl RuleSet {
             }
         };
         kind_files.sort();
-        let mut kinds = Vec::new();
+        // First every kind file is read, so a kind can refer to another's columns
+        // whatever the order of the files.
+        let mut parsed = Vec::new();
         let mut kind_ids = HashSet::new();
         for path in kind_files {
             let src = match std::fs::read_to_string(&path) {
@@ -496,7 +592,27 @@ impl RuleSet {
                     format!("台账类型 id「{}」重复", file.kind.id.get_ref()),
                 );
             }
+            parsed.push((path, src, file));
+        }
+        let declared: HashMap<String, Declared> = parsed
+            .iter()
+            .map(|(_, _, f)| {
+                (
+                    f.kind.id.get_ref().clone(),
+                    (
+                        f.kind.name.clone(),
+                        f.columns
+                            .iter()
+                            .map(|c| (c.key.get_ref().clone(), c.ty))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect();
+        let mut kinds = Vec::new();
+        for (path, src, file) in parsed {
             let ctx = KindCtx {
+                kinds: &declared,
                 path: &path,
                 src: &src,
                 tables: &tables,

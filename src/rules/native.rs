@@ -885,7 +885,22 @@ impl Parser<'_, '_> {
                     "standards" => Expr::Const(Const::from_toml(&toml::Value::Table(
                         self.names.standards.clone(),
                     ))),
-                    _ => Expr::Col(self.names.columns.iter().position(|c| *c == name)?),
+                    _ => {
+                        // `register.level`: a reference's value, a column of its own.
+                        if let (Some(Tok::Punct(".")), Some(Tok::Ident(field))) =
+                            (self.t.get(self.at), self.t.get(self.at + 1))
+                        {
+                            let dotted = format!("{name}.{field}");
+                            let call = matches!(self.t.get(self.at + 2), Some(Tok::Punct("(")));
+                            if let (false, Some(i)) =
+                                (call, self.names.columns.iter().position(|c| *c == dotted))
+                            {
+                                self.at += 2;
+                                return Some(Expr::Col(i));
+                            }
+                        }
+                        Expr::Col(self.names.columns.iter().position(|c| *c == name)?)
+                    }
                 }
             }
             Tok::Punct(_) => return None,

@@ -97,6 +97,10 @@ pub struct NoticeFile {
     /// What `resent` advises (`{advice}`), by the earlier file's outcome.
     pub resent_advice: ResentAdvice,
     pub duplicates: MailTemplate,
+    /// Instead of `duplicates` for a kind (by kind id): `[duplicates_by_kind.payments]`
+    /// for the same payment made by two units.
+    #[serde(default)]
+    pub duplicates_by_kind: BTreeMap<String, MailTemplate>,
     pub county_workbook: MailTemplate,
     /// To the county admin, once, when a county workbook cannot be written.
     pub workbook_failed: MailTemplate,
@@ -178,6 +182,9 @@ pub struct KindFile {
     pub row_rules: Vec<RowRuleDecl>,
     #[serde(default)]
     pub sheet_rules: Vec<SheetRuleDecl>,
+    /// Other ledgers this kind is checked against (`[[references]]`).
+    #[serde(default)]
+    pub references: Vec<ReferenceDecl>,
     /// How the county workbook of this kind is built.
     #[serde(default)]
     pub consolidation: Option<ConsolidationDecl>,
@@ -207,18 +214,80 @@ pub struct NotPersonsDecl {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsolidationDecl {
+    /// Name of the detail sheet (default `全县明细`).
+    #[serde(default)]
+    pub detail_sheet: Option<String>,
     /// Column whose values are the statistics' row groups (e.g. `category`).
-    pub stats_rows: Spanned<String>,
+    #[serde(default)]
+    pub stats_rows: Option<Spanned<String>>,
     /// Column whose values split each group (e.g. `level`).
-    pub stats_cols: Spanned<String>,
+    #[serde(default)]
+    pub stats_cols: Option<Spanned<String>>,
     /// Amount columns: recipients (amount > 0) and monthly totals per unit.
     #[serde(default)]
     pub amounts: Vec<Spanned<String>>,
+    /// Per unit, persons and the sum of `split_amount` for each value of this
+    /// column (e.g. per subsidy type), and a 合计: the sheet `split_sheet`.
+    #[serde(default)]
+    pub split_by: Option<Spanned<String>>,
+    #[serde(default)]
+    pub split_amount: Option<Spanned<String>>,
+    #[serde(default)]
+    pub split_sheet: Option<String>,
     /// Column identifying a person across units (listed in 跨乡镇重复).
     pub person_key: Spanned<String>,
+    /// Columns that, with `person_key`, make the same thing twice across units
+    /// (one payment: person, subsidy, month). Empty: the person alone.
+    #[serde(default)]
+    pub duplicate_with: Vec<Spanned<String>>,
+    /// Name of the cross-unit duplicates sheet (default `跨乡镇重复`).
+    #[serde(default)]
+    pub duplicates_sheet: Option<String>,
     /// Column with the person's name, shown beside the key.
     #[serde(default)]
     pub person_name: Option<Spanned<String>>,
+    /// 应发未发: persons of a referenced ledger for whom `when` holds and who have
+    /// no row with `split_by` = `value` (needs `split_by` and a reference).
+    #[serde(default)]
+    pub owed: Vec<OwedDecl>,
+    #[serde(default)]
+    pub owed_sheet: Option<String>,
+}
+
+/// `[[consolidation.owed]]`: who should have a row of one kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwedDecl {
+    /// The value of `split_by` they should have a row with (`护理补贴`).
+    pub value: Spanned<String>,
+    /// CEL over the referenced ledger's row (`register.level in ['一级', '二级']`),
+    /// `standards` and `period_end`.
+    pub when: Spanned<String>,
+}
+
+/// `[[references]]`: another ledger kind each row is looked up in, by a key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceDecl {
+    /// How rules name it: `register` gives `register.<column>`, `register_found`,
+    /// `register_available`, `register_file` and `register_elsewhere`.
+    pub name: Spanned<String>,
+    /// The referenced ledger kind's id.
+    pub kind: Spanned<String>,
+    /// This kind's column holding the key.
+    pub key: Spanned<String>,
+    /// The referenced kind's column it joins to.
+    pub on: Spanned<String>,
+    /// Which ledger: `latest_accepted` (the same unit's latest accepted at or
+    /// before the file's period; the only one today).
+    #[serde(default = "latest_accepted")]
+    pub ledger: Spanned<String>,
+    /// The file-level warning when the unit has no such ledger on file.
+    pub missing_message: String,
+}
+
+fn latest_accepted() -> Spanned<String> {
+    Spanned::new(0..0, "latest_accepted".to_string())
 }
 
 #[derive(Debug, Deserialize)]

@@ -133,6 +133,43 @@ pub struct FileReport {
     /// unit and the period came from.
     #[serde(default)]
     pub layout: Layout,
+    /// The other ledgers the file was checked against (`[[references]]`), or
+    /// that were missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferenceUsed>,
+}
+
+impl ReferenceUsed {
+    /// What a clerk reads: `核对依据：残疾人信息登记簿「…」（2026-11，第 12 号报送）`.
+    pub fn said(&self) -> String {
+        match &self.file {
+            Some(f) => {
+                let mut extra = self.period.clone().unwrap_or_default();
+                if let Some(id) = self.submission {
+                    extra.push_str(&format!("，第 {id} 号报送"));
+                }
+                format!("核对依据：{}「{f}」（{extra}）", self.kind_name)
+            }
+            None => format!("核对依据：本单位尚无已通过的{}，未按其核对", self.kind_name),
+        }
+    }
+}
+
+/// One referenced ledger as a file was checked against it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceUsed {
+    /// How rules name it (`register`).
+    pub name: String,
+    pub kind: String,
+    pub kind_name: String,
+    /// Its file and period; None when the unit had none on file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// Its submission in the journal (None for a file of the same run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submission: Option<i64>,
 }
 
 /// How a file was read, as `inspect`, reports and notices tell it.

@@ -12,6 +12,7 @@ mod crosstab;
 pub mod findings;
 mod normalise;
 mod recognise;
+pub mod refs;
 mod row_rules;
 mod sheet;
 
@@ -35,7 +36,10 @@ use crate::workbook::{Book, Cell, Limits, ReadError};
 use cel::common::value::CowVal;
 use cel::{Context, Value};
 use chrono::NaiveDate;
-pub use findings::{CountyKey, FileReport, Finding, Layout, Place, Record, WireReport};
+pub use findings::{
+    CountyKey, FileReport, Finding, Layout, Place, Record, ReferenceUsed, WireReport,
+};
+pub use refs::{NoReferences, RefLedger, References, RunLedgers};
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -71,7 +75,18 @@ pub struct Options {
 }
 
 /// Validates one file. Never panics: a panic in a dependency becomes a fatal message.
+/// A kind with `[[references]]` finds none: see [`validate_with`].
 pub fn validate_path(rules: &RuleSet, path: &Path, opts: &Options) -> FileReport {
+    validate_with(rules, path, opts, &NoReferences)
+}
+
+/// Validates one file, looking up the ledgers its kind refers to in `refs`.
+pub fn validate_with(
+    rules: &RuleSet,
+    path: &Path,
+    opts: &Options,
+    refs: &dyn References,
+) -> FileReport {
     let name = opts.name.clone().unwrap_or_else(|| {
         path.file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -81,7 +96,7 @@ pub fn validate_path(rules: &RuleSet, path: &Path, opts: &Options) -> FileReport
         file: name.clone(),
         ..FileReport::default()
     };
-    let outcome = crate::workbook::guard(|| run(rules, path, opts, &name, &mut report));
+    let outcome = crate::workbook::guard(|| run(rules, path, opts, refs, &name, &mut report));
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(msg)) => report.fatal = Some(msg),
@@ -157,6 +172,7 @@ fn run(
     rules: &RuleSet,
     path: &Path,
     opts: &Options,
+    refs: &dyn References,
     name: &str,
     report: &mut FileReport,
 ) -> Result<(), String> {
@@ -177,7 +193,7 @@ fn run(
     report.sheet = Some(sheet.clone());
 
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
-    let mut pass = SheetPass::new(rules, kind, &sheet, opts, name, &root);
+    let mut pass = SheetPass::new(rules, kind, &sheet, opts, name, &root, refs);
     pass.out.layout = report.layout.clone();
     pass.shared0 = book.first_shared_string().map(str::to_string);
     pass.out.layout.other_sheets = others.clone();

@@ -5,6 +5,116 @@
 use super::*;
 
 impl SheetPass<'_> {
+    /// Finds the ledgers the kind refers to, once unit and period are settled; a
+    /// missing one is one warning (rules then see `<name>_available` false).
+    pub(super) fn link_references(&mut self) -> Result<(), String> {
+        let kind = self.kind;
+        for (k, r) in kind.references.iter().enumerate() {
+            let found = match self.unit.as_deref() {
+                Some(unit) => {
+                    let ask = refs::Ask {
+                        kind: &r.kind,
+                        unit,
+                        period: &self.period,
+                        on: &r.on,
+                        columns: &r.columns.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+                    };
+                    self.refs
+                        .ledger(&ask)
+                        .map_err(|e| format!("无法读取本单位的{}以作核对：{e}", r.kind_name))?
+                }
+                None => None,
+            };
+            self.out.references.push(ReferenceUsed {
+                name: r.name.clone(),
+                kind: r.kind.clone(),
+                kind_name: r.kind_name.clone(),
+                file: found.as_ref().map(|l| l.file.clone()),
+                period: found.as_ref().map(|l| l.period.clone()),
+                submission: found.as_ref().and_then(|l| l.submission),
+            });
+            if found.is_none() && self.unit.is_some() {
+                let meta = RuleMeta {
+                    id: format!("{}.missing", r.name),
+                    severity: Severity::Warning,
+                    message: r.missing_message.clone(),
+                };
+                let kind_name = r.kind_name.clone();
+                self.file_finding_with(&meta, None, "", "", &|n| {
+                    (n == "kind").then(|| kind_name.clone())
+                });
+            }
+            self.linked[k] = found;
+        }
+        Ok(())
+    }
+
+    /// Looks the current row up in each referenced ledger.
+    pub(super) fn look_up(&mut self) {
+        let kind = self.kind;
+        for (k, r) in kind.references.iter().enumerate() {
+            let now = &mut self.ref_now[k];
+            now.found = false;
+            now.elsewhere.clear();
+            for v in now.values.iter_mut() {
+                v.clear();
+            }
+            let Some(ledger) = &self.linked[k] else {
+                continue;
+            };
+            let key = self.norms[r.key].text.as_str();
+            if key.is_empty() {
+                continue;
+            }
+            match ledger.row(key) {
+                Some(vals) => {
+                    now.found = true;
+                    for (slot, v) in now.values.iter_mut().zip(vals) {
+                        slot.push_str(v);
+                    }
+                }
+                None => {
+                    let columns: Vec<String> = Vec::new();
+                    let ask = refs::Ask {
+                        kind: &r.kind,
+                        unit: self.unit.as_deref().unwrap_or(""),
+                        period: &self.period,
+                        on: &r.on,
+                        columns: &columns,
+                    };
+                    if let Some((unit, _)) = self.refs.elsewhere(&ask, key) {
+                        now.elsewhere = unit;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The references' flags and files, as message placeholders
+    /// (`{register_file}`, `{register_elsewhere}`).
+    fn ref_placeholders(&self) -> Vec<(String, String)> {
+        let vars = RowVars {
+            kind: self.kind,
+            names: &self.names,
+            norms: &self.norms,
+            linked: &self.linked,
+            now: &self.ref_now,
+        };
+        self.kind
+            .ref_vars
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !matches!(v.what, crate::rules::RefWhat::Column(_)))
+            .map(|(i, v)| {
+                let text = vars
+                    .native(self.kind.columns.len() + i)
+                    .text()
+                    .unwrap_or_default();
+                (v.name.clone(), text)
+            })
+            .collect()
+    }
+
     pub(super) fn row_rules(&mut self, r: u32, cells: &[(u32, Cell<'_>)]) {
         let kind = self.kind;
         if kind.row_rules.is_empty() {
@@ -16,6 +126,8 @@ impl SheetPass<'_> {
             kind,
             names: &self.names,
             norms: &self.norms,
+            linked: &self.linked,
+            now: &self.ref_now,
         };
         let scope = native::Scope {
             unit: self.unit.as_deref().unwrap_or(""),
@@ -51,7 +163,7 @@ impl SheetPass<'_> {
                 None => {
                     let ctx = ctx.get_or_insert_with(new_ctx);
                     let memo = &mut self.memo[k];
-                    if memo.key(&rule.reads, &self.norms) {
+                    if memo.key(&rule.reads, &self.norms, &rule.ref_reads, &vars) {
                         match memo.get() {
                             Some(v) => v,
                             None => {
@@ -72,6 +184,17 @@ impl SheetPass<'_> {
             }
         }
         drop(ctx);
+        let placeholders = if fired.is_empty() || kind.references.is_empty() {
+            Vec::new()
+        } else {
+            self.ref_placeholders()
+        };
+        let extra = |n: &str| {
+            placeholders
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        };
         for (k, expected) in fired {
             let rule = &kind.row_rules[k];
             let meta = RuleMeta {
@@ -79,7 +202,7 @@ impl SheetPass<'_> {
                 severity: rule.severity,
                 message: rule.message.clone(),
             };
-            self.report_meta(r, rule.cell, &meta, &expected, &|_| None, cells);
+            self.report_meta(r, rule.cell, &meta, &expected, &extra, cells);
         }
         for (k, err) in failed {
             let rule = &kind.row_rules[k];
@@ -182,8 +305,15 @@ impl Memo {
     const TRIAL: u32 = 512;
     const MAX: usize = 4096;
 
-    /// Builds the key of the current row's inputs; false when not memoising.
-    pub(super) fn key(&mut self, reads: &[usize], norms: &[Norm]) -> bool {
+    /// Builds the key of the current row's inputs (its own columns and the
+    /// reference values the rule reads); false when not memoising.
+    pub(super) fn key(
+        &mut self,
+        reads: &[usize],
+        norms: &[Norm],
+        ref_reads: &[usize],
+        vars: &RowVars<'_>,
+    ) -> bool {
         if self.off {
             return false;
         }
@@ -196,6 +326,10 @@ impl Memo {
         self.buf.clear();
         for i in reads {
             self.buf.push_str(&norms[*i].text);
+            self.buf.push('\u{1}');
+        }
+        for i in ref_reads {
+            vars.ref_text(*i, &mut self.buf);
             self.buf.push('\u{1}');
         }
         true
@@ -222,11 +356,17 @@ pub(super) struct RowVars<'x> {
     pub(super) kind: &'x Kind,
     pub(super) names: &'x FxHashMap<String, usize>,
     pub(super) norms: &'x [Norm],
+    pub(super) linked: &'x [Option<RefLedger>],
+    pub(super) now: &'x [super::sheet::RefNow],
 }
 
 impl<'x> RowVars<'x> {
-    /// Column `i` as native evaluation sees it (the same values as for `cel`).
+    /// Column `i` as native evaluation sees it (the same values as for `cel`);
+    /// past the kind's own columns, the reference values of [`Kind::ref_vars`].
     pub(super) fn native(&self, i: usize) -> native::V<'x> {
+        if i >= self.kind.columns.len() {
+            return self.reference(i - self.kind.columns.len());
+        }
         let n = &self.norms[i];
         match self.kind.columns[i].ty {
             ColumnType::Money => native::V::Float(n.num.unwrap_or(0.0)),
@@ -239,10 +379,94 @@ impl<'x> RowVars<'x> {
     }
 }
 
+impl<'x> RowVars<'x> {
+    /// Reference value `v` of [`Kind::ref_vars`].
+    fn reference(&self, v: usize) -> native::V<'x> {
+        use crate::rules::RefWhat;
+        let Some(var) = self.kind.ref_vars.get(v) else {
+            return native::V::Null;
+        };
+        let now = &self.now[var.reference];
+        let ledger = self.linked[var.reference].as_ref();
+        match var.what {
+            RefWhat::Found => native::V::Bool(now.found),
+            RefWhat::Available => native::V::Bool(ledger.is_some()),
+            RefWhat::File => native::V::Str(ledger.map_or("", |l| l.file.as_str())),
+            RefWhat::Elsewhere => native::V::Str(&now.elsewhere),
+            RefWhat::Column(c) => {
+                let text = now.values.get(c).map_or("", String::as_str);
+                let ty = self.kind.references[var.reference].columns[c].1;
+                typed(ty, text)
+            }
+        }
+    }
+
+    /// Appends reference value `v` as memo-key text.
+    fn ref_text(&self, v: usize, out: &mut String) {
+        match self.reference(v) {
+            native::V::Str(s) => out.push_str(s),
+            native::V::Bool(b) => out.push(if b { 'T' } else { 'F' }),
+            native::V::Float(x) => {
+                let _ = write!(out, "{x}");
+            }
+            native::V::Int(x) => {
+                let _ = write!(out, "{x}");
+            }
+            native::V::Null | native::V::Ref(_) => {}
+        }
+    }
+
+    /// A reference as a CEL map of its columns' values.
+    fn reference_map(&self, name: &str) -> Option<Value> {
+        let k = self.kind.references.iter().position(|r| r.name == name)?;
+        let r = &self.kind.references[k];
+        let now = &self.now[k];
+        let m: HashMap<String, Value> = r
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(c, (key, ty))| {
+                let text = now.values.get(c).map_or("", String::as_str);
+                let v = match typed(*ty, text) {
+                    native::V::Float(x) => Value::Float(x),
+                    native::V::Int(x) => Value::Int(x),
+                    native::V::Null => Value::Null,
+                    _ => Value::from(text),
+                };
+                (key.clone(), v)
+            })
+            .collect();
+        Some(Value::Map(m.into()))
+    }
+}
+
+/// A referenced ledger's stored text as rules see its column's type.
+fn typed(ty: ColumnType, text: &str) -> native::V<'_> {
+    match ty {
+        ColumnType::Money => native::V::Float(text.trim().parse().unwrap_or(0.0)),
+        ColumnType::Integer => match text.trim().parse::<f64>() {
+            Ok(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => native::V::Int(x as i64),
+            _ => native::V::Null,
+        },
+        _ => native::V::Str(text),
+    }
+}
+
 impl cel::context::VariableResolver for RowVars<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<cel::common::value::CowVal<'b, 'b>> {
         use cel::common::types::{CelBool, CelDouble, CelInt, CelNull, CelString};
-        let i = *self.names.get(variable)?;
+        let i = match self.names.get(variable) {
+            Some(i) => *i,
+            None => {
+                if let Some(v) = self.kind.ref_vars.iter().position(|v| v.name == variable) {
+                    self.kind.columns.len() + v
+                } else {
+                    let map = self.reference_map(variable)?;
+                    let b: Box<dyn cel::common::value::Val> = map.try_into().ok()?;
+                    return Some(CowVal::from(b));
+                }
+            }
+        };
         // The values native evaluation sees, in CEL's types.
         Some(match self.native(i) {
             native::V::Float(x) => CowVal::owned(CelDouble::from(x)),

@@ -41,6 +41,21 @@ pub(super) struct SheetPass<'a> {
     /// (maybe an index the reader could not map: see `workbook::shared`).
     pub(super) shared0: Option<String>,
     pub(super) like_shared0: Vec<(u32, u32)>,
+    /// Where referenced ledgers come from, each one as found (None: the unit has
+    /// none), and the current row's view of each.
+    pub(super) refs: &'a dyn References,
+    pub(super) linked: Vec<Option<RefLedger>>,
+    pub(super) ref_now: Vec<RefNow>,
+}
+
+/// The current row as looked up in one referenced ledger.
+#[derive(Default)]
+pub(super) struct RefNow {
+    pub(super) found: bool,
+    /// The found row's values, in the reference's column order ('' when not found).
+    pub(super) values: Vec<String>,
+    /// Another unit whose ledger has the key, when this one's has not.
+    pub(super) elsewhere: String,
 }
 
 impl<'a> SheetPass<'a> {
@@ -51,6 +66,7 @@ impl<'a> SheetPass<'a> {
         opts: &'a Options,
         name: &'a str,
         root: &'a Context<'a, 'a>,
+        refs: &'a dyn References,
     ) -> Self {
         let n = kind.columns.len();
         let tallies = kind
@@ -101,6 +117,16 @@ impl<'a> SheetPass<'a> {
             sums: vec![0.0; n],
             shared0: None,
             like_shared0: Vec::new(),
+            refs,
+            linked: kind.references.iter().map(|_| None).collect(),
+            ref_now: kind
+                .references
+                .iter()
+                .map(|r| RefNow {
+                    values: vec![String::new(); r.columns.len()],
+                    ..RefNow::default()
+                })
+                .collect(),
         }
     }
 
@@ -238,6 +264,7 @@ impl<'a> SheetPass<'a> {
             self.unit.as_deref().unwrap_or(""),
             &self.period,
         );
+        self.link_references()?;
         if source == Source::Received {
             let meta = self.kind.file_rule("period_guessed", Severity::Warning);
             self.file_finding(&meta, None, "", "");
@@ -390,6 +417,7 @@ impl<'a> SheetPass<'a> {
         let plan = std::mem::take(&mut self.plan);
         self.constraints(&plan, r, cells);
         self.plan = plan;
+        self.look_up();
         self.row_rules(r, cells);
         for (i, c) in kind.columns.iter().enumerate() {
             if c.ty == ColumnType::Money {

@@ -1,12 +1,21 @@
 //! The county workbook: one per ledger kind and period, rebuilt from the journal
 //! (never from old files) after every accepted or rejected submission.
 //!
-//! Sheets (user-facing names): `全县明细` (every accepted row, unit first; split
-//! into `全县明细(2)`, … at Excel's row limit), `分乡镇统计` (persons by category ×
-//! level, subsidy recipients and monthly totals, a 合计 row), `报送情况` (every unit:
-//! 已通过 / 已退回 / 未报送), `跨乡镇重复` (a person in more than one unit's ledger).
+//! Sheets (user-facing names, the kind's `[consolidation]` may rename them):
+//! `全县明细` (every accepted row, unit first; split into `全县明细(2)`, … at
+//! Excel's row limit), `分乡镇统计` (persons by category × level, subsidy
+//! recipients and monthly totals, a 合计 row) or, for a kind with `split_by`, per
+//! unit the persons and amounts of each value ([`split`]: 分乡镇发放统计),
+//! `报送情况` (every unit: 已通过 / 已退回 / 未报送), `跨乡镇重复` (a person, or a
+//! person with the `duplicate_with` values — one payment —, in more than one
+//! unit's ledger: 重复发放), and for a kind with `[[consolidation.owed]]` the
+//! persons of a referenced ledger who should have a row and have none ([`owed`]:
+//! 应发未发).
 //! Written to a temp file and renamed into place; the same journal gives the same
 //! bytes (the document time is the newest submission's, not the clock's).
+
+mod owed;
+mod split;
 
 use crate::journal::{Journal, JournalError, Outcome};
 use crate::rules::{ColumnType, Kind, RuleSet};
@@ -102,6 +111,8 @@ pub fn rebuild(
     let mut sheet_no = 1;
     let mut row: u32 = 0;
     let mut stats: BTreeMap<String, Stats> = BTreeMap::new();
+    let mut by_value: BTreeMap<String, split::Tally> = BTreeMap::new();
+    let mut paid = owed::Paid::default();
     let keys: Vec<&str> = kind.columns.iter().map(|c| c.key.as_str()).collect();
     // Detail sheets are the first ones: sheet n is at index n - 1.
     new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
@@ -143,17 +154,41 @@ pub fn rebuild(
             ws.write_number(row, (kind.columns.len() + 3) as u16, f64::from(rec_row))?;
             if let Some(cons) = &kind.consolidation {
                 unit_stats.add(cons, &cells);
+                if let Some(sp) = &cons.split {
+                    by_value
+                        .entry(unit.code.clone())
+                        .or_default()
+                        .add(kind, sp, &cells);
+                    if !cons.owed.is_empty() {
+                        paid.add(&unit.code, cons, sp, &cells);
+                    }
+                }
             }
             Ok(())
         })?;
     }
     finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row, &title)?;
 
-    if let Some(cons) = &kind.consolidation {
+    if let Some((cons, grid)) = kind
+        .consolidation
+        .as_ref()
+        .and_then(|c| c.stats.map(|g| (c, g)))
+    {
         let ws = wb.add_worksheet();
         ws.set_name("分乡镇统计")?;
-        write_stats(ws, kind, cons, status, &stats, &st)?;
+        write_stats(ws, kind, cons, grid, status, &stats, &st)?;
         print_setup(ws, &title, Some((0, 1)))?;
+    }
+    if let Some((cons, sp)) = kind
+        .consolidation
+        .as_ref()
+        .and_then(|c| c.split.as_ref().map(|s| (c, s)))
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name(&sp.sheet)?;
+        split::write(ws, kind, sp, status, &by_value, &st)?;
+        print_setup(ws, &title, Some((0, 1)))?;
+        let _ = cons;
     }
     {
         let ws = wb.add_worksheet();
@@ -162,11 +197,17 @@ pub fn rebuild(
         print_setup(ws, &title, Some((0, 0)))?;
     }
     let duplicates = standing::cross_unit_duplicates(journal, &standing)?;
-    if kind.consolidation.is_some() {
+    if let Some(cons) = &kind.consolidation {
         let ws = wb.add_worksheet();
-        ws.set_name("跨乡镇重复")?;
-        write_duplicates(ws, kind, &duplicates, &st)?;
+        ws.set_name(&cons.duplicates_sheet)?;
+        write_duplicates(ws, kind, cons, &duplicates, &st)?;
         print_setup(ws, &title, Some((0, 0)))?;
+        if !cons.owed.is_empty() {
+            let ws = wb.add_worksheet();
+            ws.set_name(&cons.owed_sheet)?;
+            owed::write(ws, rules, journal, kind, cons, &standing, &paid, &st)?;
+            print_setup(ws, &title, Some((0, 0)))?;
+        }
     }
 
     let path = outbox.join(file_name(rules, kind, period));
@@ -196,7 +237,7 @@ fn doc_time(rfc3339: &str) -> ExcelDateTime {
     }
 }
 
-struct Styles {
+pub(crate) struct Styles {
     header: Format,
     date: Format,
     money: Format,
@@ -247,10 +288,14 @@ fn new_detail_sheet<'a>(
     st: &Styles,
 ) -> Result<&'a mut Worksheet, XlsxError> {
     let ws = wb.add_worksheet_with_constant_memory()?;
+    let name = kind
+        .consolidation
+        .as_ref()
+        .map_or("全县明细", |c| c.detail_sheet.as_str());
     ws.set_name(if n == 1 {
-        "全县明细".to_string()
+        name.to_string()
     } else {
-        format!("全县明细({n})")
+        format!("{name}({n})")
     })?;
     let mut headers: Vec<String> = vec!["乡镇代码".into(), "乡镇名称".into()];
     headers.extend(kind.columns.iter().map(|c| c.header.clone()));
@@ -310,7 +355,7 @@ fn print_setup(
 }
 
 /// An amount as `#,##0.00` shows it.
-fn thousands(x: f64) -> String {
+pub(crate) fn thousands(x: f64) -> String {
     let cents = (x.abs() * 100.0).round() as u128;
     let (int, frac) = (cents / 100, cents % 100);
     let digits = int.to_string();
@@ -341,7 +386,9 @@ impl Stats {
             _ => "",
         };
         self.total += 1;
-        *self.count_mut(text(cons.stats_rows), text(cons.stats_cols)) += 1;
+        if let Some((rows, cols)) = cons.stats {
+            *self.count_mut(text(rows), text(cols)) += 1;
+        }
         if self.amounts.len() < cons.amounts.len() {
             self.amounts.resize(cons.amounts.len(), (0, 0.0));
         }
@@ -378,14 +425,17 @@ impl Stats {
 
 /// A value as the journal stores it, borrowed from the row's JSON where it can be.
 #[derive(Debug, Clone, PartialEq)]
-enum Stored<'a> {
+pub(crate) enum Stored<'a> {
     Num(f64),
     Text(std::borrow::Cow<'a, str>),
 }
 
 /// Reads a journaled row (`{"key": value, …}`) into one slot per column (`keys`
 /// in column order) without building a map or copying text.
-fn stored_row<'a>(data: &'a str, keys: &[&str]) -> Result<Vec<Option<Stored<'a>>>, JournalError> {
+pub(crate) fn stored_row<'a>(
+    data: &'a str,
+    keys: &[&str],
+) -> Result<Vec<Option<Stored<'a>>>, JournalError> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
     use std::borrow::Cow;
     use std::fmt;
@@ -468,12 +518,13 @@ fn write_stats(
     ws: &mut Worksheet,
     kind: &Kind,
     cons: &crate::rules::Consolidation,
+    (rows, cols): (usize, usize),
     status: &[UnitStanding<'_>],
     stats: &BTreeMap<String, Stats>,
     st: &Styles,
 ) -> Result<(), XlsxError> {
-    let groups = &kind.columns[cons.stats_rows].values;
-    let splits = &kind.columns[cons.stats_cols].values;
+    let groups = &kind.columns[rows].values;
+    let splits = &kind.columns[cols].values;
     // Two header rows: group (merged) over its splits and a 小计.
     ws.merge_range(0, 0, 1, 0, "乡镇代码", &st.header)?;
     ws.merge_range(0, 1, 1, 1, "乡镇名称", &st.header)?;
@@ -669,27 +720,30 @@ fn write_status(
 fn write_duplicates(
     ws: &mut Worksheet,
     kind: &Kind,
+    cons: &crate::rules::Consolidation,
     dups: &[CrossDuplicate],
     st: &Styles,
 ) -> Result<(), XlsxError> {
-    let key_header = kind
-        .consolidation
-        .as_ref()
-        .map(|c| kind.columns[c.person_key].header.clone())
-        .unwrap_or_default();
-    let heads = [
-        key_header.as_str(),
-        "姓名",
-        "乡镇（街道）",
-        "文件",
-        "原表行号",
-        "同时登记在",
-    ];
-    let widths = [22.0, 10.0, 16.0, 36.0, 9.0, 40.0];
+    // The key's columns: the person, then what makes one thing with it (subsidy, month).
+    let key_heads: Vec<String> = std::iter::once(cons.person_key)
+        .chain(cons.duplicate_with.iter().copied())
+        .map(|i| kind.columns[i].header.clone())
+        .collect();
+    let mut heads: Vec<String> = key_heads.clone();
+    let also = if cons.duplicate_with.is_empty() {
+        "同时登记在"
+    } else {
+        "同时见于"
+    };
+    heads.extend(["姓名", "乡镇（街道）", "文件", "原表行号", also].map(String::from));
+    let mut widths: Vec<f64> = vec![22.0];
+    widths.extend(std::iter::repeat_n(11.0, key_heads.len() - 1));
+    widths.extend([10.0, 16.0, 36.0, 9.0, 40.0]);
     for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
-        ws.write_string_with_format(0, i as u16, *h, &st.header)?;
+        ws.write_string_with_format(0, i as u16, h, &st.header)?;
         ws.set_column_width(i as u16, w)?;
     }
+    let n = key_heads.len() as u16;
     let mut r: u32 = 1;
     for d in dups {
         for (unit, _, file, row) in &d.places {
@@ -699,17 +753,24 @@ fn write_duplicates(
                 .filter(|p| &p.0 != unit)
                 .map(|p| format!("{}（第 {} 行）", p.0, p.3))
                 .collect();
-            ws.write_string(r, 0, &d.key)?;
-            ws.write_string(r, 1, &d.name)?;
-            ws.write_string(r, 2, unit)?;
-            ws.write_string(r, 3, file)?;
-            ws.write_number(r, 4, f64::from(*row))?;
-            ws.write_string(r, 5, others.join("、"))?;
+            for (k, part) in d.key.split('|').enumerate().take(key_heads.len()) {
+                ws.write_string(r, k as u16, part)?;
+            }
+            ws.write_string(r, n, &d.name)?;
+            ws.write_string(r, n + 1, unit)?;
+            ws.write_string(r, n + 2, file)?;
+            ws.write_number(r, n + 3, f64::from(*row))?;
+            ws.write_string(r, n + 4, others.join("、"))?;
             r += 1;
         }
     }
     if dups.is_empty() {
-        ws.write_string(1, 0, "本期未发现跨乡镇重复登记的人员。")?;
+        let none = if cons.duplicate_with.is_empty() {
+            "本期未发现跨乡镇重复登记的人员。".to_string()
+        } else {
+            format!("本期未发现{}。", cons.duplicates_sheet)
+        };
+        ws.write_string(1, 0, none)?;
     }
     ws.set_freeze_panes(1, 0)?;
     Ok(())

@@ -1,0 +1,246 @@
+//! 应发未发 (`[[consolidation.owed]]`): the persons on a unit's accepted ledger
+//! of a referenced kind (its register) for whom an `owed` rule holds (eligible
+//! for a subsidy) and who have no row with that value (no payment of it) in the
+//! unit's accepted ledger of this kind for the period — what an audit asks first.
+//! Units without an accepted ledger of this kind are not listed (their standing
+//! is in 报送情况); the sheet says so.
+
+use super::{stored_row, ConsolidateError, Stored, Styles};
+use crate::journal::Journal;
+use crate::rules::cel::{bind_file_globals, cel_root};
+use crate::rules::native::{Calls, Scope, V};
+use crate::rules::{ColumnType, Consolidation, Kind, Owed, RuleSet, Split};
+use crate::standing::Standing;
+use crate::workbook::excel_text;
+use cel::Value;
+use rust_xlsxwriter::Worksheet;
+use std::collections::{HashMap, HashSet};
+
+/// What each unit was paid: `person key` + `\u{1}` + split value, per unit code.
+#[derive(Default)]
+pub(super) struct Paid(HashMap<String, HashSet<String>>);
+
+impl Paid {
+    pub(super) fn add(
+        &mut self,
+        unit_code: &str,
+        cons: &Consolidation,
+        sp: &Split,
+        cells: &[Option<Stored<'_>>],
+    ) {
+        let text = |i: usize| match cells.get(i) {
+            Some(Some(Stored::Text(t))) => t.to_string(),
+            Some(Some(Stored::Num(x))) => crate::workbook::value::number_text(*x),
+            _ => String::new(),
+        };
+        let key = format!("{}\u{1}{}", text(cons.person_key), text(sp.by));
+        self.0.entry(unit_code.to_string()).or_default().insert(key);
+    }
+
+    fn has(&self, unit_code: &str, person: &str, value: &str) -> bool {
+        self.0
+            .get(unit_code)
+            .is_some_and(|s| s.contains(&format!("{person}\u{1}{value}")))
+    }
+}
+
+/// Writes the sheet.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write(
+    ws: &mut Worksheet,
+    rules: &RuleSet,
+    journal: &Journal,
+    kind: &Kind,
+    cons: &Consolidation,
+    standing: &Standing<'_>,
+    paid: &Paid,
+    st: &Styles,
+) -> Result<(), ConsolidateError> {
+    // One reference today (the register); the columns shown are its person key and
+    // name, then every column an `owed` rule reads.
+    let Some(first) = cons.owed.first() else {
+        return Ok(());
+    };
+    let reference = &kind.references[first.reference];
+    let Some(other) = rules.kind(&reference.kind) else {
+        return Ok(());
+    };
+    let okeys: Vec<&str> = other.columns.iter().map(|c| c.key.as_str()).collect();
+    let pos = |key: &str| okeys.iter().position(|k| *k == key);
+    let mut shown: Vec<usize> = Vec::new();
+    let name_col = other
+        .consolidation
+        .as_ref()
+        .and_then(|c| c.person_name)
+        .or_else(|| pos("name"));
+    shown.extend(name_col);
+    shown.extend(pos(&reference.on));
+    for (c, _) in &reference.columns {
+        if let Some(i) = pos(c) {
+            if !shown.contains(&i) {
+                shown.push(i);
+            }
+        }
+    }
+    let mut heads: Vec<String> = vec!["乡镇代码".into(), "乡镇名称".into()];
+    heads.extend(shown.iter().map(|i| other.columns[*i].header.clone()));
+    heads.push(format!(
+        "应发{}",
+        kind.columns[cons.split.as_ref().map_or(0, |s| s.by)].header
+    ));
+    heads.push(format!("{}文件", other.name));
+    heads.push("原表行号".into());
+    for (i, h) in heads.iter().enumerate() {
+        ws.write_string_with_format(0, i as u16, h, &st.header)?;
+        let w = match i {
+            0 => 11.0,
+            1 => 14.0,
+            _ if i == heads.len() - 2 => 34.0,
+            _ if shown
+                .get(i - 2)
+                .is_some_and(|c| Some(*c) == pos(&reference.on)) =>
+            {
+                21.0
+            }
+            _ => 11.0,
+        };
+        ws.set_column_width(i as u16, w)?;
+    }
+    let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
+    let mut r: u32 = 0;
+    let mut left_out: Vec<String> = Vec::new();
+    for u in &standing.units {
+        if u.counting.is_none() {
+            left_out.push(u.unit.name.clone());
+            continue;
+        }
+        let Some(reg) = journal.latest_accepted(&u.unit.name, &reference.kind, &standing.period)?
+        else {
+            continue;
+        };
+        let period_end = crate::workbook::value::period_end(&standing.period)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let mut file_scope = root.new_inner_scope();
+        bind_file_globals(&mut file_scope, &u.unit.name, &standing.period);
+        let scope = Scope {
+            unit: &u.unit.name,
+            period: &standing.period,
+            period_end: &period_end,
+        };
+        // Each rule's columns, by position in the reference's columns.
+        let ref_pos: Vec<Option<usize>> = reference.columns.iter().map(|(c, _)| pos(c)).collect();
+        journal.for_each_record(reg.id, |row, data| -> Result<(), ConsolidateError> {
+            let cells = stored_row(data, &okeys)?;
+            let text = |i: usize| -> String {
+                match cells.get(i) {
+                    Some(Some(Stored::Text(t))) => t.to_string(),
+                    Some(Some(Stored::Num(x))) => crate::workbook::value::number_text(*x),
+                    _ => String::new(),
+                }
+            };
+            let Some(person) = pos(&reference.on).map(text).filter(|p| !p.is_empty()) else {
+                return Ok(());
+            };
+            for o in cons.owed.iter().filter(|o| o.reference == first.reference) {
+                if paid.has(&u.unit.code, &person, &o.value) {
+                    continue;
+                }
+                if !holds(o, reference, &ref_pos, &cells, &scope, &file_scope) {
+                    continue;
+                }
+                r += 1;
+                ws.write_string(r, 0, &u.unit.code)?;
+                ws.write_string(r, 1, &u.unit.name)?;
+                for (k, c) in shown.iter().enumerate() {
+                    ws.write_string(r, 2 + k as u16, excel_text(&text(*c)))?;
+                }
+                let c = 2 + shown.len() as u16;
+                ws.write_string(r, c, &o.value)?;
+                ws.write_string(r, c + 1, &reg.original_name)?;
+                ws.write_number(r, c + 2, f64::from(row))?;
+            }
+            Ok(())
+        })?;
+    }
+    let mut note = r + 2;
+    if r == 0 {
+        ws.write_string(1, 0, "本期已报送发放台账的单位中，未发现应发未发的人员。")?;
+        note = 3;
+    }
+    if !left_out.is_empty() {
+        ws.write_string(
+            note,
+            0,
+            format!(
+                "未列入：{}（本期尚无已通过的{}，见「报送情况」）",
+                left_out.join("、"),
+                kind.name
+            ),
+        )?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    if r > 0 {
+        ws.autofilter(0, 0, r, (heads.len() - 1) as u16)?;
+    }
+    Ok(())
+}
+
+/// Whether an `owed` rule holds for a referenced row: natively where compiled,
+/// else by `cel` (a rule that cannot be evaluated holds for no one, and is logged).
+fn holds(
+    o: &Owed,
+    reference: &crate::rules::Reference,
+    ref_pos: &[Option<usize>],
+    cells: &[Option<Stored<'_>>],
+    scope: &Scope<'_>,
+    file_scope: &cel::Context<'_, '_>,
+) -> bool {
+    let calls = Calls::new(o.native_calls);
+    let value = |k: usize| -> V<'_> {
+        let ty = reference.columns[k].1;
+        match ref_pos[k].and_then(|i| cells.get(i)) {
+            Some(Some(Stored::Num(x))) => match ty {
+                ColumnType::Integer if x.fract() == 0.0 => V::Int(*x as i64),
+                _ => V::Float(*x),
+            },
+            Some(Some(Stored::Text(t))) => V::Str(t.as_ref()),
+            _ => match ty {
+                ColumnType::Money => V::Float(0.0),
+                ColumnType::Integer => V::Null,
+                _ => V::Str(""),
+            },
+        }
+    };
+    if let Some(V::Bool(b)) = o
+        .native
+        .as_ref()
+        .and_then(|e| e.eval(&value, scope, &calls))
+    {
+        return b;
+    }
+    let m: HashMap<String, Value> = reference
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(k, (c, _))| {
+            let v = match value(k) {
+                V::Float(x) => Value::Float(x),
+                V::Int(x) => Value::Int(x),
+                V::Str(s) => Value::from(s),
+                V::Bool(b) => Value::Bool(b),
+                _ => Value::Null,
+            };
+            (c.clone(), v)
+        })
+        .collect();
+    let mut ctx = file_scope.new_inner_scope();
+    ctx.add_variable_from_value(reference.name.clone(), Value::Map(m.into()));
+    match o.when.execute(&ctx) {
+        Ok(Value::Bool(b)) => b,
+        other => {
+            tracing::warn!(owed = %o.value, result = ?other, "应发未发 rule could not be evaluated");
+            false
+        }
+    }
+}

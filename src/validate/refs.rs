@@ -1,0 +1,223 @@
+//! Other ledgers a file is checked against (`[[references]]`): a payments ledger
+//! against its unit's register. Validation stays pure: the caller hands in a
+//! [`References`] that says which ledger applies and gives its rows — the journal
+//! in the daemon and with `validate --state` (see `crate::standing`), the files of
+//! the same run on the command line ([`RunLedgers`]), or nothing ([`NoReferences`]).
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One unit's ledger of a referenced kind, as much of it as rules read: each row's
+/// key and the values of the columns asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RefLedger {
+    pub kind: String,
+    pub unit: String,
+    pub period: String,
+    /// The file it came from, as sent.
+    pub file: String,
+    /// Its submission in the journal (None for a file of the same run).
+    pub submission: Option<i64>,
+    /// The columns each row's values are of, in order.
+    pub columns: Vec<String>,
+    /// Key → the row's values, joined by [`SEP`] (one string per row keeps a
+    /// 200,000-person register small).
+    pub rows: HashMap<String, String>,
+}
+
+/// Separates a row's values in [`RefLedger::rows`].
+pub const SEP: char = '\u{1}';
+
+impl RefLedger {
+    /// The values of the row with `key`, in [`RefLedger::columns`] order.
+    pub fn row(&self, key: &str) -> Option<std::str::Split<'_, char>> {
+        self.rows.get(key).map(|v| v.split(SEP))
+    }
+
+    /// Keeps a row (later rows of the same key do not replace the first).
+    pub fn insert(&mut self, key: String, values: &[&str]) {
+        self.rows.entry(key).or_insert_with(|| {
+            let mut s = String::new();
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    s.push(SEP);
+                }
+                // The separator cannot be in a value: a cell holding it is read as text
+                // with it replaced.
+                s.push_str(&v.replace(SEP, " "));
+            }
+            s
+        });
+    }
+}
+
+/// Which ledger is asked for: of `kind`, the unit's latest accepted one at or
+/// before `period`, with the values of `columns`, keyed by column `on`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub kind: &'a str,
+    pub unit: &'a str,
+    pub period: &'a str,
+    pub on: &'a str,
+    pub columns: &'a [String],
+}
+
+/// Where referenced ledgers come from.
+pub trait References: Sync {
+    /// The ledger a file is checked against, or None when the unit has none on
+    /// file. An error is the source failing (the file is then not judged on it).
+    fn ledger(&self, ask: &Ask<'_>) -> Result<Option<RefLedger>, String>;
+
+    /// Another unit whose ledger of the kind (latest accepted at or before the
+    /// period) has `key`: (unit, file).
+    fn elsewhere(&self, ask: &Ask<'_>, key: &str) -> Option<(String, String)>;
+}
+
+/// No other ledger is known: every reference is missing.
+pub struct NoReferences;
+
+impl References for NoReferences {
+    fn ledger(&self, _: &Ask<'_>) -> Result<Option<RefLedger>, String> {
+        Ok(None)
+    }
+    fn elsewhere(&self, _: &Ask<'_>, _: &str) -> Option<(String, String)> {
+        None
+    }
+}
+
+/// Ledgers of the same run (files validated together), in front of another
+/// source (the journal of `--state`) that answers what they do not.
+pub struct RunLedgers<'a> {
+    pub ledgers: &'a [RefLedger],
+    pub behind: &'a dyn References,
+}
+
+impl RunLedgers<'_> {
+    fn latest<'x>(&'x self, ask: &Ask<'_>, unit: &str) -> Option<&'x RefLedger> {
+        self.ledgers
+            .iter()
+            .filter(|l| l.kind == ask.kind && l.unit == unit && l.period.as_str() <= ask.period)
+            .max_by(|a, b| a.period.cmp(&b.period))
+    }
+}
+
+impl References for RunLedgers<'_> {
+    fn ledger(&self, ask: &Ask<'_>) -> Result<Option<RefLedger>, String> {
+        match self.latest(ask, ask.unit) {
+            // Only the columns asked for, in the order asked.
+            Some(l) => Ok(Some(project(l, ask.columns))),
+            None => self.behind.ledger(ask),
+        }
+    }
+
+    fn elsewhere(&self, ask: &Ask<'_>, key: &str) -> Option<(String, String)> {
+        let mut units: Vec<&str> = self
+            .ledgers
+            .iter()
+            .filter(|l| l.kind == ask.kind && l.unit != ask.unit)
+            .map(|l| l.unit.as_str())
+            .collect();
+        units.sort_unstable();
+        units.dedup();
+        units
+            .into_iter()
+            .filter_map(|u| self.latest(ask, u))
+            .find(|l| l.rows.contains_key(key))
+            .map(|l| (l.unit.clone(), l.file.clone()))
+            .or_else(|| self.behind.elsewhere(ask, key))
+    }
+}
+
+/// A ledger with only `columns` (in that order; a column it lacks is blank).
+fn project(l: &RefLedger, columns: &[String]) -> RefLedger {
+    if l.columns == columns {
+        return l.clone();
+    }
+    let pos: Vec<Option<usize>> = columns
+        .iter()
+        .map(|c| l.columns.iter().position(|x| x == c))
+        .collect();
+    let mut out = RefLedger {
+        columns: columns.to_vec(),
+        rows: HashMap::with_capacity(l.rows.len()),
+        ..l.clone_header()
+    };
+    let mut vals: Vec<&str> = Vec::new();
+    for (k, v) in &l.rows {
+        let all: Vec<&str> = v.split(SEP).collect();
+        vals.clear();
+        vals.extend(
+            pos.iter()
+                .map(|p| p.and_then(|p| all.get(p).copied()).unwrap_or("")),
+        );
+        out.insert(k.clone(), &vals);
+    }
+    out
+}
+
+impl RefLedger {
+    fn clone_header(&self) -> RefLedger {
+        RefLedger {
+            kind: self.kind.clone(),
+            unit: self.unit.clone(),
+            period: self.period.clone(),
+            file: self.file.clone(),
+            submission: self.submission,
+            columns: Vec::new(),
+            rows: HashMap::new(),
+        }
+    }
+
+    /// The ledger of a file's report (its rows collected): what a file of the
+    /// same run is checked against. All of its columns, keyed by `on`.
+    pub fn of_report(report: &super::FileReport, on: &str) -> Option<RefLedger> {
+        let (kind, unit, period) = (
+            report.kind_id.clone()?,
+            report.unit.clone()?,
+            report.period.clone()?,
+        );
+        let mut columns: Vec<String> = report
+            .records
+            .first()
+            .map(|r| r.values.keys().cloned().collect())
+            .unwrap_or_default();
+        columns.sort();
+        let mut out = RefLedger {
+            kind,
+            unit,
+            period,
+            file: report.file.clone(),
+            submission: None,
+            columns,
+            rows: HashMap::with_capacity(report.records.len()),
+        };
+        let mut vals: Vec<String> = Vec::new();
+        for r in &report.records {
+            let Some(key) = r.values.get(on).map(json_text).filter(|k| !k.is_empty()) else {
+                continue;
+            };
+            vals.clear();
+            vals.extend(
+                out.columns
+                    .iter()
+                    .map(|c| r.values.get(c).map(json_text).unwrap_or_default()),
+            );
+            let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
+            out.insert(key, &refs);
+        }
+        Some(out)
+    }
+}
+
+/// A stored value as text (numbers as the ledger's own text would be).
+pub fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n
+            .as_f64()
+            .map(crate::workbook::value::number_text)
+            .unwrap_or_else(|| n.to_string()),
+        serde_json::Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
