@@ -14,7 +14,7 @@ use calamine::{open_workbook, DataType, Reader, Xlsx};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use taizhang::rules::RuleSet;
-use taizhang::samples::{people, Register};
+use taizhang::samples::{payment_row, people, Register};
 use taizhang::validate::{self, Options};
 
 struct Sizes {
@@ -72,6 +72,42 @@ fn register_file(rules: &RuleSet, dir: &Path, unit: &str, n: usize, seed: u64) -
         std::fs::rename(&tmp, &path).unwrap();
     }
     path
+}
+
+/// Writes (once) a register of `n` persons, all 低保, and a payments ledger of
+/// their `n` 生活补贴 payments (a clean ledger of exactly `n` rows).
+fn payments_files(rules: &RuleSet, dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let reg = dir.join(format!("柳河镇_残疾人信息登记簿_2026-11_pay_{n}.xlsx"));
+    let pay = dir.join(format!("柳河镇_两项补贴发放台账_2026-11_{n}.xlsx"));
+    if !reg.exists() || !pay.exists() {
+        let code = rules
+            .county
+            .unit("柳河镇")
+            .map(|u| u.code.clone())
+            .unwrap_or_default();
+        let mut ps = people(&code, &rules.villages_of("柳河镇"), n, 43);
+        for p in ps.iter_mut() {
+            p.low_income = true;
+            p.living = 80.0;
+        }
+        let mut ledger = taizhang::samples::payments("柳河镇", &[], "2026-11");
+        ledger.rows = ps
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let mut r = payment_row(p, "生活补贴", "2026-11", 80.0);
+                r.insert("seq".into(), taizhang::samples::Val::Num((k + 1) as f64));
+                r
+            })
+            .collect();
+        ledger.after_rows = vec![ledger.payments_total(0.0)];
+        for (path, book) in [(&reg, Register::new("柳河镇", &ps)), (&pay, ledger)] {
+            let tmp = path.with_extension("tmp");
+            book.write(&tmp).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
+        }
+    }
+    (reg, pay)
 }
 
 /// The floor: open the workbook and visit every cell of every sheet once.
@@ -328,6 +364,75 @@ fn main() {
                 value: format!("{:.1} MB", kib as f64 / 1024.0),
                 target: "≤ 100 MB".into(),
                 ok: Some(kib as f64 / 1024.0 <= 100.0),
+            });
+        }
+    }
+
+    // 2b. A payments ledger against its unit's register (the files of one run):
+    // the register read and kept (the columns rules read), the ledger checked
+    // against it, vs the floor of the two files.
+    if !only_many {
+        eprintln!(
+            "generating a {}-row payments ledger and its register …",
+            sizes.big
+        );
+        let (reg, pay) = payments_files(&rules, &data, sizes.big);
+        let keep = Options {
+            as_ledger: validate::refs::LedgerSpec::all(&rules),
+            ..Options::default()
+        };
+        let (mut cells, mut rep) = (0, validate::FileReport::default());
+        let [t_floor, t_val] = in_turn(
+            runs,
+            [&mut || cells = floor(&reg) + floor(&pay), &mut || {
+                let r = validate::validate_path(&rules, &reg, &keep);
+                let ledgers: Vec<validate::RefLedger> = r.ledger.into_iter().collect();
+                let refs = validate::RunLedgers {
+                    ledgers: &ledgers,
+                    behind: &validate::NoReferences,
+                };
+                rep = validate::validate_with(&rules, &pay, &opts, &refs);
+            }],
+        );
+        assert!(
+            rep.fatal.is_none() && rep.errors == 0 && rep.rows == sizes.big,
+            "the payments benchmark file must be clean: {:?} {:?} {}",
+            rep.fatal,
+            rep.findings.first(),
+            rep.rows
+        );
+        let ratio = median_ratio(&t_val, &t_floor);
+        lines.push(Line {
+            what: format!(
+                "validate a {n}-row payments ledger against a {n}-person register ({cells} cells in the two): {:.2} s, floor of the two {:.2} s (medians)",
+                median(&t_val),
+                median(&t_floor),
+                n = sizes.big,
+            ),
+            value: format!("{ratio:.2} × floor"),
+            target: "≤ 1.30 × floor".into(),
+            ok: Some(ratio <= 1.3),
+        });
+        // The real binary on the two files (workers included).
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["rss-cmd", "validate", "--format", "json", "--rules"])
+            .arg(rules_dir())
+            .arg(&reg)
+            .arg(&pay)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut it = text.split_whitespace();
+        let kib: u64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        let secs: f64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+        if kib > 0 {
+            lines.push(Line {
+                what: format!(
+                    "peak memory of `taizhang validate` on the register and the payments ledger ({secs:.2} s)"
+                ),
+                value: format!("{:.1} MB", kib as f64 / 1024.0),
+                target: "≤ 200 MB".into(),
+                ok: Some(kib as f64 / 1024.0 <= 200.0),
             });
         }
     }

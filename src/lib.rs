@@ -17,12 +17,14 @@
 //!   an outcome for that file, never the end of the daemon.
 //! - [`status`]: where everything stands, for county staff (text and JSON).
 //! - [`consolidate`] / [`annotate`] / [`notice`] / [`report`]: render and
-//!   deliver (no SQL): the county workbook of a kind and period, the sender's
+//!   deliver (no SQL): the county workbook of a kind and period (with, for a
+//!   kind that says so, per-value statistics and 应发未发 over its register), the sender's
 //!   workbook with problems marked, notices composed from `notices.toml` and sent
 //!   by SMTP or written as `.eml` files, the text and JSON of a validation run.
 //! - [`standing`]: the read model every reader asks: each unit's latest and
 //!   counting submission per kind and period, cross-unit duplicates, a unit's
-//!   latest accepted ledger.
+//!   latest accepted ledger — and, as [`standing::JournalRefs`], the source of
+//!   the ledgers another kind is checked against (a payments ledger's register).
 //! - [`journal`]: the SQLite journal and the only module with SQL: every file
 //!   received, every step, outcome, finding, accepted row, the mail queue,
 //!   county workbooks' freshness, the digest; written before the next step happens.
@@ -30,21 +32,22 @@
 //!   `recognise` says which ledger a workbook is and which sheet to check, `sheet`
 //!   streams that sheet (header, title lines, rows that are no person), then
 //!   `normalise`, `constraints`, `row_rules`, `crosstab` (the 汇总 table) and
-//!   `cross_file` (several files of one run).
+//!   `cross_file` (several files of one run); [`validate::refs`] is how another
+//!   ledger's rows come in (a trait the caller provides; the files of a run).
 //! - [`intake`]: the inbox (candidates, settling), the archive (hash, durable
 //!   copy) and [`intake::identify::identify`] (unit and period from every source).
 //! - [`rules`]: loading, linting and compiling a rules folder (`county.toml`, one
 //!   TOML file per ledger kind, CSV reference tables); row rules run on
 //!   [`rules::cel`] (the reference) or, for common shapes, [`rules::native`].
 //! - [`checks`]: built-in domain checks, one file each (`cn_id`,
-//!   `cn_disability_cert`, `cn_phone`); rule files attach them to columns.
+//!   `cn_disability_cert`, `cn_phone`, `bank_card`); rule files attach them to columns.
 //! - [`workbook`]: opening workbooks safely ([`workbook::precheck`] says the
 //!   format from the bytes; panics caught), streaming rows, finding the header, normalising cell values.
 //! - [`text`] (templates, HTML escaping), [`clock`] (now, settable for tests
 //!   and drills) and [`fsutil`] (durable replace, safe
 //!   names): small helpers everything may use.
-//! - [`samples`] and [`demo`]: realistic generated register workbooks for tests,
-//!   the demo and benchmarks.
+//! - [`samples`] and [`demo`]: realistic generated register and payments
+//!   workbooks for tests, the demo and benchmarks.
 //!
 //! User-facing text (messages, sheet names, headers) is Simplified Chinese; code,
 //! docs and logs are English.

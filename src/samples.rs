@@ -234,6 +234,20 @@ pub fn card_of(p: &Person) -> String {
     format!("6228{:0>15}", &digits[digits.len().saturating_sub(15)..])
 }
 
+/// One payment row of a person (序号 blank).
+pub fn payment_row(p: &Person, kind: &str, month: &str, amount: f64) -> BTreeMap<String, Val> {
+    let mut m = BTreeMap::new();
+    m.insert("name".into(), Val::text(&p.name));
+    m.insert("id_number".into(), Val::text(&p.id));
+    m.insert("cert_number".into(), Val::text(p.cert()));
+    m.insert("subsidy_type".into(), Val::text(kind));
+    m.insert("pay_month".into(), Val::text(month));
+    m.insert("amount".into(), Val::Num(amount));
+    m.insert("card_number".into(), Val::text(card_of(p)));
+    m.insert("remarks".into(), Val::Blank);
+    m
+}
+
 /// A clean payments ledger of `period` for the given persons: one row per
 /// subsidy each receives by the register (生活补贴 for 低保, 护理补贴 by level),
 /// laid out as the county template (title, 填报单位 line, header, rows), a 合计
@@ -245,16 +259,8 @@ pub fn payments(unit: &str, persons: &[Person], period: &str) -> Register {
             if amount <= 0.0 {
                 continue;
             }
-            let mut m = BTreeMap::new();
+            let mut m = payment_row(p, kind, period, amount);
             m.insert("seq".to_string(), Val::Num((rows.len() + 1) as f64));
-            m.insert("name".into(), Val::text(&p.name));
-            m.insert("id_number".into(), Val::text(&p.id));
-            m.insert("cert_number".into(), Val::text(p.cert()));
-            m.insert("subsidy_type".into(), Val::text(kind));
-            m.insert("pay_month".into(), Val::text(period));
-            m.insert("amount".into(), Val::Num(amount));
-            m.insert("card_number".into(), Val::text(card_of(p)));
-            m.insert("remarks".into(), Val::Blank);
             rows.push(m);
         }
     }

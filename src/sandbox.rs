@@ -356,7 +356,9 @@ pub fn validate_many(
 /// Validates the files of one run (`taizhang validate FILE...`), each in its own
 /// worker: a file whose kind refers to another (a payments ledger to its unit's
 /// register) is checked against that unit's ledger among the files of the run if
-/// one passed, else the journal of `state`, else it says none is on file.
+/// one passed, else the journal of `state`, else it says none is on file. Files
+/// named as a referring kind are read after the others; one that turns out to be
+/// such a kind without saying so in its name is read again.
 pub fn validate_run(
     exe: &Path,
     rules: &RuleSet,
@@ -366,62 +368,104 @@ pub fn validate_run(
     limits: WorkerLimits,
     done: &(dyn Fn(&FileReport) + Sync),
 ) -> Vec<FileReport> {
-    let referring = rules.kinds.iter().any(|k| !k.references.is_empty());
-    let first = Options {
-        collect_rows: opts.collect_rows || (referring && files.len() > 1),
-        ..opts.clone()
-    };
     let behind = RefSources {
         ledgers: Vec::new(),
         state,
     };
-    let mut reports = validate_many(exe, &rules.dir, files, &first, &behind, limits, done);
-    if first.collect_rows && !opts.collect_rows {
-        // The ledgers others refer to, from the files that passed.
-        let mut ledgers = Vec::new();
-        for r in &reports {
-            if r.fatal.is_some() || r.errors > 0 {
-                continue;
-            }
-            let on = rules
-                .kinds
-                .iter()
-                .flat_map(|k| &k.references)
-                .find(|x| Some(&x.kind) == r.kind_id.as_ref())
-                .map(|x| x.on.clone());
-            if let Some(l) = on.and_then(|on| validate::RefLedger::of_report(r, &on)) {
-                ledgers.push(l);
-            }
+    if rules.kinds.iter().all(|k| k.references.is_empty()) || files.len() < 2 {
+        return validate_many(exe, &rules.dir, files, opts, &behind, limits, done);
+    }
+    let named_referring = |p: &PathBuf| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        rules
+            .kinds
+            .iter()
+            .filter(|k| name.contains(k.name.as_str()))
+            .max_by_key(|k| k.name.len())
+            .is_some_and(|k| !k.references.is_empty())
+    };
+    let (later, first): (Vec<usize>, Vec<usize>) =
+        (0..files.len()).partition(|&i| named_referring(&files[i]));
+    // The first files are kept as ledgers (the columns references read), to
+    // check the later ones against.
+    let collecting = Options {
+        as_ledger: validate::refs::LedgerSpec::all(rules),
+        ..opts.clone()
+    };
+    let paths = |ix: &[usize]| -> Vec<PathBuf> { ix.iter().map(|&i| files[i].clone()).collect() };
+    let mut reports: Vec<FileReport> = (0..files.len()).map(|_| FileReport::default()).collect();
+    let first_reports = validate_many(
+        exe,
+        &rules.dir,
+        &paths(&first),
+        &collecting,
+        &behind,
+        limits,
+        done,
+    );
+    for (i, r) in first.iter().zip(first_reports) {
+        reports[*i] = r;
+    }
+    // The ledgers others refer to, from the files that passed.
+    let mut ledgers = Vec::new();
+    for &i in &first {
+        let r = &mut reports[i];
+        let ledger = r.ledger.take();
+        if r.fatal.is_none() && r.errors == 0 {
+            ledgers.extend(ledger);
         }
-        for r in reports.iter_mut() {
-            r.records = Vec::new();
-        }
-        let again: Vec<usize> = (0..reports.len())
-            .filter(|&i| {
-                let r = &reports[i];
-                let kind = r.kind_id.as_deref().and_then(|k| rules.kind(k));
-                kind.is_some_and(|k| {
-                    k.references.iter().any(|x| {
-                        ledgers.iter().any(|l| {
-                            l.kind == x.kind
-                                && Some(&l.unit) == r.unit.as_ref()
-                                && r.period.as_ref().is_some_and(|p| l.period <= *p)
-                        })
-                    })
+    }
+    let with = RefSources {
+        ledgers,
+        state: behind.state.clone(),
+    };
+    // First files that turned out to refer to a ledger of the run: again, with it.
+    let applies = |r: &FileReport| {
+        let kind = r.kind_id.as_deref().and_then(|k| rules.kind(k));
+        kind.is_some_and(|k| {
+            k.references.iter().any(|x| {
+                with.ledgers.iter().any(|l| {
+                    l.kind == x.kind
+                        && Some(&l.unit) == r.unit.as_ref()
+                        && r.period.as_ref().is_some_and(|p| l.period <= *p)
                 })
             })
-            .collect();
-        if !again.is_empty() {
-            let with = RefSources {
-                ledgers,
-                state: behind.state.clone(),
-            };
-            let paths: Vec<PathBuf> = again.iter().map(|&i| files[i].clone()).collect();
-            let redone = validate_many(exe, &rules.dir, &paths, opts, &with, limits, &|_| {});
-            for (i, r) in again.into_iter().zip(redone) {
-                reports[i] = r;
+        })
+    };
+    let again: Vec<usize> = first
+        .iter()
+        .copied()
+        .filter(|&i| applies(&reports[i]))
+        .collect();
+    let mut second: Vec<usize> = later.clone();
+    second.extend(&again);
+    // Progress counts each file once: the re-read ones were counted already.
+    let later_names: Vec<String> = later
+        .iter()
+        .filter_map(|&i| {
+            files[i]
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+        })
+        .collect();
+    let redone = validate_many(
+        exe,
+        &rules.dir,
+        &paths(&second),
+        opts,
+        &with,
+        limits,
+        &|r| {
+            if later_names.contains(&r.file) {
+                done(r)
             }
-        }
+        },
+    );
+    for (i, r) in second.into_iter().zip(redone) {
+        reports[i] = r;
     }
     reports
 }

@@ -23,23 +23,7 @@ fn page_text(pdf: &Path, page: usize) -> String {
 
 /// Prints a workbook to PDF the way a clerk would, with LibreOffice.
 fn print_to_pdf(xlsx: &Path, dir: &Path) -> PathBuf {
-    let profile = dir.join("lo-profile");
-    let out = Command::new("soffice")
-        .arg(format!(
-            "-env:UserInstallation=file://{}",
-            profile.display()
-        ))
-        .args(["--headless", "--convert-to", "pdf", "--outdir"])
-        .arg(dir)
-        .arg(xlsx)
-        .output()
-        .expect("LibreOffice (soffice; scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.join(xlsx.with_extension("pdf").file_name().unwrap())
+    soffice_convert(xlsx, "pdf", dir, &dir.join("lo-profile"))
 }
 
 fn pages(pdf: &Path) -> usize {

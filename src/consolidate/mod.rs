@@ -354,6 +354,34 @@ fn print_setup(
     Ok(())
 }
 
+/// Writes text at (r, c), in `fmt` when given (a 合计 row).
+pub(crate) fn text_cell(
+    ws: &mut Worksheet,
+    r: u32,
+    c: u16,
+    text: &str,
+    fmt: Option<&Format>,
+) -> Result<(), XlsxError> {
+    match fmt {
+        Some(f) => ws.write_string_with_format(r, c, text, f).map(|_| ()),
+        None => ws.write_string(r, c, text).map(|_| ()),
+    }
+}
+
+/// Writes a number at (r, c), in `fmt` when given (a 合计 row).
+pub(crate) fn num_cell(
+    ws: &mut Worksheet,
+    r: u32,
+    c: u16,
+    v: f64,
+    fmt: Option<&Format>,
+) -> Result<(), XlsxError> {
+    match fmt {
+        Some(f) => ws.write_number_with_format(r, c, v, f).map(|_| ()),
+        None => ws.write_number(r, c, v).map(|_| ()),
+    }
+}
+
 /// An amount as `#,##0.00` shows it.
 pub(crate) fn thousands(x: f64) -> String {
     let cents = (x.abs() * 100.0).round() as u128;
@@ -583,22 +611,9 @@ fn write_stats(
         } else {
             (None, &st.money)
         };
-        let num = |ws: &mut Worksheet, c: u16, v: f64| -> Result<(), XlsxError> {
-            match fmt {
-                Some(f) => ws.write_number_with_format(r, c, v, f).map(|_| ()),
-                None => ws.write_number(r, c, v).map(|_| ()),
-            }
-        };
-        match fmt {
-            Some(f) => {
-                ws.write_string_with_format(r, 0, code, f)?;
-                ws.write_string_with_format(r, 1, name, f)?;
-            }
-            None => {
-                ws.write_string(r, 0, code)?;
-                ws.write_string(r, 1, name)?;
-            }
-        }
+        let num = |ws: &mut Worksheet, c: u16, v: f64| num_cell(ws, r, c, v, fmt);
+        text_cell(ws, r, 0, code, fmt)?;
+        text_cell(ws, r, 1, name, fmt)?;
         num(ws, 2, s.total as f64)?;
         let mut c: u16 = 3;
         for g in groups {

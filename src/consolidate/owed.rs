@@ -109,6 +109,7 @@ pub(super) fn write(
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut r: u32 = 0;
     let mut left_out: Vec<String> = Vec::new();
+    let mut no_reference: Vec<String> = Vec::new();
     for u in &standing.units {
         if u.counting.is_none() {
             left_out.push(u.unit.name.clone());
@@ -116,6 +117,7 @@ pub(super) fn write(
         }
         let Some(reg) = journal.latest_accepted(&u.unit.name, &reference.kind, &standing.period)?
         else {
+            no_reference.push(u.unit.name.clone());
             continue;
         };
         let period_end = crate::workbook::value::period_end(&standing.period)
@@ -176,6 +178,18 @@ pub(super) fn write(
                 "未列入：{}（本期尚无已通过的{}，见「报送情况」）",
                 left_out.join("、"),
                 kind.name
+            ),
+        )?;
+        note += 1;
+    }
+    if !no_reference.is_empty() {
+        ws.write_string(
+            note,
+            0,
+            format!(
+                "未能核对：{}（本期或之前尚无已通过的{}）",
+                no_reference.join("、"),
+                other.name
             ),
         )?;
     }

@@ -2,7 +2,7 @@
 //! split_by`): 分乡镇发放统计 of the payments ledger — for each subsidy type the
 //! persons paid and the amount, a 合计 per unit, and a county 合计 row.
 
-use super::{Stored, Styles};
+use super::{num_cell, text_cell, Stored, Styles};
 use crate::rules::{Kind, Split};
 use crate::standing::UnitStanding;
 use rust_xlsxwriter::{Worksheet, XlsxError};
@@ -102,25 +102,14 @@ pub(super) fn write(
         } else {
             (None, &st.money)
         };
-        match text_fmt {
-            Some(f) => {
-                ws.write_string_with_format(r, 0, code, f)?;
-                ws.write_string_with_format(r, 1, name, f)?;
-            }
-            None => {
-                ws.write_string(r, 0, code)?;
-                ws.write_string(r, 1, name)?;
-            }
-        }
+        text_cell(ws, r, 0, code, text_fmt)?;
+        text_cell(ws, r, 1, name, text_fmt)?;
         let mut c: u16 = 2;
         let cells = (0..values.len())
             .map(|k| t.per.get(k).copied().unwrap_or((0, 0.0)))
             .chain(std::iter::once(t.total()));
         for (n, a) in cells {
-            match text_fmt {
-                Some(f) => ws.write_number_with_format(r, c, n as f64, f)?,
-                None => ws.write_number(r, c, n as f64)?,
-            };
+            num_cell(ws, r, c, n as f64, text_fmt)?;
             ws.write_number_with_format(r, c + 1, a, money)?;
             c += 2;
         }

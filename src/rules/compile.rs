@@ -1156,3 +1156,24 @@ pub(super) fn meta(
         message,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fields_of_a_reference_outside_strings() {
+        let f = |e: &str| super::fields_of(e, "register");
+        assert_eq!(
+            f("register.level in ['一级'] || (register.level == '三级' && register.category != 'register.x')"),
+            ["level", "category"]
+        );
+        assert_eq!(
+            f("my_register.level == 1 && x.register.y"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            f("register_found && register.low_income == \"是\""),
+            ["low_income"]
+        );
+        assert_eq!(f("register.cert_number.size()"), ["cert_number"]);
+    }
+}

@@ -137,6 +137,10 @@ pub struct FileReport {
     /// that were missing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<ReferenceUsed>,
+    /// The file's rows as a ledger others are checked against, when asked for
+    /// ([`crate::validate::Options::as_ledger`]).
+    #[serde(skip)]
+    pub ledger: Option<crate::validate::RefLedger>,
 }
 
 impl ReferenceUsed {
@@ -235,6 +239,8 @@ pub struct WireReport {
     pub records: Vec<Record>,
     pub not_a_ledger: bool,
     pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
+    #[serde(default)]
+    pub ledger: Option<crate::validate::RefLedger>,
 }
 
 impl From<FileReport> for WireReport {
@@ -244,6 +250,7 @@ impl From<FileReport> for WireReport {
             header_row: r.header_row.take(),
             county_keys: std::mem::take(&mut r.county_keys),
             records: std::mem::take(&mut r.records),
+            ledger: r.ledger.take(),
             not_a_ledger: r.not_a_ledger,
             unit_verdict: r.unit_verdict.take(),
             report: r,
@@ -258,6 +265,7 @@ impl From<WireReport> for FileReport {
             header_row: w.header_row,
             county_keys: w.county_keys,
             records: w.records,
+            ledger: w.ledger,
             not_a_ledger: w.not_a_ledger,
             unit_verdict: w.unit_verdict,
             ..w.report

@@ -63,6 +63,11 @@ pub struct Options {
     /// Keep every data row's normalised values in [`FileReport::records`] (the
     /// daemon stores them for consolidation).
     pub collect_rows: bool,
+    /// Keep the file's rows as a ledger other files of the run are checked
+    /// against ([`FileReport::ledger`]), when its kind is one of these: its key
+    /// column and only the columns they read.
+    #[serde(default)]
+    pub as_ledger: Vec<refs::LedgerSpec>,
     /// Keep county-unique values for [`cross_check`] across the files of one run.
     pub cross_file: bool,
     /// Read and check on one thread. Otherwise xlsx is read on a second thread
@@ -255,7 +260,12 @@ fn run(
         let shown: Vec<String> = others.iter().map(|o| format!("「{o}」")).collect();
         pass.file_finding(&meta, None, &shown.join("、"), "");
     }
-    let SheetPass { tallies, out, .. } = pass;
+    let SheetPass {
+        tallies,
+        out,
+        as_ledger,
+        ..
+    } = pass;
     *report = FileReport {
         file: report.file.clone(),
         kind_name: report.kind_name.clone(),
@@ -263,6 +273,13 @@ fn run(
         sheet: report.sheet.clone(),
         ..out
     };
+    if let (Some((_, _, mut ledger)), Some(unit), Some(period)) =
+        (as_ledger, report.unit.clone(), report.period.clone())
+    {
+        ledger.unit = unit;
+        ledger.period = period;
+        report.ledger = Some(ledger);
+    }
     for (rule, tally) in kind.sheet_rules.iter().zip(&tallies) {
         check_crosstab(&mut book, kind, rule, tally, Some(&sheet), report)?;
     }

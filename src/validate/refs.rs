@@ -51,6 +51,41 @@ impl RefLedger {
     }
 }
 
+/// What of a file to keep as a ledger others are checked against: for a file of
+/// `kind`, its rows keyed by `on`, with the values of `columns`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerSpec {
+    pub kind: String,
+    pub on: String,
+    pub columns: Vec<String>,
+}
+
+impl LedgerSpec {
+    /// What the kinds of `rules` read of other kinds: one spec per referenced kind.
+    pub fn all(rules: &crate::rules::RuleSet) -> Vec<LedgerSpec> {
+        let mut out: Vec<LedgerSpec> = Vec::new();
+        for r in rules.kinds.iter().flat_map(|k| &k.references) {
+            let i = match out.iter().position(|s| s.kind == r.kind && s.on == r.on) {
+                Some(i) => i,
+                None => {
+                    out.push(LedgerSpec {
+                        kind: r.kind.clone(),
+                        on: r.on.clone(),
+                        columns: Vec::new(),
+                    });
+                    out.len() - 1
+                }
+            };
+            for (c, _) in &r.columns {
+                if !out[i].columns.contains(c) {
+                    out[i].columns.push(c.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Which ledger is asked for: of `kind`, the unit's latest accepted one at or
 /// before `period`, with the values of `columns`, keyed by column `on`.
 #[derive(Debug, Clone, Copy)]
@@ -219,5 +254,120 @@ pub fn json_text(v: &serde_json::Value) -> String {
             .unwrap_or_else(|| n.to_string()),
         serde_json::Value::Bool(b) => b.to_string(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+    use crate::samples::{payment_row, payments, people, Register};
+    use crate::validate::{validate_path, validate_with, Options};
+
+    /// The eligibility rules read the row's own 补贴类型 and the register's level
+    /// and category: with `cel` (whose verdicts are memoised by their inputs) and
+    /// natively, exactly the ineligible persons' rows fire — a memo keyed on the
+    /// ledger's own columns alone would give every 护理补贴 row the first verdict.
+    #[test]
+    fn rules_over_a_reference_see_each_rows_own_register_values() {
+        let rules = RuleSet::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let dir = tempfile::tempdir().unwrap();
+        let code = rules.county.unit("柳河镇").unwrap().code.clone();
+        let ps = people(&code, &rules.villages_of("柳河镇"), 400, 9);
+        let reg_path = dir.path().join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
+        Register::new("柳河镇", &ps).write(&reg_path).unwrap();
+        let mut pay = payments("柳河镇", &ps, "2026-11");
+        pay.after_rows.clear();
+        // 护理补贴 at 60 for everyone not eligible, interleaved with the eligible.
+        let mut ineligible = Vec::new();
+        for p in ps.iter().filter(|p| p.nursing == 0.0) {
+            pay.rows.push(payment_row(p, "护理补贴", "2026-11", 60.0));
+            ineligible.push(pay.cell(pay.rows.len() - 1, "subsidy_type"));
+        }
+        assert!(ineligible.len() > 100, "{}", ineligible.len());
+        let pay_path = dir.path().join("柳河镇_两项补贴发放台账_2026-11.xlsx");
+        pay.write(&pay_path).unwrap();
+        let reg = validate_path(
+            &rules,
+            &reg_path,
+            &Options {
+                collect_rows: true,
+                ..Options::default()
+            },
+        );
+        assert_eq!(reg.errors, 0);
+        let ledgers = vec![RefLedger::of_report(&reg, "id_number").unwrap()];
+        let refs = RunLedgers {
+            ledgers: &ledgers,
+            behind: &NoReferences,
+        };
+        for reference_cel in [false, true] {
+            let opts = Options {
+                reference_cel,
+                single_thread: true,
+                ..Options::default()
+            };
+            let r = validate_with(&rules, &pay_path, &opts, &refs);
+            let mut fired: Vec<String> = r
+                .findings
+                .iter()
+                .filter(|f| f.rule == "nursing_subsidy_eligible")
+                .filter_map(|f| f.cell.clone())
+                .collect();
+            fired.sort();
+            let mut want = ineligible.clone();
+            want.sort();
+            assert_eq!(fired, want, "reference_cel = {reference_cel}");
+            assert_eq!(r.errors, want.len(), "{:#?}", r.findings);
+        }
+    }
+
+    #[test]
+    fn a_ledger_of_the_run_answers_for_its_unit_and_names_others() {
+        let mut a = RefLedger {
+            kind: "register".into(),
+            unit: "柳河镇".into(),
+            period: "2026-10".into(),
+            file: "a.xlsx".into(),
+            columns: vec!["level".into(), "low_income".into()],
+            ..RefLedger::default()
+        };
+        a.insert("X1".into(), &["一级", "是"]);
+        a.insert("X1".into(), &["二级", "否"]);
+        let mut b = a.clone();
+        b.unit = "石桥镇".into();
+        b.file = "b.xlsx".into();
+        b.rows.clear();
+        b.insert("Y1".into(), &["三\u{1}级", ""]);
+        let ledgers = [a, b];
+        let run = RunLedgers {
+            ledgers: &ledgers,
+            behind: &NoReferences,
+        };
+        let cols = vec!["low_income".to_string()];
+        let ask = Ask {
+            kind: "register",
+            unit: "柳河镇",
+            period: "2026-11",
+            on: "id_number",
+            columns: &cols,
+        };
+        let l = run.ledger(&ask).unwrap().unwrap();
+        // The first row of a key stays; only the columns asked for, in order.
+        assert_eq!(l.row("X1").unwrap().collect::<Vec<_>>(), ["是"]);
+        assert_eq!(
+            run.elsewhere(&ask, "Y1"),
+            Some(("石桥镇".into(), "b.xlsx".into()))
+        );
+        assert_eq!(run.elsewhere(&ask, "X1"), None);
+        // A separator inside a value cannot shift the columns.
+        assert_eq!(ledgers[1].row("Y1").unwrap().count(), 2);
+        // A ledger of a later period than asked is not the one.
+        let early = Ask {
+            period: "2026-09",
+            ..ask
+        };
+        assert!(run.ledger(&early).unwrap().is_none());
     }
 }

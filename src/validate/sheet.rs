@@ -46,6 +46,9 @@ pub(super) struct SheetPass<'a> {
     pub(super) refs: &'a dyn References,
     pub(super) linked: Vec<Option<RefLedger>>,
     pub(super) ref_now: Vec<RefNow>,
+    /// The rows kept as a ledger others are checked against: key column, value
+    /// columns, the ledger (`Options::as_ledger`).
+    pub(super) as_ledger: Option<(usize, Vec<Option<usize>>, RefLedger)>,
 }
 
 /// The current row as looked up in one referenced ledger.
@@ -118,6 +121,24 @@ impl<'a> SheetPass<'a> {
             shared0: None,
             like_shared0: Vec::new(),
             refs,
+            as_ledger: opts
+                .as_ledger
+                .iter()
+                .find(|s| s.kind == kind.id)
+                .and_then(|s| {
+                    let on = kind.column(&s.on)?;
+                    let cols = s.columns.iter().map(|c| kind.column(c)).collect();
+                    Some((
+                        on,
+                        cols,
+                        RefLedger {
+                            kind: kind.id.clone(),
+                            file: name.to_string(),
+                            columns: s.columns.clone(),
+                            ..RefLedger::default()
+                        },
+                    ))
+                }),
             linked: kind.references.iter().map(|_| None).collect(),
             ref_now: kind
                 .references
@@ -428,6 +449,25 @@ impl<'a> SheetPass<'a> {
         }
         if self.opts.collect_rows {
             self.collect(r, cells);
+        }
+        if let Some((on, cols, ledger)) = &mut self.as_ledger {
+            let key = &self.norms[*on].text;
+            if !key.is_empty() && !self.norms[*on].bad {
+                let vals: Vec<std::borrow::Cow<'_, str>> = cols
+                    .iter()
+                    .map(
+                        |c| match c.map(|c| (&self.norms[c], self.kind.columns[c].ty)) {
+                            Some((n, ColumnType::Money | ColumnType::Integer)) => n
+                                .num
+                                .map_or(std::borrow::Cow::Borrowed(""), |x| number_text(x).into()),
+                            Some((n, _)) => std::borrow::Cow::Borrowed(n.text.as_str()),
+                            None => std::borrow::Cow::Borrowed(""),
+                        },
+                    )
+                    .collect();
+                let refs: Vec<&str> = vals.iter().map(|v| v.as_ref()).collect();
+                ledger.insert(key.clone(), &refs);
+            }
         }
         for t in self.tallies.iter_mut() {
             let (a, b) = (&self.norms[t.rows], &self.norms[t.cols]);

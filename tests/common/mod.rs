@@ -431,3 +431,26 @@ pub fn finding_at<'a>(file: &'a Value, cell: &str) -> &'a Value {
         .and_then(|a| a.iter().find(|x| x["cell"] == cell))
         .unwrap_or_else(|| panic!("no finding on {cell} in {file:#}"))
 }
+
+/// Converts `src` with LibreOffice (`soffice --convert-to FORMAT`, e.g. `pdf`,
+/// `xls:MS Excel 97`, `ods`) into `out_dir`, with a profile of its own under
+/// `profile`; the converted file's path.
+pub fn soffice_convert(src: &Path, format: &str, out_dir: &Path, profile: &Path) -> PathBuf {
+    let out = Command::new("soffice")
+        .arg(format!(
+            "-env:UserInstallation=file://{}",
+            profile.display()
+        ))
+        .args(["--headless", "--convert-to", format, "--outdir"])
+        .arg(out_dir)
+        .arg(src)
+        .output()
+        .expect("LibreOffice (soffice; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ext = format.split(':').next().unwrap_or(format);
+    out_dir.join(src.with_extension(ext).file_name().unwrap())
+}
