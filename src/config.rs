@@ -30,7 +30,14 @@ pub struct Config {
     pub mail_deadline: Duration,
     /// Bounds on the worker process that reads one file (time; memory on Unix).
     pub worker: crate::sandbox::WorkerLimits,
+    /// Where `watch` serves the status page (None: off).
+    pub web: Option<String>,
+    /// File holding the status page's password (required off loopback).
+    pub web_password_file: Option<PathBuf>,
 }
+
+/// The status page's default address.
+pub const DEFAULT_WEB: &str = "127.0.0.1:8470";
 
 impl Default for Config {
     fn default() -> Self {
@@ -47,6 +54,8 @@ impl Default for Config {
             smtp_ca: None,
             mail_retry: Duration::from_secs(60),
             mail_deadline: Duration::from_secs(60),
+            web: Some(DEFAULT_WEB.to_string()),
+            web_password_file: None,
             worker: crate::sandbox::WorkerLimits::default(),
         }
     }
@@ -75,6 +84,10 @@ pub struct FileConfig {
     pub worker_timeout: Option<f64>,
     /// MiB of memory one file's reading may use (default 1024; Unix).
     pub worker_memory_mb: Option<u64>,
+    /// Address of the status page (`127.0.0.1:8470`), or `off`.
+    pub web: Option<String>,
+    /// File holding the status page's password.
+    pub web_password_file: Option<PathBuf>,
 }
 
 /// Command-line overrides: the settings file's keys, given as flags, plus the
@@ -137,6 +150,12 @@ impl Config {
         }
         if let Some(p) = f.smtp_ca {
             self.smtp_ca = Some(rel(p));
+        }
+        if let Some(w) = f.web {
+            self.web = (w.trim() != "off").then(|| w.trim().to_string());
+        }
+        if let Some(p) = f.web_password_file {
+            self.web_password_file = Some(rel(p));
         }
     }
 

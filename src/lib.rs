@@ -8,14 +8,16 @@
 //! The modules follow a file's path through the system; each question has one
 //! owner, and imports only point down this list:
 //!
-//! - [`daemon`]: the watcher loop and its services (the mail thread) under one
-//!   stop flag; [`daemon::submission`] takes one submission through its steps and
+//! - [`daemon`]: the watcher loop and its services (the mail thread, the status
+//!   page, reminders of deadlines) under one stop flag; [`daemon::submission`] takes one submission through its steps and
 //!   decides its outcome ([`daemon::submission::decide`], pure). [`config`] holds
 //!   its settings.
 //! - [`sandbox`]: untrusted files are read and checked in a worker process of
 //!   our own binary, bounded in time and memory; a file that kills its worker is
 //!   an outcome for that file, never the end of the daemon.
-//! - [`status`]: where everything stands, for county staff (text and JSON).
+//! - [`status`]: where everything stands, for county staff (text and JSON);
+//!   [`web`]: the same as a page the daemon serves (and its JSON), with
+//!   downloads by submission id and the mail queue's resend.
 //! - [`consolidate`] / [`annotate`] / [`notice`] / [`report`]: render and
 //!   deliver (no SQL): the county workbook of a kind and period (with, for a
 //!   kind that says so, per-value statistics and 应发未发 over its register), the sender's
@@ -71,4 +73,5 @@ pub mod standing;
 pub mod status;
 pub mod text;
 pub mod validate;
+pub mod web;
 pub mod workbook;

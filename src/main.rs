@@ -75,6 +75,12 @@ struct DaemonArgs {
     /// 读取一个文件最多使用的内存（MiB，默认 1024；Linux/Unix）
     #[arg(long, value_name = "MiB")]
     worker_memory_mb: Option<u64>,
+    /// 报送情况网页的地址（watch；默认 127.0.0.1:8470），off 为不开启
+    #[arg(long, value_name = "地址")]
+    web: Option<String>,
+    /// 网页登录密码文件（网页开在本机以外的地址时必须设置）
+    #[arg(long, value_name = "文件")]
+    web_password_file: Option<PathBuf>,
 }
 
 impl DaemonArgs {
@@ -96,6 +102,8 @@ impl DaemonArgs {
                 mail_deadline: self.mail_deadline,
                 worker_timeout: self.worker_timeout,
                 worker_memory_mb: self.worker_memory_mb,
+                web: self.web.clone(),
+                web_password_file: self.web_password_file.clone(),
             },
         }
     }

@@ -121,6 +121,29 @@ pub fn latest_accepted(
     journal.latest_accepted(unit, kind_id, at_or_before)
 }
 
+/// The quarantined submissions still waiting for the county admin: a file the
+/// admin released (the same bytes judged later) is no longer waiting.
+pub fn still_quarantined(all: &[Submission]) -> Vec<&Submission> {
+    all.iter()
+        .filter(|s| s.outcome == Some(Outcome::Quarantined))
+        .filter(|s| {
+            !all.iter().any(|t| {
+                t.id > s.id
+                    && t.sha256 == s.sha256
+                    && matches!(t.outcome, Some(Outcome::Accepted | Outcome::Rejected))
+            })
+        })
+        .collect()
+}
+
+/// The day a period's ledgers are due: `day` of the month after the period.
+pub fn deadline(period: &str, day: u32) -> Option<chrono::NaiveDate> {
+    use chrono::Datelike;
+    let end = crate::workbook::value::period_end(period)?;
+    let next = end.succ_opt()?;
+    chrono::NaiveDate::from_ymd_opt(next.year(), next.month(), day)
+}
+
 /// The columns whose values make a stored row's `person` key: the kind's
 /// `person_key` and its `duplicate_with` columns (empty without consolidation).
 pub fn person_columns(kind: &Kind) -> Vec<&str> {

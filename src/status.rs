@@ -203,18 +203,8 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
             .filter(|s| s.state != State::Done)
             .map(item)
             .collect(),
-        // A quarantined file the admin released (the same bytes judged later) is
-        // no longer waiting for anyone.
-        quarantined: all
-            .iter()
-            .filter(|s| s.outcome == Some(Outcome::Quarantined))
-            .filter(|s| {
-                !all.iter().any(|t| {
-                    t.id > s.id
-                        && t.sha256 == s.sha256
-                        && matches!(t.outcome, Some(Outcome::Accepted | Outcome::Rejected))
-                })
-            })
+        quarantined: standing::still_quarantined(&all)
+            .into_iter()
             .map(item)
             .collect(),
         not_ledgers: all

@@ -88,7 +88,7 @@ fn a_file_replaced_while_it_is_read_stays_in_the_inbox_and_its_new_version_is_ta
     let rules = rules();
     let site = Site::new();
     let daemon = {
-        let mut c = site.cmd(&["watch", "--settle", "0.3"]);
+        let mut c = site.cmd(&["watch", "--settle", "0.3", "--web", "off"]);
         // Debug builds: each read lingers 1.5 s, so the file can be replaced meanwhile.
         c.env("TAIZHANG_SLOW_READ_MS", "1500")
             .stdout(std::process::Stdio::null())

@@ -202,7 +202,7 @@ fn a_file_during_which_the_daemon_dies_twice_is_not_tried_a_third_time() {
     // Twice: the daemon is killed (-9) while the file is being read.
     for round in 1..=2 {
         let mut child = site
-            .cmd(&["watch", "--settle", "0.2"])
+            .cmd(&["watch", "--settle", "0.2", "--web", "off"])
             .env("TAIZHANG_WORKER_HANG", "高庙乡")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

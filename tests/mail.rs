@@ -23,14 +23,6 @@ impl Drop for Smtp {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_smtp(port: u16, dir: &Path, extra: &[&str]) -> Smtp {
     use std::io::BufRead;
     let mut child = Command::new("python3")
@@ -427,6 +419,8 @@ fn server_down_then_up_delivers_once() {
     let mut daemon = site
         .cmd(&[
             "watch",
+            "--web",
+            "off",
             "--settle",
             "0.2",
             "--smtp",

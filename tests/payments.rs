@@ -322,7 +322,9 @@ fn with_state_the_accepted_register_is_used_and_a_register_of_the_run_comes_firs
     let site = Site::new();
     let dir = tempfile::tempdir().unwrap();
     let ps = persons("柳河镇", 40, 91);
+    let sq = persons("石桥镇", 5, 92);
     site.drop_in(&Register::new("柳河镇", &ps), &reg_name("柳河镇"));
+    site.drop_in(&Register::new("石桥镇", &sq), &reg_name("石桥镇"));
     site.run_once_ok();
     // A payment to someone the register says is not 低保.
     let not_low = ps.iter().find(|p| !p.low_income).unwrap();
@@ -345,6 +347,24 @@ fn with_state_the_accepted_register_is_used_and_a_register_of_the_run_comes_firs
     );
     assert_eq!(f["references"][0]["submission"], 1, "{f:#}");
     assert_eq!(f["references"][0]["file"], reg_name("柳河镇"));
+    // The journal says where else a person is registered.
+    let mut elsewhere = payments("柳河镇", &ps, P);
+    elsewhere
+        .rows
+        .push(payment_row(&sq[0], "生活补贴", P, 80.0));
+    let other = elsewhere.rows.len() - 1;
+    finish(&mut elsewhere, 0.0);
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let e = write(&elsewhere, &other_dir, &pay_name("柳河镇"));
+    let (_, json, _) = validate_json(&["--state", state.to_str().unwrap()], &[&e]);
+    let msg = finding_at(&json["files"][0], &elsewhere.cell(other, "id_number"))["message"].clone();
+    assert!(
+        msg.as_str()
+            .unwrap()
+            .contains("；此人登记在石桥镇，应由石桥镇发放"),
+        "{msg}"
+    );
     // A register in the same run (where that person is 低保) is the one used.
     let mut newer: Vec<Person> = ps.clone();
     let k = newer.iter().position(|p| p.id == not_low.id).unwrap();
@@ -807,9 +827,7 @@ fn rules_over_the_register_are_linted_with_file_and_line() {
             text
         }
     });
-    let out = bin().arg("check-rules").arg(&rules_copy).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = rules_refused(&rules_copy);
     assert!(
         err.contains("[[references]] register 引用了未知的台账类型「registr」"),
         "{err}"
@@ -831,9 +849,7 @@ fn rules_over_the_register_are_linted_with_file_and_line() {
         .position(|l| l.contains("register.low_incme"))
         .unwrap()
         + 1;
-    let out = bin().arg("check-rules").arg(&rules_copy).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = rules_refused(&rules_copy);
     assert!(
         err.contains(&format!("payments.toml:{line}")) && err.contains("规则 living_subsidy_eligible 的 assert 引用了「残疾人信息登记簿」中不存在的列「low_incme」"),
         "{err}"

@@ -33,6 +33,10 @@ pub enum DaemonError {
     Watch(#[from] notify::Error),
     #[error("mail: {0}")]
     Mail(String),
+    /// The status page could not start (a bad address, off loopback without a
+    /// password, the port taken).
+    #[error("{0}")]
+    Web(String),
     /// Another daemon (or `run --once`) works on the same state folder.
     #[error("state folder {0} is in use by another taizhang process (pid {1:?})")]
     Locked(PathBuf, Option<u32>),
@@ -377,6 +381,102 @@ impl Daemon {
         Ok(())
     }
 
+    /// 催报, once a day: on each of `[deadlines] remind_days_before` days before the
+    /// deadline of the period due now, every unit without an accepted ledger of
+    /// each kind gets a reminder (a rejected one with what is still wrong); the
+    /// day after the deadline the county admin gets the list of those still
+    /// missing. Each is journaled with its day: never twice, across restarts.
+    pub fn maybe_remind(&mut self) -> Result<(), DaemonError> {
+        use chrono::Datelike;
+        let Some(dl) = self.rules.county.deadlines.clone() else {
+            return Ok(());
+        };
+        let today = crate::clock::now().date_naive();
+        let day = today.format("%Y-%m-%d").to_string();
+        let first = today.with_day(1).unwrap_or(today);
+        let period = first
+            .pred_opt()
+            .unwrap_or(first)
+            .format("%Y-%m")
+            .to_string();
+        let Some(deadline) = crate::standing::deadline(&period, dl.day) else {
+            return Ok(());
+        };
+        let days_left = (deadline - today).num_days();
+        let remind = days_left > 0 && dl.remind_days_before.contains(&(days_left as u32));
+        let overdue = days_left == -1;
+        if !remind && !overdue {
+            return Ok(());
+        }
+        let deadline_text = deadline.format("%Y-%m-%d").to_string();
+        let mut keys = Vec::new();
+        let mut mails = Vec::new();
+        let mut missing = Vec::new();
+        for kind in &self.rules.kinds {
+            let st = crate::standing::of(&self.rules, &self.journal, &kind.id, &period)?;
+            for u in st.units.iter().filter(|u| u.counting.is_none()) {
+                let rejected = u
+                    .latest
+                    .as_ref()
+                    .filter(|s| s.outcome == Some(crate::journal::Outcome::Rejected));
+                missing.push((
+                    u.unit.name.clone(),
+                    kind.name.clone(),
+                    match rejected {
+                        Some(s) => format!("已退回（{} 处错误）", s.errors),
+                        None => "未报送".to_string(),
+                    },
+                ));
+                if !remind
+                    || self
+                        .journal
+                        .reminded(&kind.id, &period, &u.unit.name, &day)?
+                {
+                    continue;
+                }
+                let findings = match rejected {
+                    Some(s) => self.journal.findings(s.id)?,
+                    None => Vec::new(),
+                };
+                let mail = crate::notice::for_reminder(
+                    &self.rules,
+                    u.unit,
+                    &kind.name,
+                    &period,
+                    &deadline_text,
+                    days_left,
+                    rejected.map(|s| (s, findings.as_slice())),
+                );
+                keys.push((
+                    kind.id.clone(),
+                    period.clone(),
+                    u.unit.name.clone(),
+                    day.clone(),
+                ));
+                mails.extend(mail);
+            }
+        }
+        if overdue && !missing.is_empty() && !self.journal.reminded("*", &period, "*", &day)? {
+            mails.extend(crate::notice::for_overdue(
+                &self.rules,
+                &period,
+                &deadline_text,
+                &missing,
+            ));
+            keys.push(("*".into(), period.clone(), "*".into(), day.clone()));
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            "{period}: {} reminder(s) for the deadline {deadline_text} queued",
+            mails.len()
+        );
+        self.journal.reminders_made(&keys, &mails)?;
+        self.wake_mail();
+        Ok(())
+    }
+
     fn wake_mail(&self) {
         if let Some(tx) = &self.mail_wake {
             let _ = tx.send(());
@@ -418,6 +518,7 @@ impl Daemon {
             if self.stopping() || (ready.is_empty() && next.is_none()) {
                 self.rebuild_stale()?;
                 self.maybe_digest()?;
+                self.maybe_remind()?;
                 let sent = self.deliver_now()?;
                 if sent > 0 {
                     tracing::info!("{sent} notice(s) delivered");
@@ -454,6 +555,50 @@ impl Daemon {
                 .map_err(|e| DaemonError::Io(PathBuf::from("mail thread"), e))?
         };
         tracing::info!("notices go to {}", target.describe());
+        // The status page: started before anything else happens, so a refused
+        // address stops the daemon at once.
+        let web_thread = match &self.cfg.web {
+            Some(addr) => {
+                let password = match &self.cfg.web_password_file {
+                    Some(p) => Some(
+                        crate::web::read_password(p)
+                            .map_err(|e| DaemonError::Web(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                let wcfg = crate::web::WebConfig {
+                    addr: addr.clone(),
+                    password,
+                    state: self.cfg.state.clone(),
+                    outbox: self.cfg.outbox.clone(),
+                    rules: self.rules_in_force.clone(),
+                };
+                match crate::web::bind(&wcfg) {
+                    Ok(server) => {
+                        tracing::info!("status page at http://{addr}/");
+                        let (stop, wake) = (self.stop.clone(), self.mail_wake.clone());
+                        Some(
+                            std::thread::Builder::new()
+                                .name("web".into())
+                                .spawn(move || crate::web::serve(server, wcfg, stop, wake))
+                                .map_err(|e| DaemonError::Io(PathBuf::from("web thread"), e))?,
+                        )
+                    }
+                    // The default port taken (another daemon on this machine): the
+                    // daemon runs without its page; an address set on purpose must work.
+                    Err(e @ crate::web::WebError::Bind(..))
+                        if addr == crate::config::DEFAULT_WEB =>
+                    {
+                        tracing::warn!(
+                            "{e}; running without the status page (set another with --web)"
+                        );
+                        None
+                    }
+                    Err(e) => return Err(DaemonError::Web(e.to_string())),
+                }
+            }
+            None => None,
+        };
         self.recover()?;
         let tx = wake_tx.clone();
         let handler = move |res: notify::Result<notify::Event>| {
@@ -497,6 +642,7 @@ impl Daemon {
             }
             self.rebuild_stale()?;
             self.maybe_digest()?;
+            self.maybe_remind()?;
             // Sleep until the next settling file is due, or the next rescan; a
             // file event wakes us earlier.
             let wait = if ready.is_empty() {
@@ -511,7 +657,12 @@ impl Daemon {
             }
         }
         self.mail_wake = None;
+        // Every service ends with the loop, however it ended.
+        self.stop.store(true, Ordering::SeqCst);
         let _ = mail_thread.join();
+        if let Some(w) = web_thread {
+            let _ = w.join();
+        }
         tracing::info!("stopped cleanly");
         Ok(())
     }

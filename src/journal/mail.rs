@@ -186,6 +186,16 @@ impl Journal {
         Ok(n == 1)
     }
 
+    /// Queues a refused or uncertain message again (what staff may do from the
+    /// status page); false for any other message.
+    pub fn mail_resend_held(&self, id: i64) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE mail SET state = 'queued', next_at = ?2 WHERE id = ?1 AND state IN ('parked', 'uncertain')",
+            params![id, unix_now()],
+        )?;
+        Ok(n == 1)
+    }
+
     /// Messages in a state, oldest first.
     pub fn mail_in_state(&self, state: &str) -> Result<Vec<Queued>> {
         let mut st = self.conn.prepare(&format!(

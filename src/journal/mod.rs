@@ -391,6 +391,38 @@ impl Journal {
         )
     }
 
+    /// A mark that changes whenever anything is journaled (a step, an outcome, a
+    /// message's state): what the status page polls.
+    pub fn change_mark(&self) -> Result<String> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM events) || '.' ||
+                    (SELECT COUNT(*) || '.' || COALESCE(SUM(attempts), 0) || '.' || COALESCE(SUM(state = 'sent'), 0) FROM mail)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The report a submission was judged by, as journaled (JSON).
+    pub fn report_json(&self, id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT report_json FROM submissions WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// A unit's judged submissions of a kind, newest first.
+    pub fn unit_submissions(&self, unit: &str, kind_id: &str) -> Result<Vec<Submission>> {
+        self.query(
+            &format!("SELECT {COLUMNS} FROM submissions WHERE unit = ?1 AND kind = ?2 AND state IN ('validated','done') ORDER BY id DESC"),
+            &[&unit, &kind_id],
+        )
+    }
+
     /// Records that the daemon put rules of `version` in force now.
     pub fn rules_loaded_now(&self, version: &str) -> Result<()> {
         self.event(None, "rules_loaded", version)

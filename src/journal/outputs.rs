@@ -27,6 +27,11 @@ pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS notified_duplicates 
         failed_at TEXT,
         failures INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (kind, period)
+    );
+    CREATE TABLE IF NOT EXISTS reminders (
+        kind TEXT NOT NULL, period TEXT NOT NULL, unit TEXT NOT NULL, day TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        PRIMARY KEY (kind, period, unit, day)
     );";
 
 /// A county workbook as the journal knows it.
@@ -296,6 +301,36 @@ impl Journal {
 
     /// Today's digest is made: its mails are queued and the pending list emptied,
     /// in one transaction.
+    /// Whether the reminder of (kind, period, unit) on `day` was queued already.
+    /// The county admin's overdue list is kind `*`, unit `*`.
+    pub fn reminded(&self, kind: &str, period: &str, unit: &str, day: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM reminders WHERE kind = ?1 AND period = ?2 AND unit = ?3 AND day = ?4",
+            )?
+            .exists(params![kind, period, unit, day])?)
+    }
+
+    /// Queues reminders and records them as sent (one transaction: never twice,
+    /// never lost).
+    pub fn reminders_made(
+        &mut self,
+        keys: &[(String, String, String, String)],
+        mails: &[Mail],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for (kind, period, unit, day) in keys {
+            tx.execute(
+                "INSERT OR IGNORE INTO reminders (kind, period, unit, day, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![kind, period, unit, day, super::now()],
+            )?;
+        }
+        mail::enqueue(&tx, None, mails)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn digest_made(&mut self, today: &str, mails: &[Mail]) -> Result<()> {
         let tx = self.conn.transaction()?;
         mail::enqueue(&tx, None, mails)?;

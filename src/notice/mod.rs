@@ -631,6 +631,95 @@ pub fn worker(
     }
 }
 
+/// 催报: a unit without an accepted ledger of `kind_name` for `period`. `rejected`
+/// is its latest (rejected) submission with its findings, which the notice lists
+/// as what is still wrong.
+pub fn for_reminder(
+    rules: &RuleSet,
+    unit: &crate::rules::Unit,
+    kind_name: &str,
+    period: &str,
+    deadline: &str,
+    days_left: i64,
+    rejected: Option<(&Submission, &[crate::validate::Finding])>,
+) -> Option<Mail> {
+    let mut v: compose::Vars = HashMap::new();
+    v.insert("unit", unit.name.clone());
+    v.insert("kind", kind_name.to_string());
+    v.insert("period", period.to_string());
+    v.insert("deadline", deadline.to_string());
+    v.insert("days_left", days_left.to_string());
+    match rejected {
+        Some((sub, findings)) => {
+            v.insert(
+                "status",
+                format!(
+                    "你单位 {} 报送的「{}」未通过校验，以下 {} 处错误尚未更正：",
+                    crate::text::local_time(&sub.received_at),
+                    crate::fsutil::printable(&sub.original_name),
+                    sub.errors
+                ),
+            );
+            let (text, html) = compose::items(rules, findings, findings.len(), false);
+            v.insert("problems_text", text);
+            v.insert("problems_html", html);
+        }
+        None => {
+            v.insert("status", "你单位尚未报送。".to_string());
+            v.insert("problems_text", String::new());
+            v.insert("problems_html", String::new());
+        }
+    }
+    composed(
+        rules,
+        "reminder",
+        &rules.notices.reminder,
+        std::slice::from_ref(&unit.email),
+        &v,
+        None,
+    )
+}
+
+/// To the county admin, the day after the deadline: (unit, kind name, status) of
+/// every unit still missing or rejected.
+pub fn for_overdue(
+    rules: &RuleSet,
+    period: &str,
+    deadline: &str,
+    missing: &[(String, String, String)],
+) -> Option<Mail> {
+    let esc = crate::text::escape_html;
+    let text: Vec<String> = missing
+        .iter()
+        .map(|(u, k, s)| format!("{u}　《{k}》　{s}"))
+        .collect();
+    let html: Vec<String> = missing
+        .iter()
+        .map(|(u, k, s)| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(u),
+                esc(k),
+                esc(s)
+            )
+        })
+        .collect();
+    let count = missing.len().to_string();
+    let (t, h) = (text.join("\n"), html.join("\n"));
+    to_admin(
+        rules,
+        "overdue",
+        &rules.notices.overdue,
+        &[
+            ("period", period),
+            ("deadline", deadline),
+            ("count", &count),
+            ("list_text", &t),
+            ("list_html", &h),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::backoff;

@@ -66,6 +66,8 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("workbook_failed", &file.workbook_failed),
             ("state_disk", &file.state_disk),
             ("rules_refused", &file.rules_refused),
+            ("reminder", &file.reminder),
+            ("overdue", &file.overdue),
         ] {
             v.push((name, t.subject.as_str()));
             v.push((name, t.text.as_str()));
@@ -124,6 +126,8 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         resent_advice: schema::ResentAdvice::default(),
         duplicates: t(),
         duplicates_by_kind: BTreeMap::new(),
+        reminder: t(),
+        overdue: t(),
         county_workbook: t(),
         workbook_failed: t(),
         state_disk: t(),

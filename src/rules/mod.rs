@@ -60,6 +60,8 @@ pub struct County {
     pub standards: toml::Table,
     /// Bounds on what one file can make us produce (`[limits]`).
     pub limits: schema::FileLimits,
+    /// When ledgers are due and units reminded (`[deadlines]`).
+    pub deadlines: Option<schema::Deadlines>,
 }
 
 impl County {
@@ -506,7 +508,24 @@ impl RuleSet {
             units,
             standards: county_file.standards.clone(),
             limits: county_file.limits,
+            deadlines: county_file.deadlines.clone(),
         };
+        if let Some(d) = &county_file.deadlines {
+            if !(1..=28).contains(&d.day)
+                || d.remind_days_before.iter().any(|n| *n == 0 || *n >= d.day)
+            {
+                let line = county_src.find("[deadlines]").map(|p| p..p);
+                lint.at(
+                    &county_path,
+                    &county_src,
+                    line,
+                    format!(
+                        "[deadlines] day 应为 1–28 的日期（现为 {}），remind_days_before 的每一天都应小于它且大于 0（现为 {:?}）",
+                        d.day, d.remind_days_before
+                    ),
+                );
+            }
+        }
         for a in county_file
             .contacts
             .from

@@ -24,6 +24,21 @@ pub struct CountyFile {
     /// Bounds on what one file can make us produce.
     #[serde(default)]
     pub limits: FileLimits,
+    /// When ledgers are due and when units are reminded.
+    #[serde(default)]
+    pub deadlines: Option<Deadlines>,
+}
+
+/// `[deadlines]` of `county.toml`: a period's ledgers are due on `day` of the
+/// following month; units without an accepted ledger are reminded
+/// `remind_days_before` days before it, and the county admin gets the list of
+/// those still missing the day after.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Deadlines {
+    pub day: u32,
+    #[serde(default)]
+    pub remind_days_before: Vec<u32>,
 }
 
 /// `[limits]` of `county.toml`: bounds on what one file can make us produce.
@@ -109,6 +124,12 @@ pub struct NoticeFile {
     /// To the county admin, once per broken edit: the rules folder has problems,
     /// the rules in force stay.
     pub rules_refused: MailTemplate,
+    /// To a unit without an accepted ledger, on the days of `[deadlines]
+    /// remind_days_before` (催报).
+    pub reminder: MailTemplate,
+    /// To the county admin, the day after the deadline: the units still missing
+    /// or rejected.
+    pub overdue: MailTemplate,
 }
 
 /// `[resent_advice]`: what a unit re-sending an identical file should do.

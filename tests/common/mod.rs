@@ -210,6 +210,10 @@ impl Site {
     /// Starts the daemon with the rules in `rules`; its log is on the child's stderr.
     pub fn watch_with_rules(&self, rules: &Path, extra: &[&str]) -> std::process::Child {
         let mut c = self.cmd_with_rules(&["watch", "--settle", "0.3"], rules);
+        // The status page only where a test asks for it (on a port of its own).
+        if !extra.contains(&"--web") {
+            c.args(["--web", "off"]);
+        }
         c.args(extra);
         c.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -357,9 +361,15 @@ pub fn mails(site: &Site) -> Vec<(String, String, String)> {
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
+    // Only finished messages: a running daemon's temp file may be renamed away
+    // between listing and reading.
     let mut out: Vec<(String, String, String)> = rd
-        .map(|e| {
-            let raw = std::fs::read(e.unwrap().path()).unwrap();
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            p.extension().is_some_and(|x| x == "eml").then_some(p)
+        })
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|raw| {
             let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
             (
                 m.to()
@@ -453,4 +463,21 @@ pub fn soffice_convert(src: &Path, format: &str, out_dir: &Path, profile: &Path)
     );
     let ext = format.split(':').next().unwrap_or(format);
     out_dir.join(src.with_extension(ext).file_name().unwrap())
+}
+
+/// A free TCP port on loopback (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `check-rules` on `dir`, which must refuse it (exit 2); its stderr.
+pub fn rules_refused(dir: &Path) -> String {
+    let out = bin().arg("check-rules").arg(dir).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
 }

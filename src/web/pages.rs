@@ -1,0 +1,368 @@
+//! The status page's pages, rendered with `maud` (every `(value)` is escaped).
+
+use super::WebConfig;
+use crate::journal::{Journal, Result};
+use crate::rules::{RuleSet, Severity};
+use crate::standing;
+use crate::text::local_time;
+use maud::{html, Markup, DOCTYPE};
+
+/// A whole page: the navigation, `body`, the change mark the script polls.
+fn page(title: &str, mark: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — 台账系统" }
+                link rel="stylesheet" href="/static/style.css";
+                script src="/static/app.js" defer {}
+            }
+            body data-mark=(mark) {
+                nav {
+                    a href="/" { "报送情况" }
+                    a href="/quarantine" { "隔离文件" }
+                    a href="/mail" { "邮件" }
+                    span.live id="live" {}
+                }
+                main { (body) }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The login form.
+pub(super) fn login(failed: bool) -> String {
+    page(
+        "登录",
+        "",
+        html! {
+            h1 { "台账系统登录" }
+            @if failed { p.error { "密码不正确，请重试。" } }
+            form method="post" action="/login" {
+                label { "密码 " input type="password" name="password" autofocus; }
+                " "
+                button type="submit" { "登录" }
+            }
+        },
+    )
+}
+
+/// The reporting period due now: the month before today's.
+fn current_period() -> String {
+    use chrono::Datelike;
+    let today = crate::clock::now().date_naive();
+    let first = today.with_day(1).unwrap_or(today);
+    first
+        .pred_opt()
+        .unwrap_or(first)
+        .format("%Y-%m")
+        .to_string()
+}
+
+/// `/`: for the chosen period, every kind's 13 units; the county workbooks.
+pub(super) fn index(
+    rules: &RuleSet,
+    journal: &Journal,
+    cfg: &WebConfig,
+    period: Option<&str>,
+    mark: &str,
+) -> Result<String> {
+    let mut periods: Vec<String> = journal
+        .kind_periods()?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    // The period shown first: the latest one files came for, else the one due now.
+    let current = periods.iter().max().cloned().unwrap_or_else(current_period);
+    periods.push(current_period());
+    periods.push(current.clone());
+    periods.sort();
+    periods.dedup();
+    periods.reverse();
+    let chosen = period.map(str::to_string).unwrap_or(current);
+    let today = crate::clock::now().date_naive();
+    let deadline = rules
+        .county
+        .deadlines
+        .as_ref()
+        .and_then(|d| standing::deadline(&chosen, d.day));
+    let days_left = deadline.map(|d| (d - today).num_days());
+    let mut kinds = Vec::new();
+    // Ledgers others are checked against (the register) first.
+    let mut order: Vec<&crate::rules::Kind> = rules.kinds.iter().collect();
+    order.sort_by_key(|k| !k.references.is_empty());
+    for k in order {
+        kinds.push((k, standing::of(rules, journal, &k.id, &chosen)?));
+    }
+    let known = journal.kind_periods()?;
+    let body = html! {
+        h1 { (rules.county.name) " 台账报送情况" }
+        form.period method="get" action="/" {
+            label { "期间 "
+                select name="period" {
+                    @for p in &periods {
+                        option value=(p) selected[*p == chosen] { (p) }
+                    }
+                }
+            }
+            " " button type="submit" { "查看" }
+        }
+        @if let (Some(d), Some(left)) = (deadline, days_left) {
+            p.deadline {
+                (chosen) " 期报送截止日：" (d.format("%Y-%m-%d").to_string()) "　"
+                @if left > 0 { "还剩 " strong { (left) } " 天" }
+                @else if left == 0 { strong { "今天截止" } }
+                @else { strong.late { "已逾期 " (-left) " 天" } }
+            }
+        }
+        @for (k, st) in &kinds {
+            @let done = st.units.iter().filter(|u| u.status_zh() == "已通过").count();
+            section.kind {
+                h2 { (k.name) " " span.count { (done) "/" (st.units.len()) " 个单位已通过" } }
+                table.units {
+                    thead { tr {
+                        th { "单位" } th { "状态" } th { "文件" } th { "收到时间" }
+                        th { "数据行" } th { "错误" } th { "提醒" } th { "计入汇总" } th { "说明" }
+                    } }
+                    tbody {
+                        @for u in &st.units {
+                            @let status = u.status_zh();
+                            @let late = days_left.is_some_and(|l| l < 0) && status != "已通过";
+                            @let class = match (status, late) {
+                                ("已通过", _) => "accepted",
+                                (_, true) => "late",
+                                ("已退回", _) => "rejected",
+                                _ => "missing",
+                            };
+                            tr class=(class) data-unit=(u.unit.name) {
+                                td { (u.unit.name) }
+                                td.status { (status) @if late { "（逾期）" } }
+                                @if let Some(s) = &u.latest {
+                                    td { a href={ "/submission/" (s.id) } { (s.original_name) } }
+                                    td { (local_time(&s.received_at)) }
+                                    td.num { (s.rows) } td.num { (s.errors) } td.num { (s.warnings) }
+                                    td {
+                                        @match u.counting.as_ref() {
+                                            Some(c) if c.id == s.id => "本报送",
+                                            Some(c) => a href={ "/submission/" (c.id) } { "第 " (c.id) " 号（较早通过）" },
+                                            None => "无",
+                                        }
+                                    }
+                                    td {
+                                        @for r in s.references() { (r.said()) }
+                                        @if let Some(reason) = &s.reason { (reason) }
+                                    }
+                                } @else {
+                                    td {} td {} td {} td {} td {} td { "无" } td { (chosen) " 期尚未收到报送" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.workbooks {
+            h2 { "全县汇总表" }
+            ul {
+                @for (kid, p) in known.iter().rev() {
+                    @if let Some(k) = rules.kind(kid) {
+                        @let name = crate::consolidate::file_name(rules, k, p);
+                        @if cfg.outbox.join(&name).exists() {
+                            li { a href={ "/workbook/" (kid) "/" (p) } { (name) } }
+                        }
+                    }
+                }
+            }
+        }
+        p.api { "供其他程序读取：" a href="/api/status" { "/api/status" } }
+    };
+    Ok(page("报送情况", mark, body))
+}
+
+/// A submission: outcome, how it was read, every finding, downloads, the unit's others.
+pub(super) fn submission(journal: &Journal, id: i64, mark: &str) -> Result<Option<String>> {
+    let Some(sub) = journal.get(id)? else {
+        return Ok(None);
+    };
+    let findings = journal.findings(id)?;
+    let report: Option<crate::validate::FileReport> = journal
+        .report_json(id)?
+        .and_then(|j| serde_json::from_str(&j).ok());
+    let layout = report
+        .as_ref()
+        .map(|r| r.layout.clone())
+        .unwrap_or_default();
+    let others = match (&sub.unit, &sub.kind_id) {
+        (Some(u), Some(k)) => journal
+            .unit_submissions(u, k)?
+            .into_iter()
+            .filter(|s| s.id != id)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let outcome = sub.outcome.map_or("处理中", |o| o.zh());
+    let body = html! {
+        h1 { "第 " (sub.id) " 号报送：" (sub.original_name) }
+        table.facts {
+            tr { th { "结果" } td.outcome { (outcome) } }
+            @if let Some(r) = &sub.reason { tr { th { "原因" } td { (r) } } }
+            tr { th { "单位" } td {
+                (sub.unit.as_deref().unwrap_or("未能确定"))
+                @if !layout.clues.is_empty() {
+                    ul.clues { @for (src, text) in &layout.clues { li { (src.zh()) "：" (text) } } }
+                }
+            } }
+            tr { th { "期间" } td {
+                (sub.period.as_deref().unwrap_or("未能确定"))
+                @if let Some(src) = layout.period_source { "（据" (src.zh()) "）" }
+            } }
+            tr { th { "台账" } td { (sub.kind_name.as_deref().unwrap_or("—")) } }
+            tr { th { "工作表" } td { (layout.sheet.as_deref().unwrap_or("—")) } }
+            tr { th { "收到时间" } td { (local_time(&sub.received_at)) } }
+            @if let Some(t) = &sub.processed_at { tr { th { "处理时间" } td { (local_time(t)) } } }
+            tr { th { "数据行" } td { (sub.rows) "　错误 " (sub.errors) "　提醒 " (sub.warnings) } }
+            @for r in sub.references() { tr { th { "核对依据" } td { (r.said()) } } }
+            @if let Some(v) = &sub.rules_version { tr { th { "规则版本" } td { (v) } } }
+        }
+        p.downloads {
+            a href={ "/submission/" (id) "/original" } { "下载原件" }
+            @if sub.annotated_path.is_some() {
+                "　" a href={ "/submission/" (id) "/annotated" } { "下载带批注的副本" }
+            }
+        }
+        h2 { "问题（" (findings.len()) "）" }
+        @if findings.is_empty() {
+            p { "没有发现问题。" }
+        } @else {
+            p.filter { label { "筛选 " input type="search" data-filter="findings" placeholder="输入单元格、列名、姓名或文字"; } }
+            table.findings.sortable id="findings" {
+                thead { tr {
+                    th { "级别" } th { "工作表" } th { "单元格" } th { "行" } th { "姓名" }
+                    th { "列" } th { "填写内容" } th { "问题" } th { "规则" }
+                } }
+                tbody {
+                    @for f in &findings {
+                        tr class=(if f.severity == Severity::Error { "error" } else { "warning" }) {
+                            td { (if f.severity == Severity::Error { "错误" } else { "提醒" }) }
+                            td { (f.sheet) }
+                            td { (f.cell.as_deref().unwrap_or("—")) }
+                            td.num { (f.row.map(|r| r.to_string()).unwrap_or_default()) }
+                            td { (f.person.as_deref().unwrap_or("")) }
+                            td { (f.header.as_deref().unwrap_or("")) }
+                            td { (f.value) }
+                            td { (f.message) }
+                            td.rule { (f.rule) }
+                        }
+                    }
+                }
+            }
+        }
+        @if !others.is_empty() {
+            h2 { "本单位的其他报送" }
+            ul {
+                @for s in &others {
+                    li {
+                        a href={ "/submission/" (s.id) } { "第 " (s.id) " 号" }
+                        "　" (s.period.as_deref().unwrap_or("")) "　" (s.original_name) "　"
+                        (local_time(&s.received_at)) "　" (s.outcome.map_or("", |o| o.zh()))
+                    }
+                }
+            }
+        }
+    };
+    Ok(Some(page(&format!("第 {id} 号报送"), mark, body)))
+}
+
+/// The quarantine: files whose sender could not be settled, with the reasons.
+pub(super) fn quarantine(journal: &Journal, mark: &str) -> Result<String> {
+    let all = journal.all()?;
+    let held = standing::still_quarantined(&all);
+    let body = html! {
+        h1 { "隔离文件（" (held.len()) "）" }
+        p { "无法确定报送单位、或读取时异常的文件。确认单位后，把文件放入收件箱中该单位的子文件夹即重新处理。" }
+        @if held.is_empty() { p { "没有隔离的文件。" } }
+        @else {
+            table.sortable id="quarantine" {
+                thead { tr { th { "编号" } th { "文件" } th { "收到时间" } th { "原因" } th { "原件" } } }
+                tbody {
+                    @for s in &held {
+                        tr {
+                            td { a href={ "/submission/" (s.id) } { (s.id) } }
+                            td { (s.original_name) }
+                            td { (local_time(&s.received_at)) }
+                            td { (s.reason.as_deref().unwrap_or("")) }
+                            td { a href={ "/submission/" (s.id) "/original" } { "下载" } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("隔离文件", mark, body))
+}
+
+/// The mail queue: waiting, retrying, refused and uncertain messages (the last
+/// two with a resend button), and how many were sent.
+pub(super) fn mail(
+    journal: &Journal,
+    csrf: &str,
+    done: Option<&str>,
+    mark: &str,
+) -> Result<String> {
+    let queued = journal.mail_in_state("queued")?;
+    let (retrying, waiting): (Vec<_>, Vec<_>) = queued.into_iter().partition(|m| m.attempts > 0);
+    let parked = journal.mail_in_state("parked")?;
+    let uncertain = journal.mail_in_state("uncertain")?;
+    let sent = journal
+        .mail_counts()?
+        .into_iter()
+        .find(|(s, _)| s == "sent")
+        .map_or(0, |(_, n)| n);
+    let list = |title: &str, items: &[crate::journal::mail::Queued], resend: bool| {
+        html! {
+            h2 { (title) "（" (items.len()) "）" }
+            @if !items.is_empty() {
+                table.mail {
+                    thead { tr { th { "编号" } th { "收件人" } th { "主题" } th { "尝试次数" } th { "错误" } @if resend { th {} } } }
+                    tbody {
+                        @for m in items {
+                            tr {
+                                td { (m.id) }
+                                td { (m.to.join("、")) }
+                                td { (m.subject) }
+                                td.num { (m.attempts) }
+                                td { (m.last_error.as_deref().unwrap_or("")) }
+                                @if resend {
+                                    td {
+                                        form method="post" action={ "/mail/" (m.id) "/resend" } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            button type="submit" { "重新发送" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let body = html! {
+        div #csrf hidden data-token=(csrf) {}
+        h1 { "邮件" }
+        @match done {
+            Some("resent") => p.notice { "已重新排入发送队列。" },
+            Some(_) => p.error { "该邮件不在“被拒收”或“不确定”状态，未做改动。" },
+            None => {},
+        }
+        p { "已发送 " (sent) " 封。" }
+        (list("等待发送", &waiting, false))
+        (list("等待重试", &retrying, false))
+        (list("被邮件服务器拒收（确认地址后可重新发送）", &parked, true))
+        (list("不确定是否送达（发送时程序中断；确认对方未收到后可重新发送）", &uncertain, true))
+    };
+    Ok(page("邮件", mark, body))
+}
