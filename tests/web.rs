@@ -345,6 +345,11 @@ fn the_page_is_safe_over_http() {
     assert!(head.contains("Location: /mail?done=not_held"), "{head}");
     let (code, _, _) = http(port, "GET", "/mail/1/resend", "", "");
     assert_eq!(code, 404);
+    // /api/status is what `taizhang status --format json` says.
+    wait_for("the same status", Duration::from_secs(20), || {
+        let (_, _, body) = http(port, "GET", "/api/status", "", "");
+        serde_json::from_slice::<serde_json::Value>(&body).ok() == Some(site.status())
+    });
     let log = stop(daemon);
     assert!(!log.contains("panicked"), "{log}");
 }

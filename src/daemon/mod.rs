@@ -572,6 +572,10 @@ impl Daemon {
                     state: self.cfg.state.clone(),
                     outbox: self.cfg.outbox.clone(),
                     rules: self.rules_in_force.clone(),
+                    mail_folder: match &target {
+                        crate::notice::MailTarget::Files(dir) => Some(dir.display().to_string()),
+                        _ => None,
+                    },
                 };
                 match crate::web::bind(&wcfg) {
                     Ok(server) => {

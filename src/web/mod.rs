@@ -38,6 +38,9 @@ pub struct WebConfig {
     /// The rules folder the workers read (reloaded when the journal says the
     /// rules in force changed).
     pub rules: PathBuf,
+    /// Where notices are written when no mail server is configured (said in
+    /// `/api/status` as `taizhang status` says it).
+    pub mail_folder: Option<String>,
 }
 
 /// Why the page could not start.
@@ -398,7 +401,8 @@ impl App {
                 let Some(rules) = self.rules.as_ref() else {
                     return Ok(Reply::text(503, "{}"));
                 };
-                let s = crate::status::collect(rules, &self.journal).map_err(journal_err)?;
+                let mut s = crate::status::collect(rules, &self.journal).map_err(journal_err)?;
+                s.mail_folder = self.cfg.mail_folder.clone();
                 serde_json::to_string(&s)
                     .map(Reply::json)
                     .map_err(|e| e.to_string())

@@ -152,8 +152,11 @@ pub(super) fn index(
                                         }
                                     }
                                     td {
+                                        @if let Some(reason) = &s.reason { (reason) " " }
+                                        @else if s.outcome == Some(crate::journal::Outcome::Rejected) {
+                                            "有 " (s.errors) " 处错误，已退回乡镇更正 "
+                                        }
                                         @for r in s.references() { (r.said()) }
-                                        @if let Some(reason) = &s.reason { (reason) }
                                     }
                                 } @else {
                                     td {} td {} td {} td {} td {} td { "无" } td { (chosen) " 期尚未收到报送" }
