@@ -278,6 +278,7 @@ fn without_a_register_one_warning_and_the_rest_is_checked() {
     pay.set(5, "card_number", Val::Num(6.228_480_012_345_678e18));
     pay.set(6, "pay_month", Val::text("2026-12"));
     pay.set(7, "subsidy_type", Val::text("困难补贴"));
+    pay.set(8, "cert_number", Val::text("4199011985"));
     finish(&mut pay, 0.0);
     let p = write(&pay, dir.path(), &pay_name("柳河镇"));
     let (code, json, _) = validate_json(&[], &[&p]);
@@ -297,6 +298,7 @@ fn without_a_register_one_warning_and_the_rest_is_checked() {
         ),
         (pay.cell(6, "pay_month"), "pay_month_is_period".into()),
         (pay.cell(7, "subsidy_type"), "subsidy_type.enum".into()),
+        (pay.cell(8, "cert_number"), "cert_number.length".into()),
     ];
     want.sort();
     assert_eq!(cell_rules(f), want, "{f:#}");
