@@ -527,9 +527,10 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let journal = taizhang::journal::Journal::open(&cfg.state)?;
             let mut s = taizhang::status::collect(&rules, &journal)?;
-            if let Ok(taizhang::notice::MailTarget::Files(dir)) = cfg.mail_target() {
-                s.mail_folder = Some(dir.display().to_string());
-            }
+            s.mail_folder = cfg
+                .mail_target()
+                .ok()
+                .and_then(|t| t.folder().map(|d| d.display().to_string()));
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
                 Format::Text => print!("{}", taizhang::status::text(&s)),

@@ -376,16 +376,8 @@ pub fn validate_run(
         return validate_many(exe, &rules.dir, files, opts, &behind, limits, done);
     }
     let named_referring = |p: &PathBuf| {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        rules
-            .kinds
-            .iter()
-            .filter(|k| name.contains(k.name.as_str()))
-            .max_by_key(|k| k.name.len())
-            .is_some_and(|k| !k.references.is_empty())
+        p.file_name()
+            .is_some_and(|n| rules.refers_by_name(&n.to_string_lossy()))
     };
     let (later, first): (Vec<usize>, Vec<usize>) =
         (0..files.len()).partition(|&i| named_referring(&files[i]));

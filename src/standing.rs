@@ -136,6 +136,18 @@ pub fn still_quarantined(all: &[Submission]) -> Vec<&Submission> {
         .collect()
 }
 
+/// The reporting period due on `today`: the month before today's (11 月的台账 is
+/// reported in December).
+pub fn period_due(today: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    let first = today.with_day(1).unwrap_or(today);
+    first
+        .pred_opt()
+        .unwrap_or(first)
+        .format("%Y-%m")
+        .to_string()
+}
+
 /// The day a period's ledgers are due: `day` of the month after the period.
 pub fn deadline(period: &str, day: u32) -> Option<chrono::NaiveDate> {
     use chrono::Datelike;

@@ -243,7 +243,7 @@ impl Daemon {
         // ledger dropped with its register is judged against it. Kinds are told by
         // the file name here; one named otherwise is re-checked when its register
         // is accepted after it.
-        ready.sort_by_key(|c| submission::refers_by_name(&self.rules, &c.name));
+        ready.sort_by_key(|c| self.rules.refers_by_name(&c.name));
         let skipped: Vec<(String, String)> = self
             .inbox
             .skipped()
@@ -387,18 +387,12 @@ impl Daemon {
     /// day after the deadline the county admin gets the list of those still
     /// missing. Each is journaled with its day: never twice, across restarts.
     pub fn maybe_remind(&mut self) -> Result<(), DaemonError> {
-        use chrono::Datelike;
         let Some(dl) = self.rules.county.deadlines.clone() else {
             return Ok(());
         };
         let today = crate::clock::now().date_naive();
         let day = today.format("%Y-%m-%d").to_string();
-        let first = today.with_day(1).unwrap_or(today);
-        let period = first
-            .pred_opt()
-            .unwrap_or(first)
-            .format("%Y-%m")
-            .to_string();
+        let period = crate::standing::period_due(today);
         let Some(deadline) = crate::standing::deadline(&period, dl.day) else {
             return Ok(());
         };
@@ -572,10 +566,7 @@ impl Daemon {
                     state: self.cfg.state.clone(),
                     outbox: self.cfg.outbox.clone(),
                     rules: self.rules_in_force.clone(),
-                    mail_folder: match &target {
-                        crate::notice::MailTarget::Files(dir) => Some(dir.display().to_string()),
-                        _ => None,
-                    },
+                    mail_folder: target.folder().map(|d| d.display().to_string()),
                 };
                 match crate::web::bind(&wcfg) {
                     Ok(server) => {

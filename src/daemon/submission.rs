@@ -55,7 +55,7 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
             return d;
         }
         if d.kind_id.is_none() {
-            if let Some(k) = kind_named_in(rules, &sub.original_name) {
+            if let Some(k) = rules.kind_named_in(&sub.original_name) {
                 d.kind_id = Some(k.id.clone());
                 d.kind_name = Some(k.name.clone());
             }
@@ -127,21 +127,6 @@ fn identified_by_name(rules: &RuleSet, sub: &Submission) -> identify::Identity {
             ..Clues::default()
         },
     )
-}
-
-/// Whether the kind the file name names refers to other ledgers (a payments
-/// ledger: taken after the registers of the same batch).
-pub(super) fn refers_by_name(rules: &RuleSet, file_name: &str) -> bool {
-    kind_named_in(rules, file_name).is_some_and(|k| !k.references.is_empty())
-}
-
-/// The ledger kind whose name the file name carries (`…_残疾人信息登记簿_…`).
-fn kind_named_in<'r>(rules: &'r RuleSet, file_name: &str) -> Option<&'r crate::rules::Kind> {
-    rules
-        .kinds
-        .iter()
-        .filter(|k| file_name.contains(k.name.as_str()))
-        .max_by_key(|k| k.name.len())
 }
 
 impl Daemon {
@@ -447,10 +432,9 @@ impl Daemon {
         // A new outcome: try its workbook now, whatever an earlier failure's back-off said.
         self.retry_at.remove(&(kind.clone(), period.clone()));
         for r in rechecks {
-            let register = sub.original_name.clone();
             tracing::info!(
                 "#{r}: checked again against {} [#{id}]",
-                printable(&register)
+                printable(&sub.original_name)
             );
             self.validate_and_decide(r)?;
         }
@@ -465,15 +449,16 @@ impl Daemon {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
+        let periods = self.journal.kind_periods()?;
         for k in &self.rules.kinds {
             let Some(reference) = k.references.iter().find(|r| &r.kind == kind) else {
                 continue;
             };
-            for (kid, p) in self.journal.kind_periods()? {
-                if kid != k.id || p < *period {
+            for (kid, p) in &periods {
+                if *kid != k.id || p < period {
                     continue;
                 }
-                let st = standing::of(&self.rules, &self.journal, &k.id, &p)?;
+                let st = standing::of(&self.rules, &self.journal, &k.id, p)?;
                 let Some(counting) = st
                     .units
                     .iter()
@@ -483,7 +468,7 @@ impl Daemon {
                     continue;
                 };
                 let applies =
-                    standing::latest_accepted(&self.journal, unit, kind, &p)?.map(|s| s.id);
+                    standing::latest_accepted(&self.journal, unit, kind, p)?.map(|s| s.id);
                 let used = counting
                     .references()
                     .iter()

@@ -119,6 +119,14 @@ pub enum MailTarget {
 }
 
 impl MailTarget {
+    /// The folder notices are written to when no mail server is configured.
+    pub fn folder(&self) -> Option<&std::path::Path> {
+        match self {
+            MailTarget::Files(dir) => Some(dir),
+            MailTarget::Smtp(_) => None,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             MailTarget::Files(p) => format!(".eml files in {}", p.display()),

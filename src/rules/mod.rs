@@ -708,6 +708,22 @@ impl RuleSet {
             .collect()
     }
 
+    /// The ledger kind a file name names (`…_残疾人信息登记簿_…`; the longest
+    /// name when several fit).
+    pub fn kind_named_in(&self, file_name: &str) -> Option<&Kind> {
+        self.kinds
+            .iter()
+            .filter(|k| file_name.contains(k.name.as_str()))
+            .max_by_key(|k| k.name.len())
+    }
+
+    /// Whether the kind a file name names refers to other ledgers (a payments
+    /// ledger): such files are read after the others of a batch or run.
+    pub fn refers_by_name(&self, file_name: &str) -> bool {
+        self.kind_named_in(file_name)
+            .is_some_and(|k| !k.references.is_empty())
+    }
+
     /// A kind by id.
     pub fn kind(&self, id: &str) -> Option<&Kind> {
         self.kinds.iter().find(|k| k.id == id)

@@ -50,18 +50,6 @@ pub(super) fn login(failed: bool) -> String {
     )
 }
 
-/// The reporting period due now: the month before today's.
-fn current_period() -> String {
-    use chrono::Datelike;
-    let today = crate::clock::now().date_naive();
-    let first = today.with_day(1).unwrap_or(today);
-    first
-        .pred_opt()
-        .unwrap_or(first)
-        .format("%Y-%m")
-        .to_string()
-}
-
 /// `/`: for the chosen period, every kind's 13 units; the county workbooks.
 pub(super) fn index(
     rules: &RuleSet,
@@ -75,15 +63,16 @@ pub(super) fn index(
         .into_iter()
         .map(|(_, p)| p)
         .collect();
+    let today = crate::clock::now().date_naive();
+    let due = standing::period_due(today);
     // The period shown first: the latest one files came for, else the one due now.
-    let current = periods.iter().max().cloned().unwrap_or_else(current_period);
-    periods.push(current_period());
+    let current = periods.iter().max().cloned().unwrap_or_else(|| due.clone());
+    periods.push(due);
     periods.push(current.clone());
     periods.sort();
     periods.dedup();
     periods.reverse();
     let chosen = period.map(str::to_string).unwrap_or(current);
-    let today = crate::clock::now().date_naive();
     let deadline = rules
         .county
         .deadlines
