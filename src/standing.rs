@@ -276,7 +276,7 @@ impl crate::validate::References for JournalRefs {
     fn ledger(
         &self,
         ask: &crate::validate::refs::Ask<'_>,
-    ) -> std::result::Result<Option<crate::validate::RefLedger>, String> {
+    ) -> std::result::Result<Option<std::borrow::Cow<'_, crate::validate::RefLedger>>, String> {
         let journal = self.journal.lock().map_err(|e| e.to_string())?;
         let Some(sub) = journal
             .latest_accepted(ask.unit, ask.kind, ask.period)
@@ -315,7 +315,7 @@ impl crate::validate::References for JournalRefs {
                 Ok(())
             })
             .map_err(|e| e.to_string())?;
-        Ok(Some(ledger))
+        Ok(Some(std::borrow::Cow::Owned(ledger)))
     }
 
     fn elsewhere(

@@ -5,6 +5,7 @@
 //! the same run on the command line ([`RunLedgers`]), or nothing ([`NoReferences`]).
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// One unit's ledger of a referenced kind, as much of it as rules read: each row's
@@ -101,7 +102,7 @@ pub struct Ask<'a> {
 pub trait References: Sync {
     /// The ledger a file is checked against, or None when the unit has none on
     /// file. An error is the source failing (the file is then not judged on it).
-    fn ledger(&self, ask: &Ask<'_>) -> Result<Option<RefLedger>, String>;
+    fn ledger(&self, ask: &Ask<'_>) -> Result<Option<Cow<'_, RefLedger>>, String>;
 
     /// Another unit whose ledger of the kind (latest accepted at or before the
     /// period) has `key`: (unit, file).
@@ -112,7 +113,7 @@ pub trait References: Sync {
 pub struct NoReferences;
 
 impl References for NoReferences {
-    fn ledger(&self, _: &Ask<'_>) -> Result<Option<RefLedger>, String> {
+    fn ledger(&self, _: &Ask<'_>) -> Result<Option<Cow<'_, RefLedger>>, String> {
         Ok(None)
     }
     fn elsewhere(&self, _: &Ask<'_>, _: &str) -> Option<(String, String)> {
@@ -137,10 +138,12 @@ impl RunLedgers<'_> {
 }
 
 impl References for RunLedgers<'_> {
-    fn ledger(&self, ask: &Ask<'_>) -> Result<Option<RefLedger>, String> {
+    fn ledger(&self, ask: &Ask<'_>) -> Result<Option<Cow<'_, RefLedger>>, String> {
         match self.latest(ask, ask.unit) {
-            // Only the columns asked for, in the order asked.
-            Some(l) => Ok(Some(project(l, ask.columns))),
+            // Only the columns asked for, in the order asked: the run's ledger as
+            // it is when it holds just those (no copy of a large register).
+            Some(l) if l.columns == ask.columns => Ok(Some(Cow::Borrowed(l))),
+            Some(l) => Ok(Some(Cow::Owned(project(l, ask.columns)))),
             None => self.behind.ledger(ask),
         }
     }
@@ -165,9 +168,6 @@ impl References for RunLedgers<'_> {
 
 /// A ledger with only `columns` (in that order; a column it lacks is blank).
 fn project(l: &RefLedger, columns: &[String]) -> RefLedger {
-    if l.columns == columns {
-        return l.clone();
-    }
     let pos: Vec<Option<usize>> = columns
         .iter()
         .map(|c| l.columns.iter().position(|x| x == c))
@@ -201,46 +201,6 @@ impl RefLedger {
             columns: Vec::new(),
             rows: HashMap::new(),
         }
-    }
-
-    /// The ledger of a file's report (its rows collected): what a file of the
-    /// same run is checked against. All of its columns, keyed by `on`.
-    pub fn of_report(report: &super::FileReport, on: &str) -> Option<RefLedger> {
-        let (kind, unit, period) = (
-            report.kind_id.clone()?,
-            report.unit.clone()?,
-            report.period.clone()?,
-        );
-        let mut columns: Vec<String> = report
-            .records
-            .first()
-            .map(|r| r.values.keys().cloned().collect())
-            .unwrap_or_default();
-        columns.sort();
-        let mut out = RefLedger {
-            kind,
-            unit,
-            period,
-            file: report.file.clone(),
-            submission: None,
-            columns,
-            rows: HashMap::with_capacity(report.records.len()),
-        };
-        let mut vals: Vec<String> = Vec::new();
-        for r in &report.records {
-            let Some(key) = r.values.get(on).map(json_text).filter(|k| !k.is_empty()) else {
-                continue;
-            };
-            vals.clear();
-            vals.extend(
-                out.columns
-                    .iter()
-                    .map(|c| r.values.get(c).map(json_text).unwrap_or_default()),
-            );
-            let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
-            out.insert(key, &refs);
-        }
-        Some(out)
     }
 }
 
@@ -292,12 +252,13 @@ mod tests {
             &rules,
             &reg_path,
             &Options {
-                collect_rows: true,
+                as_ledger: LedgerSpec::all(&rules),
                 ..Options::default()
             },
         );
         assert_eq!(reg.errors, 0);
-        let ledgers = vec![RefLedger::of_report(&reg, "id_number").unwrap()];
+        let ledgers: Vec<RefLedger> = reg.ledger.into_iter().collect();
+        assert_eq!(ledgers.len(), 1);
         let refs = RunLedgers {
             ledgers: &ledgers,
             behind: &NoReferences,

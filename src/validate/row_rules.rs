@@ -356,7 +356,7 @@ pub(super) struct RowVars<'x> {
     pub(super) kind: &'x Kind,
     pub(super) names: &'x FxHashMap<String, usize>,
     pub(super) norms: &'x [Norm],
-    pub(super) linked: &'x [Option<RefLedger>],
+    pub(super) linked: &'x [Option<std::borrow::Cow<'x, RefLedger>>],
     pub(super) now: &'x [super::sheet::RefNow],
 }
 

@@ -44,7 +44,7 @@ pub(super) struct SheetPass<'a> {
     /// Where referenced ledgers come from, each one as found (None: the unit has
     /// none), and the current row's view of each.
     pub(super) refs: &'a dyn References,
-    pub(super) linked: Vec<Option<RefLedger>>,
+    pub(super) linked: Vec<Option<std::borrow::Cow<'a, RefLedger>>>,
     pub(super) ref_now: Vec<RefNow>,
     /// The rows kept as a ledger others are checked against: key column, value
     /// columns, the ledger (`Options::as_ledger`).
