@@ -293,25 +293,33 @@ impl crate::validate::References for JournalRefs {
             columns: ask.columns.to_vec(),
             rows: std::collections::HashMap::with_capacity(sub.rows as usize),
         };
-        let mut vals: Vec<String> = Vec::with_capacity(ask.columns.len());
+        // Slot 0 is the key, then the columns asked for (each stored column read
+        // once, whichever of them it is).
+        let mut keys: Vec<&str> = vec![ask.on];
+        let slots: Vec<usize> = ask
+            .columns
+            .iter()
+            .map(|c| match keys.iter().position(|k| k == c) {
+                Some(i) => i,
+                None => {
+                    keys.push(c);
+                    keys.len() - 1
+                }
+            })
+            .collect();
         journal
             .for_each_record(sub.id, |_, data| -> Result<()> {
-                let v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data)?;
-                let Some(key) = v
-                    .get(ask.on)
-                    .map(crate::validate::refs::json_text)
-                    .filter(|k| !k.is_empty())
-                else {
+                let cells = crate::journal::stored::stored_row(data, &keys)?;
+                let key = crate::journal::stored::slot_text(&cells, 0);
+                if key.is_empty() {
                     return Ok(());
-                };
-                vals.clear();
-                vals.extend(ask.columns.iter().map(|c| {
-                    v.get(c)
-                        .map(crate::validate::refs::json_text)
-                        .unwrap_or_default()
-                }));
-                let refs: Vec<&str> = vals.iter().map(String::as_str).collect();
-                ledger.insert(key, &refs);
+                }
+                let vals: Vec<_> = slots
+                    .iter()
+                    .map(|i| crate::journal::stored::slot_text(&cells, *i))
+                    .collect();
+                let refs: Vec<&str> = vals.iter().map(|v| v.as_ref()).collect();
+                ledger.insert(key.into_owned(), &refs);
                 Ok(())
             })
             .map_err(|e| e.to_string())?;

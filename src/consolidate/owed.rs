@@ -6,6 +6,7 @@
 //! is in 报送情况); the sheet says so.
 
 use super::{stored_row, ConsolidateError, Stored, Styles};
+use crate::journal::stored::slot_text;
 use crate::journal::Journal;
 use crate::rules::cel::{bind_file_globals, cel_root};
 use crate::rules::native::{Calls, Scope, V};
@@ -28,12 +29,11 @@ impl Paid {
         sp: &Split,
         cells: &[Option<Stored<'_>>],
     ) {
-        let text = |i: usize| match cells.get(i) {
-            Some(Some(Stored::Text(t))) => t.to_string(),
-            Some(Some(Stored::Num(x))) => crate::workbook::value::number_text(*x),
-            _ => String::new(),
-        };
-        let key = format!("{}\u{1}{}", text(cons.person_key), text(sp.by));
+        let key = format!(
+            "{}\u{1}{}",
+            slot_text(cells, cons.person_key),
+            slot_text(cells, sp.by)
+        );
         self.0.entry(unit_code.to_string()).or_default().insert(key);
     }
 
@@ -134,13 +134,7 @@ pub(super) fn write(
         let ref_pos: Vec<Option<usize>> = reference.columns.iter().map(|(c, _)| pos(c)).collect();
         journal.for_each_record(reg.id, |row, data| -> Result<(), ConsolidateError> {
             let cells = stored_row(data, &okeys)?;
-            let text = |i: usize| -> String {
-                match cells.get(i) {
-                    Some(Some(Stored::Text(t))) => t.to_string(),
-                    Some(Some(Stored::Num(x))) => crate::workbook::value::number_text(*x),
-                    _ => String::new(),
-                }
-            };
+            let text = |i: usize| slot_text(&cells, i).into_owned();
             let Some(person) = pos(&reference.on).map(text).filter(|p| !p.is_empty()) else {
                 return Ok(());
             };

@@ -13,6 +13,7 @@
 
 pub mod mail;
 pub mod outputs;
+pub mod stored;
 
 use crate::validate::{FileReport, Record};
 pub use mail::{Mail, Queued};
@@ -882,7 +883,7 @@ pub fn person_of(
     for k in &keys[1..] {
         out.push('|');
         if let Some(v) = values.get(*k) {
-            out.push_str(&crate::validate::refs::json_text(v));
+            out.push_str(&stored::json_text(v));
         }
     }
     Some(out)

@@ -204,19 +204,6 @@ impl RefLedger {
     }
 }
 
-/// A stored value as text (numbers as the ledger's own text would be).
-pub fn json_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Number(n) => n
-            .as_f64()
-            .map(crate::workbook::value::number_text)
-            .unwrap_or_else(|| n.to_string()),
-        serde_json::Value::Bool(b) => b.to_string(),
-        _ => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
