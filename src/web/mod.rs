@@ -118,21 +118,19 @@ enum Body {
 }
 
 impl Reply {
-    fn html(body: String) -> Reply {
+    fn with(status: u16, content_type: &'static str, body: String) -> Reply {
         Reply {
-            status: 200,
-            content_type: "text/html; charset=utf-8",
+            status,
+            content_type,
             body: Body::Text(body),
             headers: Vec::new(),
         }
     }
+    fn html(body: String) -> Reply {
+        Reply::with(200, "text/html; charset=utf-8", body)
+    }
     fn text(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: Body::Text(body.to_string()),
-            headers: Vec::new(),
-        }
+        Reply::with(status, "text/plain; charset=utf-8", body.to_string())
     }
     fn not_found() -> Reply {
         Reply::text(404, "404 找不到该页面")
@@ -155,12 +153,7 @@ impl Reply {
         }
     }
     fn json(body: String) -> Reply {
-        Reply {
-            status: 200,
-            content_type: "application/json; charset=utf-8",
-            body: Body::Text(body),
-            headers: Vec::new(),
-        }
+        Reply::with(200, "application/json; charset=utf-8", body)
     }
 }
 
@@ -304,20 +297,14 @@ impl App {
         let method = req.method().clone();
         match (&method, segs.as_slice()) {
             (Method::Get, ["static", "style.css"]) => {
-                return Ok(Reply {
-                    status: 200,
-                    content_type: "text/css; charset=utf-8",
-                    body: Body::Text(STYLE.into()),
-                    headers: Vec::new(),
-                })
+                return Ok(Reply::with(200, "text/css; charset=utf-8", STYLE.into()))
             }
             (Method::Get, ["static", "app.js"]) => {
-                return Ok(Reply {
-                    status: 200,
-                    content_type: "text/javascript; charset=utf-8",
-                    body: Body::Text(SCRIPT.into()),
-                    headers: Vec::new(),
-                })
+                return Ok(Reply::with(
+                    200,
+                    "text/javascript; charset=utf-8",
+                    SCRIPT.into(),
+                ))
             }
             (Method::Get, ["login"]) => return Ok(Reply::html(pages::login(false))),
             (Method::Post, ["login"]) => return Ok(self.login(req)),

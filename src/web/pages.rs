@@ -58,11 +58,8 @@ pub(super) fn index(
     period: Option<&str>,
     mark: &str,
 ) -> Result<String> {
-    let mut periods: Vec<String> = journal
-        .kind_periods()?
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
+    let known = journal.kind_periods()?;
+    let mut periods: Vec<String> = known.iter().map(|(_, p)| p.clone()).collect();
     let today = crate::clock::now().date_naive();
     let due = standing::period_due(today);
     // The period shown first: the latest one files came for, else the one due now.
@@ -86,7 +83,6 @@ pub(super) fn index(
     for k in order {
         kinds.push((k, standing::of(rules, journal, &k.id, &chosen)?));
     }
-    let known = journal.kind_periods()?;
     let body = html! {
         h1 { (rules.county.name) " 台账报送情况" }
         form.period method="get" action="/" {
