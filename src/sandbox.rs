@@ -375,16 +375,26 @@ pub fn validate_run(
     if rules.kinds.iter().all(|k| k.references.is_empty()) || files.len() < 2 {
         return validate_many(exe, &rules.dir, files, opts, &behind, limits, done);
     }
-    let named_referring = |p: &PathBuf| {
+    let name_of = |p: &PathBuf| {
         p.file_name()
-            .is_some_and(|n| rules.refers_by_name(&n.to_string_lossy()))
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
     };
     let (later, first): (Vec<usize>, Vec<usize>) =
-        (0..files.len()).partition(|&i| named_referring(&files[i]));
+        (0..files.len()).partition(|&i| rules.refers_by_name(&name_of(&files[i])));
     // The first files are kept as ledgers (the columns references read), to
-    // check the later ones against.
+    // check the later ones against — when a file of the run may be one: named as
+    // a referring kind, or as no kind.
+    let may_refer = !later.is_empty()
+        || files
+            .iter()
+            .any(|f| rules.kind_named_in(&name_of(f)).is_none());
     let collecting = Options {
-        as_ledger: validate::refs::LedgerSpec::all(rules),
+        as_ledger: if may_refer {
+            validate::refs::LedgerSpec::all(rules)
+        } else {
+            Vec::new()
+        },
         ..opts.clone()
     };
     let paths = |ix: &[usize]| -> Vec<PathBuf> { ix.iter().map(|&i| files[i].clone()).collect() };
@@ -415,17 +425,18 @@ pub fn validate_run(
         state: behind.state.clone(),
     };
     // First files that turned out to refer to a ledger of the run: again, with it.
+    let run = validate::RunLedgers {
+        ledgers: &with.ledgers,
+        behind: &validate::NoReferences,
+    };
     let applies = |r: &FileReport| {
         let kind = r.kind_id.as_deref().and_then(|k| rules.kind(k));
-        kind.is_some_and(|k| {
-            k.references.iter().any(|x| {
-                with.ledgers.iter().any(|l| {
-                    l.kind == x.kind
-                        && Some(&l.unit) == r.unit.as_ref()
-                        && r.period.as_ref().is_some_and(|p| l.period <= *p)
-                })
-            })
-        })
+        match (kind, &r.unit, &r.period) {
+            (Some(k), Some(unit), Some(period)) => {
+                k.references.iter().any(|x| run.has(&x.kind, unit, period))
+            }
+            _ => false,
+        }
     };
     let again: Vec<usize> = first
         .iter()
@@ -435,14 +446,7 @@ pub fn validate_run(
     let mut second: Vec<usize> = later.clone();
     second.extend(&again);
     // Progress counts each file once: the re-read ones were counted already.
-    let later_names: Vec<String> = later
-        .iter()
-        .filter_map(|&i| {
-            files[i]
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-        })
-        .collect();
+    let later_names: Vec<String> = later.iter().map(|&i| name_of(&files[i])).collect();
     let redone = validate_many(
         exe,
         &rules.dir,

@@ -129,17 +129,23 @@ pub struct RunLedgers<'a> {
 }
 
 impl RunLedgers<'_> {
-    fn latest<'x>(&'x self, ask: &Ask<'_>, unit: &str) -> Option<&'x RefLedger> {
+    fn latest<'x>(&'x self, kind: &str, unit: &str, period: &str) -> Option<&'x RefLedger> {
         self.ledgers
             .iter()
-            .filter(|l| l.kind == ask.kind && l.unit == unit && l.period.as_str() <= ask.period)
+            .filter(|l| l.kind == kind && l.unit == unit && l.period.as_str() <= period)
             .max_by(|a, b| a.period.cmp(&b.period))
+    }
+
+    /// Whether the run has a ledger of `kind` that a file of `unit` and `period`
+    /// is checked against.
+    pub fn has(&self, kind: &str, unit: &str, period: &str) -> bool {
+        self.latest(kind, unit, period).is_some()
     }
 }
 
 impl References for RunLedgers<'_> {
     fn ledger(&self, ask: &Ask<'_>) -> Result<Option<Cow<'_, RefLedger>>, String> {
-        match self.latest(ask, ask.unit) {
+        match self.latest(ask.kind, ask.unit, ask.period) {
             // Only the columns asked for, in the order asked: the run's ledger as
             // it is when it holds just those (no copy of a large register).
             Some(l) if l.columns == ask.columns => Ok(Some(Cow::Borrowed(l))),
@@ -159,7 +165,7 @@ impl References for RunLedgers<'_> {
         units.dedup();
         units
             .into_iter()
-            .filter_map(|u| self.latest(ask, u))
+            .filter_map(|u| self.latest(ask.kind, u, ask.period))
             .find(|l| l.rows.contains_key(key))
             .map(|l| (l.unit.clone(), l.file.clone()))
             .or_else(|| self.behind.elsewhere(ask, key))
