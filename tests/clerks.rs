@@ -112,13 +112,9 @@ for col in range(1, ws.max_column + 1):
 fn notices_read_right_and_their_files_are_named_for_clerks() {
     let site = Site::new();
     let rules = rules();
-    site.drop_in(
-        &register(&rules, "柳河镇", 10, 1),
-        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
-    );
-    let mut bad = register(&rules, "石桥镇", 10, 2);
-    bad.set(3, "id_number", Val::Num(4.1990119850312e17));
-    site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    let bad = drop_clean_and_bad(&site, &rules, |r| {
+        r.set(3, "id_number", Val::Num(4.1990119850312e17));
+    });
     assert!(site.run_once(&[]).status.success());
     let mut names: Vec<String> = std::fs::read_dir(site.outbox().join("mail"))
         .unwrap()

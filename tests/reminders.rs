@@ -20,13 +20,9 @@ fn reminders(site: &Site) -> Vec<(String, String, String)> {
 fn units_without_an_accepted_ledger_are_reminded_on_the_days_and_once() {
     let site = Site::new();
     let rules = rules();
-    site.drop_in(
-        &register(&rules, "柳河镇", 10, 1),
-        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
-    );
-    let mut bad = register(&rules, "石桥镇", 10, 2);
-    bad.set(3, "village", Val::text("幸福社区"));
-    site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    let bad = drop_clean_and_bad(&site, &rules, |r| {
+        r.set(3, "village", Val::text("幸福社区"));
+    });
     site.run_once_ok();
     assert!(reminders(&site).is_empty(), "none before the days");
     // 2026-12-05 is the deadline: 3 days before, every unit without an accepted

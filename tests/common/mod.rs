@@ -481,3 +481,20 @@ pub fn rules_refused(dir: &Path) -> String {
     assert_eq!(out.status.code(), Some(2), "{err}");
     err
 }
+
+/// Drops 柳河镇's clean 10-person register for 2026-11 and 石桥镇's with `mistake`
+/// made in it; 石桥镇's register as written.
+pub fn drop_clean_and_bad(
+    site: &Site,
+    rules: &RuleSet,
+    mistake: impl FnOnce(&mut Register),
+) -> Register {
+    site.drop_in(
+        &register(rules, "柳河镇", 10, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    let mut bad = register(rules, "石桥镇", 10, 2);
+    mistake(&mut bad);
+    site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    bad
+}
