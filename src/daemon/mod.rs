@@ -75,9 +75,13 @@ pub struct Daemon {
     skipped_journaled: Option<Vec<(String, String)>>,
     /// The version (content hash) of the rules in force, journaled with each outcome.
     pub(super) rules_version: String,
-    /// The rules folder as last looked at (names, sizes, mtimes): a change is
-    /// linted and, if the rules pass, put in force.
+    /// The rules folder as last looked at (names, sizes, mtimes), since when it
+    /// looks so, and whether that look was acted on: a change is linted and, if
+    /// the rules pass, put in force once the folder has settled (unchanged for
+    /// `settle`, as an inbox file: a file half-written by an editor is never judged).
     rules_seen: Vec<(String, u64, Option<std::time::SystemTime>)>,
+    rules_seen_at: Instant,
+    rules_settled: bool,
     /// The version of a broken edit the admin was told about (told once).
     rules_refused: Option<String>,
 }
@@ -117,6 +121,8 @@ impl Daemon {
         Ok(Daemon {
             rules_version,
             rules_seen,
+            rules_seen_at: Instant::now(),
+            rules_settled: true,
             rules_refused: None,
             rules_in_force,
             skipped_journaled: None,
@@ -136,16 +142,22 @@ impl Daemon {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Puts an edited rules folder in force, between files: when it changed, it
-    /// is loaded and linted; rules that pass replace the ones in force (journaled,
+    /// Puts an edited rules folder in force, between files: when it changed and
+    /// has then stayed unchanged for `settle`, it is loaded and linted; rules that pass replace the ones in force (journaled,
     /// shown in `status`); a broken edit keeps the old rules and the admin is told
     /// once what is wrong.
     pub fn reload_rules(&mut self) -> Result<(), DaemonError> {
         let seen = rules_fingerprint(&self.cfg.rules);
-        if seen == self.rules_seen {
+        if seen != self.rules_seen {
+            self.rules_seen = seen;
+            self.rules_seen_at = Instant::now();
+            self.rules_settled = false;
             return Ok(());
         }
-        self.rules_seen = seen;
+        if self.rules_settled || self.rules_seen_at.elapsed() < self.cfg.settle {
+            return Ok(());
+        }
+        self.rules_settled = true;
         let version = match rules_version(&self.cfg.rules) {
             Ok(v) => v,
             Err(e) => {
@@ -644,6 +656,12 @@ impl Daemon {
                 next.unwrap_or(self.cfg.rescan).min(self.cfg.rescan)
             } else {
                 Duration::ZERO
+            };
+            // An edited rules folder is looked at again once it can have settled.
+            let wait = if self.rules_settled {
+                wait
+            } else {
+                wait.min(self.cfg.settle.saturating_sub(self.rules_seen_at.elapsed()))
             };
             match wake_rx.recv_timeout(wait) {
                 Ok(()) => while wake_rx.try_recv().is_ok() {},
