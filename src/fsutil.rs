@@ -4,9 +4,14 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-/// Flushes a file's data to disk.
+/// Flushes a file's data to disk. The handle is opened for writing: Windows
+/// flushes (`FlushFileBuffers`) only through a handle with write access and
+/// answers "access denied" to a read-only one.
 pub fn sync_file(path: &Path) -> io::Result<()> {
-    File::open(path)?.sync_all()
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)?
+        .sync_all()
 }
 
 /// Flushes a directory entry change (a rename, a new file) to disk. Only Unix can
@@ -27,10 +32,26 @@ pub fn sync_dir(dir: &Path) {
 /// A name as it may be written into a log line or a text file: control
 /// An OS error as a clerk reads it (Chinese), without the OS's English text.
 pub fn io_zh(e: &std::io::Error) -> String {
+    io_zh_on(e, cfg!(windows))
+}
+
+/// What another program holding a file (Excel, a copy still running) looks like
+/// to whoever reads the message.
+pub const HELD_ZH: &str = "文件被其他程序占用（可能正在 Excel 中打开）";
+
+/// [`io_zh`] for the given platform's error codes (both are tested on either).
+fn io_zh_on(e: &std::io::Error, windows: bool) -> String {
     use std::io::ErrorKind as K;
-    // Windows: ERROR_SHARING_VIOLATION / ERROR_LOCK_VIOLATION (a file open in Excel).
-    if matches!(e.raw_os_error(), Some(32 | 33)) && cfg!(windows) {
-        return "文件正被其他程序（如 Excel）打开".into();
+    if windows {
+        match e.raw_os_error() {
+            // ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION: another program has
+            // the file open without sharing it (Excel, a copy in progress).
+            Some(32 | 33) => return format!("{HELD_ZH}，请关闭后再试"),
+            // ERROR_ACCESS_DENIED: what replacing or deleting a file that Excel
+            // holds open gives, as well as a real lack of rights.
+            Some(5) => return format!("{HELD_ZH}，或没有访问权限"),
+            _ => {}
+        }
     }
     match e.kind() {
         K::NotFound => "文件或目录不存在".into(),
@@ -44,12 +65,18 @@ pub fn io_zh(e: &std::io::Error) -> String {
         K::UnexpectedEof => "文件不完整".into(),
         K::TimedOut => "操作超时".into(),
         K::Interrupted => "操作被中断".into(),
-        K::ResourceBusy => "文件正被其他程序占用".into(),
+        K::ResourceBusy => HELD_ZH.into(),
         _ => match e.raw_os_error() {
             Some(n) => format!("系统错误（代码 {n}）"),
-            None => "系统错误".into(),
+            None => format!("系统错误（{e}）"),
         },
     }
+}
+
+/// Whether an error means another program holds the file (Windows sharing or
+/// lock violation); such a file is waited for, not judged.
+pub fn is_held(e: &std::io::Error) -> bool {
+    cfg!(windows) && matches!(e.raw_os_error(), Some(32 | 33))
 }
 
 /// characters (a CR or LF in a file name could fake lines) shown as `\u{..}`.
@@ -149,7 +176,8 @@ pub fn copy_durable(from: &Path, to: &Path) -> io::Result<()> {
 /// life of the process that took it: two daemons on one journal would take the
 /// same file twice and send the same notice twice. Portable (`flock` on Unix,
 /// `LockFileEx` on Windows); released by the OS when the process ends, however
-/// it ends.
+/// it ends. The holder's pid is written in the lock file and in `taizhang.pid`
+/// beside it (on Windows the locked file cannot be read by another process).
 #[derive(Debug)]
 pub struct StateLock {
     _file: File,
@@ -180,11 +208,16 @@ impl StateLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let pid = std::fs::File::open(&path)
-                    .and_then(|mut f| f.read_to_string(&mut text))
-                    .ok()
-                    .and_then(|_| text.split_whitespace().next()?.parse().ok());
+                // Windows locks the bytes themselves (a locked range cannot be
+                // read by another handle): the pid is also in `taizhang.pid`.
+                let read_pid = |p: &Path| {
+                    let mut text = String::new();
+                    std::fs::File::open(p)
+                        .and_then(|mut f| f.read_to_string(&mut text))
+                        .ok()
+                        .and_then(|_| text.split_whitespace().next()?.parse().ok())
+                };
+                let pid = read_pid(&path).or_else(|| read_pid(&state_dir.join("taizhang.pid")));
                 return Err(LockError::Held(pid));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
@@ -193,6 +226,10 @@ impl StateLock {
         file.rewind()?;
         writeln!(file, "{}", std::process::id())?;
         file.flush()?;
+        std::fs::write(
+            state_dir.join("taizhang.pid"),
+            format!("{}\n", std::process::id()),
+        )?;
         Ok(StateLock { _file: file })
     }
 }
@@ -215,6 +252,29 @@ mod tests {
         assert_eq!(safe_name("a\u{0}b\nc.xls", 100), "a_b_c.xls");
         assert_eq!(printable("假\r\n收到.xlsx"), "假\\u{d}\\u{a}收到.xlsx");
         assert_eq!(printable("柳河镇.xlsx"), "柳河镇.xlsx");
+    }
+
+    #[test]
+    fn os_errors_read_in_chinese_on_both_platforms() {
+        let denied = io::Error::from_raw_os_error(5);
+        let sharing = io::Error::from_raw_os_error(32);
+        let lock = io::Error::from_raw_os_error(33);
+        for e in [&denied, &sharing, &lock] {
+            let zh = io_zh_on(e, true);
+            assert!(
+                zh.starts_with("文件被其他程序占用（可能正在 Excel 中打开）"),
+                "{zh}"
+            );
+            assert!(!zh.contains("os error"), "{zh}");
+        }
+        assert_eq!(
+            io_zh_on(&io::Error::from(io::ErrorKind::PermissionDenied), false),
+            "没有访问权限"
+        );
+        assert_eq!(
+            io_zh_on(&io::Error::from(io::ErrorKind::IsADirectory), true),
+            "这是一个文件夹，不是文件"
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ struct DaemonArgs {
     /// 读取并校验一个文件最多用时（秒，默认 60）
     #[arg(long, value_name = "秒")]
     worker_timeout: Option<f64>,
-    /// 读取一个文件最多使用的内存（MiB，默认 1024；Linux/Unix）
+    /// 读取一个文件最多使用的内存（MiB，默认 1024；Linux 与 Windows 均有效）
     #[arg(long, value_name = "MiB")]
     worker_memory_mb: Option<u64>,
     /// 报送情况网页的地址（watch；默认 127.0.0.1:8470），off 为不开启
@@ -206,6 +206,38 @@ enum Command {
     },
 }
 
+/// Whether log lines may carry ANSI colour codes: only on a terminal, never
+/// with `NO_COLOR` set, and on Windows only when the console accepts them
+/// (virtual-terminal mode, switched on here; an old console shows them raw).
+fn console_takes_colour() -> bool {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr())
+        || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+    {
+        return false;
+    }
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::System::Console::{
+            GetConsoleMode, GetStdHandle, SetConsoleMode, ENABLE_VIRTUAL_TERMINAL_PROCESSING,
+            STD_ERROR_HANDLE,
+        };
+        // SAFETY: plain console calls on the process's own standard error handle.
+        unsafe {
+            let handle = GetStdHandle(STD_ERROR_HANDLE);
+            let mut mode = 0u32;
+            if GetConsoleMode(handle, &mut mode) == 0 {
+                return false;
+            }
+            if mode & ENABLE_VIRTUAL_TERMINAL_PROCESSING != 0 {
+                return true;
+            }
+            SetConsoleMode(handle, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0
+        }
+    }
+    #[cfg(not(windows))]
+    true
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -223,7 +255,7 @@ fn main() -> ExitCode {
             "%Y-%m-%d %H:%M:%S".to_string(),
         ))
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(console_takes_colour())
         .init();
     // Panics inside parsers are caught and reported as messages; keep the default
     // hook's backtrace noise out of the clerk's terminal and into the log.

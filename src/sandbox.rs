@@ -4,11 +4,19 @@
 //! our own binary (`taizhang worker`, hidden): the request goes in as JSON on
 //! stdin, the whole report (and the annotated copy's path) comes back as JSON on
 //! stdout. The parent bounds the child's wall-clock time (killed past
-//! [`WorkerLimits::timeout`]) and, on Unix, its address space
-//! (`setrlimit(RLIMIT_AS)` in the child before `exec`): a file that makes the
-//! reader allocate 100 GB, loop, or abort ends as a [`Failure`] for that file,
-//! and the daemon goes on with the next. On Windows only the time bound applies
-//! (a Job Object memory limit is the next step; see the README).
+//! [`WorkerLimits::timeout`]) and its memory: on Unix its address space
+//! (`setrlimit(RLIMIT_AS)` in the child before `exec`), on Windows its committed
+//! memory (a Job Object with `JOB_OBJECT_LIMIT_PROCESS_MEMORY`). A file that makes
+//! the reader allocate 100 GB, loop, or abort ends as a [`Failure`] for that file,
+//! and the daemon goes on with the next.
+//!
+//! A worker never outlives its daemon, however the daemon ends (`kill -9`
+//! included): on Linux the child asks the kernel for SIGKILL when its parent dies
+//! (`PR_SET_PDEATHSIG`, set before `exec`, then checks the parent is still the
+//! one that started it); on Windows the child is created suspended, put in its
+//! job (`JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`: the job, and the worker with it,
+//! ends when the daemon's handle closes, as it does when the daemon dies) and only
+//! then resumed, so it runs no instruction outside the job.
 
 use crate::rules::RuleSet;
 use crate::validate::{self, FileReport, Options, WireReport};
@@ -146,7 +154,10 @@ pub fn run(exe: &Path, req: &Request, limits: WorkerLimits) -> Result<Reply, Fai
     {
         use std::os::unix::process::CommandExt;
         let bytes = limits.memory as libc::rlim_t;
-        // SAFETY: only async-signal-safe calls between fork and exec (setrlimit).
+        #[cfg(target_os = "linux")]
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: only async-signal-safe calls between fork and exec (setrlimit,
+        // prctl, getppid).
         unsafe {
             cmd.pre_exec(move || {
                 let lim = libc::rlimit {
@@ -156,22 +167,43 @@ pub fn run(exe: &Path, req: &Request, limits: WorkerLimits) -> Result<Reply, Fai
                 if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // Killed with the daemon, whenever and however it dies; a daemon
+                // that died before this line is seen as a new parent.
+                #[cfg(target_os = "linux")]
+                {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    if libc::getppid() != parent {
+                        libc::_exit(1);
+                    }
+                }
                 Ok(())
             });
         }
     }
-    let mut child = cmd.spawn().map_err(|e| Failure::Spawn(e.to_string()))?;
-    // Windows: the worker is put in a Job Object with a memory limit before it is
-    // given its request (it reads nothing before); the job dies with the handle.
+    // Windows: created suspended, put in a Job Object with a memory limit that
+    // dies with our handle, and only then resumed.
     #[cfg(windows)]
-    let _job = match job::confine(&child, limits.memory) {
-        Ok(j) => j,
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(Failure::Spawn(format!("无法设置内存上限：{e}")));
-        }
-    };
+    {
+        use std::os::windows::process::CommandExt;
+        cmd.creation_flags(job::CREATE_SUSPENDED);
+    }
+    let mut child = cmd.spawn().map_err(|e| Failure::Spawn(e.to_string()))?;
+    #[cfg(windows)]
+    let _job =
+        match job::confine(&child, limits.memory).and_then(|j| job::resume(&child).map(|_| j)) {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Failure::Spawn(format!(
+                    "无法设置内存上限：{}",
+                    crate::fsutil::io_zh(&e)
+                )));
+            }
+        };
+    tracing::debug!(pid = child.id(), file = %req.file.display(), "worker started");
     let body = serde_json::to_vec(req).map_err(|e| Failure::Spawn(e.to_string()))?;
     let mut stdin = child.stdin.take();
     let writer = std::thread::spawn(move || {
@@ -249,6 +281,56 @@ mod job {
         SetInformationJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
         JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, JOB_OBJECT_LIMIT_PROCESS_MEMORY,
     };
+
+    /// `CreateProcess` flag: the new process's first thread does not run until
+    /// resumed.
+    pub(super) const CREATE_SUSPENDED: u32 =
+        windows_sys::Win32::System::Threading::CREATE_SUSPENDED;
+
+    /// Resumes the threads of a process created suspended (its one thread: std
+    /// keeps no handle to it, so it is found by a snapshot of the system's
+    /// threads).
+    pub(super) fn resume(child: &std::process::Child) -> std::io::Result<()> {
+        use windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE;
+        use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+            CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
+        };
+        use windows_sys::Win32::System::Threading::{
+            OpenThread, ResumeThread, THREAD_SUSPEND_RESUME,
+        };
+        let pid = child.id();
+        // SAFETY: plain Win32 calls; the snapshot and thread handles are closed
+        // before returning, the entry struct is zeroed with its size set.
+        unsafe {
+            let snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+            if snap == INVALID_HANDLE_VALUE {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mut entry: THREADENTRY32 = std::mem::zeroed();
+            entry.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
+            let mut resumed = 0;
+            let mut more = Thread32First(snap, &mut entry) != 0;
+            while more {
+                if entry.th32OwnerProcessID == pid {
+                    let thread = OpenThread(THREAD_SUSPEND_RESUME, 0, entry.th32ThreadID);
+                    if !thread.is_null() {
+                        if ResumeThread(thread) != u32::MAX {
+                            resumed += 1;
+                        }
+                        CloseHandle(thread);
+                    }
+                }
+                more = Thread32Next(snap, &mut entry) != 0;
+            }
+            CloseHandle(snap);
+            if resumed == 0 {
+                return Err(std::io::Error::other(
+                    "no thread of the worker could be resumed",
+                ));
+            }
+        }
+        Ok(())
+    }
 
     /// The job a worker runs in; closing it ends the worker.
     pub(super) struct Job(HANDLE);

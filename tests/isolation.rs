@@ -484,3 +484,64 @@ fn an_unreadable_shared_string_index_is_an_error_on_its_cell_never_the_title() {
         (0, &serde_json::json!([]))
     );
 }
+
+/// Worker processes (`taizhang worker`) whose environment holds `mark`.
+#[cfg(target_os = "linux")]
+fn workers_marked(mark: &str) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| {
+        let e = e.ok()?;
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let environ = std::fs::read(e.path().join("environ")).ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let marked = environ.split(|&b| b == 0).any(|v| v == mark.as_bytes());
+        let worker = cmdline.split(|&b| b == 0).nth(1) == Some(b"worker".as_slice());
+        (marked && worker).then_some(pid)
+    })
+    .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_daemon_killed_right_after_a_worker_starts_leaves_no_worker_behind() {
+    let rules = rules();
+    let site = Site::new();
+    site.drop_in(
+        &register(&rules, "高庙乡", 7, 5),
+        "高庙乡_残疾人信息登记簿_2026-11.xlsx",
+    );
+    let mark = format!("TAIZHANG_TEST_MARK=killed-{}", std::process::id());
+    let (key, value) = mark.split_once('=').unwrap();
+    // The worker hangs on the file (30 s, far past this test's wait below).
+    let mut child = site
+        .cmd(&["watch", "--settle", "0.2", "--web", "off"])
+        .env("TAIZHANG_WORKER_HANG", "高庙乡")
+        .env(key, value)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    wait_for("a worker reading the file", Duration::from_secs(20), || {
+        seen = workers_marked(&mark);
+        !seen.is_empty()
+    });
+    child.kill().unwrap(); // SIGKILL: the daemon has no chance to clean up
+    let _ = child.wait();
+    let ended = Instant::now();
+    while !workers_marked(&mark).is_empty() && ended.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = workers_marked(&mark);
+    for pid in &left {
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "worker(s) {left:?} outlived the daemon (seen {seen:?})"
+    );
+}

@@ -118,6 +118,17 @@ fn a_county_workbook_that_cannot_be_replaced_delays_no_notice_and_is_rebuilt_lat
         sent[0].1,
         "【安和县残联】残疾人信息登记簿 2026-11 全县汇总表未能更新"
     );
+    // The reason reads Chinese: where, and what the OS said, in words (never
+    // its English text).
+    let body = &sent[0].2;
+    assert!(
+        body.contains("无法写入") && body.contains("这是一个文件夹，不是文件"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("os error") && !body.contains("writing the county workbook"),
+        "{body}"
+    );
     assert_eq!(sent[1].0, "cl-shiqiao@anhe.example.gov.cn");
     assert!(sent[1].1.contains("已通过校验"), "{}", sent[1].1);
     // A second failing pass retries but does not tell the admin again.

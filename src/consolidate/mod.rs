@@ -50,6 +50,24 @@ pub enum ConsolidateError {
     Kind(String),
 }
 
+impl ConsolidateError {
+    /// The reason as the county admin reads it (the notice, `status`, the page):
+    /// Chinese, the OS's own words left out.
+    pub fn zh(&self) -> String {
+        match self {
+            ConsolidateError::Io(path, e) => {
+                format!("无法写入 {}：{}", path.display(), crate::fsutil::io_zh(e))
+            }
+            ConsolidateError::Xlsx(XlsxError::IoError(e)) => {
+                format!("无法写入全县汇总表：{}", crate::fsutil::io_zh(e))
+            }
+            ConsolidateError::Xlsx(e) => format!("生成全县汇总表时出错（{e}）"),
+            ConsolidateError::Store(e) => format!("读取台账数据库时出错（{e}）"),
+            ConsolidateError::Kind(k) => format!("规则中没有台账类型「{k}」"),
+        }
+    }
+}
+
 /// What a rebuild produced.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -212,8 +230,13 @@ pub fn rebuild(
     }
 
     let path = outbox.join(file_name(rules, kind, period));
-    crate::fsutil::replace_durable(&path, |tmp| wb.save(tmp).map_err(std::io::Error::other))
-        .map_err(|e| ConsolidateError::Io(path.clone(), e))?;
+    crate::fsutil::replace_durable(&path, |tmp| {
+        wb.save(tmp).map_err(|e| match e {
+            XlsxError::IoError(io) => io,
+            other => std::io::Error::other(other),
+        })
+    })
+    .map_err(|e| ConsolidateError::Io(path.clone(), e))?;
     Ok(Built {
         path,
         rows: detail_rows,

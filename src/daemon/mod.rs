@@ -338,7 +338,7 @@ impl Daemon {
                             &self.rules,
                             &kind.name,
                             &w.period,
-                            &e.to_string(),
+                            &e.zh(),
                         )
                         .into_iter()
                         .collect()
@@ -346,7 +346,7 @@ impl Daemon {
                         Vec::new()
                     };
                     self.journal
-                        .workbook_failed(&w.kind_id, &w.period, &e.to_string(), &mails)?;
+                        .workbook_failed(&w.kind_id, &w.period, &e.zh(), &mails)?;
                     if !mails.is_empty() {
                         self.wake_mail();
                     }

@@ -143,6 +143,19 @@ impl Daemon {
                 self.inbox.taken(&c.path);
                 return Ok(None);
             }
+            Err(archive::StageError::Unreadable(e)) => {
+                // Held by another program (a copy still running, Excel on Windows)
+                // or not ours to read: said as it is, and tried again later.
+                let wait = self.cfg.rescan.max(Duration::from_secs(1));
+                tracing::warn!(
+                    path = %c.path.display(),
+                    error = %e,
+                    "cannot be opened ({}); left in the inbox, tried again in {wait:?}",
+                    crate::fsutil::io_zh(&e)
+                );
+                self.inbox.defer(&c.path, wait);
+                return Ok(None);
+            }
             Err(archive::StageError::Io(e)) => {
                 // Our side failed (a full state disk): the file stays in the inbox, the
                 // admin hears of it once, and it is tried again later.
@@ -198,11 +211,19 @@ impl Daemon {
         archive::place(&staged, &dest).map_err(|e| DaemonError::Io(dest.clone(), e))?;
         // Remove the inbox copy only if it is still the file we read.
         if archive::Identity::of(&c.path).as_ref() == Some(&staged.identity) {
+            self.inbox.taken(&c.path);
             if let Err(e) = std::fs::remove_file(&c.path) {
-                tracing::warn!(path = %c.path.display(), error = %e, "archived, but could not remove from the inbox");
+                tracing::warn!(
+                    path = %c.path.display(),
+                    error = %e,
+                    "archived, but cannot be removed from the inbox yet ({}); removed once it can be, not taken again",
+                    crate::fsutil::io_zh(&e)
+                );
+                self.inbox.remove_later(&c.path, staged.identity.clone());
             }
+        } else {
+            self.inbox.taken(&c.path);
         }
-        self.inbox.taken(&c.path);
         self.journal.set_state(id, State::Archived)?;
         if let Some(first) = earlier {
             let reason = format!(

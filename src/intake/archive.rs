@@ -84,6 +84,10 @@ pub enum StageError {
     /// Our side failed (the state disk full, say); the partial copy is removed and
     /// the file stays in the inbox.
     Io(std::io::Error),
+    /// The file is there but could not be opened or read: another program holds
+    /// it (on Windows, a copy still running or Excel without sharing), or we have
+    /// no right to read it. It stays in the inbox and is tried again later.
+    Unreadable(std::io::Error),
 }
 
 /// Streams `src` into `staging` while hashing it; fsyncs the copy. The file must
@@ -103,8 +107,10 @@ pub fn stage(src: &Path, staging: &Path) -> Result<Staged, StageError> {
             .unwrap_or(0)
     ));
     let copy = || -> Result<(String, u64), StageError> {
-        let Ok(mut input) = std::fs::File::open(src) else {
-            return Err(StageError::Changed);
+        let mut input = match std::fs::File::open(src) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StageError::Changed),
+            Err(e) => return Err(StageError::Unreadable(e)),
         };
         let mut out = std::fs::File::create(&tmp).map_err(StageError::Io)?;
         let mut hasher = Sha256::new();
@@ -114,6 +120,7 @@ pub fn stage(src: &Path, staging: &Path) -> Result<Staged, StageError> {
             let n = match input.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
+                Err(e) if fsutil::is_held(&e) => return Err(StageError::Unreadable(e)),
                 Err(_) => return Err(StageError::Changed),
             };
             hasher.update(&buf[..n]);

@@ -138,7 +138,14 @@ pub struct Inbox {
     skipped: Vec<Skipped>,
     /// Files not to look at again before then (our side failed to store them).
     deferred: HashMap<PathBuf, Instant>,
+    /// Files archived but not removable yet: another program holds them open (on
+    /// Windows, Excel keeps a workbook it saved open, and it cannot be deleted).
+    /// Never taken again while unchanged; removal is tried again every pass.
+    archived: HashMap<PathBuf, super::archive::Identity>,
 }
+
+/// How often the removal of an archived file still held open is tried again.
+const HELD_RETRY: Duration = Duration::from_secs(2);
 
 impl Inbox {
     pub fn new(dir: &Path, settle: Duration) -> Inbox {
@@ -148,7 +155,15 @@ impl Inbox {
             seen: HashMap::new(),
             skipped: Vec::new(),
             deferred: HashMap::new(),
+            archived: HashMap::new(),
         }
+    }
+
+    /// Records a file archived as `identity` whose removal from the inbox failed
+    /// (held open by another program): it is removed once it can be, and not
+    /// taken again meanwhile unless it changes.
+    pub fn remove_later(&mut self, path: &Path, identity: super::archive::Identity) {
+        self.archived.insert(path.to_path_buf(), identity);
     }
 
     /// Leaves a file alone for `wait` (it stays in the inbox).
@@ -179,11 +194,26 @@ impl Inbox {
         self.skipped = skipped;
         let present: BTreeSet<PathBuf> = cands.iter().map(|c| c.path.clone()).collect();
         self.seen.retain(|p, _| present.contains(p));
+        self.archived.retain(|p, _| present.contains(p));
         let mut ready = Vec::new();
         let mut next: Option<Duration> = None;
         let settle = self.settle;
         self.deferred.retain(|_, t| *t > now);
         for c in cands {
+            if let Some(id) = self.archived.get(&c.path) {
+                if super::archive::Identity::of(&c.path).as_ref() == Some(id) {
+                    if std::fs::remove_file(&c.path).is_ok() {
+                        tracing::info!(path = %c.path.display(), "archived earlier; removed from the inbox now that it is closed");
+                        self.archived.remove(&c.path);
+                    } else {
+                        tracing::debug!(path = %c.path.display(), "archived; still held open by another program");
+                        next = Some(next.map_or(HELD_RETRY, |n| n.min(HELD_RETRY)));
+                    }
+                    continue;
+                }
+                // Another file under the same name: a new submission.
+                self.archived.remove(&c.path);
+            }
             if let Some(t) = self.deferred.get(&c.path) {
                 let wait = t.duration_since(now);
                 next = Some(next.map_or(wait, |n| n.min(wait)));
