@@ -34,6 +34,12 @@ pub struct Config {
     pub web: Option<String>,
     /// File holding the status page's password (required off loopback).
     pub web_password_file: Option<PathBuf>,
+    /// Names the page answers to besides its address and loopback's names.
+    pub web_hosts: Vec<String>,
+    /// A page session unused this long ends.
+    pub web_session_idle: Duration,
+    /// Certificate chain and key (PEM) for HTTPS on the page.
+    pub web_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The status page's default address.
@@ -56,6 +62,9 @@ impl Default for Config {
             mail_deadline: Duration::from_secs(60),
             web: Some(DEFAULT_WEB.to_string()),
             web_password_file: None,
+            web_hosts: Vec::new(),
+            web_session_idle: crate::web::DEFAULT_SESSION_IDLE,
+            web_tls: None,
             worker: crate::sandbox::WorkerLimits::default(),
         }
     }
@@ -88,6 +97,19 @@ pub struct FileConfig {
     pub web: Option<String>,
     /// File holding the status page's password.
     pub web_password_file: Option<PathBuf>,
+    /// Host names the page answers to (`["taizhang.anhe.gov.cn"]`), besides
+    /// its own address and loopback's names.
+    #[serde(default)]
+    pub web_hosts: Option<Vec<String>>,
+    /// Minutes a page session may stay unused before it ends (default 30).
+    #[serde(default)]
+    pub web_session_idle: Option<f64>,
+    /// Certificate chain (PEM) for HTTPS on the page; with `web_tls_key`.
+    #[serde(default)]
+    pub web_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for HTTPS on the page.
+    #[serde(default)]
+    pub web_tls_key: Option<PathBuf>,
 }
 
 /// Command-line overrides: the settings file's keys, given as flags, plus the
@@ -156,6 +178,15 @@ impl Config {
         }
         if let Some(p) = f.web_password_file {
             self.web_password_file = Some(rel(p));
+        }
+        if let Some(h) = f.web_hosts {
+            self.web_hosts = h;
+        }
+        if let Some(m) = f.web_session_idle {
+            self.web_session_idle = secs(m * 60.0);
+        }
+        if let (Some(c), Some(k)) = (f.web_tls_cert, f.web_tls_key) {
+            self.web_tls = Some((rel(c), rel(k)));
         }
     }
 

@@ -29,6 +29,34 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
+/// Makes everything this process creates from now on owner-only (folders 0700,
+/// files 0600), whatever umask it was started with: the state folder and the
+/// outbox hold ID numbers, bank cards and disability records (PIPL). Unix only;
+/// on Windows the folders' ACLs decide (see the README).
+pub fn owner_only_from_now_on() {
+    #[cfg(unix)]
+    // SAFETY: umask only swaps the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Takes group and other access off a folder of ours that holds personal data
+/// (one made by an older version, or by hand, with the default 0755). Unix only.
+pub fn restrict_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// A name as it may be written into a log line or a text file: control
 /// An OS error as a clerk reads it (Chinese), without the OS's English text.
 pub fn io_zh(e: &std::io::Error) -> String {
@@ -167,9 +195,14 @@ pub fn write_durable(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     replace_durable(dest, |tmp| std::fs::write(tmp, bytes))
 }
 
-/// Copies `from` to `to` durably (see [`replace_durable`]).
+/// Copies `from` to `to` durably (see [`replace_durable`]). The bytes only: the
+/// copy is created with our own mode (owner-only), never the source's.
 pub fn copy_durable(from: &Path, to: &Path) -> io::Result<()> {
-    replace_durable(to, |tmp| std::fs::copy(from, tmp).map(|_| ()))
+    replace_durable(to, |tmp| {
+        let mut input = File::open(from)?;
+        let mut out = File::create(tmp)?;
+        io::copy(&mut input, &mut out).map(|_| ())
+    })
 }
 
 /// An exclusive OS lock on a state folder (`taizhang.lock` in it), held for the

@@ -17,7 +17,9 @@
 //!   an outcome for that file, never the end of the daemon.
 //! - [`status`]: where everything stands, for county staff (text and JSON);
 //!   [`web`]: the same as a page the daemon serves (and its JSON), with
-//!   downloads by submission id and the mail queue's resend.
+//!   downloads by submission id, the mail queue's resend and the access log;
+//!   `web::server` is its HTTP side (hyper, every client bounded), the app
+//!   behind it owns sessions (the access token, the password) and masking.
 //! - [`consolidate`] / [`annotate`] / [`notice`] / [`report`]: render and
 //!   deliver (no SQL): the county workbook of a kind and period (with, for a
 //!   kind that says so, per-value statistics and 应发未发 over its register), the sender's
@@ -29,7 +31,8 @@
 //!   the ledgers another kind is checked against (a payments ledger's register).
 //! - [`journal`]: the SQLite journal and the only module with SQL: every file
 //!   received, every step, outcome, finding, accepted row, the mail queue,
-//!   county workbooks' freshness, the digest; written before the next step happens.
+//!   county workbooks' freshness, the digest, the page's access log; written
+//!   before the next step happens.
 //! - [`validate`]: pure: a file and rules in, [`validate::Finding`]s out. Its
 //!   `recognise` says which ledger a workbook is and which sheet to check, `sheet`
 //!   streams that sheet (header, title lines, rows that are no person), then

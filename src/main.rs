@@ -104,6 +104,7 @@ impl DaemonArgs {
                 worker_memory_mb: self.worker_memory_mb,
                 web: self.web.clone(),
                 web_password_file: self.web_password_file.clone(),
+                ..Default::default()
             },
         }
     }
@@ -239,6 +240,8 @@ fn console_takes_colour() -> bool {
 }
 
 fn main() -> ExitCode {
+    // Every file and folder taizhang writes holds or may hold personal data.
+    taizhang::fsutil::owner_only_from_now_on();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TAIZHANG_LOG").unwrap_or_else(|_| {
@@ -565,7 +568,17 @@ fn run(cli: Cli) -> Result<u8> {
                 .and_then(|t| t.folder().map(|d| d.display().to_string()));
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
-                Format::Text => print!("{}", taizhang::status::text(&s)),
+                Format::Text => {
+                    print!("{}", taizhang::status::text(&s));
+                    // The page's address with its access token: whoever can read
+                    // the state folder may open the page.
+                    let token = std::fs::read_to_string(cfg.state.join("web-token"));
+                    if let (Some(addr), Ok(token)) = (&cfg.web, token) {
+                        let url =
+                            taizhang::web::token_url(addr, cfg.web_tls.is_some(), token.trim());
+                        println!("\n报送情况网页（含访问令牌，请勿外传）：{url}");
+                    }
+                }
             }
             Ok(0)
         }
@@ -576,7 +589,12 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(()) => Ok(0),
                 Err(e) => {
                     eprintln!("worker: {e}");
-                    Ok(3)
+                    Ok(match e {
+                        taizhang::sandbox::ServeError::OurSide(_) => {
+                            taizhang::sandbox::EXIT_OUR_SIDE as u8
+                        }
+                        taizhang::sandbox::ServeError::Other(_) => 3,
+                    })
                 }
             }
         }

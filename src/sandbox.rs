@@ -87,12 +87,37 @@ pub enum Failure {
     Crashed(String),
     #[error("无法启动解析进程：{0}")]
     Spawn(String),
+    /// The county's side failed, not the file: the rules in force or the journal
+    /// could not be read by the worker. The file waits; no township is told.
+    #[error("规则或台账数据库无法使用：{0}")]
+    OurSide(String),
+}
+
+/// The worker's exit code when the county's side failed (rules, journal).
+pub const EXIT_OUR_SIDE: i32 = 4;
+
+/// Why a worker could not serve its request.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The rules in force or the journal (the county's side).
+    OurSide(String),
+    /// Anything else (the request, the reply).
+    Other(String),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::OurSide(m) | ServeError::Other(m) => f.write_str(m),
+        }
+    }
 }
 
 /// The worker's side: reads a [`Request`] from `input`, validates (and
 /// annotates), writes the [`Reply`] to `output`.
-pub fn serve(input: impl Read, output: impl Write) -> Result<(), String> {
-    let req: Request = serde_json::from_reader(input).map_err(|e| format!("request: {e}"))?;
+pub fn serve(input: impl Read, output: impl Write) -> Result<(), ServeError> {
+    let req: Request =
+        serde_json::from_reader(input).map_err(|e| ServeError::Other(format!("request: {e}")))?;
     // A test hook (debug builds only): the worker dies as a reader that aborts would.
     #[cfg(debug_assertions)]
     if std::env::var_os("TAIZHANG_WORKER_ABORT")
@@ -107,12 +132,18 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), String> {
     {
         std::thread::sleep(Duration::from_secs(30));
     }
-    let rules = RuleSet::load(&req.rules).map_err(|e| format!("rules: {e}"))?;
+    let rules = RuleSet::load(&req.rules).map_err(|e| {
+        ServeError::OurSide(format!(
+            "{}：{}",
+            req.rules.display(),
+            e.to_string().replace('\n', "；")
+        ))
+    })?;
     let journal = match &req.refs.state {
         Some(state) if rules.kinds.iter().any(|k| !k.references.is_empty()) => Some(
             crate::journal::Journal::open_read_only(state)
                 .map(|j| crate::standing::JournalRefs::new(j, &rules))
-                .map_err(|e| format!("journal: {e}"))?,
+                .map_err(|e| ServeError::OurSide(format!("journal: {e}")))?,
         ),
         _ => None,
     };
@@ -139,8 +170,10 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), String> {
         annotated,
     };
     let mut out = std::io::BufWriter::new(output);
-    serde_json::to_writer(&mut out, &reply).map_err(|e| format!("reply: {e}"))?;
-    out.flush().map_err(|e| format!("reply: {e}"))
+    serde_json::to_writer(&mut out, &reply)
+        .map_err(|e| ServeError::Other(format!("reply: {e}")))?;
+    out.flush()
+        .map_err(|e| ServeError::Other(format!("reply: {e}")))
 }
 
 /// Runs one request in a worker process of `exe` within `limits`.
@@ -256,6 +289,16 @@ pub fn run(exe: &Path, req: &Request, limits: WorkerLimits) -> Result<Reply, Fai
     if status.success() {
         return serde_json::from_slice(&stdout)
             .map_err(|e| Failure::Crashed(format!("结果无法识别：{e}")));
+    }
+    if status.code() == Some(EXIT_OUR_SIDE) {
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(Failure::OurSide(
+            last.trim_start_matches("worker: ").to_string(),
+        ));
     }
     if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
         return Err(Failure::Memory(limits.memory >> 20));

@@ -127,3 +127,107 @@ mod tests {
         );
     }
 }
+
+/// Personal numbers masked for screens and mail bodies (PIPL): every run of 15
+/// to 20 digits (an `X` allowed, groups of at least 3 separated by single
+/// spaces, as card numbers are written) keeps its first 6 and last 4
+/// characters — `419901********1234` — whatever column or message it stands
+/// in: 身份证号 (15 or 18), 残疾人证号 (20), 银行卡号 (16–19). Shorter numbers
+/// (phones, unit codes, amounts, dates) are left as they are.
+pub fn mask_personal(s: &str) -> std::borrow::Cow<'_, str> {
+    let sig = |c: char| c.is_ascii_digit() || c == 'X' || c == 'x';
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < chars.len() {
+        // A run must not continue a word (an ASCII letter or digit before it).
+        let starts =
+            chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_ascii_alphanumeric()));
+        if !starts {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // Extend over [0-9Xx] groups joined by single spaces.
+        let mut j = i;
+        let mut end = i;
+        let mut group = 0;
+        let mut ok_groups = true;
+        while j < chars.len() {
+            if sig(chars[j]) {
+                j += 1;
+                group += 1;
+                end = j;
+            } else if chars[j] == ' ' && group > 0 && j + 1 < chars.len() && sig(chars[j + 1]) {
+                ok_groups &= group >= 3;
+                group = 0;
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        ok_groups &= group >= 3 || end == i + group;
+        let run: Vec<char> = chars[i..end].iter().copied().filter(|&c| sig(c)).collect();
+        let digits = run.iter().filter(|c| c.is_ascii_digit()).count();
+        let spaced = chars[i..end].contains(&' ');
+        let after_ok = end == chars.len() || !chars[end].is_ascii_alphanumeric();
+        if (15..=20).contains(&run.len())
+            && digits + 1 >= run.len()
+            && after_ok
+            && (!spaced || ok_groups)
+        {
+            out.extend(run[..6].iter());
+            out.extend(std::iter::repeat_n('*', run.len() - 10));
+            out.extend(run[run.len() - 4..].iter());
+            changed = true;
+            i = end;
+        } else {
+            // Not personal: copy this run of digits as it was.
+            let stop = chars[i..]
+                .iter()
+                .position(|c| !c.is_ascii_alphanumeric())
+                .map_or(chars.len(), |p| i + p);
+            out.extend(chars[i..stop].iter());
+            i = stop;
+        }
+    }
+    if changed {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_personal;
+
+    #[test]
+    fn personal_numbers_keep_their_first_six_and_last_four() {
+        assert_eq!(
+            mask_personal("身份证号「41990119850312123X」校验位错误"),
+            "身份证号「419901********123X」校验位错误"
+        );
+        assert_eq!(mask_personal("410101850312123"), "410101*****2123");
+        assert_eq!(
+            mask_personal("卡号 6222 0212 3456 7890 123"),
+            "卡号 622202*********0123"
+        );
+        assert_eq!(
+            mask_personal("41990119850312123X11"),
+            "419901**********3X11"
+        );
+        // Not personal numbers: left alone.
+        for s in [
+            "13912345678",
+            "419901102",
+            "2026-11-30 09:00:00",
+            "第 11 行",
+            "1200.00",
+            "abc41990119850312123X",
+        ] {
+            assert_eq!(mask_personal(s), s);
+        }
+    }
+}

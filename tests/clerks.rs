@@ -145,7 +145,8 @@ fn notices_read_right_and_their_files_are_named_for_clerks() {
     let row = bad.sheet_row(3) + 1;
     let cell = bad.cell(3, "id_number");
     assert!(
-        rejection.contains(&format!("第 {row} 行 {name} {cell}「身份证号」填写「419901198503120000」：身份证号被存成了数字（在 Excel 中显示为 4.19901E+17 这样的科学计数法）")),
+        // The ID masked in the body (the attachment keeps it whole).
+        rejection.contains(&format!("第 {row} 行 {name} {cell}「身份证号」填写「419901********0000」：身份证号被存成了数字（在 Excel 中显示为 4.19901E+17 这样的科学计数法）")),
         "{rejection}"
     );
     assert!(!rejection.contains("0 处提醒"), "{rejection}");
@@ -577,4 +578,113 @@ fn validating_many_files_on_a_terminal_shows_progress() {
     let seen = String::from_utf8_lossy(&out.stdout);
     assert!(seen.contains("已校验") && seen.contains("个文件"), "{seen}");
     assert!(seen.contains("结论：通过"), "{seen}");
+}
+
+/// A notice's bodies (text and HTML) show a wrong ID masked — precise about
+/// what is wrong without the full number — while the attachment, the
+/// township's own workbook annotated, keeps it whole.
+#[test]
+fn a_notice_body_masks_the_id_its_attachment_keeps_it() {
+    let site = Site::new();
+    let rules = rules();
+    let mut bad = register(&rules, "石桥镇", 8, 7);
+    let Some(Val::Text(id)) = bad.rows[2].get("id_number").cloned() else {
+        panic!("a sample ID is text");
+    };
+    let last = if id.ends_with('1') { '2' } else { '1' };
+    let wrong = format!("{}{last}", &id[..17]);
+    bad.set(2, "id_number", Val::text(wrong.clone()));
+    site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    site.run_once_ok();
+    let raw = the_mail(&site);
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let text = m.body_text(0).unwrap().to_string();
+    let html = m.body_html(0).unwrap().to_string();
+    let masked = format!("{}********{}", &wrong[..6], &wrong[14..]);
+    for body in [&text, &html] {
+        assert!(!body.contains(&wrong), "{body}");
+        assert!(body.contains(&masked), "{masked}: {body}");
+        assert!(body.contains("校验位错误"), "{body}");
+    }
+    assert!(!m.subject().unwrap_or("").contains(&wrong));
+    let attachment = m.attachment(0).unwrap().contents().to_vec();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(attachment)).unwrap();
+    let mut whole = false;
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut f, &mut s);
+        whole |= s.contains(&wrong);
+    }
+    assert!(whole, "the annotated copy keeps the full ID");
+}
+
+/// Two saves in a row: the first (good) is copied, and a second (broken) lands
+/// before the copy is linted. What goes into force is the linted copy, never
+/// the unlinted folder; the broken save is judged on the next pass, refused,
+/// and the admin told. (A debug-only hook pauses the daemon after the copy.)
+#[test]
+fn a_save_landing_between_the_copy_and_the_lint_never_goes_into_force_unlinted() {
+    let site = Site::new();
+    let rules_copy = edited_rules(&site.root, |_, t| t);
+    let daemon = site
+        .cmd_with_rules(
+            &["watch", "--settle", "0.3", "--web", "off", "--poll", "0.2"],
+            &rules_copy,
+        )
+        .env("TAIZHANG_RULES_COPY_PAUSE_MS", "1500")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the rules in force", Duration::from_secs(20), || {
+        site.status()["rules"]["version"].is_string()
+    });
+    let v1 = site.status()["rules"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let county = rules_copy.join("county.toml");
+    let text = std::fs::read_to_string(&county).unwrap();
+    // First save: 生活补贴 90. Wait until the daemon has copied it…
+    std::fs::write(
+        &county,
+        text.replace("living_subsidy = 80", "living_subsidy = 90"),
+    )
+    .unwrap();
+    let candidate = site.state().join("rules-candidate");
+    wait_for("the copy", Duration::from_secs(20), || candidate.exists());
+    // …then the second, broken save lands before the copy is linted.
+    std::fs::write(&county, "[county\nname = ").unwrap();
+    wait_for("the admin told", Duration::from_secs(30), || {
+        mails(&site)
+            .iter()
+            .any(|m| m.1.contains("规则文件修改有误"))
+    });
+    // In force: the good save (linted), not the broken folder.
+    let v2 = site.status()["rules"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(v2, v1);
+    let in_force =
+        std::fs::read_to_string(site.state().join("rules-in-force").join("county.toml")).unwrap();
+    assert!(in_force.contains("living_subsidy = 90"), "{in_force}");
+    let rules = rules();
+    let r = register(&rules, "柳河镇", 10, 1);
+    site.drop_in(&r, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    wait_for("judged", Duration::from_secs(30), || {
+        site.status()["periods"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+            && unit_status(&site.status(), "柳河镇")["submission"].is_i64()
+            && unit_status(&site.status(), "柳河镇")["status"] != "处理中"
+    });
+    assert_eq!(
+        unit_status(&site.status(), "柳河镇")["rules_version"],
+        v2.as_str()
+    );
+    let st = site.status();
+    assert!(st["quarantined"].as_array().unwrap().is_empty(), "{st:#}");
+    stop(daemon);
 }

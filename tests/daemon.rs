@@ -470,3 +470,104 @@ fn kill_9_at_any_moment_loses_nothing() {
     assert!(site.run_once(&[]).status.success());
     assert_eq!(std::fs::read(&wb).unwrap(), before);
 }
+
+/// Everything the daemon writes holds personal data: on Unix, every folder and
+/// file under state/ and outbox/ is owner-only, whatever umask it was started
+/// with (here 022, the usual default), folders made earlier with 0755 included.
+#[cfg(unix)]
+#[test]
+fn everything_written_is_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let rules = rules();
+    let site = Site::new();
+    for d in [site.state(), site.outbox()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    drop_clean_and_bad(&site, &rules, |r| {
+        r.set(3, "id_number", Val::Num(4.1990119850312e17));
+    });
+    let mut cmd = site.cmd(&["run", "--once", "--settle", "0.2"]);
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    succeeded(cmd.output().unwrap());
+    let mut seen = 0;
+    for root in [site.state(), site.outbox()] {
+        let mut all = walk(&root);
+        all.push(root.clone());
+        for p in all {
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", p.display());
+            seen += 1;
+        }
+    }
+    // The journal, the archive, the annotated copy, the county workbook and the
+    // notices were all among them.
+    let names: Vec<String> = walk(&site.root)
+        .iter()
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    for part in [
+        "journal.sqlite3",
+        "archive",
+        "_全县汇总.xlsx",
+        ".eml",
+        "annotated",
+    ] {
+        assert!(names.iter().any(|n| n.contains(part)), "{part}: {names:?}");
+    }
+    assert!(seen > 10, "{seen}");
+    // The systemd unit says it too.
+    let unit = std::fs::read_to_string(root().join("deploy").join("taizhang.service")).unwrap();
+    assert!(unit.lines().any(|l| l.trim() == "UMask=0077"), "{unit}");
+}
+
+/// Rules deployed as symlinks (from a version-controlled copy): the rules in
+/// force are the bytes the links point to, so files are judged as with the
+/// folder itself — never by an empty snapshot that sets every file aside.
+#[cfg(unix)]
+#[test]
+fn a_rules_folder_of_symlinks_judges_files_as_the_folder_itself() {
+    let rules = rules();
+    let links_site = Site::new();
+    let links = links_site.root.join("rules-links");
+    std::fs::create_dir_all(&links).unwrap();
+    for e in std::fs::read_dir(rules_dir()).unwrap() {
+        let e = e.unwrap();
+        std::os::unix::fs::symlink(e.path(), links.join(e.file_name())).unwrap();
+    }
+    let plain_site = Site::new();
+    for site in [&links_site, &plain_site] {
+        drop_clean_and_bad(site, &rules, |r| {
+            r.set(3, "id_number", Val::Num(4.1990119850312e17));
+        });
+    }
+    succeeded(
+        links_site
+            .cmd_with_rules(&["run", "--once", "--settle", "0.2"], &links)
+            .output()
+            .unwrap(),
+    );
+    plain_site.run_once_ok();
+    let (a, b) = (links_site.status(), plain_site.status());
+    assert_eq!(a["rules"]["version"], b["rules"]["version"], "{a:#}");
+    assert!(a["quarantined"].as_array().unwrap().is_empty(), "{a:#}");
+    assert_eq!(unit_status(&a, "柳河镇")["status"], "已通过");
+    assert_eq!(unit_status(&a, "石桥镇")["status"], "已退回");
+    assert_eq!(
+        unit_status(&a, "石桥镇")["errors"],
+        unit_status(&b, "石桥镇")["errors"]
+    );
+    // The snapshot holds files, not links.
+    let in_force = links_site
+        .state()
+        .join("rules-in-force")
+        .join("county.toml");
+    assert!(std::fs::symlink_metadata(&in_force).unwrap().is_file());
+}

@@ -444,6 +444,24 @@ fn files_are_judged_by_the_rules_the_daemon_loaded_whatever_is_edited_meanwhile(
     assert_eq!(liuhe["status"], "已通过");
 }
 
+/// Unmounts its folder when dropped.
+#[cfg(target_os = "linux")]
+struct Unmount(std::path::PathBuf);
+
+#[cfg(target_os = "linux")]
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A 1 MB tmpfs on the state folder, unmounted when the guard drops (None where
+/// it cannot be mounted).
+#[cfg(target_os = "linux")]
+fn small_state_disk(state: &std::path::Path) -> Option<Unmount> {
+    mount_tmpfs(state, "1m").then(|| Unmount(state.to_path_buf()))
+}
+
 /// Mounts a tmpfs of `size` on `dir` (root on Linux only); false when it cannot.
 #[cfg(target_os = "linux")]
 fn mount_tmpfs(dir: &std::path::Path, size: &str) -> bool {
@@ -460,17 +478,10 @@ fn a_full_state_disk_keeps_the_file_in_the_inbox_tells_the_admin_once_and_recove
     let rules = rules();
     let site = Site::new();
     let state = site.state();
-    if !mount_tmpfs(&state, "1m") {
+    let Some(_guard) = small_state_disk(&state) else {
         eprintln!("skipped: cannot mount a small tmpfs here (needs root on Linux)");
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(state.clone());
+    };
     let daemon = site.watch(&[]);
     let name = "柳河镇_残疾人信息登记簿_2026-11.xlsx";
     // About 2 MB: more than the state volume has left.
@@ -491,7 +502,7 @@ fn a_full_state_disk_keeps_the_file_in_the_inbox_tells_the_admin_once_and_recove
         st["state_problem"][0]
             .as_str()
             .unwrap()
-            .contains("No space left"),
+            .contains("磁盘空间已满"),
         "{st:#}"
     );
     let text = String::from_utf8(site.cmd(&["status"]).output().unwrap().stdout).unwrap();
@@ -566,4 +577,109 @@ fn an_oversized_file_is_refused_from_its_size_and_archived_by_streaming() {
     assert_eq!(archived.len(), 1);
     assert_eq!(std::fs::metadata(&archived[0]).unwrap().len(), size);
     assert!(!site.inbox().join(name).exists());
+}
+
+/// A scheduled `run --once` on a full state disk ends (it does not retry
+/// forever), exits 2 and says why; the file stays in the inbox for the next run.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_scheduled_run_on_a_full_state_disk_ends_with_exit_2_and_says_why() {
+    let rules = rules();
+    let site = Site::new();
+    let state = site.state();
+    let Some(_guard) = small_state_disk(&state) else {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root on Linux)");
+        return;
+    };
+    let name = "柳河镇_残疾人信息登记簿_2026-11.xlsx";
+    let path = site.drop_in(&register(&rules, "柳河镇", 20_000, 1), name);
+    let mut child = site
+        .cmd(&["run", "--once", "--settle", "0.2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_for("run --once to end", Duration::from_secs(60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
+    assert!(
+        err.contains("错误：状态目录无法写入") && err.contains("磁盘空间已满"),
+        "{err}"
+    );
+    assert!(path.exists(), "the file stays in the inbox");
+    // Space back: the next scheduled run takes it and exits 0.
+    let remount = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(remount.success());
+    site.run_once_ok();
+    assert!(!path.exists());
+    assert_eq!(unit_status(&site.status(), "柳河镇")["status"], "已通过");
+}
+
+/// The copy of the rules the workers read is damaged (the county's side, not
+/// the file): the township's file waits — not rejected, not quarantined, the
+/// township not told — the admin is told once, and the daemon copies and checks
+/// the rules folder again by itself, then reads the file.
+#[cfg(unix)]
+#[test]
+fn a_worker_that_cannot_use_the_rules_leaves_the_file_waiting_not_rejected() {
+    let rules = rules();
+    let site = Site::new();
+    let daemon = site.watch(&[]);
+    let in_force = site.state().join("rules-in-force").join("county.toml");
+    wait_for("the rules in force", Duration::from_secs(20), || {
+        in_force.exists()
+    });
+    std::fs::write(&in_force, "这不是 TOML = [").unwrap();
+    site.drop_in(
+        &register(&rules, "柳河镇", 6, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("the admin told", Duration::from_secs(30), || {
+        mails(&site).iter().any(|m| m.1.contains("规则无法使用"))
+    });
+    let sent = mails(&site);
+    let admin = sent.iter().find(|m| m.1.contains("规则无法使用")).unwrap();
+    assert_eq!(admin.0, "admin@anhe.example.gov.cn");
+    assert!(
+        admin.2.contains("不是乡镇文件的问题")
+            && admin.2.contains("柳河镇_残疾人信息登记簿_2026-11.xlsx"),
+        "{}",
+        admin.2
+    );
+    // Then the rules are copied again, and the file is read and answered.
+    wait_for("the file accepted", Duration::from_secs(40), || {
+        site.status()["periods"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+            && unit_status(&site.status(), "柳河镇")["status"] == "已通过"
+    });
+    let log = stop(daemon);
+    let st = site.status();
+    assert!(st["quarantined"].as_array().unwrap().is_empty(), "{st:#}");
+    let sent = mails(&site);
+    // The township heard once: its receipt; never that its file was unreadable.
+    let township: Vec<_> = sent
+        .iter()
+        .filter(|m| m.0 == "cl-liuhe@anhe.example.gov.cn")
+        .collect();
+    assert_eq!(township.len(), 1, "{sent:?}");
+    assert!(township[0].1.contains("已通过校验"), "{sent:?}");
+    assert_eq!(
+        sent.iter().filter(|m| m.1.contains("规则无法使用")).count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("waits; the rules in force could not be used"),
+        "{log}"
+    );
 }

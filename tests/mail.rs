@@ -382,8 +382,12 @@ fn cross_unit_duplicates_tell_each_unit_once_per_person() {
         Val::Text(s) => s.clone(),
         _ => unreachable!(),
     };
+    // The ID masked in the body, as every personal number in a mail body.
+    let masked = taizhang::text::mask_personal(&id).into_owned();
+    assert!(masked.contains("********"), "{masked}");
+    assert!(!dup_notices[0].1.contains(&id), "{}", dup_notices[0].1);
     assert!(
-        dup_notices[0].1.contains(&id)
+        dup_notices[0].1.contains(&masked)
             && dup_notices[0]
                 .1
                 .contains("柳河镇（文件「柳河镇_残疾人信息登记簿_2026-11.xlsx」第 8 行）"),

@@ -745,7 +745,10 @@ print(json.dumps(out, ensure_ascii=False, default=str))
         .filter(|(_, s, _)| s.contains("重复发放"))
         .map(|(to, _, body)| {
             assert!(
-                body.contains(&format!("{}（护理补贴，{P}）", shared.id)),
+                body.contains(&format!(
+                    "{}（护理补贴，{P}）",
+                    taizhang::text::mask_personal(&shared.id)
+                )),
                 "{body}"
             );
             to

@@ -76,6 +76,29 @@ fn watch_with_page(site: &Site, port: u16) -> std::process::Child {
     daemon
 }
 
+/// The real daemon with its page at `addr` and the password 县残联2026, once the
+/// page answers.
+fn watch_with_password(site: &Site, addr: &str, extra: &[&str]) -> std::process::Child {
+    let pw = site.root.join("web-password.txt");
+    std::fs::write(&pw, "县残联2026\n").unwrap();
+    let daemon = site
+        .cmd(&[
+            "watch",
+            "--web",
+            addr,
+            "--web-password-file",
+            pw.to_str().unwrap(),
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+    wait_for_page(port);
+    daemon
+}
+
 fn wait_for_page(port: u16) {
     wait_for("the status page", Duration::from_secs(30), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -88,9 +111,22 @@ fn artifacts() -> PathBuf {
     d
 }
 
+/// A session on the page, opened with the access token the daemon made: the
+/// `Cookie:` header line to send with each request.
+fn session(site: &Site, port: u16) -> String {
+    let token = std::fs::read_to_string(site.state().join("web-token")).unwrap();
+    let (code, head, _) = http(port, "GET", &format!("/?token={}", token.trim()), "", "");
+    assert_eq!(code, 303, "{head}");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: "))
+        .unwrap_or_else(|| panic!("{head}"));
+    format!("Cookie: {}\r\n", cookie.split(';').next().unwrap())
+}
+
 /// The submission ids of a unit's latest register submission, from /api/status.
-fn latest_of(port: u16, unit: &str) -> Option<(i64, String)> {
-    let (_, _, body) = http(port, "GET", "/api/status", "", "");
+fn latest_of(port: u16, cookie: &str, unit: &str) -> Option<(i64, String)> {
+    let (_, _, body) = http(port, "GET", "/api/status", cookie, "");
     let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
     v["periods"]
         .as_array()?
@@ -112,7 +148,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-base, shots, downloads, late_file, inbox = sys.argv[1:6]
+base, shots, downloads, late_file, inbox, token = sys.argv[1:7]
 opts = webdriver.ChromeOptions()
 for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000", "--lang=zh-CN"]:
     opts.add_argument(a)
@@ -131,7 +167,9 @@ def wait(cond, what, secs=30):
         time.sleep(0.2)
     raise SystemExit("timed out waiting for " + what + "\n" + d.page_source[:3000])
 try:
-    d.get(base + "/")
+    # The address the daemon printed, with its access token, starts a session.
+    d.get(base + "/?token=" + token)
+    out["address_after_login"] = d.current_url
     tables = d.find_elements(By.CSS_SELECTOR, "section.kind")
     reg = [t for t in tables if "残疾人信息登记簿" in t.find_element(By.TAG_NAME, "h2").text][0]
     rows = reg.find_elements(By.CSS_SELECTOR, "tbody tr")
@@ -179,6 +217,7 @@ fn county_staff_see_the_round_in_a_real_browser() {
     let rules = rules();
     let port = free_port();
     let daemon = watch_with_page(&site, port);
+    let cookie = session(&site, port);
     site.drop_in(
         &register(&rules, "柳河镇", 12, 1),
         "柳河镇_残疾人信息登记簿_2026-11.xlsx",
@@ -189,9 +228,9 @@ fn county_staff_see_the_round_in_a_real_browser() {
     bad.set(4, "village", Val::text("幸福社区"));
     site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
     wait_for("both judged", Duration::from_secs(60), || {
-        latest_of(port, "柳河镇").is_some() && latest_of(port, "石桥镇").is_some()
+        latest_of(port, &cookie, "柳河镇").is_some() && latest_of(port, &cookie, "石桥镇").is_some()
     });
-    let (bad_id, status) = latest_of(port, "石桥镇").unwrap();
+    let (bad_id, status) = latest_of(port, &cookie, "石桥镇").unwrap();
     assert_eq!(status, "已退回");
     // The file that arrives while the page is open.
     let later = tempfile::tempdir().unwrap();
@@ -201,12 +240,22 @@ fn county_staff_see_the_round_in_a_real_browser() {
     let shots = artifacts();
     let base = format!("http://127.0.0.1:{port}");
     let inbox = site.inbox();
+    let token = std::fs::read_to_string(site.state().join("web-token")).unwrap();
     let out = python(
         BROWSER,
-        &[Path::new(&base), &shots, downloads.path(), &late, &inbox],
+        &[
+            Path::new(&base),
+            &shots,
+            downloads.path(),
+            &late,
+            &inbox,
+            Path::new(token.trim()),
+        ],
     );
     let got: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap())
         .unwrap_or_else(|e| panic!("{e}: {out}"));
+    // The token left the address bar once the session started.
+    assert_eq!(got["address_after_login"], format!("{base}/"));
     let units = got["units"].as_object().unwrap();
     assert_eq!(units.len(), 13, "{got:#}");
     assert_eq!(units["柳河镇"], "已通过");
@@ -277,15 +326,17 @@ fn the_page_is_safe_over_http() {
     let rules = rules();
     let port = free_port();
     let daemon = watch_with_page(&site, port);
+    let cookie = session(&site, port);
+    let cookie = cookie.as_str();
     let mut bad = register(&rules, "石桥镇", 6, 5);
     bad.set(1, "name", Val::text("\"><img src=x onerror=alert(1)>"));
     bad.set(1, "village", Val::text("<b>村</b>"));
     site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
     wait_for("judged", Duration::from_secs(60), || {
-        latest_of(port, "石桥镇").is_some()
+        latest_of(port, cookie, "石桥镇").is_some()
     });
-    let (id, _) = latest_of(port, "石桥镇").unwrap();
-    let (code, head, body) = http(port, "GET", &format!("/submission/{id}"), "", "");
+    let (id, _) = latest_of(port, cookie, "石桥镇").unwrap();
+    let (code, head, body) = http(port, "GET", &format!("/submission/{id}"), cookie, "");
     let page = String::from_utf8_lossy(&body);
     assert_eq!(code, 200);
     assert!(
@@ -311,16 +362,22 @@ fn the_page_is_safe_over_http() {
         "/submission/99999/original",
         "/C:/Windows/win.ini",
     ] {
-        let (code, _, _) = http(port, "GET", path, "", "");
+        let (code, _, _) = http(port, "GET", path, cookie, "");
         assert_eq!(code, 404, "{path}");
     }
     // The downloads are there by id.
-    let (code, head, bytes) = http(port, "GET", &format!("/submission/{id}/original"), "", "");
+    let (code, head, bytes) = http(
+        port,
+        "GET",
+        &format!("/submission/{id}/original"),
+        cookie,
+        "",
+    );
     assert_eq!(code, 200, "{head}");
     let archived = files_under(&site.state().join("archive"));
     assert_eq!(bytes, std::fs::read(&archived[0]).unwrap());
     // A state-changing request needs the page's CSRF token.
-    let (_, _, mail_page) = http(port, "GET", "/mail", "", "");
+    let (_, _, mail_page) = http(port, "GET", "/mail", cookie, "");
     let mail_page = String::from_utf8_lossy(&mail_page).to_string();
     let token = mail_page
         .split("data-token=\"")
@@ -328,7 +385,8 @@ fn the_page_is_safe_over_http() {
         .and_then(|t| t.split('"').next())
         .unwrap()
         .to_string();
-    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let form = format!("Content-Type: application/x-www-form-urlencoded\r\n{cookie}");
+    let form = form.as_str();
     let (code, _, _) = http(port, "POST", "/mail/1/resend", form, "");
     assert_eq!(code, 403);
     let (code, _, _) = http(port, "POST", "/mail/1/resend", form, "csrf=wrong");
@@ -343,11 +401,11 @@ fn the_page_is_safe_over_http() {
     // The token passes; the message (a sent one) is not held, so nothing changes.
     assert_eq!(code, 303, "{head}");
     assert!(head.contains("Location: /mail?done=not_held"), "{head}");
-    let (code, _, _) = http(port, "GET", "/mail/1/resend", "", "");
+    let (code, _, _) = http(port, "GET", "/mail/1/resend", cookie, "");
     assert_eq!(code, 404);
     // /api/status is what `taizhang status --format json` says.
     wait_for("the same status", Duration::from_secs(20), || {
-        let (_, _, body) = http(port, "GET", "/api/status", "", "");
+        let (_, _, body) = http(port, "GET", "/api/status", cookie, "");
         serde_json::from_slice::<serde_json::Value>(&body).ok() == Some(site.status())
     });
     let log = stop(daemon);
@@ -369,21 +427,7 @@ fn off_loopback_the_page_needs_a_password() {
         "{err}"
     );
     // With a password every page asks for it; the session cookie is HttpOnly, SameSite=Strict.
-    let pw = site.root.join("web-password.txt");
-    std::fs::write(&pw, "县残联2026\n").unwrap();
-    let daemon = site
-        .cmd(&[
-            "watch",
-            "--web",
-            &format!("0.0.0.0:{port}"),
-            "--web-password-file",
-            pw.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_page(port);
+    let daemon = watch_with_password(&site, &format!("0.0.0.0:{port}"), &[]);
     let (code, head, _) = http(port, "GET", "/", "", "");
     assert_eq!(code, 303);
     assert!(head.contains("Location: /login"), "{head}");
@@ -414,4 +458,405 @@ fn off_loopback_the_page_needs_a_password() {
     assert_eq!(code, 200);
     assert!(String::from_utf8_lossy(&body).contains("台账报送情况"));
     stop(daemon);
+}
+
+/// A register of `unit` whose row 2 has an ID with a wrong check digit: returns
+/// the register and that (full) ID.
+fn with_wrong_id(
+    rules: &taizhang::rules::RuleSet,
+    unit: &str,
+    rows: usize,
+) -> (taizhang::samples::Register, String) {
+    let mut bad = register(rules, unit, rows, 7);
+    let Some(Val::Text(id)) = bad.rows[2].get("id_number").cloned() else {
+        panic!("a sample ID is text");
+    };
+    let last = if id.ends_with('1') { '2' } else { '1' };
+    let wrong = format!("{}{last}", &id[..17]);
+    bad.set(2, "id_number", Val::text(wrong.clone()));
+    (bad, wrong)
+}
+
+/// A unit's latest register submission and its status, from `taizhang status`.
+fn status_of(site: &Site, unit: &str) -> Option<(i64, String)> {
+    let st = site.status();
+    st["periods"]
+        .as_array()?
+        .iter()
+        .filter(|p| p["kind"] == "register")
+        .flat_map(|p| p["units"].as_array().cloned().unwrap_or_default())
+        .find(|u| u["unit"] == unit && !u["submission"].is_null())
+        .map(|u| {
+            (
+                u["submission"].as_i64().unwrap_or(0),
+                u["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+}
+
+/// The daemon's resident memory in KiB of the daemon's resident memory (Linux).
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn no_session_no_personal_data_no_foreign_host_and_ids_masked() {
+    let site = Site::new();
+    let rules = rules();
+    let port = free_port();
+    let daemon = watch_with_page(&site, port);
+    let (bad, full_id) = with_wrong_id(&rules, "石桥镇", 8);
+    site.drop_in(&bad, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    wait_for("judged", Duration::from_secs(60), || {
+        status_of(&site, "石桥镇").is_some_and(|(_, s)| s == "已退回")
+    });
+    let (id, _) = status_of(&site, "石桥镇").unwrap();
+    let masked = format!("{}********{}", &full_id[..6], &full_id[14..]);
+    let cookie = session(&site, port);
+    let routes = [
+        "/".to_string(),
+        "/api/status".into(),
+        "/api/version".into(),
+        format!("/submission/{id}"),
+        format!("/submission/{id}/original"),
+        format!("/submission/{id}/annotated"),
+        format!("/submission/{id}/reveal/1"),
+        "/workbook/register/2026-11".into(),
+        "/quarantine".into(),
+        "/mail".into(),
+        "/access".into(),
+    ];
+    // DNS rebinding: another name for this address gets nothing, session or not.
+    for r in routes
+        .iter()
+        .chain(["/login".to_string(), "/static/app.js".into()].iter())
+    {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {r} HTTP/1.1\r\nHost: taizhang.attacker.example\r\n{cookie}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let head = String::from_utf8_lossy(&raw);
+        assert!(head.starts_with("HTTP/1.1 421"), "{r}: {head}");
+    }
+    // Without a session, no route answers with personal data, on loopback too.
+    let archived = std::fs::read(&files_under(&site.state().join("archive"))[0]).unwrap();
+    for r in &routes {
+        let (code, head, body) = http(port, "GET", r, "", "");
+        assert!(code == 303 || code == 401, "{r}: {code} {head}");
+        if code == 303 {
+            assert!(head.contains("Location: /login"), "{r}: {head}");
+        }
+        let text = String::from_utf8_lossy(&body);
+        assert!(!text.contains(&full_id[..14]) && body != archived, "{r}");
+    }
+    let (code, head, _) = http(port, "GET", "/?token=not-the-token", "", "");
+    assert_eq!(code, 303);
+    assert!(head.contains("Location: /login?why=wrong"), "{head}");
+    // With the console's token: the download is the archived file, byte for byte.
+    let (code, _, bytes) = http(
+        port,
+        "GET",
+        &format!("/submission/{id}/original"),
+        &cookie,
+        "",
+    );
+    assert_eq!(code, 200);
+    assert_eq!(bytes, archived);
+    // The full ID of the finding appears nowhere on the page; its masked form does.
+    let (_, _, page) = http(port, "GET", &format!("/submission/{id}"), &cookie, "");
+    let page = String::from_utf8_lossy(&page);
+    assert!(!page.contains(&full_id), "{page}");
+    assert!(page.contains(&masked), "{masked} not in {page}");
+    let n = page
+        .split(&format!("/submission/{id}/reveal/"))
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_string();
+    // Revealed on request, and logged.
+    let (code, _, shown) = http(
+        port,
+        "GET",
+        &format!("/submission/{id}/reveal/{n}"),
+        &cookie,
+        "",
+    );
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&shown).contains(&full_id));
+    let (_, _, access) = http(
+        port,
+        "GET",
+        &format!("/access?submission={id}"),
+        &cookie,
+        "",
+    );
+    let access = String::from_utf8_lossy(&access);
+    for action in ["下载原件", "查看报送", "查看完整号码"] {
+        assert!(access.contains(action), "{action}: {access}");
+    }
+    assert!(!access.contains(&full_id[..14]), "{access}");
+    let (_, _, all) = http(port, "GET", "/access", &cookie, "");
+    let all = String::from_utf8_lossy(&all);
+    assert!(
+        all.contains("令牌登录") && all.contains("登录失败"),
+        "{all}"
+    );
+    // The files the daemon keeps hold the token owner-only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(site.state().join("web-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+    let log = stop(daemon);
+    assert!(
+        log.contains("?token="),
+        "the console shows the address to open: {log}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stalled_client_holds_up_neither_another_client_nor_the_stop() {
+    let site = Site::new();
+    let rules = rules();
+    let port = free_port();
+    let daemon = watch_with_page(&site, port);
+    // A large original to download (the client that stops reading).
+    site.drop_in(
+        &register(&rules, "柳河镇", 20_000, 1),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("judged", Duration::from_secs(60), || {
+        status_of(&site, "柳河镇").is_some_and(|(_, s)| s == "已通过")
+    });
+    let (id, _) = status_of(&site, "柳河镇").unwrap();
+    // The county workbook's rebuild is done (a stop finishes the work in hand).
+    wait_for("the county workbook", Duration::from_secs(60), || {
+        site.county_workbook().exists()
+    });
+    let cookie = session(&site, port);
+    // One client announces a login body and sends 9 bytes of it.
+    let mut stalled_post = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stalled_post,
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\npassword="
+    )
+    .unwrap();
+    // Another asks for the download and never reads it.
+    let mut not_reading = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        not_reading,
+        "GET /submission/{id}/original HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{cookie}\r\n"
+    )
+    .unwrap();
+    // A header of 1 MiB, four times: refused, and not kept in memory.
+    let before = rss_kib(daemon.id());
+    for _ in 0..4 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(1 << 20)
+        );
+        let _ = s.write_all(big.as_bytes());
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head).unwrap_or(0);
+        assert!(
+            String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 431"),
+            "{:?}",
+            String::from_utf8_lossy(&head[..n])
+        );
+    }
+    let grown = rss_kib(daemon.id()).saturating_sub(before);
+    assert!(grown < 1024, "the daemon grew by {grown} KiB");
+    // Meanwhile another clerk's page answers at once.
+    let started = std::time::Instant::now();
+    let (code, _, _) = http(port, "GET", "/", &cookie, "");
+    assert_eq!(code, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // A stop does not wait on either client.
+    let started = std::time::Instant::now();
+    let log = stop(daemon);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}: {log}",
+        started.elapsed()
+    );
+    drop((stalled_post, not_reading));
+}
+
+#[test]
+fn password_mode_backs_off_expires_idle_sessions_and_logs_out() {
+    let site = Site::new();
+    let port = free_port();
+    let config = site.root.join("taizhang.toml");
+    // A session ends after 0.3 s unused.
+    std::fs::write(&config, "web_session_idle = 0.005\n").unwrap();
+    let daemon = watch_with_password(
+        &site,
+        &format!("127.0.0.1:{port}"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    let right = "password=%E5%8E%BF%E6%AE%8B%E8%81%942026";
+    for _ in 0..5 {
+        let (code, _, _) = http(port, "POST", "/login", form, "password=guess");
+        assert_eq!(code, 403);
+    }
+    // After five wrong tries the right password waits too.
+    let (code, head, _) = http(port, "POST", "/login", form, right);
+    assert_eq!(code, 429, "{head}");
+    assert!(head.contains("Retry-After: "), "{head}");
+    let mut head = String::new();
+    wait_for("the wait to pass", Duration::from_secs(10), || {
+        let (code, h, _) = http(port, "POST", "/login", form, right);
+        head = h;
+        code == 303
+    });
+    let cookie_of = |head: &str| {
+        format!(
+            "Cookie: {}\r\n",
+            head.lines()
+                .find_map(|l| l.strip_prefix("Set-Cookie: "))
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+        )
+    };
+    let cookie = cookie_of(&head);
+    let (code, _, _) = http(port, "GET", "/", &cookie, "");
+    assert_eq!(code, 200);
+    // Unused past the idle time, the session is over (any use would renew it:
+    // this wait is the idle time itself).
+    std::thread::sleep(Duration::from_millis(400));
+    let (code, head, _) = http(port, "GET", "/quarantine", &cookie, "");
+    assert_eq!(code, 303);
+    assert!(head.contains("Location: /login?why=expired"), "{head}");
+    // Logout ends a session at once.
+    let (_, head, _) = http(port, "POST", "/login", form, right);
+    let cookie = cookie_of(&head);
+    let (_, _, page) = http(port, "GET", "/mail", &cookie, "");
+    let page = String::from_utf8_lossy(&page).to_string();
+    let csrf = page
+        .split("data-token=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_string();
+    let with = format!("{form}{cookie}");
+    // A POST from another site's page is refused whatever it carries.
+    let (code, _, _) = http(
+        port,
+        "POST",
+        "/logout",
+        &format!("{with}Origin: http://taizhang.attacker.example\r\n"),
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(code, 403);
+    let (code, head, _) = http(
+        port,
+        "POST",
+        "/logout",
+        &format!("{with}Origin: http://127.0.0.1:{port}\r\n"),
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(code, 303, "{head}");
+    assert!(head.contains("Location: /login?why=logout"), "{head}");
+    let (code, _, _) = http(port, "GET", "/api/status", &cookie, "");
+    assert_eq!(code, 401);
+    stop(daemon);
+}
+
+#[test]
+fn with_a_certificate_the_page_speaks_https_and_its_cookie_is_secure() {
+    let site = Site::new();
+    let port = free_port();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert_pem, key_pem) = (site.root.join("page.crt"), site.root.join("page.key"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
+    let config = site.root.join("taizhang.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "web_tls_cert = {:?}\nweb_tls_key = {:?}\n",
+            cert_pem.to_str().unwrap(),
+            key_pem.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let daemon = site
+        .cmd(&[
+            "watch",
+            "--config",
+            config.to_str().unwrap(),
+            "--web",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_page(port);
+    let token = std::fs::read_to_string(site.state().join("web-token")).unwrap();
+    let out = python(
+        r#"
+import http.client, ssl, sys
+port, token, ca = int(sys.argv[1]), sys.argv[2].strip(), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+c = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=10)
+c.request("GET", "/?token=" + token)
+r = c.getresponse(); r.read()
+cookie = r.getheader("Set-Cookie")
+print(r.status, cookie)
+c.request("GET", "/", headers={"Cookie": cookie.split(";")[0]})
+r = c.getresponse(); body = r.read().decode()
+print(r.status, "台账报送情况" in body, r.getheader("Strict-Transport-Security"))
+"#,
+        &[
+            Path::new(&port.to_string()),
+            Path::new(token.trim()),
+            &cert_pem,
+        ],
+    );
+    let lines: Vec<&str> = out.trim().lines().collect();
+    assert!(lines[0].starts_with("303 tz_session="), "{out}");
+    assert!(
+        lines[0].contains("Secure") && lines[0].contains("HttpOnly"),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("200 True max-age="), "{out}");
+    // Plain HTTP gets no page.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    assert!(!String::from_utf8_lossy(&raw).contains("台账"));
+    let log = stop(daemon);
+    assert!(
+        log.contains(&format!("status page at https://127.0.0.1:{port}/")),
+        "{log}"
+    );
 }

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 EXE, LINUX, RULES, HOLDOPEN = (os.path.abspath(a) for a in sys.argv[1:5])
@@ -102,8 +103,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The page's session cookie, once opened with the access token.
+PAGE = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+
+
 def get_json(url, timeout=2):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    with PAGE.open(url, timeout=timeout) as r:
         return json.loads(r.read().decode("utf-8"))
 
 
@@ -202,11 +207,21 @@ def watch(root, samples):
         cwd=d, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         api = f"http://127.0.0.1:{port}/api/status"
-        wait_for("the page", 90, lambda: get_json(api) is not None)
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+        token_file = os.path.join(d, "state", "web-token")
+        wait_for("the access token", 90, lambda: os.path.exists(token_file))
+        token = read(token_file).strip()
+        wait_for("the page", 90, lambda: PAGE.open(
+            f"http://127.0.0.1:{port}/?token={token}", timeout=5).status == 200)
+        page = PAGE.open(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+        try:
+            urllib.request.urlopen(api, timeout=5)
+            fail("the page answered without a session")
+        except urllib.error.HTTPError as e:
+            if e.code != 401:
+                fail(f"without a session the page answered {e.code}")
         if "报送情况" not in page and "安和县" not in page:
             fail("the page does not read as the status page", page[:1000])
-        ok("watch: the page answers from the Linux side")
+        ok("watch: the page answers from the Linux side, through the access token only")
 
         name = "石桥镇_残疾人信息登记簿_2026-11.xlsx"
         part = os.path.join(d, "inbox", name + ".part")

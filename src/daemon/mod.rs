@@ -37,6 +37,10 @@ pub enum DaemonError {
     /// password, the port taken).
     #[error("{0}")]
     Web(String),
+    /// `run --once` could not store the files of its inbox (the state disk full):
+    /// they stay in the inbox for the next run; a scheduler sees the failure.
+    #[error("状态目录无法写入（{0}）：收件箱中的文件未能收取，仍留在收件箱中，问题解决后再运行")]
+    StateUnwritable(String),
     /// Another daemon (or `run --once`) works on the same state folder.
     #[error("state folder {0} is in use by another taizhang process (pid {1:?})")]
     Locked(PathBuf, Option<u32>),
@@ -84,12 +88,22 @@ pub struct Daemon {
     rules_settled: bool,
     /// The version of a broken edit the admin was told about (told once).
     rules_refused: Option<String>,
+    /// Submissions waiting because a worker could not use the rules in force
+    /// (taken again once a fresh copy of the rules folder passes).
+    waiting_on_rules: Vec<i64>,
+    /// The copy the workers read failed them: copy and lint the folder again.
+    snapshot_broken: bool,
 }
 
 impl Daemon {
     pub fn new(cfg: Config, rules: RuleSet, stop: Arc<AtomicBool>) -> Result<Daemon, DaemonError> {
         for d in [&cfg.inbox, &cfg.outbox, &cfg.state] {
             std::fs::create_dir_all(d).map_err(|e| DaemonError::Io(d.clone(), e))?;
+        }
+        // The state folder and the outbox hold personal data: owner-only (the
+        // inbox is the townships' drop folder and stays as the county set it).
+        for d in [&cfg.outbox, &cfg.state] {
+            crate::fsutil::restrict_dir(d).map_err(|e| DaemonError::Io(d.clone(), e))?;
         }
         // One process per state folder, for the process's life.
         let lock = crate::fsutil::StateLock::acquire(&cfg.state).map_err(|e| match e {
@@ -124,6 +138,8 @@ impl Daemon {
             rules_seen_at: Instant::now(),
             rules_settled: true,
             rules_refused: None,
+            waiting_on_rules: Vec::new(),
+            snapshot_broken: false,
             rules_in_force,
             skipped_journaled: None,
             _lock: lock,
@@ -158,30 +174,69 @@ impl Daemon {
             return Ok(());
         }
         self.rules_settled = true;
-        let version = match rules_version(&self.cfg.rules) {
+        // The folder is copied first and the copy is what is linted and put in
+        // force: a save landing meanwhile is judged on the next pass, never in
+        // force unlinted.
+        let candidate = self.cfg.state.join("rules-candidate");
+        let copied = snapshot_rules(&self.cfg.rules, &candidate);
+        // A test hook (debug builds only): a pause after the copy, for a second
+        // save to land between the copy and the lint.
+        #[cfg(debug_assertions)]
+        if let Some(ms) = std::env::var("TAIZHANG_RULES_COPY_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        let version = match copied.and_then(|c| rules_version(&c)) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "rules folder could not be read; the rules in force stay");
                 return Ok(());
             }
         };
-        if version == self.rules_version || self.rules_refused.as_deref() == Some(&version) {
+        if (version == self.rules_version && !self.snapshot_broken)
+            || self.rules_refused.as_deref() == Some(&version)
+        {
+            let _ = std::fs::remove_dir_all(&candidate);
             return Ok(());
         }
-        match RuleSet::load(&self.cfg.rules) {
-            Ok(rules) => {
+        let loaded = RuleSet::load(&candidate).map_err(|mut errors| {
+            // Said of the county's own files, not of our copy.
+            for i in &mut errors.0 {
+                if let Ok(rel) = i.file.strip_prefix(&candidate) {
+                    i.file = self.cfg.rules.join(rel);
+                }
+            }
+            errors
+        });
+        match loaded {
+            Ok(mut rules) => {
                 let to = self.cfg.state.join("rules-in-force");
-                snapshot_rules(&self.cfg.rules, &to).map_err(|e| DaemonError::Io(to.clone(), e))?;
-                // The copy is what workers read: its version is what judges.
-                let in_force = rules_version(&to).map_err(|e| DaemonError::Io(to.clone(), e))?;
-                self.journal.rules_loaded_now(&in_force)?;
+                let swap = || -> std::io::Result<()> {
+                    if to.exists() {
+                        std::fs::remove_dir_all(&to)?;
+                    }
+                    std::fs::rename(&candidate, &to)?;
+                    crate::fsutil::sync_dir(&self.cfg.state);
+                    Ok(())
+                };
+                swap().map_err(|e| DaemonError::Io(to.clone(), e))?;
+                rules.dir = self.cfg.rules.clone();
+                self.journal.rules_loaded_now(&version)?;
                 tracing::info!(
-                    "rules changed: version {in_force} in force from now on (was {})",
+                    "rules changed: version {version} in force from now on (was {})",
                     self.rules_version
                 );
                 self.rules = rules;
-                self.rules_version = in_force;
+                self.rules_version = version;
                 self.rules_refused = None;
+                self.snapshot_broken = false;
+                // Files that waited for usable rules are taken now.
+                for id in std::mem::take(&mut self.waiting_on_rules) {
+                    tracing::info!(id, "rules usable again: the waiting file is read");
+                    self.validate_and_decide(id)?;
+                }
             }
             Err(errors) => {
                 tracing::warn!(
@@ -195,7 +250,42 @@ impl Daemon {
                 self.journal.queue_mail(None, &mails)?;
                 self.wake_mail();
                 self.rules_refused = Some(version);
+                let _ = std::fs::remove_dir_all(&candidate);
             }
+        }
+        Ok(())
+    }
+
+    /// A worker could not use the rules in force for submission `id`: the file
+    /// waits (archived, uncounted), the admin is told once, and the rules folder
+    /// is copied and checked again at the next pass (a damaged copy heals itself;
+    /// a broken folder waits for the admin).
+    pub(super) fn wait_for_rules(
+        &mut self,
+        id: i64,
+        name: &str,
+        why: &str,
+    ) -> Result<(), DaemonError> {
+        tracing::error!(
+            id,
+            "{}: waits; the rules in force could not be used to read it ({why}); the rules folder is copied and checked again",
+            crate::fsutil::printable(name)
+        );
+        let first = self.waiting_on_rules.is_empty() && !self.snapshot_broken;
+        if !self.waiting_on_rules.contains(&id) {
+            self.waiting_on_rules.push(id);
+        }
+        self.snapshot_broken = true;
+        self.rules_seen = Vec::new();
+        self.rules_seen_at = Instant::now();
+        self.rules_settled = false;
+        if first {
+            let waiting = format!("第 {id} 号「{name}」");
+            let mails: Vec<_> = crate::notice::for_rules_failed(&self.rules, why, &waiting)
+                .into_iter()
+                .collect();
+            self.journal.queue_mail(None, &mails)?;
+            self.wake_mail();
         }
         Ok(())
     }
@@ -521,13 +611,20 @@ impl Daemon {
                 }
                 done.extend(self.take(c)?);
             }
-            if self.stopping() || (ready.is_empty() && next.is_none()) {
+            // Files only waiting on a retry (the state disk full, held by another
+            // program) are left for the next run: a scheduled run always ends.
+            if self.stopping() || (ready.is_empty() && !self.inbox.settling()) {
                 self.rebuild_stale()?;
                 self.maybe_digest()?;
                 self.maybe_remind()?;
                 let sent = self.deliver_now()?;
                 if sent > 0 {
                     tracing::info!("{sent} notice(s) delivered");
+                }
+                if self.inbox.deferring() {
+                    if let Some((why, _)) = self.journal.state_problem()? {
+                        return Err(DaemonError::StateUnwritable(why));
+                    }
                 }
                 return Ok(done);
             }
@@ -579,15 +676,23 @@ impl Daemon {
                     outbox: self.cfg.outbox.clone(),
                     rules: self.rules_in_force.clone(),
                     mail_folder: target.folder().map(|d| d.display().to_string()),
+                    hosts: self.cfg.web_hosts.clone(),
+                    session_idle: self.cfg.web_session_idle,
+                    tls: self.cfg.web_tls.clone(),
                 };
+                let token = crate::web::access_token(&self.cfg.state)
+                    .map_err(|e| DaemonError::Web(e.to_string()))?;
                 match crate::web::bind(&wcfg) {
-                    Ok(server) => {
-                        tracing::info!("status page at http://{addr}/");
+                    Ok(bound) => {
+                        let url = crate::web::token_url(addr, bound.tls(), &token);
+                        let scheme = if bound.tls() { "https" } else { "http" };
+                        tracing::info!("status page at {scheme}://{addr}/ (open it with the address printed on the console, or see `taizhang status`)");
+                        eprintln!("报送情况网页（含访问令牌，请勿外传）：{url}");
                         let (stop, wake) = (self.stop.clone(), self.mail_wake.clone());
                         Some(
                             std::thread::Builder::new()
                                 .name("web".into())
-                                .spawn(move || crate::web::serve(server, wcfg, stop, wake))
+                                .spawn(move || crate::web::serve(bound, wcfg, token, stop, wake))
                                 .map_err(|e| DaemonError::Io(PathBuf::from("web thread"), e))?,
                         )
                     }
@@ -681,39 +786,44 @@ impl Daemon {
     }
 }
 
-/// What the rules folder looks like now, cheaply: each file's name, size, mtime.
-fn rules_fingerprint(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
+/// The files of a rules folder, in name order. A symlink counts as the file it
+/// points to (rules deployed from version control are often links): the
+/// fingerprint, the version and the snapshot all see what `RuleSet::load` reads.
+fn rule_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)?
         .flatten()
         .filter_map(|e| {
-            let m = e.metadata().ok()?;
-            m.is_file().then(|| {
-                (
-                    e.file_name().to_string_lossy().to_string(),
-                    m.len(),
-                    m.modified().ok(),
-                )
-            })
+            let m = std::fs::metadata(e.path()).ok()?;
+            m.is_file().then(|| (e.path(), m))
         })
         .collect();
-    v.sort();
-    v
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(v)
+}
+
+/// What the rules folder looks like now, cheaply: each file's name, size, mtime.
+fn rules_fingerprint(dir: &Path) -> Vec<(String, u64, Option<std::time::SystemTime>)> {
+    rule_files(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(p, m)| {
+            (
+                p.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+                m.len(),
+                m.modified().ok(),
+            )
+        })
+        .collect()
 }
 
 /// A rules folder's version: the first 12 hex digits of the SHA-256 of its
 /// files' names and bytes, in name order.
 fn rules_version(dir: &Path) -> std::io::Result<String> {
     use sha2::Digest;
-    let mut names: Vec<_> = std::fs::read_dir(dir)?
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .collect();
-    names.sort();
     let mut h = sha2::Sha256::new();
-    for p in names {
+    for (p, _) in rule_files(dir)? {
         h.update(
             p.file_name()
                 .map(|n| n.to_string_lossy().to_string())
@@ -733,9 +843,10 @@ fn snapshot_rules(from: &Path, to: &Path) -> std::io::Result<PathBuf> {
         std::fs::remove_dir_all(to)?;
     }
     std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)?.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_file()) {
-            crate::fsutil::copy_durable(&e.path(), &to.join(e.file_name()))?;
+    for (p, _) in rule_files(from)? {
+        if let Some(name) = p.file_name() {
+            // The bytes the link points to, never the link.
+            crate::fsutil::copy_durable(&p, &to.join(name))?;
         }
     }
     Ok(to.to_path_buf())

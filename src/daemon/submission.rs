@@ -162,7 +162,7 @@ impl Daemon {
                 let wait = self.cfg.rescan.max(Duration::from_secs(1));
                 tracing::error!(path = %c.path.display(), error = %e, "could not copy into the archive; the file stays in the inbox, tried again in {wait:?}");
                 self.inbox.defer(&c.path, wait);
-                let why = format!("{}：{e}", self.cfg.state.display());
+                let why = format!("{}：{}", self.cfg.state.display(), crate::fsutil::io_zh(&e));
                 let mails: Vec<_> = crate::notice::for_state_problem(&self.rules, &why)
                     .into_iter()
                     .collect();
@@ -292,7 +292,20 @@ impl Daemon {
                     state: Some(self.cfg.state.clone()),
                 },
             };
-            sandbox::validate_file(&self.exe, &req, self.cfg.worker)
+            match sandbox::run(&self.exe, &req, self.cfg.worker) {
+                Ok(r) => (r.report.into(), r.annotated),
+                // The county's side failed (the rules in force, the journal): the
+                // file waits, uncounted, and no township hears of it.
+                Err(sandbox::Failure::OurSide(why)) => {
+                    self.journal.undo_attempt(id)?;
+                    self.wait_for_rules(id, &sub.original_name, &why)?;
+                    return Ok(None);
+                }
+                Err(f) => (
+                    FileReport::set_aside(&sub.original_name, f.to_string()),
+                    None,
+                ),
+            }
         };
         tracing::debug!(id, "validated in {:?}", t0.elapsed());
         let d = decide(&self.rules, &sub, &report);

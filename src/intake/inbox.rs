@@ -142,6 +142,9 @@ pub struct Inbox {
     /// Windows, Excel keeps a workbook it saved open, and it cannot be deleted).
     /// Never taken again while unchanged; removal is tried again every pass.
     archived: HashMap<PathBuf, super::archive::Identity>,
+    /// Whether the last pass saw a file still settling (not merely waiting on a
+    /// retry).
+    settling: bool,
 }
 
 /// How often the removal of an archived file still held open is tried again.
@@ -156,6 +159,7 @@ impl Inbox {
             skipped: Vec::new(),
             deferred: HashMap::new(),
             archived: HashMap::new(),
+            settling: false,
         }
     }
 
@@ -170,6 +174,17 @@ impl Inbox {
     pub fn defer(&mut self, path: &Path, wait: Duration) {
         self.deferred
             .insert(path.to_path_buf(), Instant::now() + wait);
+    }
+
+    /// Whether the last pass saw a file still settling (being copied in), as
+    /// against files that only wait on a retry (deferred, or held open).
+    pub fn settling(&self) -> bool {
+        self.settling
+    }
+
+    /// Whether some file waits because our side failed to store it.
+    pub fn deferring(&self) -> bool {
+        !self.deferred.is_empty()
     }
 
     /// The entries of the last pass that will not be taken.
@@ -199,6 +214,7 @@ impl Inbox {
         let mut next: Option<Duration> = None;
         let settle = self.settle;
         self.deferred.retain(|_, t| *t > now);
+        self.settling = false;
         for c in cands {
             if let Some(id) = self.archived.get(&c.path) {
                 if super::archive::Identity::of(&c.path).as_ref() == Some(id) {
@@ -239,6 +255,7 @@ impl Inbox {
             if quiet >= settle && (quiet >= settle * 4 || looks_complete(&c.path)) {
                 ready.push(c);
             } else {
+                self.settling = true;
                 let wait = if quiet < settle {
                     settle - quiet
                 } else {

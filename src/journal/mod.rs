@@ -11,6 +11,7 @@
 //! After a crash the daemon resumes each submission from its state, so nothing is
 //! lost and nothing is processed twice.
 
+pub mod access;
 pub mod mail;
 pub mod outputs;
 pub mod stored;
@@ -340,6 +341,7 @@ impl Journal {
         }
         tx.execute_batch(mail::SCHEMA)?;
         tx.execute_batch(outputs::SCHEMA)?;
+        tx.execute_batch(access::SCHEMA)?;
         tx.commit()?;
         Ok(Journal { conn })
     }
@@ -515,6 +517,17 @@ impl Journal {
         )?;
         self.event(Some(id), "attempt", &(before + 1).to_string())?;
         Ok(before)
+    }
+
+    /// Takes back an attempt that failed on the county's side (the rules in
+    /// force), so it never counts toward setting the file aside.
+    pub fn undo_attempt(&self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE submissions SET attempts = max(attempts - 1, 0) WHERE id = ?1",
+            params![id],
+        )?;
+        self.event(Some(id), "attempt_undone", "rules")?;
+        Ok(())
     }
 
     /// Forgets a submission that never got its bytes into the archive (the file is

@@ -171,11 +171,15 @@ pub fn compose(
     if let Some(a) = attachment {
         vars.insert("attachment", a.name.clone());
     }
-    let subject = fill(&template.subject, &vars, false).trim().to_string();
-    let text = without_blank_runs(fill(&template.text, &vars, false).trim()) + "\n";
+    // ID and card numbers are masked in the subject and bodies (mail crosses
+    // servers and is forwarded); the attachment, the township's own workbook
+    // annotated, stays whole.
+    let mask = crate::text::mask_personal;
+    let subject = mask(fill(&template.subject, &vars, false).trim()).into_owned();
+    let text = without_blank_runs(&mask(fill(&template.text, &vars, false).trim())) + "\n";
     let html = format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif\">\n{}\n</body></html>\n",
-        fill(&template.html, &vars, true).trim()
+        mask(fill(&template.html, &vars, true).trim())
     );
     let parse = |a: &str| {
         a.parse::<Mailbox>()

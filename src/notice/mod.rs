@@ -378,6 +378,18 @@ pub fn for_rules_refused(rules: &RuleSet, problems: &str) -> Option<Mail> {
     to_admin(rules, "rules_refused", t, &[("reason", problems)])
 }
 
+/// To the county admin: the rules in force could not be used to read a file;
+/// the files wait until they can be (told once until fixed).
+pub fn for_rules_failed(rules: &RuleSet, problem: &str, waiting: &str) -> Option<Mail> {
+    let t = &rules.notices.rules_failed;
+    to_admin(
+        rules,
+        "rules_failed",
+        t,
+        &[("reason", problem), ("waiting", waiting)],
+    )
+}
+
 /// The county workbook for county staff.
 pub fn for_workbook(
     rules: &RuleSet,
@@ -496,6 +508,7 @@ fn eml_name(journal: &Journal, m: &Queued) -> String {
         "workbook_failed" => "汇总未更新",
         "state_disk" => "状态目录",
         "rules_refused" => "规则有误",
+        "rules_failed" => "规则无法使用",
         other => other,
     };
     let sub = m

@@ -66,6 +66,7 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("workbook_failed", &file.workbook_failed),
             ("state_disk", &file.state_disk),
             ("rules_refused", &file.rules_refused),
+            ("rules_failed", &file.rules_failed),
             ("reminder", &file.reminder),
             ("overdue", &file.overdue),
         ] {
@@ -132,6 +133,7 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         workbook_failed: t(),
         state_disk: t(),
         rules_refused: t(),
+        rules_failed: t(),
     }
 }
 

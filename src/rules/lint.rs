@@ -44,6 +44,7 @@ pub const NOTICE_PLACEHOLDERS: &[&str] = &[
     "errors",
     "warnings",
     "reason",
+    "waiting",
     "checked_against",
     "recheck",
     "deadline",

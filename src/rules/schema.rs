@@ -124,6 +124,9 @@ pub struct NoticeFile {
     /// To the county admin, once per broken edit: the rules folder has problems,
     /// the rules in force stay.
     pub rules_refused: MailTemplate,
+    /// To the county admin, once until it is fixed: the rules a worker reads
+    /// could not be used, so received files wait (no township is told).
+    pub rules_failed: MailTemplate,
     /// To a unit without an accepted ledger, on the days of `[deadlines]
     /// remind_days_before` (催报).
     pub reminder: MailTemplate,

@@ -1,32 +1,45 @@
 //! The status page for county staff, served by `watch` (on by default at
 //! `http://127.0.0.1:8470/`).
 //!
-//! One thread under the daemon's stop flag: [`tiny_http`] (a small, blocking,
-//! well-kept HTTP server — the daemon is threads, not an async runtime) takes
-//! each request in turn; pages are rendered with [`maud`], whose templates
-//! escape every value unless told otherwise (names, values and file names come
-//! from township files and are hostile by assumption). Everything is read from
-//! the journal through [`crate::standing`] and [`crate::status`]; no URL
-//! reaches the file system: downloads go by submission id (or kind and period)
-//! through the journal, anything else is 404.
+//! `server` is the HTTP side: hyper (HTTP/1.1) on a small tokio runtime of its
+//! own, in the page's thread, so that every client is bounded — its headers
+//! (16 KiB), its form body (64 KiB), its time (headers 10 s, body 10 s, a whole
+//! connection 5 min), their number (64) — and a stalled or slow client never
+//! delays another's page; a stop never waits on a client. A request is read
+//! whole (within those bounds) before the `App` sees it; the app answers under
+//! one lock, from the journal, and a download streams from its file after the
+//! lock is let go. Pages are rendered with [`maud`], whose templates escape every
+//! value unless told otherwise (names, values and file names come from township
+//! files and are hostile by assumption). No URL reaches the file system:
+//! downloads go by submission id (or kind and period) through the journal.
 //!
-//! Safety: bound to loopback unless a password is set (then every page asks
-//! for it: a session cookie, `HttpOnly`, `SameSite=Strict`); state-changing
-//! actions are POST with a CSRF token; a Content-Security-Policy allows only
-//! the binary's own script and style. The page polls a change mark and reloads
-//! itself when something was journaled; without script it is a plain page.
+//! Who may look: nothing but the login page and static files without a session,
+//! on loopback too. A session starts by opening the address with the access
+//! token (`state/web-token`, made at first start, owner-only; printed on the
+//! console and by `status`), or by logging in with the password (shared use);
+//! five wrong tries from one address make it wait (doubling), a session ends
+//! after `web_session_idle` without use or on logout. The `Host` of every
+//! request must be the bound address, a loopback name or a name the config
+//! lists (DNS rebinding), a POST's `Origin` must be the page's own; state-changing
+//! actions are POST with the session's CSRF token; cookies are `HttpOnly`,
+//! `SameSite=Strict`, and `Secure` over HTTPS (`web_tls_cert`/`web_tls_key`).
+//! Every login, page view of a submission, download, revealed value and resend
+//! is journaled ([`crate::journal::access`], shown at `/access`). ID and card
+//! numbers are masked on every page ([`crate::text::mask_personal`]); one
+//! finding's full value can be revealed on request (logged).
 
 mod pages;
+mod server;
+
+pub use server::{bind, serve, Bound};
 
 use crate::journal::Journal;
 use crate::rules::RuleSet;
 use std::collections::HashMap;
-use std::io::Read;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
-use tiny_http::{Header, Method, Request, Response, Server};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// What the page serves from.
 #[derive(Debug, Clone)]
@@ -41,7 +54,17 @@ pub struct WebConfig {
     /// Where notices are written when no mail server is configured (said in
     /// `/api/status` as `taizhang status` says it).
     pub mail_folder: Option<String>,
+    /// Host names the page answers to besides its address and loopback's names
+    /// (`web_hosts`: the names clerks type on the county's network).
+    pub hosts: Vec<String>,
+    /// A session unused this long ends (`web_session_idle`, default 30 min).
+    pub session_idle: Duration,
+    /// Certificate chain and private key (PEM files) for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
+
+/// Default idle time of a session.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// Why the page could not start.
 #[derive(Debug, thiserror::Error)]
@@ -54,10 +77,14 @@ pub enum WebError {
     Bind(String, String),
     #[error("无法读取网页密码文件 {0}：{1}")]
     Password(PathBuf, String),
+    #[error("网页证书或私钥 {0} 无法使用：{1}")]
+    Tls(PathBuf, String),
+    #[error("无法读取或生成网页访问令牌 {0}：{1}")]
+    Token(PathBuf, String),
 }
 
 /// Reads the password file (its first line).
-pub fn read_password(path: &std::path::Path) -> Result<String, WebError> {
+pub fn read_password(path: &Path) -> Result<String, WebError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| WebError::Password(path.to_path_buf(), crate::fsutil::io_zh(&e)))?;
     let pw = text.lines().next().unwrap_or("").trim().to_string();
@@ -67,54 +94,80 @@ pub fn read_password(path: &std::path::Path) -> Result<String, WebError> {
     Ok(pw)
 }
 
-/// Binds the page's address: a loopback address always, another only with a password.
-pub fn bind(cfg: &WebConfig) -> Result<Server, WebError> {
-    let addr: std::net::SocketAddr = cfg
-        .addr
-        .parse()
-        .map_err(|_| WebError::Address(cfg.addr.clone()))?;
-    if !addr.ip().is_loopback() && cfg.password.is_none() {
-        return Err(WebError::NeedsPassword(cfg.addr.clone()));
+/// The page's access token: `state/web-token`, made (random, owner-only) the
+/// first time it is asked for.
+pub fn access_token(state: &Path) -> Result<String, WebError> {
+    let path = state.join("web-token");
+    let err = |e: std::io::Error| WebError::Token(path.clone(), crate::fsutil::io_zh(&e));
+    match std::fs::read_to_string(&path) {
+        Ok(t) if t.trim().len() >= 32 => return Ok(t.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
     }
-    Server::http(addr).map_err(|e| WebError::Bind(cfg.addr.clone(), e.to_string()))
+    let t = token();
+    crate::fsutil::write_durable(&path, format!("{t}\n").as_bytes()).map_err(err)?;
+    Ok(t)
 }
 
-/// Serves until `stop` is set. `mail_wake` is told when a message is queued again.
-pub fn serve(
-    server: Server,
-    cfg: WebConfig,
-    stop: Arc<AtomicBool>,
-    mail_wake: Option<mpsc::Sender<()>>,
-) {
-    let mut app = match App::new(cfg, mail_wake) {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!("status page stopped: {e}");
-            return;
-        }
-    };
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(req)) => app.handle(req),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "status page: a request could not be read");
-            }
-        }
+/// The address that opens the page with a session: `http://ADDR/?token=…`.
+pub fn token_url(addr: &str, tls: bool, token: &str) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}/?token={token}")
+}
+
+/// A request method the page knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Other,
+}
+
+/// One request as the app sees it, read whole (within the server's bounds).
+#[derive(Debug)]
+pub(crate) struct Req {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub client: IpAddr,
+    /// Came over HTTPS.
+    pub secure: bool,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|kv| kv.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
     }
 }
 
 /// A response about to be sent.
 pub(crate) struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: Body,
-    headers: Vec<(String, String)>,
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Body,
+    pub headers: Vec<(String, String)>,
 }
 
-enum Body {
+pub(crate) enum Body {
     Text(String),
-    File(std::fs::File, String),
+    File(std::fs::File),
 }
 
 impl Reply {
@@ -129,7 +182,7 @@ impl Reply {
     fn html(body: String) -> Reply {
         Reply::with(200, "text/html; charset=utf-8", body)
     }
-    fn text(status: u16, body: &str) -> Reply {
+    pub(crate) fn text(status: u16, body: &str) -> Reply {
         Reply::with(status, "text/plain; charset=utf-8", body.to_string())
     }
     fn not_found() -> Reply {
@@ -141,14 +194,19 @@ impl Reply {
         r
     }
     /// A file to download under `name` (404 when it cannot be opened).
-    fn file(path: &std::path::Path, name: String) -> Reply {
+    fn file(path: &Path, name: String) -> Reply {
         match std::fs::File::open(path) {
-            Ok(f) => Reply {
-                status: 200,
-                content_type: content_type_of(&name),
-                body: Body::File(f, name),
-                headers: Vec::new(),
-            },
+            Ok(f) => {
+                let mut r = Reply {
+                    status: 200,
+                    content_type: content_type_of(&name),
+                    body: Body::File(f),
+                    headers: Vec::new(),
+                };
+                r.headers
+                    .push(("Content-Disposition".into(), content_disposition(&name)));
+                r
+            }
             Err(_) => Reply::not_found(),
         }
     }
@@ -159,17 +217,31 @@ impl Reply {
 
 struct Session {
     csrf: String,
+    last_seen: Instant,
+    /// How it started and a short tag of it, as the access log names it.
+    who: String,
 }
 
-struct App {
+/// Wrong logins from one address: after [`FREE_TRIES`], each try waits
+/// twice as long as the one before.
+#[derive(Default)]
+struct Tries {
+    wrong: u32,
+    until: Option<Instant>,
+}
+
+/// Wrong logins allowed before an address has to wait.
+const FREE_TRIES: u32 = 5;
+
+pub(crate) struct App {
     cfg: WebConfig,
     journal: Journal,
     rules: Option<RuleSet>,
     rules_version: Option<String>,
-    /// Session token → its CSRF token (with a password).
+    /// Session token → its session.
     sessions: HashMap<String, Session>,
-    /// The CSRF token of forms when there is no password (one per process).
-    csrf: String,
+    tries: HashMap<IpAddr, Tries>,
+    token: String,
     mail_wake: Option<mpsc::Sender<()>>,
 }
 
@@ -190,16 +262,41 @@ fn token() -> String {
 const STYLE: &str = include_str!("style.css");
 const SCRIPT: &str = include_str!("app.js");
 
+/// What the access log calls an action.
+pub(crate) fn action_zh(action: &str) -> &str {
+    match action {
+        "login" => "密码登录",
+        "login_token" => "令牌登录",
+        "login_failed" => "登录失败",
+        "logout" => "退出登录",
+        "view_submission" => "查看报送",
+        "download_original" => "下载原件",
+        "download_annotated" => "下载批注副本",
+        "download_workbook" => "下载全县汇总表",
+        "reveal" => "查看完整号码",
+        "resend" => "重新发送邮件",
+        other => other,
+    }
+}
+
 impl App {
-    fn new(cfg: WebConfig, mail_wake: Option<mpsc::Sender<()>>) -> Result<App, String> {
+    pub(crate) fn new(
+        cfg: WebConfig,
+        mail_wake: Option<mpsc::Sender<()>>,
+        token: String,
+    ) -> Result<App, String> {
         let journal = Journal::open(&cfg.state).map_err(|e| e.to_string())?;
+        if let Err(e) = journal.prune_accesses() {
+            tracing::warn!(error = %e, "the access log could not be pruned");
+        }
         Ok(App {
             cfg,
             journal,
             rules: None,
             rules_version: None,
             sessions: HashMap::new(),
-            csrf: token(),
+            tries: HashMap::new(),
+            token,
             mail_wake,
         })
     }
@@ -218,9 +315,9 @@ impl App {
         }
     }
 
-    fn handle(&mut self, mut req: Request) {
-        let reply = self.route(&mut req);
-        let reply = reply.unwrap_or_else(|e| {
+    /// Answers one request, with the headers every answer carries.
+    pub(crate) fn handle(&mut self, req: Req) -> Reply {
+        let mut reply = self.route(&req).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "status page: request failed");
             Reply::text(500, "500 服务器内部错误，请稍后再试")
         });
@@ -234,68 +331,114 @@ impl App {
             ("Referrer-Policy".into(), "no-referrer".into()),
             ("Cache-Control".into(), "no-store".into()),
         ];
-        headers.extend(reply.headers);
-        let mut hs = Vec::new();
-        for (k, v) in headers {
-            if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-                hs.push(h);
-            }
+        if req.secure {
+            headers.push((
+                "Strict-Transport-Security".into(),
+                "max-age=31536000".into(),
+            ));
         }
-        let res = match reply.body {
-            Body::Text(t) => {
-                let mut r = Response::from_string(t).with_status_code(reply.status);
-                for h in hs {
-                    r.add_header(h);
-                }
-                req.respond(r)
-            }
-            Body::File(f, name) => {
-                let mut r = Response::from_file(f).with_status_code(reply.status);
-                for h in hs {
-                    r.add_header(h);
-                }
-                if let Ok(h) = Header::from_bytes(
-                    &b"Content-Disposition"[..],
-                    content_disposition(&name).as_bytes(),
-                ) {
-                    r.add_header(h);
-                }
-                req.respond(r)
-            }
+        headers.append(&mut reply.headers);
+        reply.headers = headers;
+        reply
+    }
+
+    fn log(&self, req: &Req, who: &str, action: &str, submission: Option<i64>, detail: &str) {
+        if let Err(e) =
+            self.journal
+                .access(&req.client.to_string(), who, action, submission, detail)
+        {
+            tracing::error!(error = %e, "the access log could not be written");
+        }
+    }
+
+    fn cookie_flags(req: &Req) -> &'static str {
+        if req.secure {
+            "HttpOnly; SameSite=Strict; Path=/; Secure"
+        } else {
+            "HttpOnly; SameSite=Strict; Path=/"
+        }
+    }
+
+    /// Starts a session: its cookie on a redirect to `to`.
+    fn start_session(&mut self, req: &Req, how: &str, to: &str) -> Reply {
+        let t = token();
+        let who = format!(
+            "{how} {}",
+            &crate::intake::archive::sha256_hex(t.as_bytes())[..8]
+        );
+        self.sessions.insert(
+            t.clone(),
+            Session {
+                csrf: token(),
+                last_seen: Instant::now(),
+                who,
+            },
+        );
+        self.tries.remove(&req.client);
+        let mut r = Reply::redirect(to);
+        r.headers.push((
+            "Set-Cookie".into(),
+            format!("tz_session={t}; {}", App::cookie_flags(req)),
+        ));
+        r
+    }
+
+    /// Whether `req.client` must wait before trying again (after wrong tries).
+    fn must_wait(&self, req: &Req) -> Option<u64> {
+        let until = self.tries.get(&req.client)?.until?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some(left.as_secs().max(1))
+    }
+
+    fn wrong_try(&mut self, req: &Req) {
+        let t = self.tries.entry(req.client).or_default();
+        t.wrong += 1;
+        if t.wrong >= FREE_TRIES {
+            let wait = 1u64 << (t.wrong - FREE_TRIES).min(10);
+            t.until = Some(Instant::now() + Duration::from_secs(wait));
+        }
+        let n = t.wrong;
+        self.log(req, "", "login_failed", None, &format!("第 {n} 次"));
+        tracing::warn!(client = %req.client, "status page: wrong password or token ({n} in a row)");
+    }
+
+    /// This request's session (refreshed), or None.
+    fn session(&mut self, req: &Req) -> Option<(String, String)> {
+        let t = req.cookie("tz_session")?;
+        let idle = self.cfg.session_idle;
+        let s = self.sessions.get_mut(&t)?;
+        if s.last_seen.elapsed() > idle {
+            self.sessions.remove(&t);
+            return None;
+        }
+        s.last_seen = Instant::now();
+        Some((s.csrf.clone(), s.who.clone()))
+    }
+
+    /// Whether a POST comes from the page itself (`Origin`, when the browser
+    /// says it, must be the page's own scheme and host).
+    fn same_origin(req: &Req) -> bool {
+        let Some(origin) = req.header("origin") else {
+            return true;
         };
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "status page: the browser went away");
+        let host = req.header("host").unwrap_or("");
+        let scheme = if req.secure { "https" } else { "http" };
+        origin.eq_ignore_ascii_case(&format!("{scheme}://{host}"))
+    }
+
+    fn route(&mut self, req: &Req) -> Result<Reply, String> {
+        let segs: Vec<String> = req
+            .path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+        let method = req.method;
+        if method == Method::Post && !App::same_origin(req) {
+            return Ok(Reply::text(403, "403 请求来源不明，已拒绝"));
         }
-    }
-
-    fn cookie(req: &Request, name: &str) -> Option<String> {
-        req.headers()
-            .iter()
-            .filter(|h| h.field.equiv("Cookie"))
-            .flat_map(|h| h.value.as_str().split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-    }
-
-    /// The CSRF token of this request's session (or of the process without a
-    /// password); None when a password is set and the session is not logged in.
-    fn session_csrf(&self, req: &Request) -> Option<String> {
-        match &self.cfg.password {
-            None => Some(self.csrf.clone()),
-            Some(_) => {
-                let t = App::cookie(req, "tz_session")?;
-                self.sessions.get(&t).map(|s| s.csrf.clone())
-            }
-        }
-    }
-
-    fn route(&mut self, req: &mut Request) -> Result<Reply, String> {
-        let url = req.url().to_string();
-        let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        let method = req.method().clone();
-        match (&method, segs.as_slice()) {
+        match (method, segs.as_slice()) {
             (Method::Get, ["static", "style.css"]) => {
                 return Ok(Reply::with(200, "text/css; charset=utf-8", STYLE.into()))
             }
@@ -306,36 +449,122 @@ impl App {
                     SCRIPT.into(),
                 ))
             }
-            (Method::Get, ["login"]) => return Ok(Reply::html(pages::login(false))),
+            (Method::Get, ["login"]) => {
+                let why = query_param(&req.query, "why");
+                return Ok(Reply::html(pages::login(
+                    why.as_deref(),
+                    self.cfg.password.is_some(),
+                )));
+            }
             (Method::Post, ["login"]) => return Ok(self.login(req)),
             _ => {}
         }
-        let Some(csrf) = self.session_csrf(req) else {
+        // Opening the address with the access token starts a session.
+        if let Some(given) = query_any(&req.query, "token") {
+            if method != Method::Get {
+                return Ok(Reply::text(405, "405 不支持的请求"));
+            }
+            if let Some(secs) = self.must_wait(req) {
+                return Ok(wait_reply(secs));
+            }
+            if constant_time_eq(given.as_bytes(), self.token.as_bytes()) {
+                let to = if req.path.starts_with('/') {
+                    req.path.clone()
+                } else {
+                    "/".into()
+                };
+                let r = self.start_session(req, "令牌", &to);
+                self.log(req, "令牌", "login_token", None, "");
+                return Ok(r);
+            }
+            self.wrong_try(req);
+            return Ok(Reply::redirect("/login?why=wrong"));
+        }
+        let had_cookie = req.cookie("tz_session").is_some();
+        let Some((csrf, who)) = self.session(req) else {
             return Ok(match method {
-                Method::Get if segs.first() != Some(&"api") => Reply::redirect("/login"),
+                Method::Get if segs.first() != Some(&"api") => Reply::redirect(if had_cookie {
+                    "/login?why=expired"
+                } else {
+                    "/login"
+                }),
                 _ => Reply::text(401, "401 请先登录"),
             });
         };
         let journal_err = |e: crate::journal::JournalError| e.to_string();
-        match (&method, segs.as_slice()) {
+        match (method, segs.as_slice()) {
             (Method::Get, []) => {
-                let period = query_param(query, "period").filter(|p| is_period(p));
+                let period = query_param(&req.query, "period").filter(|p| is_period(p));
                 let mark = self.journal.change_mark().map_err(journal_err)?;
                 self.refresh_rules();
                 let Some(rules) = self.rules.as_ref() else {
                     return Ok(Reply::text(503, "规则目录无法载入，请查看日志"));
                 };
-                pages::index(rules, &self.journal, &self.cfg, period.as_deref(), &mark)
-                    .map(Reply::html)
-                    .map_err(journal_err)
+                pages::index(
+                    rules,
+                    &self.journal,
+                    &self.cfg,
+                    period.as_deref(),
+                    &mark,
+                    &csrf,
+                )
+                .map(Reply::html)
+                .map_err(journal_err)
+            }
+            (Method::Post, ["logout"]) => {
+                if form_csrf(req) != Some(csrf) {
+                    return Ok(expired_form());
+                }
+                if let Some(t) = req.cookie("tz_session") {
+                    self.sessions.remove(&t);
+                }
+                self.log(req, &who, "logout", None, "");
+                let mut r = Reply::redirect("/login?why=logout");
+                r.headers.push((
+                    "Set-Cookie".into(),
+                    format!("tz_session=; Max-Age=0; {}", App::cookie_flags(req)),
+                ));
+                Ok(r)
+            }
+            (Method::Get, ["access"]) => {
+                let day = query_param(&req.query, "date").filter(|d| is_day(d));
+                let sub = query_param(&req.query, "submission").and_then(|s| s.parse().ok());
+                let mark = self.journal.change_mark().map_err(journal_err)?;
+                let rows = self
+                    .journal
+                    .accesses(day.as_deref(), sub, 2000)
+                    .map_err(journal_err)?;
+                Ok(Reply::html(pages::access(
+                    &rows,
+                    day.as_deref(),
+                    sub,
+                    &mark,
+                    &csrf,
+                )))
             }
             (Method::Get, ["submission", id]) => {
                 let Ok(id) = id.parse::<i64>() else {
                     return Ok(Reply::not_found());
                 };
                 let mark = self.journal.change_mark().map_err(journal_err)?;
-                match pages::submission(&self.journal, id, &mark).map_err(journal_err)? {
-                    Some(p) => Ok(Reply::html(p)),
+                match pages::submission(&self.journal, id, &mark, &csrf).map_err(journal_err)? {
+                    Some(p) => {
+                        self.log(req, &who, "view_submission", Some(id), "");
+                        Ok(Reply::html(p))
+                    }
+                    None => Ok(Reply::not_found()),
+                }
+            }
+            (Method::Get, ["submission", id, "reveal", n]) => {
+                let (Ok(id), Ok(n)) = (id.parse::<i64>(), n.parse::<usize>()) else {
+                    return Ok(Reply::not_found());
+                };
+                let mark = self.journal.change_mark().map_err(journal_err)?;
+                match pages::reveal(&self.journal, id, n, &mark, &csrf).map_err(journal_err)? {
+                    Some(p) => {
+                        self.log(req, &who, "reveal", Some(id), &format!("第 {n} 条问题"));
+                        Ok(Reply::html(p))
+                    }
                     None => Ok(Reply::not_found()),
                 }
             }
@@ -343,18 +572,34 @@ impl App {
                 let Ok(id) = id.parse::<i64>() else {
                     return Ok(Reply::not_found());
                 };
-                self.download(id, what)
+                let reply = self.download(id, what)?;
+                if reply.status == 200 {
+                    self.log(req, &who, &format!("download_{what}"), Some(id), "");
+                }
+                Ok(reply)
             }
-            (Method::Get, ["workbook", kind, period]) => self.workbook(kind, period),
+            (Method::Get, ["workbook", kind, period]) => {
+                let reply = self.workbook(kind, period)?;
+                if reply.status == 200 {
+                    self.log(
+                        req,
+                        &who,
+                        "download_workbook",
+                        None,
+                        &format!("{kind} {period}"),
+                    );
+                }
+                Ok(reply)
+            }
             (Method::Get, ["quarantine"]) => {
                 let mark = self.journal.change_mark().map_err(journal_err)?;
-                pages::quarantine(&self.journal, &mark)
+                pages::quarantine(&self.journal, &mark, &csrf)
                     .map(Reply::html)
                     .map_err(journal_err)
             }
             (Method::Get, ["mail"]) => {
                 let mark = self.journal.change_mark().map_err(journal_err)?;
-                let notice = query_param(query, "done");
+                let notice = query_param(&req.query, "done");
                 pages::mail(&self.journal, &csrf, notice.as_deref(), &mark)
                     .map(Reply::html)
                     .map_err(journal_err)
@@ -363,16 +608,13 @@ impl App {
                 let Ok(id) = id.parse::<i64>() else {
                     return Ok(Reply::not_found());
                 };
-                let form = read_form(req);
-                if form.get("csrf").map(String::as_str) != Some(csrf.as_str()) {
-                    return Ok(Reply::text(
-                        403,
-                        "403 表单已过期或来源不明，请刷新页面后重试",
-                    ));
+                if form_csrf(req) != Some(csrf) {
+                    return Ok(expired_form());
                 }
                 let ok = self.journal.mail_resend_held(id).map_err(journal_err)?;
                 if ok {
                     tracing::info!("mail #{id} queued again from the status page");
+                    self.log(req, &who, "resend", None, &format!("邮件 {id}"));
                     if let Some(w) = &self.mail_wake {
                         let _ = w.send(());
                     }
@@ -402,27 +644,34 @@ impl App {
         }
     }
 
-    fn login(&mut self, req: &mut Request) -> Reply {
-        let form = read_form(req);
-        let given = form.get("password").cloned().unwrap_or_default();
-        match &self.cfg.password {
-            Some(pw) if constant_time_eq(pw.as_bytes(), given.as_bytes()) => {
-                let t = token();
-                self.sessions.insert(t.clone(), Session { csrf: token() });
-                let mut r = Reply::redirect("/");
-                r.headers.push((
-                    "Set-Cookie".into(),
-                    format!("tz_session={t}; HttpOnly; SameSite=Strict; Path=/"),
-                ));
-                r
-            }
-            Some(_) => {
-                let mut r = Reply::html(pages::login(true));
-                r.status = 403;
-                r
-            }
-            None => Reply::redirect("/"),
+    fn login(&mut self, req: &Req) -> Reply {
+        if let Some(secs) = self.must_wait(req) {
+            return wait_reply(secs);
         }
+        let form = parse_form(&req.body);
+        let given = form.get("password").cloned().unwrap_or_default();
+        let by_password = self
+            .cfg
+            .password
+            .as_ref()
+            .is_some_and(|pw| constant_time_eq(pw.as_bytes(), given.as_bytes()));
+        let by_token = constant_time_eq(self.token.as_bytes(), given.trim().as_bytes());
+        if by_password || by_token {
+            let how = if by_password { "密码" } else { "令牌" };
+            let r = self.start_session(req, how, "/");
+            self.log(
+                req,
+                how,
+                if by_password { "login" } else { "login_token" },
+                None,
+                "",
+            );
+            return r;
+        }
+        self.wrong_try(req);
+        let mut r = Reply::html(pages::login(Some("wrong"), self.cfg.password.is_some()));
+        r.status = 403;
+        r
     }
 
     /// The archived original or the annotated copy of a submission, by its id.
@@ -438,7 +687,7 @@ impl App {
             return Ok(Reply::not_found());
         };
         // The journal's relative path, inside the state folder only.
-        let rel_path = std::path::Path::new(&rel);
+        let rel_path = Path::new(&rel);
         if rel_path.is_absolute()
             || rel_path
                 .components()
@@ -481,6 +730,40 @@ impl App {
     }
 }
 
+fn wait_reply(secs: u64) -> Reply {
+    let mut r = Reply::text(
+        429,
+        &format!("429 密码或令牌错误次数过多，请 {secs} 秒后再试"),
+    );
+    r.headers.push(("Retry-After".into(), secs.to_string()));
+    r
+}
+
+fn expired_form() -> Reply {
+    Reply::text(403, "403 表单已过期或来源不明，请刷新页面后重试")
+}
+
+fn form_csrf(req: &Req) -> Option<String> {
+    parse_form(&req.body).remove("csrf")
+}
+
+/// `YYYY-MM-DD`.
+fn is_day(d: &str) -> bool {
+    d.len() == 10
+        && is_period(&d[..7])
+        && d.as_bytes()[7] == b'-'
+        && d[8..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A query parameter's raw value, whatever its characters (the token).
+fn query_any(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+}
+
 /// `YYYY-MM`.
 fn is_period(p: &str) -> bool {
     p.len() == 7
@@ -503,11 +786,9 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         })
 }
 
-/// An `application/x-www-form-urlencoded` body (at most 64 KiB).
-fn read_form(req: &mut Request) -> HashMap<String, String> {
-    let mut body = Vec::new();
-    let _ = req.as_reader().take(64 << 10).read_to_end(&mut body);
-    let text = String::from_utf8_lossy(&body);
+/// An `application/x-www-form-urlencoded` body (the server bounds it at 64 KiB).
+fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
     text.split('&')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (percent_decode(k), percent_decode(v)))

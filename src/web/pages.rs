@@ -4,11 +4,12 @@ use super::WebConfig;
 use crate::journal::{Journal, Result};
 use crate::rules::{RuleSet, Severity};
 use crate::standing;
-use crate::text::local_time;
+use crate::text::{local_time, mask_personal};
 use maud::{html, Markup, DOCTYPE};
 
-/// A whole page: the navigation, `body`, the change mark the script polls.
-fn page(title: &str, mark: &str, body: Markup) -> String {
+/// A whole page: the navigation (with the logout button when there is a
+/// session, whose CSRF token is `csrf`), `body`, the change mark the script polls.
+fn page(title: &str, mark: &str, csrf: Option<&str>, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -24,6 +25,13 @@ fn page(title: &str, mark: &str, body: Markup) -> String {
                     a href="/" { "报送情况" }
                     a href="/quarantine" { "隔离文件" }
                     a href="/mail" { "邮件" }
+                    @if let Some(csrf) = csrf {
+                        a href="/access" { "访问记录" }
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { "退出登录" }
+                        }
+                    }
                     span.live id="live" {}
                 }
                 main { (body) }
@@ -33,16 +41,30 @@ fn page(title: &str, mark: &str, body: Markup) -> String {
     .into_string()
 }
 
-/// The login form.
-pub(super) fn login(failed: bool) -> String {
+/// The login form: the password (shared use) or the access token the daemon
+/// printed when it started (also shown by `taizhang status`).
+pub(super) fn login(why: Option<&str>, password: bool) -> String {
     page(
         "登录",
         "",
+        None,
         html! {
             h1 { "台账系统登录" }
-            @if failed { p.error { "密码不正确，请重试。" } }
+            @match why {
+                Some("wrong") => p.error { "密码或访问令牌不正确，请重试。" },
+                Some("expired") => p.notice { "长时间未操作，已自动退出，请重新登录。" },
+                Some("logout") => p.notice { "已退出登录。" },
+                _ => {},
+            }
+            p {
+                "请打开台账系统启动时显示的网址（含访问令牌，也可运行 "
+                code { "taizhang status" } " 查看）"
+                @if password { "，或输入登录密码" }
+                "。"
+            }
             form method="post" action="/login" {
-                label { "密码 " input type="password" name="password" autofocus; }
+                label { (if password { "密码或访问令牌 " } else { "访问令牌 " })
+                    input type="password" name="password" autofocus; }
                 " "
                 button type="submit" { "登录" }
             }
@@ -57,6 +79,7 @@ pub(super) fn index(
     cfg: &WebConfig,
     period: Option<&str>,
     mark: &str,
+    csrf: &str,
 ) -> Result<String> {
     let known = journal.kind_periods()?;
     let mut periods: Vec<String> = known.iter().map(|(_, p)| p.clone()).collect();
@@ -137,7 +160,7 @@ pub(super) fn index(
                                         }
                                     }
                                     td {
-                                        @if let Some(reason) = &s.reason { (reason) " " }
+                                        @if let Some(reason) = &s.reason { (mask_personal(reason)) " " }
                                         @else if s.outcome == Some(crate::journal::Outcome::Rejected) {
                                             "有 " (s.errors) " 处错误，已退回乡镇更正 "
                                         }
@@ -167,11 +190,19 @@ pub(super) fn index(
         }
         p.api { "供其他程序读取：" a href="/api/status" { "/api/status" } }
     };
-    Ok(page("报送情况", mark, body))
+    Ok(page("报送情况", mark, Some(csrf), body))
 }
 
 /// A submission: outcome, how it was read, every finding, downloads, the unit's others.
-pub(super) fn submission(journal: &Journal, id: i64, mark: &str) -> Result<Option<String>> {
+///
+/// ID and card numbers are masked ([`mask_personal`]); each finding that had
+/// one masked links to [`reveal`], which shows it whole (and is logged).
+pub(super) fn submission(
+    journal: &Journal,
+    id: i64,
+    mark: &str,
+    csrf: &str,
+) -> Result<Option<String>> {
     let Some(sub) = journal.get(id)? else {
         return Ok(None);
     };
@@ -196,7 +227,7 @@ pub(super) fn submission(journal: &Journal, id: i64, mark: &str) -> Result<Optio
         h1 { "第 " (sub.id) " 号报送：" (sub.original_name) }
         table.facts {
             tr { th { "结果" } td.outcome { (outcome) } }
-            @if let Some(r) = &sub.reason { tr { th { "原因" } td { (r) } } }
+            @if let Some(r) = &sub.reason { tr { th { "原因" } td { (mask_personal(r)) } } }
             tr { th { "单位" } td {
                 (sub.unit.as_deref().unwrap_or("未能确定"))
                 @if !layout.clues.is_empty() {
@@ -229,10 +260,13 @@ pub(super) fn submission(journal: &Journal, id: i64, mark: &str) -> Result<Optio
             table.findings.sortable id="findings" {
                 thead { tr {
                     th { "级别" } th { "工作表" } th { "单元格" } th { "行" } th { "姓名" }
-                    th { "列" } th { "填写内容" } th { "问题" } th { "规则" }
+                    th { "列" } th { "填写内容" } th { "问题" } th { "规则" } th {}
                 } }
                 tbody {
-                    @for f in &findings {
+                    @for (n, f) in findings.iter().enumerate() {
+                        @let value = mask_personal(&f.value);
+                        @let message = mask_personal(&f.message);
+                        @let masked = matches!(value, std::borrow::Cow::Owned(_)) || matches!(message, std::borrow::Cow::Owned(_));
                         tr class=(if f.severity == Severity::Error { "error" } else { "warning" }) {
                             td { (if f.severity == Severity::Error { "错误" } else { "提醒" }) }
                             td { (f.sheet) }
@@ -240,9 +274,10 @@ pub(super) fn submission(journal: &Journal, id: i64, mark: &str) -> Result<Optio
                             td.num { (f.row.map(|r| r.to_string()).unwrap_or_default()) }
                             td { (f.person.as_deref().unwrap_or("")) }
                             td { (f.header.as_deref().unwrap_or("")) }
-                            td { (f.value) }
-                            td { (f.message) }
+                            td { (value) }
+                            td { (message) }
                             td.rule { (f.rule) }
+                            td { @if masked { a href={ "/submission/" (id) "/reveal/" (n + 1) } { "显示完整号码" } } }
                         }
                     }
                 }
@@ -261,11 +296,92 @@ pub(super) fn submission(journal: &Journal, id: i64, mark: &str) -> Result<Optio
             }
         }
     };
-    Ok(Some(page(&format!("第 {id} 号报送"), mark, body)))
+    Ok(Some(page(
+        &format!("第 {id} 号报送"),
+        mark,
+        Some(csrf),
+        body,
+    )))
+}
+
+/// One finding of a submission (its `n`th, from 1) with its value and message
+/// whole: what a clerk asks for to phone a township about a number. Logged.
+pub(super) fn reveal(
+    journal: &Journal,
+    id: i64,
+    n: usize,
+    mark: &str,
+    csrf: &str,
+) -> Result<Option<String>> {
+    let Some(sub) = journal.get(id)? else {
+        return Ok(None);
+    };
+    let findings = journal.findings(id)?;
+    let Some(f) = n.checked_sub(1).and_then(|i| findings.get(i)) else {
+        return Ok(None);
+    };
+    let body = html! {
+        h1 { "第 " (id) " 号报送 · 第 " (n) " 条问题" }
+        p.notice { "完整号码属于个人信息，本次查看已记入访问记录。" }
+        table.facts {
+            tr { th { "文件" } td { (sub.original_name) } }
+            tr { th { "单元格" } td { (f.sheet) " " (f.cell.as_deref().unwrap_or("—")) } }
+            tr { th { "姓名" } td { (f.person.as_deref().unwrap_or("")) } }
+            tr { th { "列" } td { (f.header.as_deref().unwrap_or("")) } }
+            tr { th { "填写内容" } td { (f.value) } }
+            tr { th { "问题" } td { (f.message) } }
+        }
+        p { a href={ "/submission/" (id) } { "返回第 " (id) " 号报送" } }
+    };
+    Ok(Some(page(
+        &format!("第 {id} 号报送"),
+        mark,
+        Some(csrf),
+        body,
+    )))
+}
+
+/// `/access`: who looked at what, newest first, by day and submission.
+pub(super) fn access(
+    rows: &[crate::journal::access::Access],
+    day: Option<&str>,
+    submission: Option<i64>,
+    mark: &str,
+    csrf: &str,
+) -> String {
+    let body = html! {
+        h1 { "访问记录" }
+        p { "登录、查看报送、下载、查看完整号码和重新发送邮件，都记录在此（至少保存 180 天）。" }
+        form.period method="get" action="/access" {
+            label { "日期 " input type="date" name="date" value=(day.unwrap_or("")); }
+            " "
+            label { "报送编号 " input type="number" name="submission" value=(submission.map(|s| s.to_string()).unwrap_or_default()); }
+            " " button type="submit" { "筛选" }
+        }
+        @if rows.is_empty() { p { "没有记录。" } }
+        @else {
+            table.sortable id="access" {
+                thead { tr { th { "时间" } th { "来访地址" } th { "登录方式" } th { "操作" } th { "报送" } th { "说明" } } }
+                tbody {
+                    @for a in rows {
+                        tr {
+                            td { (local_time(&a.at)) }
+                            td { (a.client) }
+                            td { (a.who) }
+                            td { (super::action_zh(&a.action)) }
+                            td { @if let Some(s) = a.submission_id { a href={ "/submission/" (s) } { "第 " (s) " 号" } } }
+                            td { (a.detail) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("访问记录", mark, Some(csrf), body)
 }
 
 /// The quarantine: files whose sender could not be settled, with the reasons.
-pub(super) fn quarantine(journal: &Journal, mark: &str) -> Result<String> {
+pub(super) fn quarantine(journal: &Journal, mark: &str, csrf: &str) -> Result<String> {
     let all = journal.all()?;
     let held = standing::still_quarantined(&all);
     let body = html! {
@@ -281,7 +397,7 @@ pub(super) fn quarantine(journal: &Journal, mark: &str) -> Result<String> {
                             td { a href={ "/submission/" (s.id) } { (s.id) } }
                             td { (s.original_name) }
                             td { (local_time(&s.received_at)) }
-                            td { (s.reason.as_deref().unwrap_or("")) }
+                            td { (mask_personal(s.reason.as_deref().unwrap_or(""))) }
                             td { a href={ "/submission/" (s.id) "/original" } { "下载" } }
                         }
                     }
@@ -289,7 +405,7 @@ pub(super) fn quarantine(journal: &Journal, mark: &str) -> Result<String> {
             }
         }
     };
-    Ok(page("隔离文件", mark, body))
+    Ok(page("隔离文件", mark, Some(csrf), body))
 }
 
 /// The mail queue: waiting, retrying, refused and uncertain messages (the last
@@ -352,5 +468,5 @@ pub(super) fn mail(
         (list("被邮件服务器拒收（确认地址后可重新发送）", &parked, true))
         (list("不确定是否送达（发送时程序中断；确认对方未收到后可重新发送）", &uncertain, true))
     };
-    Ok(page("邮件", mark, body))
+    Ok(page("邮件", mark, Some(csrf), body))
 }
