@@ -571,3 +571,44 @@ fn a_rules_folder_of_symlinks_judges_files_as_the_folder_itself() {
         .join("county.toml");
     assert!(std::fs::symlink_metadata(&in_force).unwrap().is_file());
 }
+
+/// CPU time (user + system, in clock ticks) a process has used.
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// An idle daemon sleeps: its own scans of the inbox and rules folders (which
+/// a native watcher reports as reads) never wake it again. Before, it spun at
+/// 50–100 % of a core, all day, with nothing to do.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_daemon_sleeps() {
+    let rules = rules();
+    let site = Site::new();
+    let port = free_port();
+    let daemon = site.watch(&["--web", &format!("127.0.0.1:{port}")]);
+    drop_clean_and_bad(&site, &rules, |r| {
+        r.set(3, "village", Val::text("幸福社区"));
+    });
+    wait_for("both answered", Duration::from_secs(60), || {
+        std::fs::read_dir(site.outbox().join("mail")).is_ok_and(|d| d.count() == 2)
+            && site.county_workbook().exists()
+    });
+    let before = cpu_ticks(daemon.id());
+    let started = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(daemon.id()) - before;
+    // 100 ticks a second: at most 5 % of one core over the window.
+    let limit = started.elapsed().as_secs_f64() * 100.0 * 0.05;
+    assert!(
+        (used as f64) <= limit,
+        "{used} ticks in {:?}",
+        started.elapsed()
+    );
+    stop(daemon);
+}

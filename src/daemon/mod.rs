@@ -714,7 +714,7 @@ impl Daemon {
         self.recover()?;
         let tx = wake_tx.clone();
         let handler = move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
+            if res.as_ref().is_ok_and(wakes) || res.is_err() {
                 let _ = tx.send(());
             }
         };
@@ -786,6 +786,22 @@ impl Daemon {
     }
 }
 
+/// Whether a file event can change what the loop must do: a file created,
+/// written, renamed or removed (or an event the platform cannot say more of).
+/// Reads are not: the loop's own scans open the inbox and rules folders, and a
+/// watcher that reported those would wake the loop to scan again, forever (an
+/// idle daemon spinning a core).
+fn wakes(e: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
+    match e.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Any | EventKind::Other => true,
+    }
+}
+
 /// The files of a rules folder, in name order. A symlink counts as the file it
 /// points to (rules deployed from version control are often links): the
 /// fingerprint, the version and the snapshot all see what `RuleSet::load` reads.
@@ -850,4 +866,34 @@ fn snapshot_rules(from: &Path, to: &Path) -> std::io::Result<PathBuf> {
         }
     }
     Ok(to.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wakes;
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, EventKind, ModifyKind, RemoveKind, RenameMode,
+    };
+
+    #[test]
+    fn reads_never_wake_the_loop_changes_do() {
+        let ev = notify::Event::new;
+        for k in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+        ] {
+            assert!(!wakes(&ev(k)), "{k:?}");
+        }
+        for k in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Any),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+        ] {
+            assert!(wakes(&ev(k)), "{k:?}");
+        }
+    }
 }
