@@ -1056,3 +1056,50 @@ fn months_as_written_and_uniqueness_across_columns_are_rules_data() {
         format!("同一人同一补贴同一月份重复（与第 {} 行相同）", row(0))
     );
 }
+
+/// Two rows whose 残疾类别 cannot be read: a 汇总 cell that counts more than the
+/// readable rows by no more than those two may be right — a warning saying so,
+/// never an error; a cell off by more than they explain is an error.
+#[test]
+fn a_summary_difference_the_uncounted_rows_explain_is_a_warning_one_beyond_them_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules();
+    let mut reg = register(&rules, "柳河镇", 30, 9);
+    freeze_summary(&mut reg); // the clerk counted both rows under their real category
+    reg.set(3, "category", Val::text("不详"));
+    reg.set(7, "category", Val::text("？"));
+    // 视力·一级 written 5 more than the detail has: no two rows explain that.
+    let n = reg.count(Some("视力"), Some("一级"));
+    reg.summary_override
+        .insert(0, ((0, 0), Val::Num((n + 5) as f64)));
+    let p = write(&reg, dir.path(), "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    let (_, json) = validate_at(DEC1, &[], &[&p]);
+    let f = &json["files"][0];
+    let summary: Vec<&Value> = f["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["rule"] == "summary_counts")
+        .collect();
+    let (mut warned, mut erred) = (0, 0);
+    for s in &summary {
+        let value: i64 = s["value"].as_str().unwrap().parse().unwrap();
+        let expected: i64 = s["expected"].as_str().unwrap().parse().unwrap();
+        let message = s["message"].as_str().unwrap();
+        if (1..=2).contains(&(value - expected)) {
+            assert_eq!(s["severity"], "warning", "{s}");
+            assert!(
+                message.contains("另有 2 行的残疾类别或残疾等级空缺或无法识别，未计入"),
+                "{s}"
+            );
+            warned += 1;
+        } else {
+            assert_eq!(s["severity"], "error", "{s}");
+            assert!(message.contains("请按明细更正"), "{s}");
+            erred += 1;
+        }
+    }
+    assert!(warned >= 1 && erred >= 1, "{summary:#?}");
+    let vision = summary.iter().find(|s| s["header"] == "视力·一级").unwrap();
+    assert_eq!(vision["severity"], "error", "{vision}");
+}

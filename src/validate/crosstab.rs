@@ -44,15 +44,21 @@ pub(super) fn check_crosstab(
 ) -> Result<(), String> {
     let counts = tally.to_map(kind);
     let left_out = tally.left_out.to_string();
-    // With rows left out, the rule's `left_out_message` says so instead of `message`.
-    let message = match (&rule.left_out_message, tally.left_out) {
-        (Some(m), 1..) => m.clone(),
-        _ => rule.message.clone(),
-    };
     let meta = RuleMeta {
         id: rule.id.clone(),
         severity: rule.severity,
-        message,
+        message: rule.message.clone(),
+    };
+    // A cell that counts more than the detail rows by no more than the rows left
+    // out (their category or level unreadable) may be right: unverifiable, not
+    // wrong. A warning that says so (`left_out_message`); past that, an error.
+    let unverifiable = RuleMeta {
+        id: rule.id.clone(),
+        severity: crate::rules::Severity::Warning,
+        message: rule
+            .left_out_message
+            .clone()
+            .unwrap_or_else(|| rule.message.clone()),
     };
     let missing = |report: &mut FileReport, detail: &str| {
         if rule.required {
@@ -166,8 +172,10 @@ pub(super) fn check_crosstab(
                 cell.raw_text()
             };
             let (rl, cl) = (row_label.clone(), col_label.clone());
+            let over = written - expected as i64;
+            let explained = over > 0 && over as u64 <= tally.left_out;
             report.findings.push(Finding::new(
-                &meta,
+                if explained { &unverifiable } else { &meta },
                 &place,
                 &value,
                 &expected.to_string(),
