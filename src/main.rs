@@ -50,7 +50,7 @@ struct DaemonArgs {
     /// 文件保持不变多少秒后才处理
     #[arg(long, value_name = "秒")]
     settle: Option<f64>,
-    /// 先向收件箱写入两份示例报送（一份无误，一份有错）
+    /// 先向收件箱写入四份示例报送（两个乡镇的登记簿和发放台账，一个无误，一个有错）
     #[arg(long)]
     demo: bool,
     /// 用 SMTP 发送通知：smtp://用户@主机:端口?tls=starttls|implicit|none（密码来自环境变量
@@ -169,7 +169,7 @@ enum Command {
         #[arg(required = true, value_name = "文件")]
         files: Vec<PathBuf>,
     },
-    /// 写出两份示例报送（一份无误，一份有错）
+    /// 写出四份示例报送（两个乡镇的登记簿和发放台账，一个无误，一个有错）
     Demo {
         /// 规则目录（默认 rules）
         #[arg(long, default_value = "rules", value_name = "目录")]
@@ -177,7 +177,7 @@ enum Command {
         /// 写到哪个目录（默认 inbox）
         #[arg(long, default_value = "inbox", value_name = "目录")]
         dir: PathBuf,
-        /// 示例的期间 YYYY-MM（默认本月）
+        /// 示例的期间 YYYY-MM（默认当前应报送的月份，即上个月）
         #[arg(long, value_name = "年-月")]
         period: Option<String>,
     },
@@ -441,7 +441,8 @@ fn daemon_setup(args: &DaemonArgs) -> Result<(taizhang::config::Config, RuleSet)
     let rules = load_rules(&cfg.rules)?;
     cfg.rules = rules.dir.clone();
     if args.demo {
-        let period = chrono::Local::now().format("%Y-%m").to_string();
+        // The month due now (on 3 December, November's), as clerks report.
+        let period = taizhang::standing::period_due(taizhang::clock::now().date_naive());
         match taizhang::demo::write_demo(&rules, &cfg.inbox, &period) {
             Ok(paths) => {
                 for p in paths {
@@ -667,7 +668,9 @@ fn run(cli: Cli) -> Result<u8> {
                 Ok(r) => r,
                 Err(code) => return Ok(code),
             };
-            let period = period.unwrap_or_else(|| chrono::Local::now().format("%Y-%m").to_string());
+            let period = period.unwrap_or_else(|| {
+                taizhang::standing::period_due(taizhang::clock::now().date_naive())
+            });
             let written =
                 taizhang::demo::write_demo(&rules, &dir, &period).map_err(anyhow::Error::msg)?;
             for p in written {

@@ -138,8 +138,8 @@ pub fn layout_text(r: &FileReport) -> String {
             let _ = writeln!(out, "  缺少的列：{}", l.missing.join("，"));
         }
     }
-    for (rule, sheet) in &l.rule_sheets {
-        let _ = writeln!(out, "  表级检查 {rule}：工作表「{sheet}」");
+    for (_, sheet) in &l.rule_sheets {
+        let _ = writeln!(out, "  汇总表：工作表「{sheet}」（与明细核对）");
     }
     let unit = match &r.unit_verdict {
         Some(UnitVerdict::Known(u)) => u.clone(),

@@ -395,7 +395,8 @@ fn poll_mode_works() {
 fn demo_flag_shows_the_whole_flow() {
     let site = Site::new();
     let daemon = site.watch(&["--demo"]);
-    let month = chrono::Local::now().format("%Y-%m").to_string();
+    // The site's clock says 30 November: the month due is October.
+    let month = "2026-10";
     let wb = site
         .outbox()
         .join(format!("安和县_残疾人信息登记簿_{month}_全县汇总.xlsx"));

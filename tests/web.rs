@@ -58,7 +58,8 @@ fn unchunk(mut b: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The real daemon with its page on `port`, once the page answers.
+/// The real daemon with its page on `port`, once the page answers; its clock
+/// on 3 December, when November's ledgers are due.
 fn watch_with_page(site: &Site, port: u16) -> std::process::Child {
     let daemon = site
         .cmd(&[
@@ -68,6 +69,7 @@ fn watch_with_page(site: &Site, port: u16) -> std::process::Child {
             "--web",
             &format!("127.0.0.1:{port}"),
         ])
+        .env("TAIZHANG_NOW", "2026-12-03T10:00:00+08:00")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -170,6 +172,7 @@ try:
     # The address the daemon printed, with its access token, starts a session.
     d.get(base + "/?token=" + token)
     out["address_after_login"] = d.current_url
+    out["period"] = d.find_element(By.CSS_SELECTOR, "select[name=period] option:checked").text
     tables = d.find_elements(By.CSS_SELECTOR, "section.kind")
     reg = [t for t in tables if "残疾人信息登记簿" in t.find_element(By.TAG_NAME, "h2").text][0]
     rows = reg.find_elements(By.CSS_SELECTOR, "tbody tr")
@@ -256,6 +259,8 @@ fn county_staff_see_the_round_in_a_real_browser() {
         .unwrap_or_else(|e| panic!("{e}: {out}"));
     // The token left the address bar once the session started.
     assert_eq!(got["address_after_login"], format!("{base}/"));
+    // On 3 December the page opens on November, the month due.
+    assert_eq!(got["period"], "2026-11", "{got:#}");
     let units = got["units"].as_object().unwrap();
     assert_eq!(units.len(), 13, "{got:#}");
     assert_eq!(units["柳河镇"], "已通过");
@@ -276,7 +281,7 @@ fn county_staff_see_the_round_in_a_real_browser() {
         &[&site
             .state()
             .join("archive")
-            .join("2026-11")
+            .join("2026-12")
             .join(format!("{bad_id}-石桥镇_残疾人信息登记簿_2026-11.xlsx"))],
     );
     assert_eq!(
@@ -379,6 +384,22 @@ fn the_page_is_safe_over_http() {
     // A state-changing request needs the page's CSRF token.
     let (_, _, mail_page) = http(port, "GET", "/mail", cookie, "");
     let mail_page = String::from_utf8_lossy(&mail_page).to_string();
+    // Without a mail server nothing left the machine, and the page says so; it
+    // lists every notice: unit, kind, recipient, state.
+    assert!(
+        mail_page.contains("未配置邮件服务器，未实际发送"),
+        "{mail_page}"
+    );
+    assert!(!mail_page.contains("已发送 "), "{mail_page}");
+    let log = mail_page.split("id=\"mail-log\"").nth(1).unwrap_or("");
+    for want in [
+        "石桥镇",
+        "退回",
+        "cl-shiqiao@anhe.example.gov.cn",
+        "已写入，未发送",
+    ] {
+        assert!(log.contains(want), "{want}: {mail_page}");
+    }
     let token = mail_page
         .split("data-token=\"")
         .nth(1)

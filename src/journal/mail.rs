@@ -36,6 +36,21 @@ pub struct Queued {
     pub last_error: Option<String>,
 }
 
+/// A message as the mail page lists it (no bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub id: i64,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub purpose: String,
+    pub submission_id: Option<i64>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
 /// The queue's tables.
 pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mail (
             id INTEGER PRIMARY KEY,
@@ -202,6 +217,31 @@ impl Journal {
             "SELECT {COLS} FROM mail WHERE state = ?1 ORDER BY id"
         ))?;
         let rows = st.query_map(params![state], row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The latest `limit` messages, newest first, without their bytes: what the
+    /// mail page lists (who was sent what, when, and where it stands).
+    pub fn mail_log(&self, limit: usize) -> Result<Vec<Logged>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, created_at, sent_at, purpose, submission_id, recipients, subject, state, attempts, last_error
+             FROM mail ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = st.query_map(params![limit as i64], |r| {
+            let to: String = r.get(5)?;
+            Ok(Logged {
+                id: r.get(0)?,
+                created_at: r.get(1)?,
+                sent_at: r.get(2)?,
+                purpose: r.get(3)?,
+                submission_id: r.get(4)?,
+                to: serde_json::from_str(&to).unwrap_or_default(),
+                subject: r.get(6)?,
+                state: r.get(7)?,
+                attempts: r.get(8)?,
+                last_error: r.get(9)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 

@@ -492,10 +492,9 @@ fn send_bounded(
     }
 }
 
-/// The `.eml` file name of a message, so a clerk finds it: unit, period, what
-/// it is, its queue id (`石桥镇_2026-11_退回_2.eml`).
-fn eml_name(journal: &Journal, m: &Queued) -> String {
-    let what = match m.purpose.as_str() {
+/// What a notice is, in a word a clerk reads (its `.eml` name, the mail page).
+pub fn purpose_zh(purpose: &str) -> &str {
+    match purpose {
         "rejected" => "退回",
         "accepted" => "通过",
         "unreadable" => "无法读取",
@@ -510,7 +509,13 @@ fn eml_name(journal: &Journal, m: &Queued) -> String {
         "rules_refused" => "规则有误",
         "rules_failed" => "规则无法使用",
         other => other,
-    };
+    }
+}
+
+/// The `.eml` file name of a message, so a clerk finds it: unit, period, what
+/// it is, its queue id (`石桥镇_2026-11_退回_2.eml`).
+fn eml_name(journal: &Journal, m: &Queued) -> String {
+    let what = purpose_zh(&m.purpose);
     let sub = m
         .submission_id
         .and_then(|id| journal.get(id).ok().flatten());

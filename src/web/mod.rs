@@ -600,9 +600,15 @@ impl App {
             (Method::Get, ["mail"]) => {
                 let mark = self.journal.change_mark().map_err(journal_err)?;
                 let notice = query_param(&req.query, "done");
-                pages::mail(&self.journal, &csrf, notice.as_deref(), &mark)
-                    .map(Reply::html)
-                    .map_err(journal_err)
+                pages::mail(
+                    &self.journal,
+                    &csrf,
+                    notice.as_deref(),
+                    &mark,
+                    self.cfg.mail_folder.as_deref(),
+                )
+                .map(Reply::html)
+                .map_err(journal_err)
             }
             (Method::Post, ["mail", id, "resend"]) => {
                 let Ok(id) = id.parse::<i64>() else {

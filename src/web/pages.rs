@@ -85,14 +85,13 @@ pub(super) fn index(
     let mut periods: Vec<String> = known.iter().map(|(_, p)| p.clone()).collect();
     let today = crate::clock::now().date_naive();
     let due = standing::period_due(today);
-    // The period shown first: the latest one files came for, else the one due now.
-    let current = periods.iter().max().cloned().unwrap_or_else(|| due.clone());
-    periods.push(due);
-    periods.push(current.clone());
+    // The period shown first: the one due now (by the deadline rule: on
+    // 3 December, November's), whatever came in; the others one click away.
+    periods.push(due.clone());
     periods.sort();
     periods.dedup();
     periods.reverse();
-    let chosen = period.map(str::to_string).unwrap_or(current);
+    let chosen = period.map(str::to_string).unwrap_or(due);
     let deadline = rules
         .county
         .deadlines
@@ -260,7 +259,7 @@ pub(super) fn submission(
             table.findings.sortable id="findings" {
                 thead { tr {
                     th { "级别" } th { "工作表" } th { "单元格" } th { "行" } th { "姓名" }
-                    th { "列" } th { "填写内容" } th { "问题" } th { "规则" } th {}
+                    th { "列" } th { "填写内容" } th { "问题" } th {}
                 } }
                 tbody {
                     @for (n, f) in findings.iter().enumerate() {
@@ -276,7 +275,6 @@ pub(super) fn submission(
                             td { (f.header.as_deref().unwrap_or("")) }
                             td { (value) }
                             td { (message) }
-                            td.rule { (f.rule) }
                             td { @if masked { a href={ "/submission/" (id) "/reveal/" (n + 1) } { "显示完整号码" } } }
                         }
                     }
@@ -409,17 +407,26 @@ pub(super) fn quarantine(journal: &Journal, mark: &str, csrf: &str) -> Result<St
 }
 
 /// The mail queue: waiting, retrying, refused and uncertain messages (the last
-/// two with a resend button), and how many were sent.
+/// two with a resend button), how many went out — "written, not sent" when no
+/// mail server is configured (`folder`) — and every notice, newest first.
 pub(super) fn mail(
     journal: &Journal,
     csrf: &str,
     done: Option<&str>,
     mark: &str,
+    folder: Option<&str>,
 ) -> Result<String> {
     let queued = journal.mail_in_state("queued")?;
     let (retrying, waiting): (Vec<_>, Vec<_>) = queued.into_iter().partition(|m| m.attempts > 0);
     let parked = journal.mail_in_state("parked")?;
     let uncertain = journal.mail_in_state("uncertain")?;
+    let log = journal.mail_log(500)?;
+    let mut units = std::collections::HashMap::new();
+    for id in log.iter().filter_map(|m| m.submission_id) {
+        if let std::collections::hash_map::Entry::Vacant(e) = units.entry(id) {
+            e.insert(journal.get(id)?.and_then(|s| s.unit));
+        }
+    }
     let sent = journal
         .mail_counts()?
         .into_iter()
@@ -462,11 +469,48 @@ pub(super) fn mail(
             Some(_) => p.error { "该邮件不在“被拒收”或“不确定”状态，未做改动。" },
             None => {},
         }
-        p { "已发送 " (sent) " 封。" }
+        @match folder {
+            Some(f) => p { "已写入 " (sent) " 封（未配置邮件服务器，未实际发送；邮件文件在 " code { (f) } "）。" },
+            None => p { "已发送 " (sent) " 封。" },
+        }
         (list("等待发送", &waiting, false))
         (list("等待重试", &retrying, false))
         (list("被邮件服务器拒收（确认地址后可重新发送）", &parked, true))
         (list("不确定是否送达（发送时程序中断；确认对方未收到后可重新发送）", &uncertain, true))
+        h2 { "全部通知（最近 " (log.len()) " 封）" }
+        @if !log.is_empty() {
+            table.mail.sortable id="mail-log" {
+                thead { tr { th { "编号" } th { "时间" } th { "单位" } th { "类型" } th { "收件人" } th { "主题" } th { "状态" } } }
+                tbody {
+                    @for m in &log {
+                        @let unit = m.submission_id.and_then(|id| units.get(&id).cloned().flatten());
+                        tr {
+                            td.num { (m.id) }
+                            td { (local_time(m.sent_at.as_deref().unwrap_or(&m.created_at))) }
+                            td { (unit.as_deref().unwrap_or("县")) }
+                            td { (crate::notice::purpose_zh(&m.purpose)) }
+                            td { (m.to.join("、")) }
+                            td { (mask_personal(&m.subject)) }
+                            td { (state_zh(&m.state, folder.is_some())) }
+                        }
+                    }
+                }
+            }
+        }
     };
     Ok(page("邮件", mark, Some(csrf), body))
+}
+
+/// A message's state as the mail page says it (`written`: no mail server, the
+/// message was written as a file, nothing left the machine).
+fn state_zh(state: &str, written: bool) -> &'static str {
+    match state {
+        "sent" if written => "已写入，未发送",
+        "sent" => "已发送",
+        "queued" => "等待发送",
+        "sending" => "正在发送",
+        "parked" => "被拒收",
+        "uncertain" => "不确定是否送达",
+        _ => "其他",
+    }
 }
