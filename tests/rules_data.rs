@@ -284,3 +284,39 @@ fn toml_syntax_error_has_a_line() {
         "{text}"
     );
 }
+
+/// A rule that cannot be evaluated on a row (the county removed a standard a
+/// rule looks up) is a warning in words on that row — the county's problem, said
+/// as such — never the evaluator's debug text.
+#[test]
+fn a_rule_that_cannot_be_evaluated_is_said_in_words_not_debug_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_copy = edited_rules(dir.path(), |name, text| {
+        if name == "county.toml" {
+            text.replace("\"二级\" = 80\n", "")
+        } else {
+            text
+        }
+    });
+    let rules = rules();
+    let reg = register(&rules, "柳河镇", 40, 4);
+    let i = (0..reg.rows.len())
+        .find(|&i| {
+            matches!(reg.rows[i].get("level"), Some(Val::Text(l)) if l == "二级")
+                && matches!(reg.rows[i].get("nursing_subsidy"), Some(Val::Num(x)) if *x > 0.0)
+        })
+        .expect("a 二级 row with 护理补贴");
+    let p = dir.path().join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    reg.write(&p).unwrap();
+    let (_, json, _) = validate_json_with(&rules_copy, &[], &[&p]);
+    let f = finding_at(&json["files"][0], &reg.cell(i, "nursing_subsidy"));
+    assert_eq!(f["rule"], "nursing_subsidy_standard.eval");
+    assert_eq!(f["severity"], "warning");
+    let m = f["message"].as_str().unwrap();
+    assert!(m.contains("县里的规则中没有「二级」对应的标准"), "{m}");
+    assert!(m.contains("不是本表填写的问题"), "{m}");
+    assert!(
+        !m.contains("NoSuchKey") && !m.contains("nursing_subsidy_standard"),
+        "{m}"
+    );
+}

@@ -211,8 +211,7 @@ impl SheetPass<'_> {
                 id: format!("{}.eval", rule.id),
                 severity: Severity::Warning,
                 message: format!(
-                    "本行无法按规则「{}」核对（{err}），请县残联检查规则文件",
-                    rule.id
+                    "本行有一项检查无法进行（{err}）：这是县里规则的问题，不是本表填写的问题，县残联会检查规则"
                 ),
             };
             self.report_meta(r, rule.cell, &meta, "", &|_| None, cells);
@@ -244,7 +243,25 @@ pub(super) fn evaluate(rule: &crate::rules::RowRule, ctx: &Context<'_, '_>) -> V
         Ok(Value::Bool(true)) => Verdict::Pass,
         Ok(Value::Bool(false)) => Verdict::Fired(expected_text(rule, ctx)),
         Ok(other) => Verdict::Failed(format!("结果不是真/假：{}", cel_text(&other))),
-        Err(e) => Verdict::Failed(format!("{e:?}")),
+        Err(e) => Verdict::Failed(cel_error_zh(&e)),
+    }
+}
+
+/// Why a rule could not be evaluated, in words a township reads (never the
+/// evaluator's debug text: the log keeps that).
+pub(super) fn cel_error_zh(e: &::cel::ExecutionError) -> String {
+    use ::cel::ExecutionError as E;
+    tracing::debug!(error = ?e, "row rule evaluation failed");
+    match e {
+        E::NoSuchKey(k) => format!("县里的规则中没有「{k}」对应的标准"),
+        E::UndeclaredReference(n) => format!("规则用到了未定义的名称「{n}」"),
+        E::DivisionByZero(_) | E::RemainderByZero(_) => "规则中的除数为零".into(),
+        E::ValuesNotComparable(..)
+        | E::UnsupportedBinaryOperator(..)
+        | E::NoSuchOverload(_)
+        | E::UnexpectedType { .. } => "规则中比较或计算的两边类型不一致".into(),
+        E::FunctionError { function, .. } => format!("规则中的函数 {function} 无法计算"),
+        _ => "规则无法计算".into(),
     }
 }
 
