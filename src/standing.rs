@@ -22,12 +22,33 @@ pub struct UnitStanding<'r> {
 }
 
 impl UnitStanding<'_> {
-    /// What a clerk sees: 已通过 / 已退回 / 未报送.
+    /// What a clerk sees, from the counting submission: 已通过 when the unit has
+    /// an accepted file whose rows count (whatever came after it: a later attempt
+    /// that failed is said beside it, [`UnitStanding::later_rejected`]), else
+    /// 已退回 when its last file was rejected, else 未报送.
     pub fn status_zh(&self) -> &'static str {
+        if self.counting.is_some() {
+            return "已通过";
+        }
         self.latest
             .as_ref()
             .and_then(|s| s.outcome)
             .map_or("未报送", |o| o.zh())
+    }
+
+    /// The submission a unit's row shows: the counting one, else the latest.
+    pub fn shown(&self) -> Option<&Submission> {
+        self.counting.as_ref().or(self.latest.as_ref())
+    }
+
+    /// A file rejected after the counting one (a corrected file that still had
+    /// errors, a stray file of the same kind): said beside the unit's 已通过.
+    pub fn later_rejected(&self) -> Option<&Submission> {
+        self.counting.as_ref()?;
+        self.latest
+            .as_ref()
+            .filter(|l| l.outcome == Some(Outcome::Rejected))
+            .filter(|l| Some(l.id) != self.counting.as_ref().map(|c| c.id))
     }
 
     /// The counting submission when it is not the latest (the latest was rejected

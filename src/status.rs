@@ -76,8 +76,13 @@ pub struct PeriodStatus {
 pub struct UnitStatus {
     pub unit: String,
     pub code: String,
-    /// 已通过 / 已退回 / 未报送
+    /// 已通过 / 已退回 / 未报送, from the counting submission: a unit whose
+    /// accepted file counts is 已通过 whatever came after it.
     pub status: String,
+    /// A file judged after the counting one and rejected (a correction that
+    /// still had errors, a stray file): said beside 已通过, never instead of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub later_rejected: Option<LaterRejected>,
     pub outcome: Option<String>,
     pub submission: Option<i64>,
     pub file: Option<String>,
@@ -85,7 +90,8 @@ pub struct UnitStatus {
     pub rows: i64,
     pub errors: i64,
     pub warnings: i64,
-    /// The accepted submission that counts, when the latest one was rejected.
+    /// The accepted submission that counts, when the latest one was rejected
+    /// (then `submission` and the fields above are that accepted one's).
     pub counting_submission: Option<i64>,
     /// The version of the rules that judged the latest submission.
     pub rules_version: Option<String>,
@@ -93,6 +99,31 @@ pub struct UnitStatus {
     /// ledger's register), or that were missing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checked_against: Vec<crate::validate::ReferenceUsed>,
+}
+
+/// A rejected file that came after the counting one.
+#[derive(Debug, Serialize)]
+pub struct LaterRejected {
+    pub submission: i64,
+    pub file: String,
+    pub received_at: String,
+    pub errors: i64,
+    /// Why it was refused as a whole, when it was (else its errors say it).
+    pub reason: Option<String>,
+}
+
+impl LaterRejected {
+    /// `较晚收到的「x.csv」（第 9 号）已退回：…`
+    pub fn said(&self) -> String {
+        let why = self
+            .reason
+            .clone()
+            .unwrap_or_else(|| format!("有 {} 处错误", self.errors));
+        format!(
+            "较晚收到的「{}」（第 {} 号）已退回：{why}；汇总仍用已通过的文件",
+            self.file, self.submission
+        )
+    }
 }
 
 /// The rules the daemon last put in force.
@@ -119,11 +150,20 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
             .units
             .iter()
             .map(|u| {
-                let latest = u.latest.as_ref();
+                // The row shows the counting submission (else the latest); a later
+                // rejected one is said beside it.
+                let latest = u.shown();
                 UnitStatus {
                     unit: u.unit.name.clone(),
                     code: u.unit.code.clone(),
                     status: u.status_zh().to_string(),
+                    later_rejected: u.later_rejected().map(|l| LaterRejected {
+                        submission: l.id,
+                        file: l.original_name.clone(),
+                        received_at: l.received_at.clone(),
+                        errors: l.errors,
+                        reason: l.reason.clone(),
+                    }),
                     outcome: latest
                         .and_then(|s| s.outcome)
                         .map(|o| o.as_str().to_string()),
@@ -267,8 +307,14 @@ pub fn text(s: &Status) -> String {
                     u.warnings
                 );
             }
-            if let Some(c) = u.counting_submission {
-                let _ = write!(line, "　（汇总沿用第 {c} 号已通过的报送）");
+            match (&u.later_rejected, u.counting_submission) {
+                (Some(l), _) => {
+                    let _ = write!(line, "　（{}）", l.said());
+                }
+                (None, Some(c)) => {
+                    let _ = write!(line, "　（汇总沿用第 {c} 号已通过的报送）");
+                }
+                _ => {}
             }
             for r in &u.checked_against {
                 let _ = write!(line, "　{}", r.said());

@@ -124,11 +124,16 @@ fn rejected_resubmission_keeps_the_earlier_accepted_data() {
         30,
         "the accepted 30 rows stay, not the rejected 35"
     );
+    // The unit stands on its accepted file (已通过); the later rejected one is
+    // said beside it, never instead of it.
     let status = sheet(&wb, "报送情况");
     let row = status.iter().find(|r| r[1] == "柳河镇").unwrap();
-    assert_eq!(row[2], "已退回");
+    assert_eq!(row[2], "已通过");
+    assert_eq!(row[5], "30");
     assert!(
-        row[8].contains("仍沿用") && row[8].contains("（30 行）"),
+        row[8].contains("较晚收到的文件")
+            && row[8].contains("已退回")
+            && row[8].contains("仍沿用本行已通过的文件（30 行）"),
         "{row:?}"
     );
     let st = site.status();
@@ -136,10 +141,18 @@ fn rejected_resubmission_keeps_the_earlier_accepted_data() {
     assert_eq!(
         (
             u["status"].as_str(),
-            u["errors"].as_i64(),
+            u["submission"].as_i64(),
+            u["rows"].as_i64(),
             u["counting_submission"].as_i64()
         ),
-        (Some("已退回"), Some(1), Some(1))
+        (Some("已通过"), Some(1), Some(30), Some(1))
+    );
+    assert_eq!(u["later_rejected"]["submission"], 2, "{u:#}");
+    assert_eq!(u["later_rejected"]["errors"], 1, "{u:#}");
+    let text = String::from_utf8(site.cmd(&["status"]).output().unwrap().stdout).unwrap();
+    assert!(
+        text.contains("较晚收到的「柳河镇_残疾人信息登记簿_2026-11.xlsx」（第 2 号）已退回：有 1 处错误；汇总仍用已通过的文件"),
+        "{text}"
     );
     // A newer accepted file replaces the older one.
     site.drop_in(

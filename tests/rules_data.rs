@@ -285,15 +285,17 @@ fn toml_syntax_error_has_a_line() {
     );
 }
 
-/// A rule that cannot be evaluated on a row (the county removed a standard a
-/// rule looks up) is a warning in words on that row — the county's problem, said
-/// as such — never the evaluator's debug text.
+/// A rule that cannot be evaluated on a row (it looks a standard up by a
+/// column the standards do not list) is a warning in words on that row — the
+/// county's problem, said as such — never the evaluator's debug text.
 #[test]
 fn a_rule_that_cannot_be_evaluated_is_said_in_words_not_debug_text() {
     let dir = tempfile::tempdir().unwrap();
     let rules_copy = edited_rules(dir.path(), |name, text| {
-        if name == "county.toml" {
-            text.replace("\"二级\" = 80\n", "")
+        if name == "register.toml" {
+            format!(
+                "{text}\n[[row_rules]]\nid = \"nursing_by_village\"\nwhen = \"nursing_subsidy > 0.0\"\nassert = \"nursing_subsidy <= standards.nursing_subsidy[village]\"\ncell = \"nursing_subsidy\"\nmessage = \"护理补贴超过本村标准\"\n"
+            )
         } else {
             text
         }
@@ -301,22 +303,68 @@ fn a_rule_that_cannot_be_evaluated_is_said_in_words_not_debug_text() {
     let rules = rules();
     let reg = register(&rules, "柳河镇", 40, 4);
     let i = (0..reg.rows.len())
-        .find(|&i| {
-            matches!(reg.rows[i].get("level"), Some(Val::Text(l)) if l == "二级")
-                && matches!(reg.rows[i].get("nursing_subsidy"), Some(Val::Num(x)) if *x > 0.0)
-        })
-        .expect("a 二级 row with 护理补贴");
+        .find(|&i| matches!(reg.rows[i].get("nursing_subsidy"), Some(Val::Num(x)) if *x > 0.0))
+        .expect("a row with 护理补贴");
+    let Some(Val::Text(village)) = reg.rows[i].get("village").cloned() else {
+        panic!("a village");
+    };
     let p = dir.path().join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
     reg.write(&p).unwrap();
-    let (_, json, _) = validate_json_with(&rules_copy, &[], &[&p]);
-    let f = finding_at(&json["files"][0], &reg.cell(i, "nursing_subsidy"));
-    assert_eq!(f["rule"], "nursing_subsidy_standard.eval");
+    let (_, json, stderr) = validate_json_with(&rules_copy, &[], &[&p]);
+    let cell = reg.cell(i, "nursing_subsidy");
+    let f = json["files"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["cell"] == cell.as_str() && f["rule"] == "nursing_by_village.eval")
+        .unwrap_or_else(|| panic!("{json:#} {stderr}"));
     assert_eq!(f["severity"], "warning");
     let m = f["message"].as_str().unwrap();
-    assert!(m.contains("县里的规则中没有「二级」对应的标准"), "{m}");
+    assert!(
+        m.contains(&format!("县里的规则中没有「{village}」对应的标准")),
+        "{m}"
+    );
     assert!(m.contains("不是本表填写的问题"), "{m}");
     assert!(
-        !m.contains("NoSuchKey") && !m.contains("nursing_subsidy_standard"),
+        !m.contains("NoSuchKey") && !m.contains("nursing_by_village"),
         "{m}"
+    );
+}
+
+/// Rules that would lie quietly are refused with file and line: a value
+/// compared with an enum column that is none of its values (the rule could
+/// never fire), and a standards table looked up by an enum column that lacks a
+/// value the rule lets through.
+#[test]
+fn rules_that_would_lie_quietly_are_refused_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let misspelt = edited_rules(&dir.path().join("a"), |name, text| {
+        if name == "register.toml" {
+            text.replacen(
+                "category in ['智力', '精神']",
+                "category in ['智力', '精神病']",
+                1,
+            )
+        } else {
+            text
+        }
+    });
+    let err = rules_refused(&misspelt);
+    assert!(
+        err.contains("register.toml:") && err.contains("「残疾类别」的取值中没有「精神病」"),
+        "{err}"
+    );
+    let unpriced = edited_rules(&dir.path().join("b"), |name, text| {
+        if name == "county.toml" {
+            text.replace("\"二级\" = 80\n", "")
+        } else {
+            text
+        }
+    });
+    let err = rules_refused(&unpriced);
+    assert!(
+        err.contains("register.toml:301:")
+            && err.contains("按「残疾等级」查 standards 时，二级 没有对应的标准"),
+        "{err}"
     );
 }

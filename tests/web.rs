@@ -881,3 +881,50 @@ print(r.status, "台账报送情况" in body, r.getheader("Strict-Transport-Secu
         "{log}"
     );
 }
+
+/// A stray file after an accepted one (a `.csv` named as the register): the
+/// unit stays 已通过 on the page, in the headline count and in `status`, and the
+/// rejected attempt is shown beside it.
+#[test]
+fn a_stray_file_after_an_accepted_one_keeps_the_unit_accepted_with_the_attempt_shown() {
+    let site = Site::new();
+    let rules = rules();
+    let port = free_port();
+    let daemon = watch_with_page(&site, port);
+    site.drop_in(
+        &register(&rules, "石桥镇", 8, 2),
+        "石桥镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    wait_for("accepted", Duration::from_secs(60), || {
+        status_of(&site, "石桥镇").is_some_and(|(_, s)| s == "已通过")
+    });
+    std::fs::write(
+        site.inbox().join("石桥镇_残疾人信息登记簿_2026-11.csv"),
+        "序号,姓名\n1,张三\n",
+    )
+    .unwrap();
+    wait_for("the stray file judged", Duration::from_secs(60), || {
+        site.status()["periods"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .flat_map(|p| p["units"].as_array().cloned().unwrap_or_default())
+                .any(|u| u["later_rejected"].is_object())
+        })
+    });
+    let cookie = session(&site, port);
+    let (_, _, page) = http(port, "GET", "/", &cookie, "");
+    let page = String::from_utf8_lossy(&page);
+    let row = page
+        .split("data-unit=\"石桥镇\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap();
+    assert!(row.contains("已通过") && !row.contains(">已退回<"), "{row}");
+    assert!(
+        row.contains("较晚收到的") && row.contains("石桥镇_残疾人信息登记簿_2026-11.csv"),
+        "{row}"
+    );
+    assert!(page.contains("1/13 个单位已通过"), "{page}");
+    let (_, s) = status_of(&site, "石桥镇").unwrap();
+    assert_eq!(s, "已通过");
+    stop(daemon);
+}

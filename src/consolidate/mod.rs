@@ -18,7 +18,7 @@ mod owed;
 mod split;
 
 use crate::journal::stored::{stored_row, Stored};
-use crate::journal::{Journal, JournalError, Outcome};
+use crate::journal::{Journal, JournalError};
 use crate::rules::{ColumnType, Kind, RuleSet};
 use crate::standing::{self, CrossDuplicate, UnitStanding};
 use crate::workbook::excel_text;
@@ -620,41 +620,45 @@ fn write_status(
         let r = 1 + k as u32;
         ws.write_string(r, 0, &s.unit.code)?;
         ws.write_string(r, 1, &s.unit.name)?;
-        match &s.latest {
+        // The row shows the counting submission (its rows are the unit's here),
+        // else the latest; a file rejected after the counting one is said in
+        // the note, never instead of it.
+        match s.shown() {
             None => {
                 ws.write_string_with_format(r, 2, "未报送", &st.missing)?;
                 ws.write_string(r, 8, format!("{period} 期尚未收到报送"))?;
             }
-            Some(latest) => {
-                let accepted = latest.outcome == Some(Outcome::Accepted);
-                let word = if accepted { "已通过" } else { "已退回" };
+            Some(shown) => {
+                let accepted = s.counting.is_some();
                 ws.write_string_with_format(
                     r,
                     2,
-                    word,
+                    s.status_zh(),
                     if accepted { &st.accepted } else { &st.rejected },
                 )?;
-                ws.write_string(r, 3, &latest.original_name)?;
-                ws.write_string(r, 4, crate::text::local_time(&latest.received_at))?;
-                ws.write_number(r, 5, latest.rows as f64)?;
-                ws.write_number(r, 6, latest.errors as f64)?;
-                ws.write_number(r, 7, latest.warnings as f64)?;
-                let note = if accepted {
-                    String::new()
-                } else {
-                    let why = latest
-                        .reason
+                ws.write_string(r, 3, &shown.original_name)?;
+                ws.write_string(r, 4, crate::text::local_time(&shown.received_at))?;
+                ws.write_number(r, 5, shown.rows as f64)?;
+                ws.write_number(r, 6, shown.errors as f64)?;
+                ws.write_number(r, 7, shown.warnings as f64)?;
+                let why = |sub: &crate::journal::Submission| {
+                    sub.reason
                         .clone()
-                        .unwrap_or_else(|| format!("有 {} 处错误，已退回乡镇更正", latest.errors));
-                    match &s.counting {
-                        Some(prev) => format!(
-                            "{why}；汇总中仍沿用 {} 收到并已通过的文件「{}」（{} 行）",
-                            crate::text::local_time(&prev.received_at),
-                            prev.original_name,
-                            prev.rows
-                        ),
-                        None => format!("{why}；本期尚无已通过的文件，汇总中没有该单位的数据"),
-                    }
+                        .unwrap_or_else(|| format!("有 {} 处错误，已退回乡镇更正", sub.errors))
+                };
+                let note = match (accepted, s.later_rejected()) {
+                    (true, Some(later)) => format!(
+                        "较晚收到的文件「{}」（{}）已退回：{}；汇总中仍沿用本行已通过的文件（{} 行）",
+                        later.original_name,
+                        crate::text::local_time(&later.received_at),
+                        why(later),
+                        shown.rows
+                    ),
+                    (true, None) => String::new(),
+                    (false, _) => format!(
+                        "{}；本期尚无已通过的文件，汇总中没有该单位的数据",
+                        why(shown)
+                    ),
                 };
                 ws.write_string_with_format(r, 8, &note, &st.wrap)?;
             }

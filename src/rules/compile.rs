@@ -437,6 +437,16 @@ pub(super) fn compile_kind(
                     },
                 })
             })();
+            if let Some(n) = &native {
+                for problem in enum_literal_problems(n, &columns) {
+                    lint.at(
+                        path,
+                        src,
+                        Some(r.assert.span()),
+                        format!("规则 {id}：{problem}"),
+                    );
+                }
+            }
             row_rules.push(RowRule {
                 id,
                 when,
@@ -1161,6 +1171,116 @@ pub(super) fn meta(
             }),
         message,
     })
+}
+
+/// The expressions directly under `e`.
+fn children(e: &native::Expr) -> Vec<&native::Expr> {
+    use native::Expr as X;
+    match e {
+        X::Const(_) | X::Col(_) | X::Global(_) | X::ColCmp(..) | X::ColIn(..) => Vec::new(),
+        X::Not(a) | X::Neg(a) => vec![a],
+        X::And(a, b)
+        | X::Or(a, b)
+        | X::Cmp(_, a, b)
+        | X::Arith(_, a, b)
+        | X::In(a, b)
+        | X::Index(a, b) => {
+            vec![a, b]
+        }
+        X::Cond(a, b, c) => vec![a, b, c],
+        X::List(v) | X::Call(_, v, _) => v.iter().collect(),
+    }
+}
+
+/// The values of enum column `col` that `when` lets through, when it says
+/// (`level in ['一级', '二级']`, `level == '三级'`, joined by `&&` and `||`).
+fn let_through(e: &native::Expr, col: usize) -> Option<std::collections::BTreeSet<String>> {
+    use native::{Cmp, Const, Expr as X};
+    let text = |c: &Const| match c {
+        Const::Str(s) => Some(s.to_string()),
+        _ => None,
+    };
+    match e {
+        X::ColIn(c, vs) if *c == col => vs.iter().map(text).collect(),
+        X::ColCmp(Cmp::Eq, c, v) if *c == col => text(v).map(|s| std::iter::once(s).collect()),
+        X::And(a, b) => match (let_through(a, col), let_through(b, col)) {
+            (Some(x), Some(y)) => Some(x.intersection(&y).cloned().collect()),
+            (x, y) => x.or(y),
+        },
+        X::Or(a, b) => {
+            let (x, y) = (let_through(a, col)?, let_through(b, col)?);
+            Some(x.union(&y).cloned().collect())
+        }
+        _ => None,
+    }
+}
+
+/// What `check-rules` says of a rule's literals: a text an enum column is
+/// compared with must be one of its values or aliases (a misspelt value never
+/// matches, and the rule quietly never fires), and a standards table a rule
+/// looks up by an enum column must have every value the rule's `when` lets
+/// through (else the township gets a row the county's rules cannot check).
+fn enum_literal_problems(n: &NativeRule, columns: &[Column]) -> Vec<String> {
+    use native::{Cmp, Const, Expr as X};
+    let mut out = Vec::new();
+    let enum_col = |i: usize| columns.get(i).filter(|c| c.ty == ColumnType::Enum);
+    // `''` is a blank cell, always a value a column may have.
+    let known = |c: &Column, s: &str| {
+        s.is_empty()
+            || c.values.iter().any(|v| v == s)
+            || c.value_aliases
+                .contains_key(&crate::workbook::value::header_key(s))
+    };
+    let exprs: Vec<&native::Expr> = n
+        .when
+        .iter()
+        .chain(std::iter::once(&n.assert))
+        .chain(n.expected.iter())
+        .collect();
+    let mut stack = exprs.clone();
+    while let Some(e) = stack.pop() {
+        let literals: Vec<(usize, &Const)> = match e {
+            X::ColCmp(Cmp::Eq | Cmp::Ne, c, v) => vec![(*c, v)],
+            X::ColIn(c, vs) => vs.iter().map(|v| (*c, v)).collect(),
+            _ => Vec::new(),
+        };
+        for (c, v) in literals {
+            if let (Some(col), Const::Str(s)) = (enum_col(c), v) {
+                if !known(col, s) {
+                    out.push(format!(
+                        "「{}」的取值中没有「{s}」（可选：{}），这一比较永远不成立",
+                        col.header,
+                        col.values.join("、")
+                    ));
+                }
+            }
+        }
+        if let X::Index(table, key) = e {
+            if let (X::Const(Const::Map(m)), X::Col(c)) = (table.as_ref(), key.as_ref()) {
+                if let Some(col) = enum_col(*c) {
+                    let through = n.when.as_ref().and_then(|w| let_through(w, *c));
+                    let values: Vec<String> = match through {
+                        Some(set) => set.into_iter().collect(),
+                        None => col.values.clone(),
+                    };
+                    let missing: Vec<&String> =
+                        values.iter().filter(|v| !m.contains_key(*v)).collect();
+                    if !missing.is_empty() {
+                        let missing: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+                        out.push(format!(
+                            "按「{}」查 standards 时，{} 没有对应的标准（请在 county.toml 的 [standards] 中补上，或在 when 中排除）",
+                            col.header,
+                            missing.join("、")
+                        ));
+                    }
+                }
+            }
+        }
+        stack.extend(children(e));
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]

@@ -147,18 +147,21 @@ pub(super) fn index(
                             tr class=(class) data-unit=(u.unit.name) {
                                 td { (u.unit.name) }
                                 td.status { (status) @if late { "（逾期）" } }
-                                @if let Some(s) = &u.latest {
+                                @if let Some(s) = u.shown() {
                                     td { a href={ "/submission/" (s.id) } { (s.original_name) } }
                                     td { (local_time(&s.received_at)) }
                                     td.num { (s.rows) } td.num { (s.errors) } td.num { (s.warnings) }
+                                    td { (if u.counting.is_some() { "本报送" } else { "无" }) }
                                     td {
-                                        @match u.counting.as_ref() {
-                                            Some(c) if c.id == s.id => "本报送",
-                                            Some(c) => a href={ "/submission/" (c.id) } { "第 " (c.id) " 号（较早通过）" },
-                                            None => "无",
+                                        @if let Some(l) = u.later_rejected() {
+                                            span.later {
+                                                "较晚收到的 " a href={ "/submission/" (l.id) } { "「" (l.original_name) "」" }
+                                                " 已退回："
+                                                @if let Some(reason) = &l.reason { (mask_personal(reason)) }
+                                                @else { "有 " (l.errors) " 处错误" }
+                                                "；汇总仍用本报送 "
+                                            }
                                         }
-                                    }
-                                    td {
                                         @if let Some(reason) = &s.reason { (mask_personal(reason)) " " }
                                         @else if s.outcome == Some(crate::journal::Outcome::Rejected) {
                                             "有 " (s.errors) " 处错误，已退回乡镇更正 "
