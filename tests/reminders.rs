@@ -39,6 +39,8 @@ fn units_without_an_accepted_ledger_are_reminded_on_the_days_and_once() {
         .filter(|(_, s, _)| s.contains("两项补贴发放台账"))
         .count();
     assert_eq!((register_told.len(), payments_told), (12, 13), "{first:#?}");
+    // One mail per unit, covering every kind it has not got accepted.
+    assert_eq!(first.len(), 13, "{first:#?}");
     assert!(!register_told.contains(&"cl-liuhe@anhe.example.gov.cn"));
     let (_, subject, body) = first
         .iter()
@@ -46,7 +48,23 @@ fn units_without_an_accepted_ledger_are_reminded_on_the_days_and_once() {
         .unwrap();
     assert_eq!(
         subject,
-        "【安和县残联】催报：石桥镇 2026-11 残疾人信息登记簿 请于 2026-12-05 前报送（还剩 3 天）"
+        "【安和县残联】催报：石桥镇 2026-11 残疾人信息登记簿、两项补贴发放台账 请于 2026-12-05 前报送（还剩 3 天）"
+    );
+    assert!(
+        body.contains("2026-11《残疾人信息登记簿》《两项补贴发放台账》的报送截止日为 2026-12-05")
+            && body.contains("《两项补贴发放台账》：你单位尚未报送。"),
+        "{body}"
+    );
+    // Named for a clerk, as every other notice.
+    let names: Vec<String> = std::fs::read_dir(site.outbox().join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("石桥镇_2026-11_催报_") && n.ends_with(".eml")),
+        "{names:?}"
     );
     assert!(body.contains("未通过校验，以下 1 处错误尚未更正"), "{body}");
     assert!(
@@ -63,10 +81,10 @@ fn units_without_an_accepted_ledger_are_reminded_on_the_days_and_once() {
     assert!(plain.contains("你单位尚未报送。"), "{plain}");
     // The same day again, in a new process: nothing more.
     site.run_once_at("2026-12-02T15:00:00+08:00");
-    assert_eq!(reminders(&site).len(), 25);
+    assert_eq!(reminders(&site).len(), 13);
     // Not a reminder day.
     site.run_once_at("2026-12-03T09:00:00+08:00");
-    assert_eq!(reminders(&site).len(), 25);
+    assert_eq!(reminders(&site).len(), 13);
     // 清泉镇 sends its register; 1 day before, it is not reminded of it again.
     site.drop_in(
         &register(&rules, "清泉镇", 10, 3),
@@ -78,7 +96,15 @@ fn units_without_an_accepted_ledger_are_reminded_on_the_days_and_once() {
         .into_iter()
         .filter(|(_, s, _)| s.contains("还剩 1 天"))
         .collect();
-    assert_eq!(second.len(), 11 + 13, "{second:#?}");
+    assert_eq!(second.len(), 13, "{second:#?}");
+    assert_eq!(
+        second
+            .iter()
+            .filter(|(_, s, _)| s.contains("登记簿"))
+            .count(),
+        11,
+        "{second:#?}"
+    );
     assert!(!second
         .iter()
         .any(|(to, s, _)| to == "cl-qingquan@anhe.example.gov.cn" && s.contains("登记簿")));

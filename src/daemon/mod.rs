@@ -508,8 +508,16 @@ impl Daemon {
         let mut keys = Vec::new();
         let mut mails = Vec::new();
         let mut missing = Vec::new();
-        for kind in &self.rules.kinds {
-            let st = crate::standing::of(&self.rules, &self.journal, &kind.id, &period)?;
+        // Per unit, every kind it is to be reminded of today: one mail each.
+        let mut due: Vec<UnitDue<'_>> = Vec::new();
+        let mut standings = Vec::new();
+        for kind in self.rules.kinds_referenced_first() {
+            standings.push((
+                kind,
+                crate::standing::of(&self.rules, &self.journal, &kind.id, &period)?,
+            ));
+        }
+        for (kind, st) in &standings {
             for u in st.units.iter().filter(|u| u.counting.is_none()) {
                 let rejected = u
                     .latest
@@ -530,27 +538,39 @@ impl Daemon {
                 {
                     continue;
                 }
-                let findings = match rejected {
-                    Some(s) => self.journal.findings(s.id)?,
-                    None => Vec::new(),
-                };
-                let mail = crate::notice::for_reminder(
-                    &self.rules,
-                    u.unit,
-                    &kind.name,
-                    &period,
-                    &deadline_text,
-                    days_left,
-                    rejected.map(|s| (s, findings.as_slice())),
-                );
                 keys.push((
                     kind.id.clone(),
                     period.clone(),
                     u.unit.name.clone(),
                     day.clone(),
                 ));
-                mails.extend(mail);
+                match due.iter_mut().find(|(unit, _)| unit.name == u.unit.name) {
+                    Some((_, kinds)) => kinds.push((kind.name.as_str(), rejected.cloned())),
+                    None => due.push((u.unit, vec![(kind.name.as_str(), rejected.cloned())])),
+                }
             }
+        }
+        for (unit, kinds) in &due {
+            let mut findings = Vec::new();
+            for (_, rejected) in kinds {
+                findings.push(match rejected {
+                    Some(s) => self.journal.findings(s.id)?,
+                    None => Vec::new(),
+                });
+            }
+            let items: Vec<crate::notice::Due<'_>> = kinds
+                .iter()
+                .zip(&findings)
+                .map(|((name, rejected), f)| (*name, rejected.as_ref().map(|s| (s, f.as_slice()))))
+                .collect();
+            mails.extend(crate::notice::for_reminder(
+                &self.rules,
+                unit,
+                &items,
+                &period,
+                &deadline_text,
+                days_left,
+            ));
         }
         if overdue && !missing.is_empty() && !self.journal.reminded("*", &period, "*", &day)? {
             mails.extend(crate::notice::for_overdue(
@@ -754,7 +774,11 @@ impl Daemon {
             }
             self.rebuild_stale()?;
             self.maybe_digest()?;
-            self.maybe_remind()?;
+            // Reminders wait until the inbox is worked off: a unit whose file is
+            // already here (waiting at start-up, still settling) is not reminded.
+            if ready.is_empty() && !self.inbox.settling() {
+                self.maybe_remind()?;
+            }
             // Sleep until the next settling file is due, or the next rescan; a
             // file event wakes us earlier.
             let wait = if ready.is_empty() {
@@ -785,6 +809,13 @@ impl Daemon {
         Ok(())
     }
 }
+
+/// A unit to remind, with each kind it is reminded of and that kind's latest
+/// rejected file (None: nothing sent).
+type UnitDue<'r> = (
+    &'r crate::rules::Unit,
+    Vec<(&'r str, Option<crate::journal::Submission>)>,
+);
 
 /// Whether a file event can change what the loop must do: a file created,
 /// written, renamed or removed (or an event the platform cannot say more of).

@@ -20,6 +20,9 @@ pub struct Mail {
     pub subject: String,
     /// The whole RFC 5322 message.
     pub bytes: Vec<u8>,
+    /// What its `.eml` file is named for when it is about no submission (a
+    /// reminder: `石桥镇_2026-11`).
+    pub name_hint: Option<String>,
 }
 
 /// A queued message.
@@ -34,6 +37,8 @@ pub struct Queued {
     pub state: String,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// See [`Mail::name_hint`].
+    pub name_hint: Option<String>,
 }
 
 /// A message as the mail page lists it (no bytes).
@@ -75,8 +80,8 @@ pub(super) fn enqueue(
     mails: &[Mail],
 ) -> rusqlite::Result<()> {
     let mut st = conn.prepare(
-        "INSERT INTO mail (created_at, purpose, submission_id, recipients, subject, message, state, next_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7)",
+        "INSERT INTO mail (created_at, purpose, submission_id, recipients, subject, message, state, next_at, name_hint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8)",
     )?;
     for m in mails {
         let to = serde_json::to_string(&m.to).unwrap_or_else(|_| "[]".into());
@@ -87,7 +92,8 @@ pub(super) fn enqueue(
             to,
             m.subject,
             m.bytes,
-            unix_now()
+            unix_now(),
+            m.name_hint
         ])?;
     }
     Ok(())
@@ -105,11 +111,12 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Queued> {
         state: r.get(6)?,
         attempts: r.get(7)?,
         last_error: r.get(8)?,
+        name_hint: r.get(9)?,
     })
 }
 
 const COLS: &str =
-    "id, purpose, submission_id, recipients, subject, message, state, attempts, last_error";
+    "id, purpose, submission_id, recipients, subject, message, state, attempts, last_error, name_hint";
 
 impl Journal {
     /// Queues messages outside any other change (a digest, a resend by staff).
@@ -265,6 +272,7 @@ mod tests {
             to: vec![to.into()],
             subject: "s".into(),
             bytes: b"x".to_vec(),
+            name_hint: None,
         }
     }
 

@@ -322,6 +322,9 @@ impl Journal {
                 detail TEXT
             );",
         )?;
+        tx.execute_batch(mail::SCHEMA)?;
+        tx.execute_batch(outputs::SCHEMA)?;
+        tx.execute_batch(access::SCHEMA)?;
         // Journals from before a column existed get it.
         for (table, column, decl) in [
             ("submissions", "attempts", "INTEGER NOT NULL DEFAULT 0"),
@@ -329,6 +332,7 @@ impl Journal {
             ("findings", "person", "TEXT"),
             ("submissions", "checked_against", "TEXT"),
             ("submissions", "recheck_because", "INTEGER"),
+            ("mail", "name_hint", "TEXT"),
         ] {
             let has: bool = tx
                 .prepare(&format!(
@@ -339,9 +343,6 @@ impl Journal {
                 tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
             }
         }
-        tx.execute_batch(mail::SCHEMA)?;
-        tx.execute_batch(outputs::SCHEMA)?;
-        tx.execute_batch(access::SCHEMA)?;
         tx.commit()?;
         Ok(Journal { conn })
     }

@@ -207,6 +207,7 @@ pub fn compose(
         to: to.to_vec(),
         subject,
         bytes: msg.formatted(),
+        name_hint: None,
     })
 }
 

@@ -508,6 +508,8 @@ pub fn purpose_zh(purpose: &str) -> &str {
         "state_disk" => "状态目录",
         "rules_refused" => "规则有误",
         "rules_failed" => "规则无法使用",
+        "reminder" => "催报",
+        "overdue" => "逾期未报",
         other => other,
     }
 }
@@ -520,9 +522,13 @@ fn eml_name(journal: &Journal, m: &Queued) -> String {
         .submission_id
         .and_then(|id| journal.get(id).ok().flatten());
     let mut parts: Vec<String> = Vec::new();
-    if let Some(s) = &sub {
-        parts.extend(s.unit.clone());
-        parts.extend(s.period.clone());
+    match (&sub, &m.name_hint) {
+        (Some(s), _) => {
+            parts.extend(s.unit.clone());
+            parts.extend(s.period.clone());
+        }
+        (None, Some(hint)) => parts.push(hint.clone()),
+        (None, None) => {}
     }
     parts.push(what.to_string());
     parts.push(m.id.to_string());
@@ -649,53 +655,88 @@ pub fn worker(
     }
 }
 
-/// 催报: a unit without an accepted ledger of `kind_name` for `period`. `rejected`
-/// is its latest (rejected) submission with its findings, which the notice lists
-/// as what is still wrong.
+/// One kind a unit is reminded of: its name, and its latest rejected file with
+/// the findings still to correct (None: nothing sent yet).
+pub type Due<'a> = (
+    &'a str,
+    Option<(&'a Submission, &'a [crate::validate::Finding])>,
+);
+
+/// To a unit, on a reminder day: one mail for every kind it has not yet got
+/// accepted (催报), each kind's state and, for a rejected file, what is still
+/// wrong. `{kind}` is the kinds' names joined by 、, `{kinds}` each in 《》.
 pub fn for_reminder(
     rules: &RuleSet,
     unit: &crate::rules::Unit,
-    kind_name: &str,
+    due: &[Due<'_>],
     period: &str,
     deadline: &str,
     days_left: i64,
-    rejected: Option<(&Submission, &[crate::validate::Finding])>,
 ) -> Option<Mail> {
     let mut v: compose::Vars = HashMap::new();
+    let names: Vec<&str> = due.iter().map(|(k, _)| *k).collect();
     v.insert("unit", unit.name.clone());
-    v.insert("kind", kind_name.to_string());
+    v.insert("kind", names.join("、"));
+    v.insert(
+        "kinds",
+        names.iter().map(|k| format!("《{k}》")).collect::<String>(),
+    );
     v.insert("period", period.to_string());
     v.insert("deadline", deadline.to_string());
     v.insert("days_left", days_left.to_string());
-    match rejected {
-        Some((sub, findings)) => {
-            v.insert(
-                "status",
-                format!(
-                    "你单位 {} 报送的「{}」未通过校验，以下 {} 处错误尚未更正：",
+    let several = due.len() > 1;
+    let mut status = Vec::new();
+    let (mut text, mut html) = (String::new(), String::new());
+    for (kind, rejected) in due {
+        let head = if several {
+            format!("《{kind}》：")
+        } else {
+            String::new()
+        };
+        match rejected {
+            Some((sub, findings)) => {
+                status.push(format!(
+                    "{head}你单位 {} 报送的「{}」未通过校验，以下 {} 处错误尚未更正{}",
                     crate::text::local_time(&sub.received_at),
                     crate::fsutil::printable(&sub.original_name),
-                    sub.errors
-                ),
-            );
-            let (text, html) = compose::items(rules, findings, findings.len(), false);
-            v.insert("problems_text", text);
-            v.insert("problems_html", html);
-        }
-        None => {
-            v.insert("status", "你单位尚未报送。".to_string());
-            v.insert("problems_text", String::new());
-            v.insert("problems_html", String::new());
+                    sub.errors,
+                    if several { "" } else { "：" }
+                ));
+                let (t, h) = compose::items(rules, findings, findings.len(), false);
+                if several {
+                    text.push_str(&format!("《{kind}》\n"));
+                    html.push_str(&format!(
+                        "<tr><td colspan=\"9\"><b>《{}》</b></td></tr>\n",
+                        crate::text::escape_html(kind)
+                    ));
+                }
+                text.push_str(&t);
+                text.push('\n');
+                html.push_str(&h);
+            }
+            None => status.push(format!("{head}你单位尚未报送。")),
         }
     }
-    composed(
+    v.insert(
+        "status",
+        if several {
+            format!("\n{}", status.join("\n"))
+        } else {
+            status.concat()
+        },
+    );
+    v.insert("problems_text", text.trim_end().to_string());
+    v.insert("problems_html", html);
+    let mut mail = composed(
         rules,
         "reminder",
         &rules.notices.reminder,
         std::slice::from_ref(&unit.email),
         &v,
         None,
-    )
+    )?;
+    mail.name_hint = Some(format!("{}_{period}", unit.name));
+    Some(mail)
 }
 
 /// To the county admin, the day after the deadline: (unit, kind name, status) of

@@ -38,6 +38,7 @@ pub const NOTICE_PLACEHOLDERS: &[&str] = &[
     "unit",
     "period",
     "kind",
+    "kinds",
     "file",
     "received_at",
     "rows",

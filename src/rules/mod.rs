@@ -724,6 +724,14 @@ impl RuleSet {
             .is_some_and(|k| !k.references.is_empty())
     }
 
+    /// The kinds as clerks read them: those others are checked against (the
+    /// register) first, otherwise in the rules folder's order.
+    pub fn kinds_referenced_first(&self) -> Vec<&Kind> {
+        let mut order: Vec<&Kind> = self.kinds.iter().collect();
+        order.sort_by_key(|k| !k.references.is_empty());
+        order
+    }
+
     /// A kind by id.
     pub fn kind(&self, id: &str) -> Option<&Kind> {
         self.kinds.iter().find(|k| k.id == id)

@@ -99,10 +99,7 @@ pub(super) fn index(
         .and_then(|d| standing::deadline(&chosen, d.day));
     let days_left = deadline.map(|d| (d - today).num_days());
     let mut kinds = Vec::new();
-    // Ledgers others are checked against (the register) first.
-    let mut order: Vec<&crate::rules::Kind> = rules.kinds.iter().collect();
-    order.sort_by_key(|k| !k.references.is_empty());
-    for k in order {
+    for k in rules.kinds_referenced_first() {
         kinds.push((k, standing::of(rules, journal, &k.id, &chosen)?));
     }
     let body = html! {
