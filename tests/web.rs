@@ -928,3 +928,88 @@ fn a_stray_file_after_an_accepted_one_keeps_the_unit_accepted_with_the_attempt_s
     assert_eq!(s, "已通过");
     stop(daemon);
 }
+
+/// One person across two months: found by name and by ID number (its first
+/// digits), every row linked to its submission, the ID masked, the search in
+/// the access log without what was searched for.
+#[test]
+fn a_person_is_found_across_two_months() {
+    let site = Site::new();
+    let rules = rules();
+    let port = free_port();
+    let daemon = watch_with_page(&site, port);
+    let oct = register(&rules, "柳河镇", 10, 11);
+    // November's file: the same persons, one phone number changed (other bytes).
+    let mut nov = oct.clone();
+    nov.set(0, "phone", Val::text("13912345678"));
+    let Some(Val::Text(id)) = oct.rows[3].get("id_number").cloned() else {
+        panic!("a sample ID is text");
+    };
+    let Some(Val::Text(name)) = oct.rows[3].get("name").cloned() else {
+        panic!("a name");
+    };
+    site.drop_in(&oct, "柳河镇_残疾人信息登记簿_2026-10.xlsx");
+    site.drop_in(&nov, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    let cookie = session(&site, port);
+    wait_for("both accepted", Duration::from_secs(60), || {
+        let (_, _, body) = http(port, "GET", "/api/status", &cookie, "");
+        String::from_utf8_lossy(&body).matches("\"已通过\"").count() >= 2
+    });
+    let (_, _, form) = http(port, "GET", "/search", &cookie, "");
+    let form = String::from_utf8_lossy(&form).to_string();
+    let csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_string();
+    let search = |q: &str| {
+        let enc: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (code, _, body) = http(
+            port,
+            "POST",
+            "/search",
+            &format!("Content-Type: application/x-www-form-urlencoded\r\n{cookie}"),
+            &format!("csrf={csrf}&q={enc}"),
+        );
+        assert_eq!(code, 200);
+        let page = String::from_utf8_lossy(&body).to_string();
+        let table = page
+            .split("id=\"persons\"")
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
+        (page, table)
+    };
+    for q in [name.as_str(), &id[..10], id.as_str()] {
+        let (page, table) = search(q);
+        assert!(
+            table.contains("2026-10") && table.contains("2026-11"),
+            "{q}: {page}"
+        );
+        assert!(
+            table.contains(&name) && table.contains("柳河镇"),
+            "{q}: {page}"
+        );
+        assert!(
+            table.contains("/submission/1\"") && table.contains("/submission/2\""),
+            "{q}: {page}"
+        );
+        assert!(!page.contains(&id), "the full ID is never shown: {page}");
+        assert!(
+            table.contains(&format!("{}********{}", &id[..6], &id[14..])),
+            "{page}"
+        );
+    }
+    let (_, _, access) = http(port, "GET", "/access", &cookie, "");
+    let access = String::from_utf8_lossy(&access);
+    assert!(
+        access.contains("查找人员") && access.contains("按身份证号") && access.contains("按姓名"),
+        "{access}"
+    );
+    assert!(
+        !access.contains(&id[..10]) && !access.contains(&name),
+        "{access}"
+    );
+    stop(daemon);
+}

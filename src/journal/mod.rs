@@ -253,6 +253,15 @@ pub struct OutcomeRecord<'a> {
     pub rules_version: Option<&'a str>,
 }
 
+/// An accepted row found by [`Journal::person_rows`]: its submission, its sheet
+/// row, its values as journaled (JSON by column key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonRow {
+    pub submission_id: i64,
+    pub row: u32,
+    pub data: String,
+}
+
 /// The journal.
 pub struct Journal {
     conn: Connection,
@@ -811,6 +820,39 @@ impl Journal {
 
     /// Streams the stored rows of a submission in sheet order, one at a time, so a
     /// rebuild never holds a whole ledger in memory: `f(Excel row, the row's JSON)`.
+    /// Accepted rows of a person across units, kinds and periods: by ID number
+    /// (a prefix of the person key: 身份证号, or `身份证号|…` for payments) or by
+    /// 姓名. Newest submission first, at most `limit`.
+    pub fn person_rows(&self, query: &str, limit: usize) -> Result<Vec<PersonRow>> {
+        let q = query.trim();
+        let by_id = q.len() >= 6
+            && q.chars()
+                .all(|c| c.is_ascii_digit() || c == 'X' || c == 'x');
+        let sql = if by_id {
+            "SELECT r.submission_id, r.row, r.data FROM records r
+             WHERE r.person >= ?1 AND r.person < ?1 || '~'
+             ORDER BY r.submission_id DESC, r.row LIMIT ?2"
+        } else {
+            "SELECT r.submission_id, r.row, r.data FROM records r
+             WHERE json_extract(r.data, '$.name') = ?1
+             ORDER BY r.submission_id DESC, r.row LIMIT ?2"
+        };
+        let key = if by_id {
+            q.to_ascii_uppercase()
+        } else {
+            q.to_string()
+        };
+        let mut st = self.conn.prepare(sql)?;
+        let rows = st.query_map(params![key, limit as i64], |r| {
+            Ok(PersonRow {
+                submission_id: r.get(0)?,
+                row: r.get(1)?,
+                data: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     pub fn for_each_record<E: From<JournalError>>(
         &self,
         id: i64,

@@ -275,6 +275,7 @@ pub(crate) fn action_zh(action: &str) -> &str {
         "download_workbook" => "下载全县汇总表",
         "reveal" => "查看完整号码",
         "resend" => "重新发送邮件",
+        "search" => "查找人员",
         other => other,
     }
 }
@@ -525,6 +526,49 @@ impl App {
                     format!("tz_session=; Max-Age=0; {}", App::cookie_flags(req)),
                 ));
                 Ok(r)
+            }
+            // A search is a POST: an ID number typed in never lands in the
+            // address bar, the browser's history or a proxy's log.
+            (Method::Get | Method::Post, ["search"]) => {
+                let q = match method {
+                    Method::Post => {
+                        let mut form = parse_form(&req.body);
+                        if form.remove("csrf") != Some(csrf.clone()) {
+                            return Ok(expired_form());
+                        }
+                        form.remove("q")
+                    }
+                    _ => None,
+                }
+                .map(|q| q.trim().chars().take(40).collect::<String>())
+                .filter(|q| !q.is_empty());
+                let mark = self.journal.change_mark().map_err(journal_err)?;
+                self.refresh_rules();
+                let Some(rules) = self.rules.as_ref() else {
+                    return Ok(Reply::text(503, "规则目录无法载入，请查看日志"));
+                };
+                let rows = match &q {
+                    Some(q) => self.journal.person_rows(q, 500).map_err(journal_err)?,
+                    None => Vec::new(),
+                };
+                let page = pages::search(rules, &self.journal, q.as_deref(), &rows, &mark, &csrf)
+                    .map_err(journal_err)?;
+                if let Some(q) = &q {
+                    // Never the query itself: it may be an ID number.
+                    let by = if q.chars().any(|c| c.is_ascii_digit()) {
+                        "按身份证号"
+                    } else {
+                        "按姓名"
+                    };
+                    self.log(
+                        req,
+                        &who,
+                        "search",
+                        None,
+                        &format!("{by}，{} 条", rows.len()),
+                    );
+                }
+                Ok(Reply::html(page))
             }
             (Method::Get, ["access"]) => {
                 let day = query_param(&req.query, "date").filter(|d| is_day(d));

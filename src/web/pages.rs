@@ -26,6 +26,7 @@ fn page(title: &str, mark: &str, csrf: Option<&str>, body: Markup) -> String {
                     a href="/quarantine" { "隔离文件" }
                     a href="/mail" { "邮件" }
                     @if let Some(csrf) = csrf {
+                        a href="/search" { "查找人员" }
                         a href="/access" { "访问记录" }
                         form.logout method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -337,6 +338,84 @@ pub(super) fn reveal(
         Some(csrf),
         body,
     )))
+}
+
+/// `/search`: one person across units, kinds and periods — where registered,
+/// what was paid, when — from the accepted rows, with links to the submissions;
+/// ID and card numbers masked.
+pub(super) fn search(
+    rules: &RuleSet,
+    journal: &Journal,
+    q: Option<&str>,
+    rows: &[crate::journal::PersonRow],
+    mark: &str,
+    csrf: &str,
+) -> Result<String> {
+    let mut subs = std::collections::HashMap::new();
+    for r in rows {
+        if let std::collections::hash_map::Entry::Vacant(e) = subs.entry(r.submission_id) {
+            e.insert(journal.get(r.submission_id)?);
+        }
+    }
+    // A row's values as `列名：值` in the kind's column order (masked).
+    let said = |kind: Option<&crate::rules::Kind>, data: &str| -> String {
+        let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(data)
+        else {
+            return String::new();
+        };
+        let Some(kind) = kind else {
+            return String::new();
+        };
+        kind.columns
+            .iter()
+            .filter(|c| c.key != "seq")
+            .filter_map(|c| {
+                let v = m.get(&c.key)?;
+                let text = match v {
+                    serde_json::Value::String(s) if !s.is_empty() => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                Some(format!("{}：{}", c.header, mask_personal(&text)))
+            })
+            .collect::<Vec<_>>()
+            .join("；")
+    };
+    let body = html! {
+        h1 { "查找人员" }
+        form.period method="post" action="/search" {
+            input type="hidden" name="csrf" value=(csrf);
+            // A name stays in the box; an ID number is not shown again.
+            @let again = q.filter(|q| matches!(mask_personal(q), std::borrow::Cow::Borrowed(_)) && !q.chars().any(|c| c.is_ascii_digit()));
+            label { "姓名或身份证号 " input type="search" name="q" value=(again.unwrap_or("")) autofocus; }
+            " " button type="submit" { "查找" }
+        }
+        p { "在各乡镇已通过的台账中查找（登记簿、发放台账，所有期间）。身份证号可只输前几位。" }
+        @if let Some(q) = q {
+            @if rows.is_empty() { p { "没有找到「" (mask_personal(q)) "」。" } }
+            @else {
+                p { "找到 " (rows.len()) " 行：" }
+                table.sortable id="persons" {
+                    thead { tr { th { "期间" } th { "单位" } th { "台账" } th { "报送" } th { "行" } th { "内容" } } }
+                    tbody {
+                        @for r in rows {
+                            @let sub = subs.get(&r.submission_id).cloned().flatten();
+                            @let kind = sub.as_ref().and_then(|s| s.kind_id.as_deref()).and_then(|k| rules.kind(k));
+                            tr {
+                                td { (sub.as_ref().and_then(|s| s.period.clone()).unwrap_or_default()) }
+                                td { (sub.as_ref().and_then(|s| s.unit.clone()).unwrap_or_default()) }
+                                td { (kind.map(|k| k.name.as_str()).unwrap_or("")) }
+                                td { a href={ "/submission/" (r.submission_id) } { "第 " (r.submission_id) " 号" } }
+                                td.num { (r.row) }
+                                td { (said(kind, &r.data)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("查找人员", mark, Some(csrf), body))
 }
 
 /// `/access`: who looked at what, newest first, by day and submission.
