@@ -1013,3 +1013,73 @@ fn a_person_is_found_across_two_months() {
     );
     stop(daemon);
 }
+
+/// A file whose sender cannot be told is quarantined with a suggested unit (its
+/// rows' 所属村 belong to one township), and county staff assign it from the
+/// page: it is then processed as that unit's, and the action is logged.
+#[test]
+fn a_quarantined_file_is_suggested_a_unit_and_assigned_to_it_from_the_page() {
+    let site = Site::new();
+    let rules = rules();
+    let port = free_port();
+    let daemon = watch_with_page(&site, port);
+    let mut anon = register(&rules, "高庙乡", 8, 4);
+    anon.title = false;
+    site.drop_in(&anon, "登记簿_2026-11.xlsx");
+    wait_for("quarantined", Duration::from_secs(60), || {
+        site.status()["quarantined"]
+            .as_array()
+            .is_some_and(|q| !q.is_empty())
+    });
+    let cookie = session(&site, port);
+    let (_, _, page) = http(port, "GET", "/quarantine", &cookie, "");
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert!(page.contains("可能是高庙乡的文件"), "{page}");
+    assert!(
+        page.contains("<option value=\"高庙乡\" selected>"),
+        "{page}"
+    );
+    let action = page
+        .split("action=\"/quarantine/")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_string();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .to_string();
+    let unit: String = "高庙乡".bytes().map(|b| format!("%{b:02X}")).collect();
+    let form = format!("Content-Type: application/x-www-form-urlencoded\r\n{cookie}");
+    // Without the page's token, nothing happens.
+    let (code, _, _) = http(
+        port,
+        "POST",
+        &format!("/quarantine/{action}"),
+        &form,
+        &format!("unit={unit}"),
+    );
+    assert_eq!(code, 403);
+    let (code, head, _) = http(
+        port,
+        "POST",
+        &format!("/quarantine/{action}"),
+        &form,
+        &format!("csrf={csrf}&unit={unit}"),
+    );
+    assert_eq!(code, 303, "{head}");
+    assert!(
+        head.contains("Location: /quarantine?done=assigned"),
+        "{head}"
+    );
+    wait_for("processed as 高庙乡's", Duration::from_secs(60), || {
+        status_of(&site, "高庙乡").is_some_and(|(_, s)| s == "已通过")
+    });
+    let st = site.status();
+    assert!(st["quarantined"].as_array().unwrap().is_empty(), "{st:#}");
+    let (_, _, access) = http(port, "GET", "/access", &cookie, "");
+    assert!(String::from_utf8_lossy(&access).contains("指定为高庙乡"));
+    stop(daemon);
+}

@@ -694,6 +694,7 @@ impl Daemon {
                     password,
                     state: self.cfg.state.clone(),
                     outbox: self.cfg.outbox.clone(),
+                    inbox: self.cfg.inbox.clone(),
                     rules: self.rules_in_force.clone(),
                     mail_folder: target.folder().map(|d| d.display().to_string()),
                     hosts: self.cfg.web_hosts.clone(),

@@ -98,12 +98,63 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
             if !said.is_empty() {
                 reason.push_str(&format!("。各处写的是：{}", said.join("；")));
             }
+            if let Some((unit, hits, total, header)) =
+                suggest_unit(rules, d.kind_id.as_deref(), report)
+            {
+                reason.push_str(&format!(
+                    "。据各行的「{header}」（{hits}/{total} 行属于{unit}），可能是{unit}的文件：核实后可在报送情况网页的“隔离文件”中指定单位处理"
+                ));
+            }
             d.reason = Some(reason);
         }
         Some(UnitVerdict::Known(_)) if report.errors > 0 => d.outcome = Outcome::Rejected,
         Some(UnitVerdict::Known(_)) => d.outcome = Outcome::Accepted,
     }
     d
+}
+
+/// The unit a file of unknown sender most likely comes from, by the rows: a
+/// column whose values are looked up in a table scoped by unit (the register's
+/// 所属村 in `villages.csv`) names each row's unit; the unit of at least half
+/// the rows is suggested (unit, its rows, rows with such a value, the header).
+fn suggest_unit(
+    rules: &RuleSet,
+    kind: Option<&str>,
+    report: &FileReport,
+) -> Option<(String, usize, usize, String)> {
+    let kind = rules.kind(kind?)?;
+    for c in &kind.columns {
+        let Some(lookup) = c.lookup.as_ref().filter(|l| l.scoped) else {
+            continue;
+        };
+        let mut tally: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut total = 0;
+        for r in &report.records {
+            let Some(serde_json::Value::String(v)) = r.values.get(&c.key) else {
+                continue;
+            };
+            let units: Vec<&str> = lookup
+                .by_scope
+                .iter()
+                .filter(|(_, vs)| vs.contains(v))
+                .map(|(u, _)| u.as_str())
+                .collect();
+            if units.is_empty() {
+                continue;
+            }
+            total += 1;
+            // A village name two units share says nothing.
+            if let [u] = units.as_slice() {
+                *tally.entry(u).or_default() += 1;
+            }
+        }
+        if let Some((u, n)) = tally.into_iter().max_by_key(|(_, n)| *n) {
+            if total > 0 && n * 2 >= total {
+                return Some((u.to_string(), n, total, c.header.clone()));
+            }
+        }
+    }
+    None
 }
 
 /// `1 row`, `2 rows`: counts in the console read as English.

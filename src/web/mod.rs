@@ -48,6 +48,8 @@ pub struct WebConfig {
     pub password: Option<String>,
     pub state: PathBuf,
     pub outbox: PathBuf,
+    /// Where a quarantined file assigned to a unit is put (`inbox/<unit>/`).
+    pub inbox: PathBuf,
     /// The rules folder the workers read (reloaded when the journal says the
     /// rules in force changed).
     pub rules: PathBuf,
@@ -276,6 +278,7 @@ pub(crate) fn action_zh(action: &str) -> &str {
         "reveal" => "查看完整号码",
         "resend" => "重新发送邮件",
         "search" => "查找人员",
+        "assign" => "指定隔离文件的单位",
         other => other,
     }
 }
@@ -637,9 +640,58 @@ impl App {
             }
             (Method::Get, ["quarantine"]) => {
                 let mark = self.journal.change_mark().map_err(journal_err)?;
-                pages::quarantine(&self.journal, &mark, &csrf)
+                self.refresh_rules();
+                let units: Vec<String> = self
+                    .rules
+                    .as_ref()
+                    .map(|r| r.county.units.iter().map(|u| u.name.clone()).collect())
+                    .unwrap_or_default();
+                let done = query_param(&req.query, "done");
+                pages::quarantine(&self.journal, &mark, &csrf, &units, done.as_deref())
                     .map(Reply::html)
                     .map_err(journal_err)
+            }
+            (Method::Post, ["quarantine", id, "assign"]) => {
+                let Ok(id) = id.parse::<i64>() else {
+                    return Ok(Reply::not_found());
+                };
+                let form = parse_form(&req.body);
+                if form.get("csrf") != Some(&csrf) {
+                    return Ok(expired_form());
+                }
+                self.refresh_rules();
+                let unit = form.get("unit").cloned().unwrap_or_default();
+                let known = self
+                    .rules
+                    .as_ref()
+                    .is_some_and(|r| r.county.units.iter().any(|u| u.name == unit));
+                let all = self.journal.all().map_err(journal_err)?;
+                let held = crate::standing::still_quarantined(&all)
+                    .into_iter()
+                    .find(|s| s.id == id)
+                    .cloned();
+                let (Some(sub), true) = (held, known) else {
+                    return Ok(Reply::redirect("/quarantine?done=not_assigned"));
+                };
+                // Into the unit's inbox folder, under the archive's `<id>-<name>`:
+                // the daemon takes it as that unit's, under the name it was sent with.
+                let from = self.cfg.state.join(&sub.archive_path);
+                let name = Path::new(&sub.archive_path)
+                    .file_name()
+                    .map(|n| n.to_os_string())
+                    .unwrap_or_else(|| format!("{id}").into());
+                let to = self.cfg.inbox.join(&unit).join(name);
+                if let Err(e) = crate::fsutil::copy_durable(&from, &to) {
+                    tracing::error!(id, error = %e, "a quarantined file could not be put in the inbox");
+                    return Ok(Reply::redirect("/quarantine?done=not_assigned"));
+                }
+                tracing::info!(
+                    id,
+                    unit,
+                    "quarantined file assigned to a unit from the status page"
+                );
+                self.log(req, &who, "assign", Some(id), &format!("指定为{unit}"));
+                Ok(Reply::redirect("/quarantine?done=assigned"))
             }
             (Method::Get, ["mail"]) => {
                 let mark = self.journal.change_mark().map_err(journal_err)?;

@@ -458,16 +458,27 @@ pub(super) fn access(
 }
 
 /// The quarantine: files whose sender could not be settled, with the reasons.
-pub(super) fn quarantine(journal: &Journal, mark: &str, csrf: &str) -> Result<String> {
+pub(super) fn quarantine(
+    journal: &Journal,
+    mark: &str,
+    csrf: &str,
+    units: &[String],
+    done: Option<&str>,
+) -> Result<String> {
     let all = journal.all()?;
     let held = standing::still_quarantined(&all);
     let body = html! {
         h1 { "隔离文件（" (held.len()) "）" }
-        p { "无法确定报送单位、或读取时异常的文件。确认单位后，把文件放入收件箱中该单位的子文件夹即重新处理。" }
+        p { "无法确定报送单位、或读取时异常的文件。核实是哪个单位的文件后，在该行选择单位并点“按此单位处理”，系统即按该单位的报送重新处理（也可把文件放入收件箱中该单位的子文件夹）。" }
+        @match done {
+            Some("assigned") => p.notice { "已交给系统按所选单位处理，稍后在报送情况中查看结果。" },
+            Some(_) => p.error { "未能指定：该文件已不在隔离中，或单位不在名单中。" },
+            None => {},
+        }
         @if held.is_empty() { p { "没有隔离的文件。" } }
         @else {
             table.sortable id="quarantine" {
-                thead { tr { th { "编号" } th { "文件" } th { "收到时间" } th { "原因" } th { "原件" } } }
+                thead { tr { th { "编号" } th { "文件" } th { "收到时间" } th { "原因" } th { "原件" } th { "指定单位" } } }
                 tbody {
                     @for s in &held {
                         tr {
@@ -476,6 +487,17 @@ pub(super) fn quarantine(journal: &Journal, mark: &str, csrf: &str) -> Result<St
                             td { (local_time(&s.received_at)) }
                             td { (mask_personal(s.reason.as_deref().unwrap_or(""))) }
                             td { a href={ "/submission/" (s.id) "/original" } { "下载" } }
+                            td {
+                                form method="post" action={ "/quarantine/" (s.id) "/assign" } {
+                                    input type="hidden" name="csrf" value=(csrf);
+                                    select name="unit" {
+                                        @for u in units {
+                                            option value=(u) selected[s.reason.as_deref().is_some_and(|r| r.contains(&format!("可能是{u}的文件")))] { (u) }
+                                        }
+                                    }
+                                    " " button type="submit" { "按此单位处理" }
+                                }
+                            }
                         }
                     }
                 }
