@@ -860,3 +860,40 @@ fn rules_over_the_register_are_linted_with_file_and_line() {
         "{err}"
     );
 }
+
+/// A payments rule that reads a register column nothing in the register's own
+/// rules reads (民族, free text): `validate` with both files sees it filled, as
+/// the daemon does from the journal — never blank because the register's pass
+/// skipped it.
+#[test]
+fn a_register_column_only_a_payments_rule_reads_is_seen_in_validate_as_in_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_copy = edited_rules(dir.path(), |name, text| {
+        if name == "payments.toml" {
+            format!(
+                "{text}\n[[row_rules]]\nid = \"ethnicity_on_register\"\nwhen = \"register_found\"\nassert = \"register.ethnicity != ''\"\ncell = \"name\"\nmessage = \"登记簿中{{name}}的民族为空\"\n"
+            )
+        } else {
+            text
+        }
+    });
+    let ps = persons("柳河镇", 20, 91);
+    let reg = write(
+        &Register::new("柳河镇", &ps),
+        dir.path(),
+        &reg_name("柳河镇"),
+    );
+    let mut pay = payments("柳河镇", &ps, P);
+    finish(&mut pay, 0.0);
+    let pay = write(&pay, dir.path(), &pay_name("柳河镇"));
+    let (_, json, err) = validate_json_with(&rules_copy, &[], &[&pay, &reg]);
+    let f = file(&json, &pay_name("柳河镇"));
+    let fired: Vec<&Value> = f["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["rule"] == "ethnicity_on_register")
+        .collect();
+    assert!(fired.is_empty(), "{fired:#?} {err}");
+    assert_eq!(file(&json, &reg_name("柳河镇"))["errors"], 0, "{json:#}");
+}

@@ -21,6 +21,8 @@ What it shows, on the Windows exe, against the Linux binary's own results:
                   taken once released; a file held open as Excel holds one (read
                   shared, no delete) is archived and answered once, then removed
                   from the inbox when it is closed;
+  held workbook   the county workbook held open as Excel holds it: the admin's
+                  notice says so in Chinese words, the workbook is rebuilt after;
   worker          a daemon killed while a worker reads a file leaves no worker
                   behind (the worker's job dies with the daemon).
 
@@ -195,6 +197,7 @@ def run_all(root):
 
     watch(root, samples)
     held_files(root, samples)
+    held_workbook(root, samples)
     worker_dies_with_daemon(root, samples)
 
 
@@ -322,6 +325,46 @@ def held_files(root, samples):
         if daemon.poll() is None:
             daemon.kill()
             daemon.wait()
+
+
+def held_workbook(root, samples):
+    """The county workbook open in Excel (read-shared, no delete) when a new
+    file comes: the notice to the township still goes, the admin is told in
+    Chinese words (no OS text), and the workbook is rebuilt once released."""
+    w = site(root, "held-workbook")
+    inbox, outbox = os.path.join(w, "inbox"), os.path.join(w, "outbox")
+    os.makedirs(inbox)
+    first, second = "柳河镇_残疾人信息登记簿_2026-11.xlsx", "石桥镇_残疾人信息登记簿_2026-11.xlsx"
+    shutil.copy(os.path.join(samples, first), inbox)
+    p = win(["run", "--once", "--settle", "0.2"], w)
+    book = [f for f in os.listdir(outbox) if f.endswith("_全县汇总.xlsx")]
+    if p.returncode != 0 or len(book) != 1:
+        fail("run --once did not make the county workbook", text(p))
+    holder = hold(w, os.path.join("outbox", book[0]), "read")
+    try:
+        shutil.copy(os.path.join(samples, second), inbox)
+        p = win(["run", "--once", "--settle", "0.2"], w)
+        if p.returncode != 0:
+            fail(f"run --once with the workbook held exited {p.returncode}", text(p))
+        mails = os.listdir(os.path.join(outbox, "mail"))
+        told = [m for m in mails if "汇总未更新" in m]
+        if len(told) != 1 or not any(m.startswith("石桥镇") for m in mails):
+            fail("the township not answered, or the admin not told once", str(mails))
+        from email import message_from_bytes, policy
+        with open(os.path.join(outbox, "mail", told[0]), "rb") as f:
+            msg = message_from_bytes(f.read(), policy=policy.default)
+        body = msg.get_body(("plain",)).get_content()
+        if "文件被其他程序占用（可能正在 Excel 中打开）" not in body or "os error" in body \
+                or "Access denied" in body:
+            fail("the admin's notice does not say in words that the workbook is held", body)
+    finally:
+        release(holder)
+    p = win(["run", "--once"], w)
+    st = json.loads(win(["status", "--format", "json"], w).stdout)
+    if p.returncode != 0 or st.get("workbooks_failed"):
+        fail("the county workbook was not rebuilt once released",
+             text(p) + json.dumps(st, ensure_ascii=False)[:2000])
+    ok("a county workbook held open as in Excel: the admin told in words, rebuilt once released")
 
 
 def wine_workers(mark):

@@ -644,11 +644,20 @@ pub(super) fn inert_columns(kind: &Kind, opts: &Options) -> Vec<bool> {
             || kind.sheet_rules.iter().any(|s| s.rows == i || s.cols == i)
             || kind.columns.iter().any(|c| c.unique_with.contains(&i))
     };
+    // A column another kind reads of this one (a payments rule's
+    // `register.ethnicity`) is kept when this file is kept as a ledger, as the
+    // daemon keeps every column of an accepted file.
+    let kept_as_ledger = |key: &str| {
+        opts.as_ledger
+            .iter()
+            .any(|s| s.kind == kind.id && (s.on == key || s.columns.iter().any(|c| c == key)))
+    };
     kind.columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
             !opts.collect_rows
+                && !kept_as_ledger(&c.key)
                 && c.ty == ColumnType::Text
                 && c.regex.is_none()
                 && c.length.is_none()
