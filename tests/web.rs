@@ -924,6 +924,22 @@ fn a_stray_file_after_an_accepted_one_keeps_the_unit_accepted_with_the_attempt_s
         "{row}"
     );
     assert!(page.contains("1/13 个单位已通过"), "{page}");
+    // The units still to report come first, and the printable 催报 list names
+    // them with their contacts (石桥镇 owes its payments ledger only).
+    let first_row = page.split("data-unit=\"").nth(1).unwrap_or("");
+    assert!(!first_row.starts_with("石桥镇"), "{page}");
+    let chase = page.split("期催报名单").nth(1).unwrap_or("");
+    assert!(chase.starts_with("（13 个单位）"), "{page}");
+    assert!(chase.contains("cl-liuhe@anhe.example.gov.cn"), "{page}");
+    let shiqiao = chase
+        .split("<td>石桥镇</td>")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .unwrap_or("");
+    assert!(
+        shiqiao.contains("《两项补贴发放台账》未报送") && !shiqiao.contains("登记簿"),
+        "{shiqiao}"
+    );
     let (_, s) = status_of(&site, "石桥镇").unwrap();
     assert_eq!(s, "已通过");
     stop(daemon);

@@ -133,7 +133,9 @@ pub(super) fn index(
                         th { "数据行" } th { "错误" } th { "提醒" } th { "计入汇总" } th { "说明" }
                     } }
                     tbody {
-                        @for u in &st.units {
+                        // Units still to report first (in the county's order), then
+                        // the accepted ones.
+                        @for u in st.units.iter().filter(|u| u.counting.is_none()).chain(st.units.iter().filter(|u| u.counting.is_some())) {
                             @let status = u.status_zh();
                             @let late = days_left.is_some_and(|l| l < 0) && status != "已通过";
                             @let class = match (status, late) {
@@ -169,6 +171,36 @@ pub(super) fn index(
                                 } @else {
                                     td {} td {} td {} td {} td {} td { "无" } td { (chosen) " 期尚未收到报送" }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @let to_chase: Vec<(&crate::rules::Unit, Vec<(&str, &'static str)>)> = {
+            let mut v: Vec<(&crate::rules::Unit, Vec<(&str, &'static str)>)> = Vec::new();
+            for (k, st) in &kinds {
+                for u in st.units.iter().filter(|u| u.counting.is_none()) {
+                    match v.iter_mut().find(|(unit, _)| unit.name == u.unit.name) {
+                        Some((_, ks)) => ks.push((k.name.as_str(), u.status_zh())),
+                        None => v.push((u.unit, vec![(k.name.as_str(), u.status_zh())])),
+                    }
+                }
+            }
+            v
+        };
+        @if !to_chase.is_empty() {
+            section.chase {
+                h2 { (chosen) " 期催报名单（" (to_chase.len()) " 个单位）" }
+                p.hint { "未报送或未通过的单位及联系方式；可直接打印。" }
+                table.chase {
+                    thead { tr { th { "单位" } th { "未完成的台账" } th { "联系邮箱" } } }
+                    tbody {
+                        @for (unit, ks) in &to_chase {
+                            tr {
+                                td { (unit.name) }
+                                td { @for (i, (k, s)) in ks.iter().enumerate() { @if i > 0 { "；" } "《" (k) "》" (s) } }
+                                td { (unit.email) }
                             }
                         }
                     }
