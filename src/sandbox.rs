@@ -436,21 +436,30 @@ fn signal_name(_: &std::process::ExitStatus) -> String {
 }
 
 /// Validates one file in a worker: the report, and the annotated copy if asked.
+/// A worker that failed on the file is a report that sets it aside; one that
+/// failed on the county's side (the rules in force, the journal) is `Err`, the
+/// reason: no verdict on the file.
 pub fn validate_file(
     exe: &Path,
     req: &Request,
     limits: WorkerLimits,
-) -> (FileReport, Option<Result<PathBuf, String>>) {
+) -> Result<(FileReport, Option<Result<PathBuf, String>>), String> {
+    match run(exe, req, limits) {
+        Ok(r) => Ok((r.report.into(), r.annotated)),
+        Err(Failure::OurSide(why)) => Err(why),
+        Err(f) => Ok((set_aside(req, &f), None)),
+    }
+}
+
+/// The report of a file a worker gave no answer for.
+fn set_aside(req: &Request, f: &Failure) -> FileReport {
     let name = req.opts.name.clone().unwrap_or_else(|| {
         req.file
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default()
     });
-    match run(exe, req, limits) {
-        Ok(r) => (r.report.into(), r.annotated),
-        Err(f) => (FileReport::set_aside(&name, f.to_string()), None),
-    }
+    FileReport::set_aside(&name, f.to_string())
 }
 
 /// Validates many files, each in its own worker, on all cores; reports in the
@@ -472,7 +481,12 @@ pub fn validate_many(
             annotate_dir: None,
             refs: refs.clone(),
         };
-        let report = validate_file(exe, &req, limits).0;
+        // `validate` has no file to wait with: the county's side failing is said
+        // as the file's outcome, as before.
+        let report = match validate_file(exe, &req, limits) {
+            Ok((report, _)) => report,
+            Err(why) => set_aside(&req, &Failure::OurSide(why)),
+        };
         done(&report);
         report
     })

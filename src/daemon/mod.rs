@@ -544,24 +544,20 @@ impl Daemon {
                     u.unit.name.clone(),
                     day.clone(),
                 ));
+                let item = match rejected {
+                    Some(s) => Some((s.clone(), self.journal.findings(s.id)?)),
+                    None => None,
+                };
                 match due.iter_mut().find(|(unit, _)| unit.name == u.unit.name) {
-                    Some((_, kinds)) => kinds.push((kind.name.as_str(), rejected.cloned())),
-                    None => due.push((u.unit, vec![(kind.name.as_str(), rejected.cloned())])),
+                    Some((_, kinds)) => kinds.push((kind.name.as_str(), item)),
+                    None => due.push((u.unit, vec![(kind.name.as_str(), item)])),
                 }
             }
         }
         for (unit, kinds) in &due {
-            let mut findings = Vec::new();
-            for (_, rejected) in kinds {
-                findings.push(match rejected {
-                    Some(s) => self.journal.findings(s.id)?,
-                    None => Vec::new(),
-                });
-            }
             let items: Vec<crate::notice::Due<'_>> = kinds
                 .iter()
-                .zip(&findings)
-                .map(|((name, rejected), f)| (*name, rejected.as_ref().map(|s| (s, f.as_slice()))))
+                .map(|(name, rejected)| (*name, rejected.as_ref().map(|(s, f)| (s, f.as_slice()))))
                 .collect();
             mails.extend(crate::notice::for_reminder(
                 &self.rules,
@@ -735,7 +731,8 @@ impl Daemon {
         self.recover()?;
         let tx = wake_tx.clone();
         let handler = move |res: notify::Result<notify::Event>| {
-            if res.as_ref().is_ok_and(wakes) || res.is_err() {
+            // An error is passed on as a wake-up: the rescan is the truth.
+            if res.as_ref().map_or(true, wakes) {
                 let _ = tx.send(());
             }
         };
@@ -812,10 +809,13 @@ impl Daemon {
 }
 
 /// A unit to remind, with each kind it is reminded of and that kind's latest
-/// rejected file (None: nothing sent).
+/// rejected file with its findings (None: nothing sent).
 type UnitDue<'r> = (
     &'r crate::rules::Unit,
-    Vec<(&'r str, Option<crate::journal::Submission>)>,
+    Vec<(
+        &'r str,
+        Option<(crate::journal::Submission, Vec<crate::validate::Finding>)>,
+    )>,
 );
 
 /// Whether a file event can change what the loop must do: a file created,

@@ -343,19 +343,15 @@ impl Daemon {
                     state: Some(self.cfg.state.clone()),
                 },
             };
-            match sandbox::run(&self.exe, &req, self.cfg.worker) {
-                Ok(r) => (r.report.into(), r.annotated),
+            match sandbox::validate_file(&self.exe, &req, self.cfg.worker) {
+                Ok(done) => done,
                 // The county's side failed (the rules in force, the journal): the
                 // file waits, uncounted, and no township hears of it.
-                Err(sandbox::Failure::OurSide(why)) => {
+                Err(why) => {
                     self.journal.undo_attempt(id)?;
                     self.wait_for_rules(id, &sub.original_name, &why)?;
                     return Ok(None);
                 }
-                Err(f) => (
-                    FileReport::set_aside(&sub.original_name, f.to_string()),
-                    None,
-                ),
             }
         };
         tracing::debug!(id, "validated in {:?}", t0.elapsed());
