@@ -40,6 +40,9 @@ pub struct Config {
     pub web_session_idle: Duration,
     /// Certificate chain and key (PEM) for HTTPS on the page.
     pub web_tls: Option<(PathBuf, PathBuf)>,
+    /// After an edit of `[deadlines]`, reminders it would send wait this long,
+    /// shown on the page meanwhile (an edit by mistake can be undone first).
+    pub reminder_hold: Duration,
 }
 
 /// The status page's default address.
@@ -66,6 +69,7 @@ impl Default for Config {
             web_session_idle: crate::web::DEFAULT_SESSION_IDLE,
             web_tls: None,
             worker: crate::sandbox::WorkerLimits::default(),
+            reminder_hold: Duration::from_secs(600),
         }
     }
 }
@@ -110,6 +114,9 @@ pub struct FileConfig {
     /// Private key (PEM) for HTTPS on the page.
     #[serde(default)]
     pub web_tls_key: Option<PathBuf>,
+    /// Seconds reminders wait after an edit of `[deadlines]` (default 600).
+    #[serde(default)]
+    pub reminder_hold: Option<f64>,
 }
 
 /// Command-line overrides: the settings file's keys, given as flags, plus the
@@ -150,6 +157,7 @@ impl Config {
             (f.rescan, &mut self.rescan),
             (f.mail_retry, &mut self.mail_retry),
             (f.mail_deadline, &mut self.mail_deadline),
+            (f.reminder_hold, &mut self.reminder_hold),
         ] {
             if let Some(s) = value {
                 *slot = secs(s);

@@ -562,7 +562,8 @@ fn run(cli: Cli) -> Result<u8> {
                 Err(code) => return Ok(code),
             };
             let journal = taizhang::journal::Journal::open(&cfg.state)?;
-            let mut s = taizhang::status::collect(&rules, &journal)?;
+            let today = taizhang::clock::now().date_naive();
+            let mut s = taizhang::status::collect(&rules, &journal, today)?;
             s.mail_folder = cfg
                 .mail_target()
                 .ok()

@@ -9,6 +9,15 @@ use std::fmt::Write;
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub county: String,
+    /// The period due today by the deadline rule (on 3 December, `2026-11`):
+    /// its ledgers come first in `periods`, listed even before any file came in.
+    pub period_due: String,
+    /// The day its ledgers are due (`[deadlines]`), and the days left until it
+    /// (negative once past).
+    pub deadline: Option<String>,
+    pub days_left: Option<i64>,
+    /// Reminders a deadline edit brought about, waiting to go.
+    pub reminders_held: Option<crate::journal::HeldReminders>,
     pub periods: Vec<PeriodStatus>,
     /// Files taken but not finished (a stop in the middle; resumed at next start).
     pub in_progress: Vec<Item>,
@@ -142,10 +151,40 @@ pub struct Item {
     pub reason: Option<String>,
 }
 
-/// Builds the status from the journal.
-pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalError> {
+/// Builds the status from the journal, `today` deciding the period due.
+pub fn collect(
+    rules: &RuleSet,
+    journal: &Journal,
+    today: chrono::NaiveDate,
+) -> Result<Status, JournalError> {
+    let period_due = standing::period_due(today);
+    let deadline = rules
+        .county
+        .deadlines
+        .as_ref()
+        .and_then(|d| standing::deadline(&period_due, d.day));
+    let mut all_standing = standing::all(rules, journal)?;
+    // The period due first, every kind of it (a kind nobody sent yet too); the
+    // others after it, newest first.
+    for k in &rules.kinds {
+        if !all_standing
+            .iter()
+            .any(|st| st.kind_id == k.id && st.period == period_due)
+        {
+            all_standing.push(standing::of(rules, journal, &k.id, &period_due)?);
+        }
+    }
+    // Kinds as the page lists them: a ledger others are checked against first.
+    let order = rules.kinds_referenced_first();
+    let kind_order = |id: &str| order.iter().position(|k| k.id == id);
+    all_standing.sort_by(|a, b| {
+        (b.period == period_due)
+            .cmp(&(a.period == period_due))
+            .then_with(|| b.period.cmp(&a.period))
+            .then_with(|| kind_order(&a.kind_id).cmp(&kind_order(&b.kind_id)))
+    });
     let mut periods = Vec::new();
-    for st in standing::all(rules, journal)? {
+    for st in all_standing {
         let units = st
             .units
             .iter()
@@ -237,6 +276,10 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
     };
     Ok(Status {
         county: rules.county.name.clone(),
+        deadline: deadline.map(|d| d.format("%Y-%m-%d").to_string()),
+        days_left: deadline.map(|d| (d - today).num_days()),
+        period_due,
+        reminders_held: journal.held_reminders()?,
         periods,
         in_progress: all
             .iter()
@@ -282,8 +325,23 @@ pub fn collect(rules: &RuleSet, journal: &Journal) -> Result<Status, JournalErro
 pub fn text(s: &Status) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}台账报送情况", s.county);
-    if s.periods.is_empty() {
-        let _ = writeln!(out, "  尚未收到任何报送。");
+    let mut due = format!("应报送期间：{}", s.period_due);
+    if let (Some(d), Some(n)) = (&s.deadline, s.days_left) {
+        let left = match n {
+            0 => "今天截止".to_string(),
+            n if n > 0 => format!("还剩 {n} 天"),
+            n => format!("已逾期 {} 天", -n),
+        };
+        let _ = write!(due, "（{d} 截止，{left}）");
+    }
+    let _ = writeln!(out, "{due}");
+    if let Some(h) = &s.reminders_held {
+        let _ = writeln!(
+            out,
+            "截止日期设置已修改：{} 个单位的催报将于 {} 发出（如非本意，请在此之前改回 county.toml 的 [deadlines]）",
+            h.units.len(),
+            h.send_at
+        );
     }
     for p in &s.periods {
         let done = p.units.iter().filter(|u| u.status == "已通过").count();

@@ -67,18 +67,29 @@ fn the_county_workbook_prints_as_clerks_need() {
         by_sheet.entry(sheet).or_default().push(text);
     }
     assert_eq!(by_sheet["报送情况"].len(), 1, "{n} pages");
-    assert_eq!(by_sheet["分乡镇统计"].len(), 1);
     assert_eq!(by_sheet["跨乡镇重复"].len(), 1);
-    // 1,200 rows: several pages, each one page wide with the header repeated.
+    // 分乡镇统计 (42 columns) prints first, across pages with its row labels on each.
+    assert!(page_text(&pdf, 1).contains("分乡镇统计"));
+    let stats = &by_sheet["分乡镇统计"];
+    assert!(stats.len() >= 2, "{}", stats.len());
+    for page in stats {
+        assert!(
+            page.contains("乡镇名称") && page.contains("柳河镇"),
+            "{page}"
+        );
+    }
+    // 1,200 rows: several pages (too wide for one page at a readable size, so
+    // also across), each with the header row and the unit columns repeated.
     let detail = &by_sheet["全县明细"];
     assert!(detail.len() >= 2, "{}", detail.len());
     for page in detail {
         assert!(
-            page.contains("乡镇代码") && page.contains("原表行号"),
+            page.contains("乡镇代码") && page.contains("乡镇名称"),
             "{page}"
         );
     }
-    assert!(!by_sheet["分乡镇统计"][0].contains("###"));
+    assert!(detail.iter().any(|p| p.contains("原表行号")));
+    assert!(stats.iter().all(|p| !p.contains("###")));
     let size = Command::new("pdfinfo").arg(&pdf).output().unwrap();
     assert!(
         String::from_utf8_lossy(&size.stdout).contains("841.89 x 595.3"),
@@ -687,4 +698,178 @@ fn a_save_landing_between_the_copy_and_the_lint_never_goes_into_force_unlinted()
     let st = site.status();
     assert!(st["quarantined"].as_array().unwrap().is_empty(), "{st:#}");
     stop(daemon);
+}
+
+/// Word heights of each page of a PDF (poppler's word boxes), smallest first.
+fn word_heights(pdf: &Path) -> Vec<f64> {
+    let out = Command::new("pdftotext")
+        .args(["-bbox"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext");
+    let html = String::from_utf8_lossy(&out.stdout).to_string();
+    let attr = |l: &str, a: &str| -> f64 {
+        let at = l.find(&format!("{a}=\"")).unwrap() + a.len() + 2;
+        l[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let mut pages: Vec<f64> = Vec::new();
+    for l in html.lines() {
+        if l.contains("<page ") {
+            pages.push(f64::MAX);
+        } else if l.contains("<word ") {
+            let h = attr(l, "yMax") - attr(l, "yMin");
+            let last = pages.last_mut().unwrap();
+            *last = last.min(h);
+        }
+    }
+    pages
+}
+
+/// How tall poppler measures 6 pt text that LibreOffice prints with the fonts
+/// of this machine (the county workbook's font, Calibri or its stand-in).
+fn six_point_height(dir: &Path) -> f64 {
+    let xlsx = dir.join("six.xlsx");
+    python(
+        r#"
+import sys, openpyxl
+from openpyxl.styles import Font
+wb = openpyxl.Workbook(); ws = wb.active
+ws['A1'] = '柳河镇 419901 应发'; ws['A1'].font = Font(name='Calibri', size=6)
+wb.save(sys.argv[1])
+"#,
+        &[&xlsx],
+    );
+    let pdf = print_to_pdf(&xlsx, dir);
+    word_heights(&pdf)[0]
+}
+
+/// The demo's county workbooks printed by LibreOffice: statistics first, no text
+/// under 6 pt on any page, the 制表人 / 审核人 line with the names of county.toml,
+/// 应发未发 with its amounts and every 残疾人证号 whole, no phone number clipped.
+#[test]
+fn the_county_workbooks_print_statistics_first_and_readable() {
+    let site = Site::new();
+    let rules = edited_rules(&site.root, |name, text| {
+        if name == "county.toml" {
+            text.replace("prepared_by = \"\"", "prepared_by = \"王丽\"")
+                .replace("reviewed_by = \"\"", "reviewed_by = \"张建国\"")
+        } else {
+            text
+        }
+    });
+    succeeded(
+        bin()
+            .args(["demo", "--period", "2026-11", "--dir"])
+            .arg(site.inbox())
+            .arg("--rules")
+            .arg(&rules)
+            .output()
+            .unwrap(),
+    );
+    succeeded(
+        site.cmd_with_rules(&["run", "--once", "--settle", "0.2"], &rules)
+            .output()
+            .unwrap(),
+    );
+    let dir = site.root.join("print");
+    std::fs::create_dir_all(&dir).unwrap();
+    let six = six_point_height(&dir);
+    for (kind, stats_sheet) in [
+        ("残疾人信息登记簿", "分乡镇统计"),
+        ("两项补贴发放台账", "分乡镇发放统计"),
+    ] {
+        let wb = site
+            .outbox()
+            .join(format!("安和县_{kind}_2026-11_全县汇总.xlsx"));
+        let pdf = print_to_pdf(&wb, &dir);
+        let heights = word_heights(&pdf);
+        for (p, h) in heights.iter().enumerate() {
+            assert!(
+                *h >= six * 0.98,
+                "{kind} page {}: {h} < {six} (6 pt)",
+                p + 1
+            );
+        }
+        let text: Vec<String> = (1..=heights.len()).map(|p| page_text(&pdf, p)).collect();
+        assert!(text[0].contains(stats_sheet), "{}", text[0]);
+        let squeezed = |t: &str| t.split_whitespace().collect::<String>();
+        assert!(
+            squeezed(&text[0]).contains("制表人：王丽审核人：张建国制表日期：2026年"),
+            "{}",
+            text[0]
+        );
+        let all = squeezed(&text.concat());
+        // Every value of these columns prints whole.
+        let cells = python(
+            r#"
+import sys, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+for ws in wb.worksheets:
+    heads = [c.value for c in ws[1]]
+    for col, h in enumerate(heads):
+        if h in ('残疾人证号', '联系电话', '应发金额（元/月）', '原文件'):
+            for r in range(2, ws.max_row + 1):
+                v = ws.cell(r, col + 1).value
+                if v is not None and ws.cell(r, 1).value:
+                    print(ws.title, h, f'{v:,.2f}' if isinstance(v, float) else v, sep='\t')
+"#,
+            &[&wb],
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for line in cells.lines() {
+            let mut f = line.split('\t');
+            let (sheet, head, value) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            seen.insert(format!("{sheet}/{head}"));
+            assert!(
+                all.contains(&squeezed(value)),
+                "{sheet} {head}: {value} clipped"
+            );
+        }
+        if kind == "两项补贴发放台账" {
+            assert!(seen.contains("应发未发/应发金额（元/月）"), "{seen:?}");
+            assert!(seen.contains("应发未发/残疾人证号"), "{seen:?}");
+        } else {
+            assert!(seen.contains("全县明细/联系电话"), "{seen:?}");
+        }
+    }
+}
+
+/// `status` on 3 December opens on the month due (2026-11) with its deadline,
+/// every kind and unit listed before any file came in; with files of another
+/// month, the month due still comes first.
+#[test]
+fn status_opens_on_the_month_due() {
+    let site = Site::new();
+    let status_at = |now: &str| {
+        let out = succeeded(
+            site.cmd(&["status"])
+                .env("TAIZHANG_NOW", now)
+                .output()
+                .unwrap(),
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = status_at("2026-12-03T09:00:00+08:00");
+    assert!(
+        text.contains("应报送期间：2026-11（2026-12-05 截止，还剩 2 天）"),
+        "{text}"
+    );
+    let reg = text.find("残疾人信息登记簿　2026-11　（0/13 个单位已通过）");
+    let pay = text.find("两项补贴发放台账　2026-11　（0/13 个单位已通过）");
+    assert!(reg.is_some() && pay.is_some() && reg < pay, "{text}");
+    assert_eq!(text.matches("未报送").count(), 26, "{text}");
+    // October's register came in; November is still what is due, and first.
+    site.drop_in(
+        &register(&rules(), "柳河镇", 5, 1),
+        "柳河镇_残疾人信息登记簿_2026-10.xlsx",
+    );
+    site.run_once_ok();
+    let text = status_at("2026-12-07T09:00:00+08:00");
+    assert!(text.contains("（2026-12-05 截止，已逾期 2 天）"), "{text}");
+    let nov = text.find("残疾人信息登记簿　2026-11").unwrap();
+    let oct = text
+        .find("残疾人信息登记簿　2026-10　（1/13 个单位已通过）")
+        .unwrap();
+    assert!(nov < oct, "{text}");
 }

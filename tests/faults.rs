@@ -432,6 +432,7 @@ fn files_are_judged_by_the_rules_the_daemon_loaded_whatever_is_edited_meanwhile(
         .any(|m| m.0 == "admin@anhe.example.gov.cn" && m.1.contains("规则文件修改有误")));
     stop(daemon);
     let out = bin()
+        .env("TAIZHANG_NOW", "2026-12-01T09:00:00+08:00")
         .args(["status", "--format", "json", "--state"])
         .arg(site.state())
         .arg("--rules")

@@ -637,12 +637,13 @@ print(json.dumps(out, ensure_ascii=False, default=str))
     let got: Value = serde_json::from_str(&python(script, &[&wb])).unwrap();
     assert_eq!(
         got["sheets"],
+        // The statistics first, the long detail last.
         serde_json::json!([
-            "全县发放明细",
             "分乡镇发放统计",
             "报送情况",
             "重复发放",
-            "应发未发"
+            "应发未发",
+            "全县发放明细"
         ])
     );
     // 全县发放明细: every row, unit first, IDs and cards as text, amounts as numbers.
@@ -683,7 +684,9 @@ print(json.dumps(out, ensure_ascii=False, default=str))
             })
     };
     let stats = got["分乡镇发放统计"].as_array().unwrap();
-    assert_eq!(stats.len(), 2 + 13 + 1);
+    // Two header rows, 13 units, 合计, a blank row and the 制表人 / 审核人 line.
+    assert_eq!(stats.len(), 2 + 13 + 1 + 2);
+    assert!(stats[17][0].as_str().unwrap().starts_with("制表人："));
     let line = |pay: &Register| -> Vec<f64> {
         let (ln, la) = sum(pay, "生活补贴");
         let (nn, na) = sum(pay, "护理补贴");
@@ -780,6 +783,13 @@ print(json.dumps(out, ensure_ascii=False, default=str))
         .collect();
     let col = |h: &str| heads.iter().position(|x| *x == h).unwrap();
     assert_eq!(e[col("应发补贴类型")], "护理补贴");
+    // What the person should be paid: the standard for the level (county.toml).
+    let standard = [100.0, 80.0, 60.0][unpaid.level];
+    assert_eq!(
+        e[col("应发金额（元/月）")].as_f64(),
+        Some(standard),
+        "{e:?}"
+    );
     assert_eq!(e[col("残疾人信息登记簿文件")], reg_name("柳河镇"));
     assert!(
         owed.iter().any(|r| r[0]

@@ -427,7 +427,8 @@ fn the_page_is_safe_over_http() {
     // /api/status is what `taizhang status --format json` says.
     wait_for("the same status", Duration::from_secs(20), || {
         let (_, _, body) = http(port, "GET", "/api/status", cookie, "");
-        serde_json::from_slice::<serde_json::Value>(&body).ok() == Some(site.status())
+        serde_json::from_slice::<serde_json::Value>(&body).ok()
+            == Some(site.status_at("2026-12-03T10:00:00+08:00"))
     });
     let log = stop(daemon);
     assert!(!log.contains("panicked"), "{log}");
@@ -1100,4 +1101,156 @@ fn a_quarantined_file_is_suggested_a_unit_and_assigned_to_it_from_the_page() {
     let (_, _, access) = http(port, "GET", "/access", &cookie, "");
     assert!(String::from_utf8_lossy(&access).contains("指定为高庙乡"));
     stop(daemon);
+}
+
+/// A deadline edit that makes today a reminder day: the page shows the reminders
+/// it would send, and they go only once the hold is over (`reminder_hold`),
+/// one mail per unit.
+#[test]
+fn a_deadline_edit_shows_its_reminders_on_the_page_before_they_go() {
+    let site = Site::new();
+    let rules = edited_rules(&site.root, |_, t| t);
+    let config = site.root.join("taizhang.toml");
+    std::fs::write(&config, "reminder_hold = 15\n").unwrap();
+    let port = free_port();
+    let daemon = site
+        .cmd_with_rules(
+            &[
+                "watch",
+                "--settle",
+                "0.2",
+                "--config",
+                config.to_str().unwrap(),
+                "--web",
+                &format!("127.0.0.1:{port}"),
+            ],
+            &rules,
+        )
+        // 3 December: the deadline (the 5th) is 2 days off, not a reminder day.
+        .env("TAIZHANG_NOW", "2026-12-03T10:00:00+08:00")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_page(port);
+    let cookie = session(&site, port);
+    let county = rules.join("county.toml");
+    let text = std::fs::read_to_string(&county).unwrap();
+    // Due on the 6th: 3 days off, a reminder day.
+    std::fs::write(&county, text.replace("day = 5", "day = 6")).unwrap();
+    let mut page = String::new();
+    wait_for(
+        "the held reminders on the page",
+        Duration::from_secs(30),
+        || {
+            let (_, _, body) = http(port, "GET", "/", &cookie, "");
+            page = String::from_utf8_lossy(&body).to_string();
+            page.contains("截止日期设置已修改")
+        },
+    );
+    let reminders = || {
+        mails(&site)
+            .into_iter()
+            .filter(|(_, s, _)| s.contains("催报"))
+            .count()
+    };
+    assert_eq!(reminders(), 0, "held, not sent");
+    assert!(
+        page.contains("今天要向 <strong>13</strong> 个单位发送催报"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<li>柳河镇：残疾人信息登记簿、两项补贴发放台账</li>"),
+        "{page}"
+    );
+    let st = site.status();
+    assert_eq!(st["reminders_held"]["units"].as_array().unwrap().len(), 13);
+    // Once the hold is over they go: one mail per unit.
+    wait_for("the reminders", Duration::from_secs(60), || {
+        reminders() == 13
+    });
+    let (_, _, body) = http(port, "GET", "/", &cookie, "");
+    assert!(!String::from_utf8_lossy(&body).contains("截止日期设置已修改"));
+    stop(daemon);
+}
+
+/// A payments ledger with no word of its sender (no village column to go by):
+/// the unit whose accepted register already has its persons is suggested, in
+/// the reason and preselected on the quarantine page.
+#[test]
+fn a_quarantined_ledger_is_suggested_the_unit_whose_register_has_its_persons() {
+    let site = Site::new();
+    let rules = rules();
+    let reg = register(&rules, "清泉镇", 12, 7);
+    site.drop_in(&reg, "清泉镇_残疾人信息登记簿_2026-11.xlsx");
+    site.drop_in(
+        &register(&rules, "柳河镇", 12, 8),
+        "柳河镇_残疾人信息登记簿_2026-11.xlsx",
+    );
+    site.run_once_ok();
+    let code = rules.county.unit("清泉镇").unwrap().code.clone();
+    let persons = taizhang::samples::people(&code, &rules.villages_of("清泉镇"), 12, 7);
+    let mut pay = taizhang::samples::payments("清泉镇", &persons, "2026-11");
+    pay.title = false;
+    site.drop_in(&pay, "发放表_2026-11.xlsx");
+    let port = free_port();
+    let daemon = watch_with_page(&site, port);
+    wait_for("quarantined", Duration::from_secs(60), || {
+        site.status()["quarantined"]
+            .as_array()
+            .is_some_and(|q| !q.is_empty())
+    });
+    let st = site.status();
+    let reason = st["quarantined"][0]["reason"].as_str().unwrap().to_string();
+    // Those paid (a subsidy by the register), every one of them on 清泉镇's register.
+    let paid = persons
+        .iter()
+        .filter(|p| p.living > 0.0 || p.nursing > 0.0)
+        .count();
+    assert!(paid >= 3, "{paid}");
+    assert!(
+        reason.contains(&format!(
+            "文件中 {paid}/{paid} 人已登记在清泉镇已通过的残疾人信息登记簿中，可能是清泉镇的文件"
+        )),
+        "{reason}"
+    );
+    let cookie = session(&site, port);
+    let (_, _, page) = http(port, "GET", "/quarantine", &cookie, "");
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert!(
+        page.contains("<option value=\"清泉镇\" selected>"),
+        "{page}"
+    );
+    stop(daemon);
+}
+
+/// A register with neither known villages nor known persons: the unit whose
+/// accepted register has the exchanges of its landlines is suggested.
+#[test]
+fn a_quarantined_register_is_suggested_the_unit_of_its_phone_exchanges() {
+    let site = Site::new();
+    let rules = rules();
+    let mut liuhe = register(&rules, "柳河镇", 8, 11);
+    let mut shiqiao = register(&rules, "石桥镇", 8, 12);
+    for i in 0..4 {
+        liuhe.set(i, "phone", Val::text(format!("0371-688{:04}", 1000 + i)));
+        shiqiao.set(i, "phone", Val::text(format!("0371-699{:04}", 1000 + i)));
+    }
+    site.drop_in(&liuhe, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    site.drop_in(&shiqiao, "石桥镇_残疾人信息登记簿_2026-11.xlsx");
+    site.run_once_ok();
+    let mut anon = register(&rules, "柳河镇", 6, 99);
+    anon.title = false;
+    for i in 0..6 {
+        anon.set(i, "village", Val::text("无名村"));
+        anon.set(i, "phone", Val::text(format!("0371-688{:04}", 2000 + i)));
+    }
+    site.drop_in(&anon, "登记簿_2026-11.xlsx");
+    site.run_once_ok();
+    let st = site.status();
+    let reason = st["quarantined"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("文件中 6/6 个固定电话的号段（区号及局号）只见于柳河镇已通过的残疾人信息登记簿，可能是柳河镇的文件"),
+        "{st:#}"
+    );
 }

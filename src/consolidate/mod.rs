@@ -15,6 +15,7 @@
 //! bytes (the document time is the newest submission's, not the clock's).
 
 mod owed;
+mod print;
 mod split;
 
 use crate::journal::stored::{stored_row, Stored};
@@ -117,13 +118,42 @@ pub fn rebuild(
     );
     let st = Styles::new();
     // Every sheet prints with this title (county, kind, period, as of when).
-    let title = format!(
-        "{} {} {} 全县汇总（数据截至 {}）",
-        rules.county.name,
-        kind.name,
-        period,
-        crate::text::local_time(newest)
-    );
+    let page = print::Page {
+        title: format!(
+            "{} {} {} 全县汇总（数据截至 {}）",
+            rules.county.name,
+            kind.name,
+            period,
+            crate::text::local_time(newest)
+        ),
+        print: &rules.county.print,
+        date: print::date_zh(newest),
+    };
+
+    // The sheets a reader wants first come first: the statistics, 报送情况, the
+    // duplicates and 应发未发; the long 全县明细 last. They are named now and
+    // written after the detail pass, which gathers what they show.
+    let cons = kind.consolidation.as_ref();
+    let grid = cons.and_then(|c| c.stats.map(|g| (c, g)));
+    let split_of = cons.and_then(|c| c.split.as_ref());
+    let mut leading: Vec<String> = Vec::new();
+    if grid.is_some() {
+        leading.push("分乡镇统计".into());
+    }
+    if let Some(sp) = split_of {
+        leading.push(sp.sheet.clone());
+    }
+    leading.push("报送情况".into());
+    if let Some(c) = cons {
+        leading.push(c.duplicates_sheet.clone());
+        if !c.owed.is_empty() {
+            leading.push(c.owed_sheet.clone());
+        }
+    }
+    for name in &leading {
+        wb.add_worksheet().set_name(name)?;
+    }
+    let lead = leading.len();
 
     // 全县明细, reading each accepted submission's rows from the journal.
     let mut detail_rows = 0usize;
@@ -133,27 +163,34 @@ pub fn rebuild(
     let mut by_value: BTreeMap<String, split::Tally> = BTreeMap::new();
     let mut paid = owed::Paid::default();
     let keys: Vec<&str> = kind.columns.iter().map(|c| c.key.as_str()).collect();
-    // Detail sheets are the first ones: sheet n is at index n - 1.
-    new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
+    let mut widths = new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
+    let mut number = String::new();
     for (unit, sub) in standing.counting() {
         let unit_stats = stats.entry(unit.code.clone()).or_default();
         journal.for_each_record(sub.id, |rec_row, data| -> Result<(), ConsolidateError> {
             let cells = stored_row(data, &keys)?;
             if row == MAX_DATA_ROWS {
-                finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row, &title)?;
+                let ws = wb.worksheet_from_index(lead + sheet_no - 1)?;
+                finish_detail_sheet(ws, kind, row, &page, &widths)?;
                 sheet_no += 1;
-                new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
+                widths = new_detail_sheet(&mut wb, kind, sheet_no, &st)?;
                 row = 0;
             }
-            let ws = wb.worksheet_from_index(sheet_no - 1)?;
+            let ws = wb.worksheet_from_index(lead + sheet_no - 1)?;
             row += 1;
             detail_rows += 1;
-            ws.write_string(row, 0, &unit.code)?;
-            ws.write_string(row, 1, &unit.name)?;
+            ws.write_string_with_format(row, 0, &unit.code, &st.cell)?;
+            ws.write_string_with_format(row, 1, &unit.name, &st.cell)?;
             for (j, (c, v)) in kind.columns.iter().zip(&cells).enumerate() {
                 let col = (j + 2) as u16;
                 match v {
-                    Some(Stored::Num(n)) => ws.write_number(row, col, *n)?,
+                    Some(Stored::Num(n)) => {
+                        use std::fmt::Write;
+                        number.clear();
+                        let _ = write!(number, "{n}");
+                        widths.see(col, &number);
+                        ws.write_number_with_format(row, col, *n, &st.cell)?
+                    }
                     Some(Stored::Text(t)) => {
                         let date = match c.ty {
                             ColumnType::Date => parse_date_text(t),
@@ -163,14 +200,27 @@ pub fn rebuild(
                             Some(d) => {
                                 ws.write_number_with_format(row, col, date_to_serial(d), &st.date)?
                             }
-                            None => ws.write_string(row, col, excel_text(t))?,
+                            None => {
+                                let fmt = if widths.see(col, t) {
+                                    &st.cell_wrap
+                                } else {
+                                    &st.cell
+                                };
+                                ws.write_string_with_format(row, col, excel_text(t), fmt)?
+                            }
                         }
                     }
-                    None => continue,
+                    None => ws.write_blank(row, col, &st.cell)?,
                 };
             }
-            ws.write_string(row, (kind.columns.len() + 2) as u16, &sub.original_name)?;
-            ws.write_number(row, (kind.columns.len() + 3) as u16, f64::from(rec_row))?;
+            let name_col = (kind.columns.len() + 2) as u16;
+            let fmt = if widths.see(name_col, &sub.original_name) {
+                &st.cell_wrap
+            } else {
+                &st.cell
+            };
+            ws.write_string_with_format(row, name_col, &sub.original_name, fmt)?;
+            ws.write_number_with_format(row, name_col + 1, f64::from(rec_row), &st.cell)?;
             if let Some(cons) = &kind.consolidation {
                 unit_stats.add(cons, &cells);
                 if let Some(sp) = &cons.split {
@@ -186,46 +236,35 @@ pub fn rebuild(
             Ok(())
         })?;
     }
-    finish_detail_sheet(wb.worksheet_from_index(sheet_no - 1)?, kind, row, &title)?;
+    let ws = wb.worksheet_from_index(lead + sheet_no - 1)?;
+    finish_detail_sheet(ws, kind, row, &page, &widths)?;
 
-    if let Some((cons, grid)) = kind
-        .consolidation
-        .as_ref()
-        .and_then(|c| c.stats.map(|g| (c, g)))
-    {
-        let ws = wb.add_worksheet();
-        ws.set_name("分乡镇统计")?;
-        write_stats(ws, kind, cons, grid, status, &stats, &st)?;
-        print_setup(ws, &title, Some((0, 1)))?;
+    if let Some((cons, grid)) = grid {
+        let ws = wb.worksheet_from_name("分乡镇统计")?;
+        let (widths, last) = write_stats(ws, kind, cons, grid, status, &stats, &st)?;
+        page.write_signature(ws, last + 2, &widths)?;
+        page.setup(ws, &widths, Some((0, 1)), Some((0, 1)))?;
     }
-    if let Some((cons, sp)) = kind
-        .consolidation
-        .as_ref()
-        .and_then(|c| c.split.as_ref().map(|s| (c, s)))
-    {
-        let ws = wb.add_worksheet();
-        ws.set_name(&sp.sheet)?;
-        split::write(ws, kind, sp, status, &by_value, &st)?;
-        print_setup(ws, &title, Some((0, 1)))?;
-        let _ = cons;
+    if let Some(sp) = split_of {
+        let ws = wb.worksheet_from_name(&sp.sheet)?;
+        let (widths, last) = split::write(ws, kind, sp, status, &by_value, &st)?;
+        page.write_signature(ws, last + 2, &widths)?;
+        page.setup(ws, &widths, Some((0, 1)), Some((0, 1)))?;
     }
     {
-        let ws = wb.add_worksheet();
-        ws.set_name("报送情况")?;
-        write_status(ws, status, &st, period)?;
-        print_setup(ws, &title, Some((0, 0)))?;
+        let ws = wb.worksheet_from_name("报送情况")?;
+        let widths = write_status(ws, status, &st, period)?;
+        page.setup(ws, &widths, Some((0, 0)), Some((0, 1)))?;
     }
     let duplicates = standing::cross_unit_duplicates(journal, &standing)?;
-    if let Some(cons) = &kind.consolidation {
-        let ws = wb.add_worksheet();
-        ws.set_name(&cons.duplicates_sheet)?;
-        write_duplicates(ws, kind, cons, &duplicates, &st)?;
-        print_setup(ws, &title, Some((0, 0)))?;
+    if let Some(cons) = cons {
+        let ws = wb.worksheet_from_name(&cons.duplicates_sheet)?;
+        let widths = write_duplicates(ws, kind, cons, &duplicates, &st)?;
+        page.setup(ws, &widths, Some((0, 0)), Some((0, 1)))?;
         if !cons.owed.is_empty() {
-            let ws = wb.add_worksheet();
-            ws.set_name(&cons.owed_sheet)?;
-            owed::write(ws, rules, journal, kind, cons, &standing, &paid, &st)?;
-            print_setup(ws, &title, Some((0, 0)))?;
+            let ws = wb.worksheet_from_name(&cons.owed_sheet)?;
+            let widths = owed::write(ws, rules, journal, kind, cons, &standing, &paid, &st)?;
+            page.setup(ws, &widths, Some((0, 0)), Some((0, 1)))?;
         }
     }
 
@@ -263,6 +302,10 @@ fn doc_time(rfc3339: &str) -> ExcelDateTime {
 
 pub(crate) struct Styles {
     header: Format,
+    /// A data cell: thin borders, so a printed table reads as one.
+    cell: Format,
+    /// A data cell whose text is longer than a column may be wide.
+    cell_wrap: Format,
     date: Format,
     money: Format,
     total: Format,
@@ -282,35 +325,40 @@ impl Styles {
             .set_align(FormatAlign::Center)
             .set_align(FormatAlign::VerticalCenter)
             .set_text_wrap();
+        let cell = Format::new().set_border(FormatBorder::Thin);
+        let total = cell
+            .clone()
+            .set_bold()
+            .set_background_color(Color::RGB(0xF2F2F2));
         Styles {
             header: head,
-            date: Format::new().set_num_format("yyyy-mm-dd"),
-            money: Format::new().set_num_format("#,##0.00"),
-            total: Format::new()
-                .set_bold()
-                .set_background_color(Color::RGB(0xF2F2F2)),
-            total_money: Format::new()
-                .set_bold()
-                .set_background_color(Color::RGB(0xF2F2F2))
-                .set_num_format("#,##0.00"),
-            rejected: Format::new()
+            cell_wrap: cell.clone().set_text_wrap().set_align(FormatAlign::Top),
+            date: cell.clone().set_num_format("yyyy-mm-dd"),
+            money: cell.clone().set_num_format("#,##0.00"),
+            total_money: total.clone().set_num_format("#,##0.00"),
+            total,
+            rejected: cell
+                .clone()
                 .set_background_color(Color::RGB(0xFFC7CE))
                 .set_font_color(Color::RGB(0x9C0006)),
-            missing: Format::new()
+            missing: cell
+                .clone()
                 .set_background_color(Color::RGB(0xFFEB9C))
                 .set_font_color(Color::RGB(0x9C5700)),
-            accepted: Format::new().set_font_color(Color::RGB(0x006100)),
-            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+            accepted: cell.clone().set_font_color(Color::RGB(0x006100)),
+            wrap: cell.clone().set_text_wrap().set_align(FormatAlign::Top),
+            cell,
         }
     }
 }
 
-fn new_detail_sheet<'a>(
-    wb: &'a mut Workbook,
+/// Adds detail sheet `n` with its header row; answers its starting widths.
+fn new_detail_sheet(
+    wb: &mut Workbook,
     kind: &Kind,
     n: usize,
     st: &Styles,
-) -> Result<&'a mut Worksheet, XlsxError> {
+) -> Result<print::Widths, XlsxError> {
     let ws = wb.add_worksheet_with_constant_memory()?;
     let name = kind
         .consolidation
@@ -325,9 +373,10 @@ fn new_detail_sheet<'a>(
     headers.extend(kind.columns.iter().map(|c| c.header.clone()));
     headers.push("原文件".into());
     headers.push("原表行号".into());
+    let mut widths = Vec::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
         ws.write_string_with_format(0, i as u16, h, &st.header)?;
-        let width = match i {
+        let width: f64 = match i {
             0 => 11.0,
             1 => 14.0,
             _ if i == headers.len() - 2 => 30.0,
@@ -342,40 +391,23 @@ fn new_detail_sheet<'a>(
                 _ => 12.0,
             },
         };
-        ws.set_column_width(i as u16, width)?;
+        // A header wraps onto two lines at most.
+        widths.push(width.max((print::display_width(h) / 2.0).ceil() + 2.0));
     }
     ws.set_freeze_panes(1, 0)?;
-    Ok(ws)
+    Ok(print::Widths::new(widths))
 }
 
 fn finish_detail_sheet(
     ws: &mut Worksheet,
     kind: &Kind,
     last_row: u32,
-    title: &str,
+    page: &print::Page<'_>,
+    widths: &print::Widths,
 ) -> Result<(), XlsxError> {
     ws.autofilter(0, 0, last_row, (kind.columns.len() + 3) as u16)?;
-    print_setup(ws, title, Some((0, 0)))
-}
-
-/// How every sheet of the county workbook prints: A4 landscape, one page wide
-/// (as many tall as it takes), the header rows on every page, the title and the
-/// sheet's name at the top, page numbers at the bottom.
-fn print_setup(
-    ws: &mut Worksheet,
-    title: &str,
-    header_rows: Option<(u32, u32)>,
-) -> Result<(), XlsxError> {
-    ws.set_landscape();
-    ws.set_paper_size(9);
-    ws.set_print_fit_to_pages(1, 0);
-    ws.set_margins(0.4, 0.4, 0.6, 0.6, 0.3, 0.3);
-    ws.set_header(format!("&L{}&R&A", title.replace('&', "&&")));
-    ws.set_footer("&C第 &P 页，共 &N 页");
-    if let Some((first, last)) = header_rows {
-        ws.set_repeat_rows(first, last)?;
-    }
-    Ok(())
+    widths.apply(ws)?;
+    page.setup(ws, widths, Some((0, 0)), Some((0, 1)))
 }
 
 /// Writes text at (r, c), in `fmt` when given (a 合计 row).
@@ -483,7 +515,7 @@ fn write_stats(
     status: &[UnitStanding<'_>],
     stats: &BTreeMap<String, Stats>,
     st: &Styles,
-) -> Result<(), XlsxError> {
+) -> Result<(print::Widths, u32), XlsxError> {
     let groups = &kind.columns[rows].values;
     let splits = &kind.columns[cols].values;
     // Two header rows: group (merged) over its splits and a 小计.
@@ -508,10 +540,8 @@ fn write_stats(
         col += 2;
     }
     let last_col = col - 1;
-    ws.set_column_width(0, 11)?;
-    ws.set_column_width(1, 16)?;
-    ws.set_column_width(2, 12)?;
-    ws.set_column_range_width(3, last_col, 7.0)?;
+    let mut widths = vec![11.0, 16.0, 12.0];
+    widths.resize(usize::from(last_col) + 1, 7.0);
     // Amount columns fit the county's total (`1,234,567.00`) and their header.
     let county_total: Vec<f64> = (0..cons.amounts.len())
         .map(|k| {
@@ -525,8 +555,10 @@ fn write_stats(
     for (k, total) in county_total.iter().enumerate() {
         let shown = thousands(*total);
         let width = (shown.len() as f64 + 3.0).max(15.0);
-        ws.set_column_width(money_col + 2 * k as u16 + 1, width)?;
+        widths[usize::from(money_col) + 2 * k + 1] = width;
     }
+    let widths = print::Widths::new(widths);
+    widths.apply(ws)?;
     ws.set_row_height(0, 32)?;
     ws.set_row_height(1, 20)?;
     let empty = Stats::default();
@@ -540,13 +572,13 @@ fn write_stats(
                      total: bool|
      -> Result<(), XlsxError> {
         let (fmt, money) = if total {
-            (Some(&st.total), &st.total_money)
+            (&st.total, &st.total_money)
         } else {
-            (None, &st.money)
+            (&st.cell, &st.money)
         };
-        let num = |ws: &mut Worksheet, c: u16, v: f64| num_cell(ws, r, c, v, fmt);
-        text_cell(ws, r, 0, code, fmt)?;
-        text_cell(ws, r, 1, name, fmt)?;
+        let num = |ws: &mut Worksheet, c: u16, v: f64| num_cell(ws, r, c, v, Some(fmt));
+        text_cell(ws, r, 0, code, Some(fmt))?;
+        text_cell(ws, r, 1, name, Some(fmt))?;
         num(ws, 2, s.total as f64)?;
         let mut c: u16 = 3;
         for g in groups {
@@ -591,7 +623,7 @@ fn write_stats(
     }
     write_row(ws, r, "", "合计", &sums, true)?;
     ws.set_freeze_panes(2, 2)?;
-    Ok(())
+    Ok((widths, r))
 }
 
 fn write_status(
@@ -599,7 +631,7 @@ fn write_status(
     status: &[UnitStanding<'_>],
     st: &Styles,
     period: &str,
-) -> Result<(), XlsxError> {
+) -> Result<print::Widths, XlsxError> {
     let heads = [
         "乡镇代码",
         "乡镇名称",
@@ -611,22 +643,24 @@ fn write_status(
         "提醒",
         "说明",
     ];
-    let widths = [11.0, 16.0, 8.0, 36.0, 20.0, 8.0, 6.0, 6.0, 60.0];
-    for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
+    let mut widths = print::Widths::new(vec![11.0, 16.0, 8.0, 30.0, 18.0, 8.0, 6.0, 6.0, 50.0]);
+    for (i, h) in heads.iter().enumerate() {
         ws.write_string_with_format(0, i as u16, *h, &st.header)?;
-        ws.set_column_width(i as u16, w)?;
     }
     for (k, s) in status.iter().enumerate() {
         let r = 1 + k as u32;
-        ws.write_string(r, 0, &s.unit.code)?;
-        ws.write_string(r, 1, &s.unit.name)?;
+        ws.write_string_with_format(r, 0, &s.unit.code, &st.cell)?;
+        ws.write_string_with_format(r, 1, &s.unit.name, &st.cell)?;
+        for c in 3..8 {
+            ws.write_blank(r, c, &st.cell)?;
+        }
         // The row shows the counting submission (its rows are the unit's here),
         // else the latest; a file rejected after the counting one is said in
         // the note, never instead of it.
         match s.shown() {
             None => {
                 ws.write_string_with_format(r, 2, "未报送", &st.missing)?;
-                ws.write_string(r, 8, format!("{period} 期尚未收到报送"))?;
+                ws.write_string_with_format(r, 8, format!("{period} 期尚未收到报送"), &st.wrap)?;
             }
             Some(shown) => {
                 let accepted = s.counting.is_some();
@@ -636,11 +670,18 @@ fn write_status(
                     s.status_zh(),
                     if accepted { &st.accepted } else { &st.rejected },
                 )?;
-                ws.write_string(r, 3, &shown.original_name)?;
-                ws.write_string(r, 4, crate::text::local_time(&shown.received_at))?;
-                ws.write_number(r, 5, shown.rows as f64)?;
-                ws.write_number(r, 6, shown.errors as f64)?;
-                ws.write_number(r, 7, shown.warnings as f64)?;
+                let name_fmt = if widths.see(3, &shown.original_name) {
+                    &st.wrap
+                } else {
+                    &st.cell
+                };
+                ws.write_string_with_format(r, 3, &shown.original_name, name_fmt)?;
+                let at = crate::text::local_time(&shown.received_at);
+                widths.see(4, &at);
+                ws.write_string_with_format(r, 4, at, &st.cell)?;
+                ws.write_number_with_format(r, 5, shown.rows as f64, &st.cell)?;
+                ws.write_number_with_format(r, 6, shown.errors as f64, &st.cell)?;
+                ws.write_number_with_format(r, 7, shown.warnings as f64, &st.cell)?;
                 let why = |sub: &crate::journal::Submission| {
                     sub.reason
                         .clone()
@@ -666,7 +707,8 @@ fn write_status(
     }
     ws.set_freeze_panes(1, 0)?;
     ws.autofilter(0, 0, status.len() as u32, 8)?;
-    Ok(())
+    widths.apply(ws)?;
+    Ok(widths)
 }
 
 fn write_duplicates(
@@ -675,7 +717,7 @@ fn write_duplicates(
     cons: &crate::rules::Consolidation,
     dups: &[CrossDuplicate],
     st: &Styles,
-) -> Result<(), XlsxError> {
+) -> Result<print::Widths, XlsxError> {
     // The key's columns: the person, then what makes one thing with it (subsidy, month).
     let key_heads: Vec<String> = std::iter::once(cons.person_key)
         .chain(cons.duplicate_with.iter().copied())
@@ -690,11 +732,15 @@ fn write_duplicates(
     heads.extend(["姓名", "乡镇（街道）", "文件", "原表行号", also].map(String::from));
     let mut widths: Vec<f64> = vec![22.0];
     widths.extend(std::iter::repeat_n(11.0, key_heads.len() - 1));
-    widths.extend([10.0, 16.0, 36.0, 9.0, 40.0]);
-    for (i, (h, w)) in heads.iter().zip(widths).enumerate() {
+    widths.extend([10.0, 16.0, 30.0, 9.0, 30.0]);
+    let mut widths = print::Widths::new(widths);
+    for (i, h) in heads.iter().enumerate() {
         ws.write_string_with_format(0, i as u16, h, &st.header)?;
-        ws.set_column_width(i as u16, w)?;
     }
+    let mut text = |ws: &mut Worksheet, r: u32, c: u16, t: &str| -> Result<(), XlsxError> {
+        let fmt = if widths.see(c, t) { &st.wrap } else { &st.cell };
+        ws.write_string_with_format(r, c, t, fmt).map(|_| ())
+    };
     let n = key_heads.len() as u16;
     let mut r: u32 = 1;
     for d in dups {
@@ -705,14 +751,15 @@ fn write_duplicates(
                 .filter(|p| &p.0 != unit)
                 .map(|p| format!("{}（第 {} 行）", p.0, p.3))
                 .collect();
-            for (k, part) in d.key.split('|').enumerate().take(key_heads.len()) {
-                ws.write_string(r, k as u16, part)?;
+            for k in 0..key_heads.len() {
+                let part = d.key.split('|').nth(k).unwrap_or("");
+                text(ws, r, k as u16, part)?;
             }
-            ws.write_string(r, n, &d.name)?;
-            ws.write_string(r, n + 1, unit)?;
-            ws.write_string(r, n + 2, file)?;
-            ws.write_number(r, n + 3, f64::from(*row))?;
-            ws.write_string(r, n + 4, others.join("、"))?;
+            text(ws, r, n, &d.name)?;
+            text(ws, r, n + 1, unit)?;
+            text(ws, r, n + 2, file)?;
+            ws.write_number_with_format(r, n + 3, f64::from(*row), &st.cell)?;
+            text(ws, r, n + 4, &others.join("、"))?;
             r += 1;
         }
     }
@@ -725,5 +772,6 @@ fn write_duplicates(
         ws.write_string(1, 0, none)?;
     }
     ws.set_freeze_panes(1, 0)?;
-    Ok(())
+    widths.apply(ws)?;
+    Ok(widths)
 }

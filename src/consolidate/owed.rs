@@ -5,12 +5,13 @@
 //! Units without an accepted ledger of this kind are not listed (their standing
 //! is in 报送情况); the sheet says so.
 
+use super::print::{display_width, Widths};
 use super::{stored_row, ConsolidateError, Stored, Styles};
 use crate::journal::stored::slot_text;
 use crate::journal::Journal;
 use crate::rules::cel::{bind_file_globals, cel_root};
 use crate::rules::native::{Calls, Scope, V};
-use crate::rules::{ColumnType, Consolidation, Kind, Owed, RuleSet, Split};
+use crate::rules::{ColumnType, Consolidation, Kind, RuleSet, Split};
 use crate::standing::Standing;
 use crate::workbook::excel_text;
 use cel::Value;
@@ -55,15 +56,15 @@ pub(super) fn write(
     standing: &Standing<'_>,
     paid: &Paid,
     st: &Styles,
-) -> Result<(), ConsolidateError> {
+) -> Result<Widths, ConsolidateError> {
     // One reference today (the register); the columns shown are its person key and
     // name, then every column an `owed` rule reads.
     let Some(first) = cons.owed.first() else {
-        return Ok(());
+        return Ok(Widths::new(Vec::new()));
     };
     let reference = &kind.references[first.reference];
     let Some(other) = rules.kind(&reference.kind) else {
-        return Ok(());
+        return Ok(Widths::new(Vec::new()));
     };
     let okeys: Vec<&str> = other.columns.iter().map(|c| c.key.as_str()).collect();
     let pos = |key: &str| okeys.iter().position(|k| *k == key);
@@ -88,23 +89,20 @@ pub(super) fn write(
         "应发{}",
         kind.columns[cons.split.as_ref().map_or(0, |s| s.by)].header
     ));
+    let with_amount = cons.owed.iter().any(|o| o.amount.is_some());
+    if with_amount {
+        heads.push("应发金额（元/月）".into());
+    }
     heads.push(format!("{}文件", other.name));
     heads.push("原表行号".into());
+    let mut widths = Widths::new(vec![11.0, 14.0]);
     for (i, h) in heads.iter().enumerate() {
         ws.write_string_with_format(0, i as u16, h, &st.header)?;
-        let w = match i {
-            0 => 11.0,
-            1 => 14.0,
-            _ if i == heads.len() - 2 => 34.0,
-            _ if shown
-                .get(i - 2)
-                .is_some_and(|c| Some(*c) == pos(&reference.on)) =>
-            {
-                21.0
-            }
-            _ => 11.0,
-        };
-        ws.set_column_width(i as u16, w)?;
+        // A header wraps onto two lines at most.
+        widths.see(
+            i as u16,
+            &"长".repeat((display_width(h) / 4.0).ceil() as usize),
+        );
     }
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut r: u32 = 0;
@@ -142,19 +140,60 @@ pub(super) fn write(
                 if paid.has(&u.unit.code, &person, &o.value) {
                     continue;
                 }
-                if !holds(o, reference, &ref_pos, &cells, &scope, &file_scope) {
-                    continue;
+                let on_row = OnRow {
+                    reference,
+                    ref_pos: &ref_pos,
+                    cells: &cells,
+                    scope: &scope,
+                    file_scope: &file_scope,
+                };
+                let holds = on_row.eval(&o.when, o.native.as_ref(), o.native_calls);
+                match holds {
+                    Some(Value::Bool(true)) => {}
+                    Some(Value::Bool(false)) => continue,
+                    other => {
+                        tracing::warn!(owed = %o.value, result = ?other, "应发未发 rule could not be evaluated");
+                        continue;
+                    }
                 }
                 r += 1;
-                ws.write_string(r, 0, &u.unit.code)?;
-                ws.write_string(r, 1, &u.unit.name)?;
+                let put = |ws: &mut Worksheet,
+                           widths: &mut Widths,
+                           c: u16,
+                           t: &str|
+                 -> Result<(), ConsolidateError> {
+                    let fmt = if widths.see(c, t) { &st.wrap } else { &st.cell };
+                    ws.write_string_with_format(r, c, t, fmt)?;
+                    Ok(())
+                };
+                put(ws, &mut widths, 0, &u.unit.code)?;
+                put(ws, &mut widths, 1, &u.unit.name)?;
                 for (k, c) in shown.iter().enumerate() {
-                    ws.write_string(r, 2 + k as u16, excel_text(&text(*c)))?;
+                    put(ws, &mut widths, 2 + k as u16, &excel_text(&text(*c)))?;
                 }
-                let c = 2 + shown.len() as u16;
-                ws.write_string(r, c, &o.value)?;
-                ws.write_string(r, c + 1, &reg.original_name)?;
-                ws.write_number(r, c + 2, f64::from(row))?;
+                let mut c = 2 + shown.len() as u16;
+                put(ws, &mut widths, c, &o.value)?;
+                c += 1;
+                if with_amount {
+                    let amount = o.amount.as_ref().and_then(|a| {
+                        match on_row.eval(&a.program, a.native.as_ref(), a.native_calls) {
+                            Some(Value::Float(x)) => Some(x),
+                            Some(Value::Int(x)) => Some(x as f64),
+                            Some(Value::UInt(x)) => Some(x as f64),
+                            _ => None,
+                        }
+                    });
+                    match amount {
+                        Some(x) => {
+                            widths.see(c, &super::thousands(x));
+                            ws.write_number_with_format(r, c, x, &st.money)?;
+                        }
+                        None => put(ws, &mut widths, c, "（无标准）")?,
+                    }
+                    c += 1;
+                }
+                put(ws, &mut widths, c, &reg.original_name)?;
+                ws.write_number_with_format(r, c + 1, f64::from(row), &st.cell)?;
             }
             Ok(())
         })?;
@@ -191,64 +230,65 @@ pub(super) fn write(
     if r > 0 {
         ws.autofilter(0, 0, r, (heads.len() - 1) as u16)?;
     }
-    Ok(())
+    widths.apply(ws)?;
+    Ok(widths)
 }
 
-/// Whether an `owed` rule holds for a referenced row: natively where compiled,
-/// else by `cel` (a rule that cannot be evaluated holds for no one, and is logged).
-fn holds(
-    o: &Owed,
-    reference: &crate::rules::Reference,
-    ref_pos: &[Option<usize>],
-    cells: &[Option<Stored<'_>>],
-    scope: &Scope<'_>,
-    file_scope: &cel::Context<'_, '_>,
-) -> bool {
-    let calls = Calls::new(o.native_calls);
-    let value = |k: usize| -> V<'_> {
-        let ty = reference.columns[k].1;
-        match ref_pos[k].and_then(|i| cells.get(i)) {
-            Some(Some(Stored::Num(x))) => match ty {
-                ColumnType::Integer if x.fract() == 0.0 => V::Int(*x as i64),
-                _ => V::Float(*x),
-            },
-            Some(Some(Stored::Text(t))) => V::Str(t.as_ref()),
-            _ => match ty {
-                ColumnType::Money => V::Float(0.0),
-                ColumnType::Integer => V::Null,
-                _ => V::Str(""),
-            },
+/// One referenced row, as an `owed` rule's expressions read it.
+struct OnRow<'a, 'c> {
+    reference: &'a crate::rules::Reference,
+    ref_pos: &'a [Option<usize>],
+    cells: &'a [Option<Stored<'a>>],
+    scope: &'a Scope<'a>,
+    file_scope: &'a cel::Context<'c, 'c>,
+}
+
+impl OnRow<'_, '_> {
+    /// An expression over the row: natively where compiled, else by `cel`;
+    /// `None` when it cannot be evaluated.
+    fn eval(
+        &self,
+        program: &cel::Program,
+        native: Option<&crate::rules::native::Expr>,
+        native_calls: usize,
+    ) -> Option<Value> {
+        let calls = Calls::new(native_calls);
+        let value = |k: usize| -> V<'_> {
+            let ty = self.reference.columns[k].1;
+            match self.ref_pos[k].and_then(|i| self.cells.get(i)) {
+                Some(Some(Stored::Num(x))) => match ty {
+                    ColumnType::Integer if x.fract() == 0.0 => V::Int(*x as i64),
+                    _ => V::Float(*x),
+                },
+                Some(Some(Stored::Text(t))) => V::Str(t.as_ref()),
+                _ => match ty {
+                    ColumnType::Money => V::Float(0.0),
+                    ColumnType::Integer => V::Null,
+                    _ => V::Str(""),
+                },
+            }
+        };
+        let to_cel = |v: V<'_>| match v {
+            V::Float(x) => Value::Float(x),
+            V::Int(x) => Value::Int(x),
+            V::Str(s) => Value::from(s),
+            V::Bool(b) => Value::Bool(b),
+            _ => Value::Null,
+        };
+        if let Some(v) = native.and_then(|e| e.eval(&value, self.scope, &calls)) {
+            if !matches!(v, V::Null) {
+                return Some(to_cel(v));
+            }
         }
-    };
-    if let Some(V::Bool(b)) = o
-        .native
-        .as_ref()
-        .and_then(|e| e.eval(&value, scope, &calls))
-    {
-        return b;
-    }
-    let m: HashMap<String, Value> = reference
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(k, (c, _))| {
-            let v = match value(k) {
-                V::Float(x) => Value::Float(x),
-                V::Int(x) => Value::Int(x),
-                V::Str(s) => Value::from(s),
-                V::Bool(b) => Value::Bool(b),
-                _ => Value::Null,
-            };
-            (c.clone(), v)
-        })
-        .collect();
-    let mut ctx = file_scope.new_inner_scope();
-    ctx.add_variable_from_value(reference.name.clone(), Value::Map(m.into()));
-    match o.when.execute(&ctx) {
-        Ok(Value::Bool(b)) => b,
-        other => {
-            tracing::warn!(owed = %o.value, result = ?other, "应发未发 rule could not be evaluated");
-            false
-        }
+        let m: HashMap<String, Value> = self
+            .reference
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(k, (c, _))| (c.clone(), to_cel(value(k))))
+            .collect();
+        let mut ctx = self.file_scope.new_inner_scope();
+        ctx.add_variable_from_value(self.reference.name.clone(), Value::Map(m.into()));
+        program.execute(&ctx).ok()
     }
 }

@@ -57,7 +57,7 @@ pub(super) fn write(
     status: &[UnitStanding<'_>],
     tallies: &BTreeMap<String, Tally>,
     st: &Styles,
-) -> Result<(), XlsxError> {
+) -> Result<(super::print::Widths, u32), XlsxError> {
     let values = &kind.columns[sp.by].values;
     ws.merge_range(0, 0, 1, 0, "乡镇代码", &st.header)?;
     ws.merge_range(0, 1, 1, 1, "乡镇名称", &st.header)?;
@@ -68,8 +68,6 @@ pub(super) fn write(
         ws.write_string_with_format(1, col + 1, "金额（元）", &st.header)?;
         col += 2;
     }
-    ws.set_column_width(0, 11)?;
-    ws.set_column_width(1, 16)?;
     let empty = Tally::default();
     let mut county = Tally {
         per: vec![(0, 0.0); values.len()],
@@ -85,10 +83,12 @@ pub(super) fn write(
     }
     // Amount columns as wide as the county's total shows.
     let widest = super::thousands(county.total().1).len() as f64 + 3.0;
-    for k in 0..=values.len() as u16 {
-        ws.set_column_width(2 + 2 * k, 8)?;
-        ws.set_column_width(3 + 2 * k, widest.max(13.0))?;
+    let mut widths = vec![11.0, 16.0];
+    for _ in 0..=values.len() {
+        widths.extend([8.0, widest.max(13.0)]);
     }
+    let widths = super::print::Widths::new(widths);
+    widths.apply(ws)?;
     ws.set_row_height(0, 24)?;
     let write_row = |ws: &mut Worksheet,
                      r: u32,
@@ -100,7 +100,7 @@ pub(super) fn write(
         let (text_fmt, money) = if total {
             (Some(&st.total), &st.total_money)
         } else {
-            (None, &st.money)
+            (Some(&st.cell), &st.money)
         };
         text_cell(ws, r, 0, code, text_fmt)?;
         text_cell(ws, r, 1, name, text_fmt)?;
@@ -127,5 +127,5 @@ pub(super) fn write(
     }
     write_row(ws, r, "", "合计", &county, true)?;
     ws.set_freeze_panes(2, 2)?;
-    Ok(())
+    Ok((widths, r))
 }

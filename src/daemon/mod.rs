@@ -132,7 +132,7 @@ impl Daemon {
         for n in &rules.notes {
             tracing::info!("rules: {n}");
         }
-        Ok(Daemon {
+        let mut daemon = Daemon {
             rules_version,
             rules_seen,
             rules_seen_at: Instant::now(),
@@ -151,7 +151,11 @@ impl Daemon {
             stop,
             mail_wake: None,
             retry_at: HashMap::new(),
-        })
+        };
+        // The deadlines in force at start are noted now: an edit made while
+        // running is told from them.
+        daemon.deadlines_edited_at()?;
+        Ok(daemon)
     }
 
     fn stopping(&self) -> bool {
@@ -489,7 +493,9 @@ impl Daemon {
     /// day after the deadline the county admin gets the list of those still
     /// missing. Each is journaled with its day: never twice, across restarts.
     pub fn maybe_remind(&mut self) -> Result<(), DaemonError> {
+        let held_since = self.deadlines_edited_at()?;
         let Some(dl) = self.rules.county.deadlines.clone() else {
+            self.journal.set_held_reminders(None)?;
             return Ok(());
         };
         let today = crate::clock::now().date_naive();
@@ -502,6 +508,7 @@ impl Daemon {
         let remind = days_left > 0 && dl.remind_days_before.contains(&(days_left as u32));
         let overdue = days_left == -1;
         if !remind && !overdue {
+            self.journal.set_held_reminders(None)?;
             return Ok(());
         }
         let deadline_text = deadline.format("%Y-%m-%d").to_string();
@@ -578,8 +585,41 @@ impl Daemon {
             keys.push(("*".into(), period.clone(), "*".into(), day.clone()));
         }
         if keys.is_empty() {
+            self.journal.set_held_reminders(None)?;
             return Ok(());
         }
+        // Reminders a deadline edit brought about wait, shown on the page.
+        let now_unix = unix_now();
+        let hold = self.cfg.reminder_hold.as_secs();
+        if let Some(since) = held_since.filter(|t| now_unix < t.saturating_add(hold)) {
+            let left = since.saturating_add(hold) - now_unix;
+            let send_at = crate::clock::now() + chrono::Duration::seconds(left as i64);
+            let held = crate::journal::HeldReminders {
+                period: period.clone(),
+                deadline: deadline_text.clone(),
+                send_at: send_at.format("%H:%M").to_string(),
+                units: due
+                    .iter()
+                    .map(|(u, kinds)| {
+                        (
+                            u.name.clone(),
+                            kinds.iter().map(|(k, _)| k.to_string()).collect(),
+                        )
+                    })
+                    .collect(),
+                overdue_list: keys.iter().any(|k| k.2 == "*"),
+            };
+            if self.journal.held_reminders()?.as_ref() != Some(&held) {
+                tracing::info!(
+                    "{period}: the deadlines were edited; {} reminder(s) held until {} (shown on the page)",
+                    mails.len(),
+                    held.send_at
+                );
+            }
+            self.journal.set_held_reminders(Some(&held))?;
+            return Ok(());
+        }
+        self.journal.set_held_reminders(None)?;
         tracing::info!(
             "{period}: {} reminder(s) for the deadline {deadline_text} queued",
             mails.len()
@@ -587,6 +627,26 @@ impl Daemon {
         self.journal.reminders_made(&keys, &mails)?;
         self.wake_mail();
         Ok(())
+    }
+
+    /// When the `[deadlines]` in force were last edited (Unix seconds of the
+    /// real clock), noticing an edit now; `None` for the deadlines the journal
+    /// first saw (nothing to hold back then).
+    fn deadlines_edited_at(&mut self) -> Result<Option<u64>, DaemonError> {
+        let json = serde_json::to_string(&self.rules.county.deadlines).unwrap_or_default();
+        match self.journal.deadlines_seen()? {
+            None => {
+                self.journal.set_deadlines_seen(&json, 0)?;
+                Ok(None)
+            }
+            Some((seen, since)) if seen == json => Ok((since > 0).then_some(since)),
+            Some(_) => {
+                let now = unix_now();
+                tracing::info!("the deadlines in county.toml changed: reminders they bring about today wait {} s", self.cfg.reminder_hold.as_secs());
+                self.journal.set_deadlines_seen(&json, now)?;
+                Ok(Some(now))
+            }
+        }
     }
 
     fn wake_mail(&self) {
@@ -898,6 +958,14 @@ fn snapshot_rules(from: &Path, to: &Path) -> std::io::Result<PathBuf> {
         }
     }
     Ok(to.to_path_buf())
+}
+
+/// Seconds since the Unix epoch by the real clock (timers never follow
+/// `TAIZHANG_NOW`).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

@@ -157,6 +157,125 @@ fn suggest_unit(
     None
 }
 
+impl Daemon {
+    /// A file of unknown sender whose rows did not suggest a unit by their
+    /// villages: the unit whose accepted ledgers already have most of its
+    /// persons (at least half of those found anywhere), else the unit whose
+    /// landlines share the exchanges of most of the file's, is suggested, said
+    /// in the reason as the village suggestion is.
+    fn suggest_by_persons(&self, d: &mut Decision, report: &FileReport) -> Result<(), DaemonError> {
+        let reason = d.reason.clone().unwrap_or_default();
+        if reason.contains("可能是") || report.records.is_empty() {
+            return Ok(());
+        }
+        // Each kind whose stored person is one column (the register's 身份证号),
+        // with that column in this file.
+        for kind in self.rules.kinds_referenced_first() {
+            let [key] = crate::standing::person_columns(kind)[..] else {
+                continue;
+            };
+            let persons: std::collections::BTreeSet<String> = report
+                .records
+                .iter()
+                .filter_map(|r| match r.values.get(key) {
+                    Some(serde_json::Value::String(v)) if !v.trim().is_empty() => {
+                        Some(v.trim().to_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            if persons.is_empty() {
+                continue;
+            }
+            let persons: Vec<String> = persons.into_iter().collect();
+            let units = self.journal.units_having_persons(&kind.id, &persons)?;
+            let found: usize = units.iter().map(|(_, n)| n).sum();
+            if let Some((unit, n)) = units.first() {
+                if n * 2 >= found && self.rules.county.unit(unit).is_some() {
+                    d.reason = Some(format!(
+                        "{reason}。文件中 {n}/{} 人已登记在{unit}已通过的{}中，可能是{unit}的文件：核实后可在报送情况网页的“隔离文件”中指定单位处理",
+                        persons.len(),
+                        kind.name
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+        // Else the phone area: the exchanges (区号 and the local number's first
+        // three digits) of its landlines, against those on each unit's accepted
+        // ledgers; an exchange two units share says nothing.
+        for kind in self.rules.kinds_referenced_first() {
+            for c in kind
+                .columns
+                .iter()
+                .filter(|c| c.checks.iter().any(|k| k.check.name() == "cn_phone"))
+            {
+                let mine: Vec<String> = report
+                    .records
+                    .iter()
+                    .filter_map(|r| match r.values.get(&c.key) {
+                        Some(serde_json::Value::String(v)) => Some(exchanges(v)),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                if mine.len() < 3 {
+                    continue;
+                }
+                let wanted: std::collections::BTreeSet<&str> =
+                    mine.iter().map(String::as_str).collect();
+                let mut owners: std::collections::BTreeMap<
+                    String,
+                    std::collections::BTreeSet<String>,
+                > = Default::default();
+                self.journal.accepted_values(&kind.id, &c.key, |unit, v| {
+                    for x in exchanges(v) {
+                        if wanted.contains(x.as_str()) {
+                            owners.entry(x).or_default().insert(unit.to_string());
+                        }
+                    }
+                })?;
+                let mut tally: std::collections::BTreeMap<&str, usize> = Default::default();
+                for x in &mine {
+                    if let Some(units) = owners.get(x).filter(|u| u.len() == 1) {
+                        if let Some(u) = units.iter().next() {
+                            *tally.entry(u.as_str()).or_default() += 1;
+                        }
+                    }
+                }
+                if let Some((unit, n)) = tally.into_iter().max_by_key(|(_, n)| *n) {
+                    if n * 2 >= mine.len() && self.rules.county.unit(unit).is_some() {
+                        d.reason = Some(format!(
+                            "{reason}。文件中 {n}/{} 个固定电话的号段（区号及局号）只见于{unit}已通过的{}，可能是{unit}的文件：核实后可在报送情况网页的“隔离文件”中指定单位处理",
+                            mine.len(),
+                            kind.name
+                        ));
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The exchanges of the landlines in a phone cell: `0371-6543210` gives
+/// `0371-654` (区号 and the local number's first three digits).
+fn exchanges(cell: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in cell.split(|c: char| !(c.is_ascii_digit() || c == '-')) {
+        let Some((area, local)) = part.split_once('-') else {
+            continue;
+        };
+        let area_ok = area.starts_with('0') && (3..=4).contains(&area.len());
+        let local_ok = (7..=8).contains(&local.len()) && local.chars().all(|c| c.is_ascii_digit());
+        if area_ok && local_ok {
+            out.push(format!("{area}-{}", &local[..3]));
+        }
+    }
+    out
+}
+
 /// `1 row`, `2 rows`: counts in the console read as English.
 fn counted(n: usize, word: &str) -> String {
     if n == 1 {
@@ -355,7 +474,10 @@ impl Daemon {
             }
         };
         tracing::debug!(id, "validated in {:?}", t0.elapsed());
-        let d = decide(&self.rules, &sub, &report);
+        let mut d = decide(&self.rules, &sub, &report);
+        if d.outcome == Outcome::Quarantined && d.unit.is_none() {
+            self.suggest_by_persons(&mut d, &report)?;
+        }
         let outcome = d.outcome;
         let mut annotated = None;
         if matches!(outcome, Outcome::Rejected | Outcome::Accepted) {
@@ -573,5 +695,14 @@ mod tests {
         assert_eq!(super::counted(1, "warning"), "1 warning");
         assert_eq!(super::counted(0, "error"), "0 errors");
         assert_eq!(super::counted(120, "row"), "120 rows");
+    }
+
+    #[test]
+    fn landline_exchanges() {
+        assert_eq!(
+            super::exchanges("13812345678/0371-6543210、0396-28812345 5551234"),
+            vec!["0371-654".to_string(), "0396-288".to_string()]
+        );
+        assert!(super::exchanges("0371-12").is_empty());
     }
 }

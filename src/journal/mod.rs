@@ -18,7 +18,7 @@ pub mod stored;
 
 use crate::validate::{FileReport, Record};
 pub use mail::{Mail, Queued};
-pub use outputs::WorkbookState;
+pub use outputs::{HeldReminders, WorkbookState};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
@@ -761,6 +761,64 @@ impl Journal {
                 row_to_submission,
             )
             .optional()?)
+    }
+
+    /// Units whose accepted ledgers of `kind_id` (any period) have persons of
+    /// `persons` (stored person keys), with how many of them each has, most first.
+    pub fn units_having_persons(
+        &self,
+        kind_id: &str,
+        persons: &[String],
+    ) -> Result<Vec<(String, usize)>> {
+        let mut found: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        for chunk in persons.chunks(400) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT s.unit, r.person FROM records r JOIN submissions s ON s.id = r.submission_id
+                 WHERE s.kind = ? AND s.unit IS NOT NULL AND s.outcome = 'accepted'
+                 AND s.state IN ('validated','done') AND r.person IN ({marks})"
+            );
+            let mut st = self.conn.prepare(&sql)?;
+            let args: Vec<&dyn rusqlite::ToSql> = std::iter::once(&kind_id as &dyn rusqlite::ToSql)
+                .chain(chunk.iter().map(|p| p as &dyn rusqlite::ToSql))
+                .collect();
+            let rows = st.query_map(args.as_slice(), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (unit, person) = row?;
+                found.entry(unit).or_default().insert(person);
+            }
+        }
+        let mut out: Vec<(String, usize)> = found.into_iter().map(|(u, p)| (u, p.len())).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// Every text value of column `key` in the accepted ledgers of `kind_id`
+    /// (any period), with the unit it came from.
+    pub fn accepted_values(
+        &self,
+        kind_id: &str,
+        key: &str,
+        mut f: impl FnMut(&str, &str),
+    ) -> Result<()> {
+        let mut st = self.conn.prepare(
+            "SELECT s.unit, r.data FROM records r JOIN submissions s ON s.id = r.submission_id
+             WHERE s.kind = ?1 AND s.unit IS NOT NULL AND s.outcome = 'accepted'
+             AND s.state IN ('validated','done')",
+        )?;
+        let mut rows = st.query(params![kind_id])?;
+        while let Some(row) = rows.next()? {
+            let unit: String = row.get(0)?;
+            let data: String = row.get(1)?;
+            if let Some(Some(stored::Stored::Text(t))) = stored::stored_row(&data, &[key])?.first()
+            {
+                f(&unit, t);
+            }
+        }
+        Ok(())
     }
 
     /// Sets an accepted submission up to be checked again (from its archived copy)

@@ -299,8 +299,6 @@ impl Journal {
         ))
     }
 
-    /// Today's digest is made: its mails are queued and the pending list emptied,
-    /// in one transaction.
     /// Whether the reminder of (kind, period, unit) on `day` was queued already.
     /// The county admin's overdue list is kind `*`, unit `*`.
     pub fn reminded(&self, kind: &str, period: &str, unit: &str, day: &str) -> Result<bool> {
@@ -331,12 +329,71 @@ impl Journal {
         Ok(())
     }
 
+    /// Today's digest is made: its mails are queued and the pending list emptied,
+    /// in one transaction.
     pub fn digest_made(&mut self, today: &str, mails: &[Mail]) -> Result<()> {
         let tx = self.conn.transaction()?;
         mail::enqueue(&tx, None, mails)?;
         set_meta(&tx, "digest_pending", "[]")?;
         set_meta(&tx, "digest_date", today)?;
         tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Reminders an edit of `[deadlines]` would send today, held back for the
+/// county to see on the page first (`reminder_hold` of the settings).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeldReminders {
+    pub period: String,
+    pub deadline: String,
+    /// When they go (local time, `HH:MM`).
+    pub send_at: String,
+    /// Each unit to be reminded, with the ledgers it would be reminded of.
+    pub units: Vec<(String, Vec<String>)>,
+    /// The county admin's list of units past the deadline would go too.
+    pub overdue_list: bool,
+}
+
+impl Journal {
+    /// The `[deadlines]` last seen in force (as JSON) and since when (Unix
+    /// seconds of the real clock; 0: since before anyone could tell).
+    pub fn deadlines_seen(&self) -> Result<Option<(String, u64)>> {
+        let Some(v) = get_meta(&self.conn, "deadlines_seen")? else {
+            return Ok(None);
+        };
+        let since = get_meta(&self.conn, "deadlines_since")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok(Some((v, since)))
+    }
+
+    pub fn set_deadlines_seen(&mut self, json: &str, since: u64) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        set_meta(&tx, "deadlines_seen", json)?;
+        set_meta(&tx, "deadlines_since", &since.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The reminders held back after a deadline edit, if any.
+    pub fn held_reminders(&self) -> Result<Option<HeldReminders>> {
+        Ok(get_meta(&self.conn, "reminders_held")?.and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Records (or, with `None`, clears) the held reminders; written only when
+    /// they differ from what is recorded.
+    pub fn set_held_reminders(&mut self, held: Option<&HeldReminders>) -> Result<()> {
+        if self.held_reminders()?.as_ref() == held {
+            return Ok(());
+        }
+        match held {
+            Some(h) => set_meta(&self.conn, "reminders_held", &serde_json::to_string(h)?)?,
+            None => {
+                self.conn
+                    .execute("DELETE FROM meta WHERE key = 'reminders_held'", [])?;
+            }
+        }
         Ok(())
     }
 }

@@ -279,6 +279,12 @@ pub(super) fn compile_kind(
                     &o.when,
                     format!("[[consolidation.owed]]「{}」的 when", o.value.get_ref()),
                 ));
+                if let Some(a) = &o.amount {
+                    exprs.push((
+                        a,
+                        format!("[[consolidation.owed]]「{}」的 amount", o.value.get_ref()),
+                    ));
+                }
             }
         }
         for (e, what) in exprs {
@@ -593,45 +599,66 @@ pub(super) fn compile_kind(
                 continue;
             };
             let r = &references[reference];
-            match ctx.env.compile(o.when.get_ref()) {
-                Ok(p) => {
-                    for v in p.references().variables() {
-                        if v != r.name && !GLOBALS.contains(&v) {
-                            lint.at(
-                                path,
-                                src,
-                                Some(o.when.span()),
-                                format!("{what} 的 when 只能用「{}.列名」、standards、period_end 等，不能用「{v}」", r.name),
-                            );
+            let names: Vec<String> =
+                r.columns.iter().map(|(k, _)| format!("{}.{k}", r.name)).collect();
+            // An expression over the referenced row: CEL, and natively where it can be.
+            let mut compile_on_row = |e: &Spanned<String>, part: &str| {
+                match ctx.env.compile(e.get_ref()) {
+                    Ok(p) => {
+                        for v in p.references().variables() {
+                            if v != r.name && !GLOBALS.contains(&v) {
+                                lint.at(
+                                    path,
+                                    src,
+                                    Some(e.span()),
+                                    format!("{what} 的 {part} 只能用「{}.列名」、standards、period_end 等，不能用「{v}」", r.name),
+                                );
+                            }
                         }
+                        let mut native = native::compile(
+                            e.get_ref(),
+                            &native::Names {
+                                columns: &names,
+                                standards: &ctx.county.standards,
+                                county: &ctx.county.name,
+                            },
+                        );
+                        let calls = native
+                            .as_mut()
+                            .map_or(0, |x| native::number_calls(&mut [x]));
+                        Some((p, native, calls))
                     }
-                    let names: Vec<String> =
-                        r.columns.iter().map(|(k, _)| format!("{}.{k}", r.name)).collect();
-                    let mut native = native::compile(
-                        o.when.get_ref(),
-                        &native::Names {
-                            columns: &names,
-                            standards: &ctx.county.standards,
-                            county: &ctx.county.name,
-                        },
-                    );
-                    let native_calls = native
-                        .as_mut()
-                        .map_or(0, |e| native::number_calls(&mut [e]));
-                    owed.push(Owed {
-                        value: o.value.get_ref().clone(),
-                        reference,
-                        when: p,
+                    Err(err) => {
+                        lint.at(
+                            path,
+                            src,
+                            Some(e.span()),
+                            format!("{what} 的 {part} 无法编译：{}", err.to_string().replace('\n', " ")),
+                        );
+                        None
+                    }
+                }
+            };
+            let amount = match &o.amount {
+                Some(a) => match compile_on_row(a, "amount") {
+                    Some((program, native, native_calls)) => Some(OwedAmount {
+                        program,
                         native,
                         native_calls,
-                    });
-                }
-                Err(e) => lint.at(
-                    path,
-                    src,
-                    Some(o.when.span()),
-                    format!("{what} 的 when 无法编译：{}", e.to_string().replace('\n', " ")),
-                ),
+                    }),
+                    None => continue,
+                },
+                None => None,
+            };
+            if let Some((when, native, native_calls)) = compile_on_row(&o.when, "when") {
+                owed.push(Owed {
+                    value: o.value.get_ref().clone(),
+                    reference,
+                    when,
+                    native,
+                    native_calls,
+                    amount,
+                });
             }
         }
         let split = match split {

@@ -62,6 +62,8 @@ pub struct County {
     pub limits: schema::FileLimits,
     /// When ledgers are due and units reminded (`[deadlines]`).
     pub deadlines: Option<schema::Deadlines>,
+    /// How the county workbook prints (`[print]`).
+    pub print: schema::Print,
 }
 
 impl County {
@@ -223,6 +225,16 @@ pub struct Owed {
     pub when: Program,
     /// `when` for native evaluation, over the reference's columns (by position in
     /// [`Reference::columns`]), and the number of its distinct calls.
+    pub native: Option<native::Expr>,
+    pub native_calls: usize,
+    /// What they should be paid a month (`amount`), over the same columns.
+    pub amount: Option<OwedAmount>,
+}
+
+/// `amount` of an `owed` rule, compiled as its `when`.
+#[derive(Debug)]
+pub struct OwedAmount {
+    pub program: Program,
     pub native: Option<native::Expr>,
     pub native_calls: usize,
 }
@@ -509,6 +521,7 @@ impl RuleSet {
             standards: county_file.standards.clone(),
             limits: county_file.limits,
             deadlines: county_file.deadlines.clone(),
+            print: county_file.print.clone(),
         };
         if let Some(d) = &county_file.deadlines {
             if !(1..=28).contains(&d.day)

@@ -27,13 +27,40 @@ pub struct CountyFile {
     /// When ledgers are due and when units are reminded.
     #[serde(default)]
     pub deadlines: Option<Deadlines>,
+    /// How the county workbook prints (paper, the 制表人 / 审核人 line).
+    #[serde(default)]
+    pub print: Print,
+}
+
+/// `[print]` of `county.toml`: the county workbook's paper and the names on its
+/// 制表人 / 审核人 line.
+#[derive(Debug, Deserialize, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Print {
+    /// `"A4"` (the default) or `"A3"`: wide tables print on fewer pages on A3.
+    #[serde(default)]
+    pub paper: Paper,
+    /// Who made the table (制表人), printed under every statistics sheet.
+    #[serde(default)]
+    pub prepared_by: String,
+    /// Who checked it (审核人).
+    #[serde(default)]
+    pub reviewed_by: String,
+}
+
+/// Paper the county workbook prints on.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Paper {
+    #[default]
+    A4,
+    A3,
 }
 
 /// `[deadlines]` of `county.toml`: a period's ledgers are due on `day` of the
 /// following month; units without an accepted ledger are reminded
 /// `remind_days_before` days before it, and the county admin gets the list of
 /// those still missing the day after.
-#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Debug, Deserialize, serde::Serialize, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Deadlines {
     pub day: u32,
@@ -287,6 +314,10 @@ pub struct OwedDecl {
     /// CEL over the referenced ledger's row (`register.level in ['一级', '二级']`),
     /// `standards` and `period_end`.
     pub when: Spanned<String>,
+    /// What they should be paid a month (元), CEL over the same row
+    /// (`standards.nursing_subsidy[register.level]`): 应发未发's 应发金额 column.
+    #[serde(default)]
+    pub amount: Option<Spanned<String>>,
 }
 
 /// `[[references]]`: another ledger kind each row is looked up in, by a key.

@@ -732,7 +732,9 @@ impl App {
                 let Some(rules) = self.rules.as_ref() else {
                     return Ok(Reply::text(503, "{}"));
                 };
-                let mut s = crate::status::collect(rules, &self.journal).map_err(journal_err)?;
+                let today = crate::clock::now().date_naive();
+                let mut s =
+                    crate::status::collect(rules, &self.journal, today).map_err(journal_err)?;
                 s.mail_folder = self.cfg.mail_folder.clone();
                 serde_json::to_string(&s)
                     .map(Reply::json)

@@ -103,8 +103,25 @@ pub(super) fn index(
     for k in rules.kinds_referenced_first() {
         kinds.push((k, standing::of(rules, journal, &k.id, &chosen)?));
     }
+    let held = journal.held_reminders()?;
     let body = html! {
         h1 { (rules.county.name) " 台账报送情况" }
+        @if let Some(h) = &held {
+            section.held {
+                h2 { "截止日期设置已修改：以下催报将于 " (h.send_at) " 发出" }
+                p {
+                    (h.period) " 期报送截止日现为 " (h.deadline) "。按新的设置，今天要向 "
+                    strong { (h.units.len()) } " 个单位发送催报"
+                    @if h.overdue_list { "，并向管理员发送逾期名单" }
+                    "。如非本意，请在此之前改回 county.toml 的 [deadlines]，这些催报就不会发出。"
+                }
+                ul {
+                    @for (unit, kinds) in &h.units {
+                        li { (unit) "：" (kinds.join("、")) }
+                    }
+                }
+            }
+        }
         form.period method="get" action="/" {
             label { "期间 "
                 select name="period" {

@@ -238,8 +238,18 @@ impl Site {
     pub fn watch(&self, extra: &[&str]) -> std::process::Child {
         self.watch_with_rules(&rules_dir(), extra)
     }
+    /// `status --format json` on 1 December, when 2026-11 (the tests' month) is
+    /// due: its ledgers come first.
     pub fn status(&self) -> Value {
-        let out = self.cmd(&["status", "--format", "json"]).output().unwrap();
+        self.status_at("2026-12-01T09:00:00+08:00")
+    }
+    /// `status --format json` at `now`.
+    pub fn status_at(&self, now: &str) -> Value {
+        let out = self
+            .cmd(&["status", "--format", "json"])
+            .env("TAIZHANG_NOW", now)
+            .output()
+            .unwrap();
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
     }
