@@ -527,7 +527,11 @@ pub fn validate_run(
     let may_refer = !later.is_empty()
         || files
             .iter()
-            .any(|f| rules.kind_named_in(&name_of(f)).is_none());
+            .any(|f| match rules.kind_named_in(&name_of(f)) {
+                // Named as no kind; or a kind checked against its own earlier ledgers.
+                None => true,
+                Some(k) => k.references.iter().any(|r| r.kind == k.id),
+            });
     let collecting = Options {
         as_ledger: if may_refer {
             validate::refs::LedgerSpec::all(rules)
@@ -571,9 +575,10 @@ pub fn validate_run(
     let applies = |r: &FileReport| {
         let kind = r.kind_id.as_deref().and_then(|k| rules.kind(k));
         match (kind, &r.unit, &r.period) {
-            (Some(k), Some(unit), Some(period)) => {
-                k.references.iter().any(|x| run.has(&x.kind, unit, period))
-            }
+            (Some(k), Some(unit), Some(period)) => k
+                .references
+                .iter()
+                .any(|x| run.has(&x.kind, unit, &x.bound(period))),
             _ => false,
         }
     };

@@ -164,3 +164,223 @@ fn a_county_workbook_that_cannot_be_replaced_delays_no_notice_and_is_rebuilt_lat
         .is_empty());
     assert_eq!(mails(&site).len(), 2, "no notice is sent twice");
 }
+
+/// A kind checked against its own previous period, with rules alone (the
+/// reference shape `ledger = "previous"`): the latest accepted register before
+/// the file's month, a warning naming a gap, a must-cover error for a person of
+/// last month's register missing from this one, a row rule over last month's
+/// values; on the daemon, a replaced previous register re-checks the next month's.
+#[test]
+fn a_register_is_checked_against_its_own_previous_period() {
+    use taizhang::samples::Val;
+    let site = Site::new();
+    let rules_dir = edited_rules(&site.root, |name, text| {
+        if name != "register.toml" {
+            return text;
+        }
+        format!(
+            "{text}
+[[references]]
+name = \"history\"
+kind = \"register\"
+key = \"id_number\"
+on = \"id_number\"
+ledger = \"previous\"
+older_message = \"与 {{ref_period}} 的登记簿比对（其间的月份没有已通过的登记簿）\"
+must_cover = \"history.level != ''\"
+dropped_message = \"上期（{{ref_period}}）登记的「{{history.name}}」（{{value}}）不在本期登记簿中\"
+
+[[row_rules]]
+id = \"history.village_changed\"
+when = \"history_found\"
+assert = \"village == history.village\"
+expected = \"history.village\"
+cell = \"village\"
+severity = \"warning\"
+message = \"所属村由上期的「{{expected}}」变为「{{value}}」，请核实\"
+"
+        )
+    });
+    let rules = taizhang::rules::RuleSet::load(&rules_dir).unwrap();
+    let run = |site: &Site| {
+        succeeded(
+            site.cmd_with_rules(&["run", "--once", "--settle", "0.2"], &rules_dir)
+                .output()
+                .unwrap(),
+        )
+    };
+    let renumber = |r: &mut taizhang::samples::Register| {
+        for (k, row) in r.rows.iter_mut().enumerate() {
+            row.insert("seq".into(), Val::Num((k + 1) as f64));
+        }
+    };
+    let oct = register(&rules, "柳河镇", 8, 1);
+    let mut nov = oct.clone();
+    let villages = rules.villages_of("柳河镇");
+    let changed = villages
+        .iter()
+        .find(|v| Val::text(v.as_str()) != nov.rows[2]["village"])
+        .unwrap()
+        .clone();
+    nov.set(2, "village", Val::text(&changed));
+    let gone = nov.rows.remove(5);
+    renumber(&mut nov);
+    let dir = site.root.join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let oct_path = dir.join("柳河镇_残疾人信息登记簿_2026-10.xlsx");
+    let nov_path = dir.join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    oct.write(&oct_path).unwrap();
+    nov.write(&nov_path).unwrap();
+    let text = |v: &Val| match v {
+        Val::Text(t) => t.clone(),
+        other => panic!("{other:?}"),
+    };
+    let (gone_id, gone_name) = (text(&gone["id_number"]), text(&gone["name"]));
+
+    // One run of the command line: November is checked against October of the run.
+    let (_, json, err) = validate_json_with(&rules_dir, &[], &[&oct_path, &nov_path]);
+    let nov_report = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"] == "柳河镇_残疾人信息登记簿_2026-11.xlsx")
+        .unwrap_or_else(|| panic!("{err}"));
+    let rules_of: Vec<(String, Value, Value)> = nov_report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["cell"].clone(),
+                f["value"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        rules_of.contains(&(
+            "history.dropped".into(),
+            Value::Null,
+            Value::from(gone_id.clone())
+        )),
+        "{rules_of:?}"
+    );
+    let dropped = nov_report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "history.dropped")
+        .unwrap();
+    assert_eq!(
+        dropped["message"],
+        format!("上期（2026-10）登记的「{gone_name}」（{gone_id}）不在本期登记簿中")
+    );
+    let moved = finding_at(nov_report, &nov.cell(2, "village"));
+    assert_eq!(moved["rule"], "history.village_changed");
+    assert!(
+        moved["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("变为「{changed}」")),
+        "{moved}"
+    );
+    // October itself has no previous register: nothing said.
+    let oct_report = &json["files"][0];
+    assert!(
+        !oct_report["findings"].to_string().contains("history."),
+        "{oct_report}"
+    );
+
+    // The daemon: October accepted, then November (rejected: a person dropped).
+    site.drop_in(&oct, "柳河镇_残疾人信息登记簿_2026-10.xlsx");
+    run(&site);
+    site.drop_in(&nov, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    run(&site);
+    let status = |site: &Site| {
+        let out = site
+            .cmd_with_rules(&["status", "--format", "json"], &rules_dir)
+            .env("TAIZHANG_NOW", "2026-12-01T09:00:00+08:00")
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let st = status(&site);
+    let u = unit(&st, "register", "柳河镇");
+    assert_eq!(u["status"], "已退回", "{st:#}");
+    let used = u["checked_against"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "history")
+        .cloned()
+        .unwrap();
+    assert_eq!(used["period"], "2026-10", "{used}");
+    // October corrected (the person gone from it too, moved away last month):
+    // November is checked again against it, and passes.
+    let mut oct2 = oct.clone();
+    oct2.rows.remove(5);
+    oct2.set(2, "village", Val::text(&changed));
+    renumber(&mut oct2);
+    site.drop_in(&oct2, "柳河镇_残疾人信息登记簿_2026-10_更正.xlsx");
+    let out = run(&site);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let st = status(&site);
+    // November's rejected file is not re-checked (only an accepted one counts);
+    // it is sent again, and now passes against the corrected October.
+    assert_eq!(unit(&st, "register", "柳河镇")["status"], "已退回", "{log}");
+    // (Other bytes than the rejected file's: the same bytes get the same answer.)
+    let mut nov_again = nov.clone();
+    nov_again.set(0, "phone", Val::text("13912345678"));
+    site.drop_in(&nov_again, "柳河镇_残疾人信息登记簿_2026-11_重报.xlsx");
+    run(&site);
+    let st = status(&site);
+    assert_eq!(
+        unit(&st, "register", "柳河镇")["status"],
+        "已通过",
+        "{st:#}"
+    );
+    let nov_id = unit(&st, "register", "柳河镇")["submission"]
+        .as_i64()
+        .unwrap();
+    // A newer October (one more person) re-checks the accepted November, which
+    // now misses that person: 已退回, the unit told why.
+    let mut oct3 = oct2.clone();
+    oct3.rows.push(gone.clone());
+    renumber(&mut oct3);
+    site.drop_in(&oct3, "柳河镇_残疾人信息登记簿_2026-10_再更正.xlsx");
+    let out = run(&site);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(log.contains(&format!("#{nov_id}: checked again")), "{log}");
+    let st = status(&site);
+    assert_eq!(
+        unit(&st, "register", "柳河镇")["status"],
+        "已退回",
+        "{st:#}"
+    );
+    let told = mails(&site)
+        .into_iter()
+        .rfind(|(to, s, _)| to == "cl-liuhe@anhe.example.gov.cn" && s.contains("2026-11"))
+        .unwrap();
+    assert!(told.2.contains(&gone_name), "{}", told.2);
+
+    // A gap: September on file, October not — November is compared with September.
+    let site = Site::new();
+    site.drop_in(&oct, "柳河镇_残疾人信息登记簿_2026-09.xlsx");
+    run(&site);
+    let (_, json, _) = validate_json_with(
+        &rules_dir,
+        &["--state", site.state().to_str().unwrap()],
+        &[&nov_path],
+    );
+    let gap = json["files"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "history.gap")
+        .cloned()
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(
+        gap["message"],
+        "与 2026-09 的登记簿比对（其间的月份没有已通过的登记簿）"
+    );
+}

@@ -10,7 +10,7 @@ use super::{stored_row, ConsolidateError, Stored, Styles};
 use crate::journal::stored::slot_text;
 use crate::journal::Journal;
 use crate::rules::cel::{bind_file_globals, cel_root};
-use crate::rules::native::{Calls, Scope, V};
+use crate::rules::native::{Scope, V};
 use crate::rules::{ColumnType, Consolidation, Kind, RuleSet, Split};
 use crate::standing::Standing;
 use crate::workbook::excel_text;
@@ -113,7 +113,11 @@ pub(super) fn write(
             left_out.push(u.unit.name.clone());
             continue;
         }
-        let Some(reg) = journal.latest_accepted(&u.unit.name, &reference.kind, &standing.period)?
+        let Some(reg) = journal.latest_accepted(
+            &u.unit.name,
+            &reference.kind,
+            &reference.bound(&standing.period),
+        )?
         else {
             no_reference.push(u.unit.name.clone());
             continue;
@@ -244,15 +248,13 @@ struct OnRow<'a, 'c> {
 }
 
 impl OnRow<'_, '_> {
-    /// An expression over the row: natively where compiled, else by `cel`;
-    /// `None` when it cannot be evaluated.
+    /// An expression over the row (see [`crate::rules::cel::eval_over_row`]).
     fn eval(
         &self,
         program: &cel::Program,
         native: Option<&crate::rules::native::Expr>,
         native_calls: usize,
     ) -> Option<Value> {
-        let calls = Calls::new(native_calls);
         let value = |k: usize| -> V<'_> {
             let ty = self.reference.columns[k].1;
             match self.ref_pos[k].and_then(|i| self.cells.get(i)) {
@@ -261,34 +263,17 @@ impl OnRow<'_, '_> {
                     _ => V::Float(*x),
                 },
                 Some(Some(Stored::Text(t))) => V::Str(t.as_ref()),
-                _ => match ty {
-                    ColumnType::Money => V::Float(0.0),
-                    ColumnType::Integer => V::Null,
-                    _ => V::Str(""),
-                },
+                _ => crate::rules::cel::typed_text(ty, ""),
             }
         };
-        let to_cel = |v: V<'_>| match v {
-            V::Float(x) => Value::Float(x),
-            V::Int(x) => Value::Int(x),
-            V::Str(s) => Value::from(s),
-            V::Bool(b) => Value::Bool(b),
-            _ => Value::Null,
-        };
-        if let Some(v) = native.and_then(|e| e.eval(&value, self.scope, &calls)) {
-            if !matches!(v, V::Null) {
-                return Some(to_cel(v));
-            }
-        }
-        let m: HashMap<String, Value> = self
-            .reference
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(k, (c, _))| (c.clone(), to_cel(value(k))))
-            .collect();
-        let mut ctx = self.file_scope.new_inner_scope();
-        ctx.add_variable_from_value(self.reference.name.clone(), Value::Map(m.into()));
-        program.execute(&ctx).ok()
+        crate::rules::cel::eval_over_row(
+            program,
+            native,
+            native_calls,
+            self.reference,
+            &value,
+            self.scope,
+            self.file_scope,
+        )
     }
 }

@@ -346,10 +346,23 @@ impl Daemon {
     fn scan(&mut self) -> Result<(Vec<Candidate>, Option<Duration>), DaemonError> {
         let (mut ready, next) = self.inbox.settled();
         // Ledgers others are checked against (registers) go first, so a payments
-        // ledger dropped with its register is judged against it. Kinds are told by
-        // the file name here; one named otherwise is re-checked when its register
-        // is accepted after it.
-        ready.sort_by_key(|c| self.rules.refers_by_name(&c.name));
+        // ledger dropped with its register is judged against it; within them the
+        // earlier months first, so a register is judged against the previous one
+        // dropped with it. Kind and month are told by the file name here; a file
+        // named otherwise is re-checked when what it refers to is accepted after it.
+        ready.sort_by_cached_key(|c| {
+            let named = crate::intake::identify::identify(
+                &self.rules.county,
+                &crate::intake::identify::Clues {
+                    file_name: &c.name,
+                    ..Default::default()
+                },
+            );
+            (
+                self.rules.refers_by_name(&c.name),
+                named.period.map(|(p, _)| p),
+            )
+        });
         let skipped: Vec<(String, String)> = self
             .inbox
             .skipped()

@@ -644,9 +644,10 @@ impl Daemon {
         self.rebuild_stale()
     }
 
-    /// The accepted ledgers (counting, of this unit, this period or later) of kinds
-    /// that refer to `sub`'s kind and were checked against another ledger of it
-    /// than the one that now applies.
+    /// The accepted ledgers (counting, of this unit) that refer to `sub`'s kind —
+    /// of any shape: a payments ledger's register of its period or before, a
+    /// register's previous register — and were checked against another ledger of
+    /// it than the one that now applies: one re-check loop for every reference.
     fn stale_dependents(&self, sub: &Submission) -> Result<Vec<i64>, DaemonError> {
         let (Some(kind), Some(unit), Some(period)) = (&sub.kind_id, &sub.unit, &sub.period) else {
             return Ok(Vec::new());
@@ -654,31 +655,35 @@ impl Daemon {
         let mut out = Vec::new();
         let periods = self.journal.kind_periods()?;
         for k in &self.rules.kinds {
-            let Some(reference) = k.references.iter().find(|r| &r.kind == kind) else {
-                continue;
-            };
-            for (kid, p) in &periods {
-                if *kid != k.id || p < period {
-                    continue;
-                }
-                let st = standing::of(&self.rules, &self.journal, &k.id, p)?;
-                let Some(counting) = st
-                    .units
-                    .iter()
-                    .find(|u| &u.unit.name == unit)
-                    .and_then(|u| u.counting.clone())
-                else {
-                    continue;
-                };
-                let applies =
-                    standing::latest_accepted(&self.journal, unit, kind, p)?.map(|s| s.id);
-                let used = counting
-                    .references()
-                    .iter()
-                    .find(|u| u.name == reference.name)
-                    .and_then(|u| u.submission);
-                if applies != used {
-                    out.push(counting.id);
+            for reference in k.references.iter().filter(|r| &r.kind == kind) {
+                for (kid, p) in &periods {
+                    // Only a period whose reference may be `sub` (never `sub` itself).
+                    if *kid != k.id || reference.bound(p).as_str() < period.as_str() {
+                        continue;
+                    }
+                    let st = standing::of(&self.rules, &self.journal, &k.id, p)?;
+                    let Some(counting) = st
+                        .units
+                        .iter()
+                        .find(|u| &u.unit.name == unit)
+                        .and_then(|u| u.counting.clone())
+                    else {
+                        continue;
+                    };
+                    if counting.id == sub.id {
+                        continue;
+                    }
+                    let applies =
+                        standing::latest_accepted(&self.journal, unit, kind, &reference.bound(p))?
+                            .map(|s| s.id);
+                    let used = counting
+                        .references()
+                        .iter()
+                        .find(|u| u.name == reference.name)
+                        .and_then(|u| u.submission);
+                    if applies != used {
+                        out.push(counting.id);
+                    }
                 }
             }
         }

@@ -142,3 +142,57 @@ pub fn cel_text(v: &Value) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// A value of a referenced ledger's row as kept (text), typed as its column:
+/// money a decimal (0.0 when blank), an integer a whole number (null when blank),
+/// anything else text.
+pub fn typed_text(ty: ColumnType, text: &str) -> super::native::V<'_> {
+    use super::native::V;
+    match ty {
+        ColumnType::Money => V::Float(text.trim().parse().unwrap_or(0.0)),
+        ColumnType::Integer => text.trim().parse().map_or(V::Null, V::Int),
+        _ => V::Str(text),
+    }
+}
+
+/// An expression over one row of a referenced ledger (`register.level …`, an
+/// `owed` rule's `when` and `amount`, a reference's `must_cover`): natively where
+/// it compiled so, else by `cel` with the row bound under the reference's name;
+/// `None` when it cannot be evaluated. `value(k)` is the row's value of the
+/// reference's column `k`.
+pub fn eval_over_row<'v>(
+    program: &cel::Program,
+    native: Option<&super::native::Expr>,
+    native_calls: usize,
+    reference: &super::Reference,
+    value: &dyn Fn(usize) -> super::native::V<'v>,
+    scope: &super::native::Scope<'v>,
+    file_scope: &Context<'_, '_>,
+) -> Option<Value> {
+    use super::native::{Calls, V};
+    let to_cel = |v: V<'_>| match v {
+        V::Float(x) => Value::Float(x),
+        V::Int(x) => Value::Int(x),
+        V::Str(s) => Value::from(s),
+        V::Bool(b) => Value::Bool(b),
+        _ => Value::Null,
+    };
+    if let Some(expr) = native {
+        let calls = Calls::new(native_calls);
+        let row = |k: usize| value(k);
+        if let Some(v) = expr.eval(&row, scope, &calls) {
+            if !matches!(v, V::Null) {
+                return Some(to_cel(v));
+            }
+        }
+    }
+    let m: HashMap<String, Value> = reference
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(k, (c, _))| (c.clone(), to_cel(value(k))))
+        .collect();
+    let mut ctx = file_scope.new_inner_scope();
+    ctx.add_variable_from_value(reference.name.clone(), Value::Map(m.into()));
+    program.execute(&ctx).ok()
+}

@@ -273,6 +273,27 @@ pub(super) fn compile_kind(
                     .map(|e| (e, format!("规则 {id} 的 expected"))),
             );
         }
+        for r in &file.references {
+            if let Some(m) = &r.must_cover {
+                exprs.push((
+                    m,
+                    format!("[[references]] {} 的 must_cover", r.name.get_ref()),
+                ));
+            }
+        }
+        // `{history.name}` in a dropped_message reads the column as an expression would.
+        let dropped: Vec<(Spanned<String>, String)> = file
+            .references
+            .iter()
+            .filter_map(|r| {
+                let m = r.dropped_message.as_ref()?;
+                Some((
+                    Spanned::new(0..0, m.clone()),
+                    format!("[[references]] {} 的 dropped_message", r.name.get_ref()),
+                ))
+            })
+            .collect();
+        exprs.extend(dropped.iter().map(|(m, w)| (m, w.clone())));
         if let Some(c) = &file.consolidation {
             for o in &c.owed {
                 exprs.push((
@@ -320,6 +341,33 @@ pub(super) fn compile_kind(
                     }
                 }
             }
+        }
+    }
+    // must_cover, over the referenced row's columns (now all known).
+    for (decl, reference) in file.references.iter().zip(references.iter_mut()) {
+        let Some(expr) = &decl.must_cover else {
+            continue;
+        };
+        let what = format!("[[references]] {} 的 must_cover", reference.name);
+        let message = decl.dropped_message.clone().unwrap_or_default();
+        if message.trim().is_empty() {
+            lint.at(
+                path,
+                src,
+                Some(expr.span()),
+                format!("{what} 需要 dropped_message（缺少的人员怎么说）"),
+            );
+            continue;
+        }
+        if let Some((program, native, native_calls)) =
+            compile_over_row(expr, reference, &what, ctx, lint)
+        {
+            reference.must_cover = Some(MustCover {
+                program: std::sync::Arc::new(program),
+                native,
+                native_calls,
+                message,
+            });
         }
     }
     let ref_names: Vec<String> = ref_vars.iter().map(|v| v.name.clone()).collect();
@@ -583,7 +631,12 @@ pub(super) fn compile_kind(
         for o in &c.owed {
             let what = format!("[[consolidation.owed]]「{}」", o.value.get_ref());
             if split.is_none() {
-                lint.at(path, src, Some(o.value.span()), format!("{what} 需要 [consolidation] split_by"));
+                lint.at(
+                    path,
+                    src,
+                    Some(o.value.span()),
+                    format!("{what} 需要 [consolidation] split_by"),
+                );
                 continue;
             }
             let Some(reference) = references
@@ -599,45 +652,8 @@ pub(super) fn compile_kind(
                 continue;
             };
             let r = &references[reference];
-            let names: Vec<String> =
-                r.columns.iter().map(|(k, _)| format!("{}.{k}", r.name)).collect();
-            // An expression over the referenced row: CEL, and natively where it can be.
             let mut compile_on_row = |e: &Spanned<String>, part: &str| {
-                match ctx.env.compile(e.get_ref()) {
-                    Ok(p) => {
-                        for v in p.references().variables() {
-                            if v != r.name && !GLOBALS.contains(&v) {
-                                lint.at(
-                                    path,
-                                    src,
-                                    Some(e.span()),
-                                    format!("{what} 的 {part} 只能用「{}.列名」、standards、period_end 等，不能用「{v}」", r.name),
-                                );
-                            }
-                        }
-                        let mut native = native::compile(
-                            e.get_ref(),
-                            &native::Names {
-                                columns: &names,
-                                standards: &ctx.county.standards,
-                                county: &ctx.county.name,
-                            },
-                        );
-                        let calls = native
-                            .as_mut()
-                            .map_or(0, |x| native::number_calls(&mut [x]));
-                        Some((p, native, calls))
-                    }
-                    Err(err) => {
-                        lint.at(
-                            path,
-                            src,
-                            Some(e.span()),
-                            format!("{what} 的 {part} 无法编译：{}", err.to_string().replace('\n', " ")),
-                        );
-                        None
-                    }
-                }
+                compile_over_row(e, r, &format!("{what} 的 {part}"), ctx, lint)
             };
             let amount = match &o.amount {
                 Some(a) => match compile_on_row(a, "amount") {
@@ -694,6 +710,7 @@ pub(super) fn compile_kind(
     for r in &references {
         let mut allowed = message_keys.clone();
         allowed.push("kind".into());
+        allowed.push("ref_period".into());
         check_placeholders(
             &r.missing_message,
             &allowed,
@@ -703,6 +720,27 @@ pub(super) fn compile_kind(
             &format!("[[references]] {} 的 missing_message", r.name),
             lint,
         );
+        check_placeholders(
+            &r.older_message,
+            &allowed,
+            path,
+            src,
+            None,
+            &format!("[[references]] {} 的 older_message", r.name),
+            lint,
+        );
+        if let Some(m) = &r.must_cover {
+            allowed.extend(r.columns.iter().map(|(c, _)| format!("{}.{c}", r.name)));
+            check_placeholders(
+                &m.message,
+                &allowed,
+                path,
+                src,
+                None,
+                &format!("[[references]] {} 的 dropped_message", r.name),
+                lint,
+            );
+        }
     }
     let native_calls = {
         let mut exprs: Vec<&mut native::Expr> = row_rules
@@ -777,22 +815,25 @@ fn compile_references(
             );
             continue;
         }
-        if r.ledger.get_ref() != "latest_accepted" {
-            lint.at(
-                path,
-                src,
-                Some(r.ledger.span()),
-                format!(
-                    "[[references]] 的 ledger「{}」未知（可用：latest_accepted）",
-                    r.ledger.get_ref()
-                ),
-            );
-        }
+        let shape = match r.ledger.get_ref().as_str() {
+            "latest_accepted" => RefLedgerShape::LatestAccepted,
+            "previous" => RefLedgerShape::Previous,
+            other => {
+                lint.at(
+                    path,
+                    src,
+                    Some(r.ledger.span()),
+                    format!("[[references]] 的 ledger「{other}」未知（可用：latest_accepted、previous）"),
+                );
+                continue;
+            }
+        };
         let kind_id = r.kind.get_ref();
+        // A ledger of the file's own kind only as the previous one (never itself).
         let Some((kind_name, cols)) = ctx
             .kinds
             .get(kind_id)
-            .filter(|_| kind_id != file.kind.id.get_ref())
+            .filter(|_| kind_id != file.kind.id.get_ref() || shape == RefLedgerShape::Previous)
         else {
             lint.at(
                 path,
@@ -840,10 +881,69 @@ fn compile_references(
             key,
             on: r.on.get_ref().clone(),
             columns: Vec::new(),
-            missing_message: r.missing_message.clone(),
+            ledger: shape,
+            missing_message: r.missing_message.clone().unwrap_or_default(),
+            older_message: r.older_message.clone().unwrap_or_default(),
+            must_cover: None,
         });
     }
     (out, vars)
+}
+
+/// An expression over one row of a referenced ledger (an `owed` rule's `when`
+/// and `amount`, a reference's `must_cover`): compiled for `cel`, and natively
+/// where it can be; it may read only `<reference>.<column>` and the globals.
+fn compile_over_row(
+    e: &Spanned<String>,
+    r: &Reference,
+    what: &str,
+    ctx: &KindCtx<'_>,
+    lint: &mut Lint,
+) -> Option<(Program, Option<native::Expr>, usize)> {
+    let (path, src) = (ctx.path, ctx.src);
+    match ctx.env.compile(e.get_ref()) {
+        Ok(p) => {
+            for v in p.references().variables() {
+                if v != r.name && !GLOBALS.contains(&v) {
+                    lint.at(
+                        path,
+                        src,
+                        Some(e.span()),
+                        format!(
+                            "{what} 只能用「{}.列名」、standards、period_end 等，不能用「{v}」",
+                            r.name
+                        ),
+                    );
+                }
+            }
+            let names: Vec<String> = r
+                .columns
+                .iter()
+                .map(|(k, _)| format!("{}.{k}", r.name))
+                .collect();
+            let mut native = native::compile(
+                e.get_ref(),
+                &native::Names {
+                    columns: &names,
+                    standards: &ctx.county.standards,
+                    county: &ctx.county.name,
+                },
+            );
+            let calls = native
+                .as_mut()
+                .map_or(0, |x| native::number_calls(&mut [x]));
+            Some((p, native, calls))
+        }
+        Err(err) => {
+            lint.at(
+                path,
+                src,
+                Some(e.span()),
+                format!("{what} 无法编译：{}", err.to_string().replace('\n', " ")),
+            );
+            None
+        }
+    }
 }
 
 /// The fields an expression reads of `name` (`register.level` → `level`),
@@ -873,11 +973,12 @@ pub(super) fn fields_of(expr: &str, name: &str) -> Vec<String> {
         }
         let boundary =
             i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
-        if boundary && expr[i..].starts_with(name) && b.get(i + name.len()) == Some(&b'.') {
-            let rest = &expr[i + name.len() + 1..];
-            let field: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        // Byte-wise, on bytes only (text outside quotes may be anything, Chinese too).
+        if boundary && b[i..].starts_with(name.as_bytes()) && b.get(i + name.len()) == Some(&b'.') {
+            let field: String = b[i + name.len() + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .map(|c| char::from(*c))
                 .collect();
             if !field.is_empty() && !out.contains(&field) {
                 out.push(field.clone());
@@ -1328,5 +1429,7 @@ mod tests {
             ["low_income"]
         );
         assert_eq!(f("register.cert_number.size()"), ["cert_number"]);
+        // Text outside quotes (a message, a slip in a rule) may be Chinese.
+        assert_eq!(f("上期「{register.name}」（{value}）"), ["name"]);
     }
 }

@@ -254,7 +254,61 @@ pub struct Reference {
     /// The referenced kind's columns rules read, with their types: the values a
     /// looked-up row carries, in this order.
     pub columns: Vec<(String, ColumnType)>,
+    /// Which of the unit's ledgers applies to a file of a period.
+    pub ledger: RefLedgerShape,
+    /// Said when the unit has none (nothing when empty).
     pub missing_message: String,
+    /// Said when the one found is older than asked for (nothing when empty).
+    pub older_message: String,
+    /// Rows of the referenced ledger that must be in the file (`must_cover`).
+    pub must_cover: Option<MustCover>,
+}
+
+/// `must_cover` of a reference, compiled over the referenced row's columns.
+#[derive(Debug, Clone)]
+pub struct MustCover {
+    pub program: std::sync::Arc<Program>,
+    pub native: Option<native::Expr>,
+    pub native_calls: usize,
+    pub message: String,
+}
+
+/// Which of a unit's ledgers of the referenced kind a file of period P is
+/// checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefLedgerShape {
+    /// The latest accepted at or before P (a payments ledger's register).
+    LatestAccepted,
+    /// The latest accepted before P (a register's previous register).
+    Previous,
+}
+
+impl RefLedgerShape {
+    /// The latest period whose ledger may apply to a file of `period`.
+    pub fn bound(self, period: &str) -> String {
+        match self {
+            RefLedgerShape::LatestAccepted => period.to_string(),
+            RefLedgerShape::Previous => crate::workbook::value::period_start(period)
+                .and_then(|d| d.pred_opt())
+                .map(|d| d.format("%Y-%m").to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The id of the finding when the ledger found is older than expected.
+    pub fn older_rule(self) -> &'static str {
+        match self {
+            RefLedgerShape::LatestAccepted => "older_period",
+            RefLedgerShape::Previous => "gap",
+        }
+    }
+}
+
+impl Reference {
+    /// The latest period whose ledger applies to a file of `period`.
+    pub fn bound(&self, period: &str) -> String {
+        self.ledger.bound(period)
+    }
 }
 
 /// A value rules read from a reference: `register.<column>`, `register_found`, …
@@ -734,14 +788,15 @@ impl RuleSet {
     /// ledger): such files are read after the others of a batch or run.
     pub fn refers_by_name(&self, file_name: &str) -> bool {
         self.kind_named_in(file_name)
-            .is_some_and(|k| !k.references.is_empty())
+            .is_some_and(|k| k.references.iter().any(|r| r.kind != k.id))
     }
 
     /// The kinds as clerks read them: those others are checked against (the
     /// register) first, otherwise in the rules folder's order.
     pub fn kinds_referenced_first(&self) -> Vec<&Kind> {
         let mut order: Vec<&Kind> = self.kinds.iter().collect();
-        order.sort_by_key(|k| !k.references.is_empty());
+        // A kind's reference to its own earlier ledgers does not put it later.
+        order.sort_by_key(|k| k.references.iter().any(|r| r.kind != k.id));
         order
     }
 

@@ -334,11 +334,29 @@ pub struct ReferenceDecl {
     /// The referenced kind's column it joins to.
     pub on: Spanned<String>,
     /// Which ledger: `latest_accepted` (the same unit's latest accepted at or
-    /// before the file's period; the only one today).
+    /// before the file's period) or `previous` (its latest accepted before the
+    /// file's period: normally the month before; of the file's own kind too).
     #[serde(default = "latest_accepted")]
     pub ledger: Spanned<String>,
-    /// The file-level warning when the unit has no such ledger on file.
-    pub missing_message: String,
+    /// The file-level warning when the unit has no such ledger on file (none:
+    /// nothing is said).
+    #[serde(default)]
+    pub missing_message: Option<String>,
+    /// The file-level warning when the ledger found is older than asked for:
+    /// `<name>.older_period` (of an earlier period than the file's) or, for
+    /// `previous`, `<name>.gap` (older than the month before). `{ref_period}` is
+    /// the ledger's period.
+    #[serde(default)]
+    pub older_message: Option<String>,
+    /// CEL over a row of the referenced ledger (`history.status == '在册'`):
+    /// every such row must have a row in this file, by the key; each one missing
+    /// is a file-level error `<name>.dropped` saying `dropped_message` (its
+    /// `{value}` is the key, `{ref_period}` the ledger's period, and
+    /// `{<name>.<column>}` the row's values).
+    #[serde(default)]
+    pub must_cover: Option<Spanned<String>>,
+    #[serde(default)]
+    pub dropped_message: Option<String>,
 }
 
 fn latest_accepted() -> Spanned<String> {

@@ -10,12 +10,13 @@ impl SheetPass<'_> {
     pub(super) fn link_references(&mut self) -> Result<(), String> {
         let kind = self.kind;
         for (k, r) in kind.references.iter().enumerate() {
+            let bound = r.bound(&self.period);
             let found = match self.unit.as_deref() {
                 Some(unit) => {
                     let ask = refs::Ask {
                         kind: &r.kind,
                         unit,
-                        period: &self.period,
+                        period: &bound,
                         on: &r.on,
                         columns: &r.columns.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
                     };
@@ -33,7 +34,7 @@ impl SheetPass<'_> {
                 period: found.as_ref().map(|l| l.period.clone()),
                 submission: found.as_ref().and_then(|l| l.submission),
             });
-            if found.is_none() && self.unit.is_some() {
+            if found.is_none() && self.unit.is_some() && !r.missing_message.is_empty() {
                 let meta = RuleMeta {
                     id: format!("{}.missing", r.name),
                     severity: Severity::Warning,
@@ -42,6 +43,24 @@ impl SheetPass<'_> {
                 let kind_name = r.kind_name.clone();
                 self.file_finding_with(&meta, None, "", "", &|n| {
                     (n == "kind").then(|| kind_name.clone())
+                });
+            }
+            // Older than asked for: the register of an earlier month (the unit's
+            // for this month has not come), or a gap before the previous one.
+            if let Some(l) = found
+                .as_ref()
+                .filter(|l| !r.older_message.is_empty() && !l.period.is_empty() && l.period < bound)
+            {
+                let meta = RuleMeta {
+                    id: format!("{}.{}", r.name, r.ledger.older_rule()),
+                    severity: Severity::Warning,
+                    message: r.older_message.clone(),
+                };
+                let (kind_name, used) = (r.kind_name.clone(), l.period.clone());
+                self.file_finding_with(&meta, None, &used, &bound, &|n| match n {
+                    "kind" => Some(kind_name.clone()),
+                    "ref_period" => Some(used.clone()),
+                    _ => None,
                 });
             }
             self.linked[k] = found;
@@ -65,6 +84,11 @@ impl SheetPass<'_> {
             let key = self.norms[r.key].text.as_str();
             if key.is_empty() {
                 continue;
+            }
+            if let Some(seen) = &mut self.covered[k] {
+                if !seen.contains(key) {
+                    seen.insert(key.to_string());
+                }
             }
             match ledger.row(key) {
                 Some(vals) => {
@@ -492,5 +516,79 @@ impl cel::context::VariableResolver for RowVars<'_> {
             native::V::Bool(b) => CowVal::owned(CelBool::from(b)),
             native::V::Null | native::V::Ref(_) => CowVal::owned(CelNull),
         })
+    }
+}
+
+impl<'a> SheetPass<'a> {
+    /// `must_cover`: each row of a referenced ledger for which it holds and whose
+    /// key no row of this file has is a file-level error `<name>.dropped` (a
+    /// person on last month's register missing from this one), in key order.
+    pub(super) fn not_covered(&mut self) {
+        let kind = self.kind;
+        for (k, r) in kind.references.iter().enumerate() {
+            let (Some(cover), Some(seen), Some(ledger)) =
+                (&r.must_cover, &self.covered[k], &self.linked[k])
+            else {
+                continue;
+            };
+            // The ledger's columns as the reference reads them.
+            let pos: Vec<Option<usize>> = r
+                .columns
+                .iter()
+                .map(|(c, _)| ledger.columns.iter().position(|x| x == c))
+                .collect();
+            let mut missing: Vec<(&String, Vec<&str>)> = ledger
+                .rows
+                .iter()
+                .filter(|(key, _)| !seen.contains(key.as_str()))
+                .map(|(key, vals)| (key, vals.split(refs::SEP).collect()))
+                .collect();
+            missing.sort_by(|a, b| a.0.cmp(b.0));
+            let scope = native::Scope {
+                unit: self.unit.as_deref().unwrap_or(""),
+                period: &self.period,
+                period_end: &self.period_end,
+            };
+            let mut dropped: Vec<(String, Vec<(String, String)>)> = Vec::new();
+            for (key, vals) in &missing {
+                let text = |k: usize| pos[k].and_then(|i| vals.get(i).copied()).unwrap_or("");
+                let value = |k: usize| crate::rules::cel::typed_text(r.columns[k].1, text(k));
+                let holds = crate::rules::cel::eval_over_row(
+                    &cover.program,
+                    cover.native.as_ref(),
+                    cover.native_calls,
+                    r,
+                    &value,
+                    &scope,
+                    &self.file_scope,
+                );
+                if matches!(holds, Some(cel::Value::Bool(true))) {
+                    let named = (0..r.columns.len())
+                        .map(|c| {
+                            (
+                                format!("{}.{}", r.name, r.columns[c].0),
+                                text(c).to_string(),
+                            )
+                        })
+                        .collect();
+                    dropped.push((key.to_string(), named));
+                }
+            }
+            let meta = RuleMeta {
+                id: format!("{}.dropped", r.name),
+                severity: Severity::Error,
+                message: cover.message.clone(),
+            };
+            let used = ledger.period.clone();
+            for (key, named) in dropped {
+                self.file_finding_with(&meta, None, &key, "", &|n| match n {
+                    "ref_period" => Some(used.clone()),
+                    other => named
+                        .iter()
+                        .find(|(k, _)| k == other)
+                        .map(|(_, v)| v.clone()),
+                });
+            }
+        }
     }
 }

@@ -46,6 +46,8 @@ pub(super) struct SheetPass<'a> {
     pub(super) refs: &'a dyn References,
     pub(super) linked: Vec<Option<std::borrow::Cow<'a, RefLedger>>>,
     pub(super) ref_now: Vec<RefNow>,
+    /// Per reference with `must_cover`, the keys this file's rows have.
+    pub(super) covered: Vec<Option<std::collections::HashSet<String>>>,
     /// The rows kept as a ledger others are checked against: key column, value
     /// columns, the ledger (`Options::as_ledger`).
     pub(super) as_ledger: Option<(usize, Vec<Option<usize>>, RefLedger)>,
@@ -140,6 +142,11 @@ impl<'a> SheetPass<'a> {
                     ))
                 }),
             linked: kind.references.iter().map(|_| None).collect(),
+            covered: kind
+                .references
+                .iter()
+                .map(|r| r.must_cover.as_ref().map(|_| Default::default()))
+                .collect(),
             ref_now: kind
                 .references
                 .iter()
@@ -195,6 +202,7 @@ impl<'a> SheetPass<'a> {
             let meta = self.kind.file_rule("no_rows", Severity::Error);
             self.file_finding(&meta, None, "", "");
         }
+        self.not_covered();
         Ok(())
     }
 

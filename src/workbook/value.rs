@@ -406,6 +406,12 @@ pub fn cell_money(cell: &Cell<'_>) -> Result<Option<f64>, Unreadable> {
     }
 }
 
+/// The first day of a `YYYY-MM` period.
+pub fn period_start(period: &str) -> Option<NaiveDate> {
+    let (y, m) = period.split_once('-')?;
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)
+}
+
 /// The last day of a `YYYY-MM` period.
 pub fn period_end(period: &str) -> Option<NaiveDate> {
     let (y, m) = period.split_once('-')?;
