@@ -386,6 +386,68 @@ fn main() {
             ok: Some(rest <= 0.10),
         });
 
+        // 1c. That register compared with the unit's previous one, 200,000 persons
+        // accepted for 2026-10 in the journal (as the daemon's workers read it):
+        // the history reference's ledger loaded, every row looked up, the persons
+        // missing from this month found — against the floor of the new file.
+        let code = rules.county.unit("柳河镇").unwrap().code.clone();
+        let persons = people(&code, &rules.villages_of("柳河镇"), sizes.big, 42);
+        let state = journal_with_register(&data, "柳河镇", &code, "2026-10", &persons);
+        let journal_refs = taizhang::standing::JournalRefs::new(
+            taizhang::journal::Journal::open_read_only(&state).unwrap(),
+            &rules,
+        );
+        let mut compared = validate::FileReport::default();
+        let [t_floor2, t_hist] = in_turn(
+            runs,
+            [&mut || cells = floor(&big), &mut || {
+                compared = validate::validate_with(&rules, &big, &opts, &journal_refs)
+            }],
+        );
+        assert!(
+            compared
+                .references
+                .iter()
+                .any(|r| r.name == "history" && r.period.as_deref() == Some("2026-10")),
+            "compared with October: {:?}",
+            compared.references
+        );
+        assert_eq!(compared.errors, 0, "{:?}", compared.findings.first());
+        let ratio = median_ratio(&t_hist, &t_floor2);
+        lines.push(Line {
+            what: format!(
+                "that register compared with its previous 200,000-person register in the journal: {:.2} s, floor {:.2} s (medians)",
+                median(&t_hist),
+                median(&t_floor2)
+            ),
+            value: format!("{ratio:.2} × floor"),
+            target: "≤ 1.30 × floor".into(),
+            ok: Some(ratio <= 1.3),
+        });
+        let rss = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["rss-cmd", "validate", "--format", "json", "--rules"])
+            .arg(rules_dir())
+            .arg("--state")
+            .arg(&state)
+            .arg(&big)
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .next()
+                    .and_then(|x| x.parse::<u64>().ok())
+            })
+            .filter(|k| *k > 0);
+        if let Some(kib) = rss {
+            lines.push(Line {
+                what: "peak memory of `taizhang validate --state` comparing it with the previous register".into(),
+                value: format!("{:.1} MB", kib as f64 / 1024.0),
+                target: "≤ 150 MB".into(),
+                ok: Some(kib as f64 / 1024.0 <= 150.0),
+            });
+        }
+
         // 2. Peak memory of the real binary on that file.
         let rss = std::process::Command::new(std::env::current_exe().unwrap())
             .arg("rss")
@@ -732,8 +794,8 @@ fn daemon_latency(rules: &RuleSet, data: &Path, rows: usize) -> Line {
 /// real binary (`run --once` rebuilds a missing county workbook), against
 /// rust_xlsxwriter alone writing the same cells in constant-memory mode.
 fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
-    use taizhang::journal::{Decision, Journal, NewSubmission, Outcome, OutcomeRecord, State};
-    use taizhang::validate::{FileReport, Record};
+    use taizhang::journal::Journal;
+    use taizhang::validate::Record;
     let site = data.join(format!("county-{total}"));
     let units: Vec<(String, String)> = rules
         .county
@@ -755,51 +817,7 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
         let persons = people(code, &rules.villages_of(unit), per_unit, 5000 + k as u64);
         let mut records = Vec::with_capacity(per_unit);
         for (i, p) in persons.iter().enumerate() {
-            let mut v = serde_json::Map::new();
-            let ins = |v: &mut serde_json::Map<String, serde_json::Value>,
-                       k: &str,
-                       x: serde_json::Value| {
-                v.insert(k.to_string(), x);
-            };
-            ins(&mut v, "seq", serde_json::json!((i + 1) as f64));
-            ins(&mut v, "name", p.name.clone().into());
-            ins(&mut v, "gender", p.gender.into());
-            ins(&mut v, "ethnicity", "汉族".into());
-            ins(
-                &mut v,
-                "birth_date",
-                p.birth.format("%Y-%m-%d").to_string().into(),
-            );
-            ins(&mut v, "id_number", p.id.clone().into());
-            ins(&mut v, "cert_number", p.cert().into());
-            ins(
-                &mut v,
-                "category",
-                taizhang::samples::CATEGORIES[p.category].into(),
-            );
-            ins(&mut v, "level", taizhang::samples::LEVELS[p.level].into());
-            ins(&mut v, "village", p.village.clone().into());
-            if !p.phone.is_empty() {
-                ins(&mut v, "phone", p.phone.clone().into());
-            }
-            if !p.guardian.is_empty() {
-                ins(&mut v, "guardian", p.guardian.clone().into());
-            }
-            ins(
-                &mut v,
-                "low_income",
-                if p.low_income { "是" } else { "否" }.into(),
-            );
-            ins(&mut v, "living_subsidy", serde_json::json!(p.living));
-            ins(&mut v, "nursing_subsidy", serde_json::json!(p.nursing));
-            if !p.employment.is_empty() {
-                ins(&mut v, "employment", p.employment.into());
-            }
-            ins(
-                &mut v,
-                "issue_date",
-                p.issue.format("%Y-%m-%d").to_string().into(),
-            );
+            let v = journal_row(p, i);
             all_rows.push((k, v.iter().map(|(a, b)| (a.clone(), b.clone())).collect()));
             records.push(Record {
                 row: (i + 4) as u32,
@@ -809,44 +827,14 @@ fn county_rebuild(rules: &RuleSet, data: &Path, total: usize) -> Vec<Line> {
         if ready {
             continue;
         }
-        let name = format!("{unit}_残疾人信息登记簿_2026-11.xlsx");
-        let id = store
-            .insert_received(&NewSubmission {
-                received_at: "2026-11-20T10:00:00+08:00",
-                original_name: &name,
-                folder: None,
-                inbox_path: &name,
-                sha256: &format!("bench-{k}"),
-                size: 0,
-            })
-            .unwrap();
-        let report = FileReport {
-            file: name.clone(),
-            unit: Some(unit.clone()),
-            unit_code: Some(code.clone()),
-            kind_name: Some("残疾人信息登记簿".into()),
-            kind_id: Some("register".into()),
-            period: Some("2026-11".into()),
-            rows: per_unit,
+        accept_register(
+            &mut store,
+            unit,
+            code,
+            "2026-11",
+            &format!("bench-{k}"),
             records,
-            ..FileReport::default()
-        };
-        let decision = Decision::as_reported(Outcome::Accepted, &report);
-        store
-            .record_outcome(
-                id,
-                &decision,
-                &report,
-                &OutcomeRecord {
-                    annotated: None,
-                    mails: &[],
-                    person_key: &["id_number"],
-                    workbook_why: None,
-                    rules_version: None,
-                },
-            )
-            .unwrap();
-        store.set_state(id, State::Done).unwrap();
+        );
     }
     drop(store);
     std::fs::create_dir_all(site.join("inbox")).unwrap();
@@ -1031,4 +1019,136 @@ fn write_floor(
             .unwrap();
     }
     wb.save(data.join("floor-writer.xlsx")).unwrap();
+}
+
+/// A person's register row as the journal keeps it (`records.data`).
+fn journal_row(
+    p: &taizhang::samples::Person,
+    i: usize,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut v = serde_json::Map::new();
+    let ins =
+        |v: &mut serde_json::Map<String, serde_json::Value>, k: &str, x: serde_json::Value| {
+            v.insert(k.to_string(), x);
+        };
+    ins(&mut v, "seq", serde_json::json!((i + 1) as f64));
+    ins(&mut v, "name", p.name.clone().into());
+    ins(&mut v, "gender", p.gender.into());
+    ins(&mut v, "ethnicity", "汉族".into());
+    ins(
+        &mut v,
+        "birth_date",
+        p.birth.format("%Y-%m-%d").to_string().into(),
+    );
+    ins(&mut v, "id_number", p.id.clone().into());
+    ins(&mut v, "cert_number", p.cert().into());
+    ins(
+        &mut v,
+        "category",
+        taizhang::samples::CATEGORIES[p.category].into(),
+    );
+    ins(&mut v, "level", taizhang::samples::LEVELS[p.level].into());
+    ins(&mut v, "village", p.village.clone().into());
+    if !p.phone.is_empty() {
+        ins(&mut v, "phone", p.phone.clone().into());
+    }
+    if !p.guardian.is_empty() {
+        ins(&mut v, "guardian", p.guardian.clone().into());
+    }
+    ins(
+        &mut v,
+        "low_income",
+        if p.low_income { "是" } else { "否" }.into(),
+    );
+    ins(&mut v, "living_subsidy", serde_json::json!(p.living));
+    ins(&mut v, "nursing_subsidy", serde_json::json!(p.nursing));
+    if !p.employment.is_empty() {
+        ins(&mut v, "employment", p.employment.into());
+    }
+    ins(
+        &mut v,
+        "issue_date",
+        p.issue.format("%Y-%m-%d").to_string().into(),
+    );
+    v
+}
+
+/// A journal (under `dir`) holding one accepted register of `persons` for
+/// `unit`, period `period`: a register's previous month as the daemon keeps it.
+fn journal_with_register(
+    dir: &Path,
+    unit: &str,
+    code: &str,
+    period: &str,
+    persons: &[taizhang::samples::Person],
+) -> PathBuf {
+    use taizhang::journal::Journal;
+    use taizhang::validate::Record;
+    let state = dir.join(format!("history-{}-{period}/state", persons.len()));
+    if state.join("journal.sqlite3").exists() {
+        return state;
+    }
+    let mut store = Journal::open(&state).unwrap();
+    let records: Vec<Record> = persons
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Record {
+            row: (i + 4) as u32,
+            values: journal_row(p, i),
+        })
+        .collect();
+    accept_register(&mut store, unit, code, period, "bench-history", records);
+    state
+}
+
+/// Journals an accepted register of `unit` for `period` with these rows, as the
+/// daemon would have.
+fn accept_register(
+    store: &mut taizhang::journal::Journal,
+    unit: &str,
+    code: &str,
+    period: &str,
+    sha: &str,
+    records: Vec<taizhang::validate::Record>,
+) {
+    use taizhang::journal::{Decision, NewSubmission, Outcome, OutcomeRecord, State};
+    use taizhang::validate::FileReport;
+    let name = format!("{unit}_残疾人信息登记簿_{period}.xlsx");
+    let id = store
+        .insert_received(&NewSubmission {
+            received_at: "2026-11-20T10:00:00+08:00",
+            original_name: &name,
+            folder: None,
+            inbox_path: &name,
+            sha256: sha,
+            size: 0,
+        })
+        .unwrap();
+    let report = FileReport {
+        file: name.clone(),
+        unit: Some(unit.to_string()),
+        unit_code: Some(code.to_string()),
+        kind_name: Some("残疾人信息登记簿".into()),
+        kind_id: Some("register".into()),
+        period: Some(period.to_string()),
+        rows: records.len(),
+        records,
+        ..FileReport::default()
+    };
+    let decision = Decision::as_reported(Outcome::Accepted, &report);
+    store
+        .record_outcome(
+            id,
+            &decision,
+            &report,
+            &OutcomeRecord {
+                annotated: None,
+                mails: &[],
+                person_key: &["id_number"],
+                workbook_why: None,
+                rules_version: None,
+            },
+        )
+        .unwrap();
+    store.set_state(id, State::Done).unwrap();
 }

@@ -7,10 +7,12 @@ use crate::samples::{payments, people, Register, Val};
 use chrono::Datelike;
 use std::path::{Path, PathBuf};
 
-/// Writes two sample registers for `period` into `dir`, 柳河镇 (clean) and 石桥镇
-/// (with errors a clerk typically makes), and each unit's payments ledger (柳河镇's
-/// clean but one eligible person left unpaid; 石桥镇's with typical mistakes).
-/// Returns the paths written.
+/// Writes two sample registers for `period` into `dir`, 柳河镇 (clean, one person
+/// died this month: 人员状态 and 变动日期) and 石桥镇 (with errors a clerk typically
+/// makes, and a person dropped without a word), each unit's register of the month
+/// before (what this month's is compared with: 本期变动), and each unit's payments
+/// ledger (柳河镇's clean but one eligible person left unpaid; 石桥镇's with typical
+/// mistakes). Returns the paths written.
 pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut out = Vec::new();
@@ -43,6 +45,47 @@ pub fn write_demo(rules: &RuleSet, dir: &Path, period: &str) -> Result<Vec<PathB
             let n = reg.count(Some("视力"), Some("一级"));
             reg.summary_override
                 .push(((0, 0), Val::Num((n + 2) as f64)));
+        }
+        // Last month's register, as it was accepted: what this month's is
+        // compared with (本期变动).
+        let prev = crate::workbook::value::period_start(period)
+            .and_then(|d| d.pred_opt())
+            .map(|d| {
+                (
+                    d.format("%Y-%m").to_string(),
+                    d.format("%Y年%-m月%-d日").to_string(),
+                )
+            });
+        if let Some((prev, prev_end)) = prev {
+            let mut before = Register::new(unit, &persons);
+            before.template_rows = 5;
+            before.date_text = prev_end;
+            let path = dir.join(format!("{unit}_残疾人信息登记簿_{prev}.xlsx"));
+            crate::fsutil::replace_durable(&path, |tmp| {
+                before.write(tmp).map_err(std::io::Error::other)
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            out.push(path);
+        }
+        if broken {
+            // A person dropped without a word (a decrease must keep the row).
+            reg.rows.remove(60);
+            for (k, r) in reg.rows.iter_mut().enumerate() {
+                r.insert("seq".into(), Val::Num((k + 1) as f64));
+            }
+        } else {
+            // One person who was paid died on the 10th: kept on the register with
+            // 人员状态 and 变动日期, paid no more from next month.
+            reg.columns.push(("status".into(), "人员状态".into()));
+            reg.columns.push(("change_date".into(), "变动日期".into()));
+            let died = persons.iter().position(|p| p.nursing > 0.0);
+            let day = crate::workbook::value::period_start(period).and_then(|d| d.with_day(10));
+            if let (Some(i), Some(day)) = (died, day) {
+                reg.set(i, "status", Val::text("死亡"))
+                    .set(i, "change_date", Val::Date(day))
+                    .set(i, "living_subsidy", Val::Blank)
+                    .set(i, "nursing_subsidy", Val::Blank);
+            }
         }
         let path = dir.join(format!("{unit}_残疾人信息登记簿_{period}.xlsx"));
         crate::fsutil::replace_durable(&path, |tmp| reg.write(tmp).map_err(std::io::Error::other))

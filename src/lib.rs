@@ -29,6 +29,8 @@
 //!   counting submission per kind and period, cross-unit duplicates, a unit's
 //!   latest accepted ledger — and, as [`standing::JournalRefs`], the source of
 //!   the ledgers another kind is checked against (a payments ledger's register).
+//!   [`changes`]: what changed in a unit's register since its previous one
+//!   (新增 / 减少 / 变更), read from the journal for 本期变动 and the page.
 //! - [`journal`]: the SQLite journal and the only module with SQL: every file
 //!   received, every step, outcome, finding, accepted row, the mail queue,
 //!   county workbooks' freshness, the digest, the page's access log; written
@@ -58,6 +60,7 @@
 //! docs and logs are English.
 
 pub mod annotate;
+pub mod changes;
 pub mod checks;
 pub mod clock;
 pub mod config;

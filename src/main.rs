@@ -50,7 +50,7 @@ struct DaemonArgs {
     /// 文件保持不变多少秒后才处理
     #[arg(long, value_name = "秒")]
     settle: Option<f64>,
-    /// 先向收件箱写入四份示例报送（两个乡镇的登记簿和发放台账，一个无误，一个有错）
+    /// 先向收件箱写入示例报送（两个乡镇的登记簿和发放台账，一个无误，一个有错；另有两个乡镇的上月登记簿）
     #[arg(long)]
     demo: bool,
     /// 用 SMTP 发送通知：smtp://用户@主机:端口?tls=starttls|implicit|none（密码来自环境变量
@@ -169,7 +169,7 @@ enum Command {
         #[arg(required = true, value_name = "文件")]
         files: Vec<PathBuf>,
     },
-    /// 写出四份示例报送（两个乡镇的登记簿和发放台账，一个无误，一个有错）
+    /// 写出示例报送（两个乡镇的登记簿和发放台账，一个无误，一个有错；另有两个乡镇的上月登记簿）
     Demo {
         /// 规则目录（默认 rules）
         #[arg(long, default_value = "rules", value_name = "目录")]
@@ -186,6 +186,9 @@ enum Command {
         /// 规则目录（默认 rules）
         #[arg(long, default_value = "rules", value_name = "目录")]
         rules: PathBuf,
+        /// 状态目录：按其中已通过的台账说明会按哪份登记簿核对、与哪份上期登记簿比对
+        #[arg(long, value_name = "目录")]
+        state: Option<PathBuf>,
         /// 要诊断的文件
         #[arg(required = true, value_name = "文件")]
         files: Vec<PathBuf>,
@@ -619,7 +622,11 @@ fn run(cli: Cli) -> Result<u8> {
             );
             Ok(0)
         }
-        Command::Inspect { rules, files } => {
+        Command::Inspect {
+            rules,
+            state,
+            files,
+        } => {
             // How each file would be read (in a worker, as `validate` does), then
             // every sheet as read.
             let rules = resolve_rules(&rules);
@@ -635,7 +642,10 @@ fn run(cli: Cli) -> Result<u8> {
                         &rules,
                         &files,
                         &opts,
-                        &taizhang::sandbox::RefSources::default(),
+                        &taizhang::sandbox::RefSources {
+                            ledgers: Vec::new(),
+                            state,
+                        },
                         taizhang::sandbox::WorkerLimits::default(),
                         &|_| {},
                     )

@@ -471,8 +471,10 @@ impl Register {
             Some(Val::Text(s)) => crate::workbook::value::clean_text(s),
             _ => String::new(),
         };
+        // 汇总 counts the persons on the register (人员状态 blank or 在册).
         self.rows
             .iter()
+            .filter(|r| matches!(get(r, "status").as_str(), "" | "在册" | "正常" | "在籍"))
             .filter(|r| !get(r, "category").is_empty() && !get(r, "level").is_empty())
             .filter(|r| {
                 category.is_none_or(|c| get(r, "category") == c)

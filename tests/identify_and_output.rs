@@ -200,11 +200,17 @@ fn json_has_exactly_the_documented_fields() {
             "kind_id",
             "layout",
             "period",
+            "references",
             "rows",
             "unit",
             "unit_code",
             "warnings"
         ]
+    );
+    // A register is compared with its unit's previous one (none here).
+    assert_eq!(
+        json["files"][0]["references"],
+        serde_json::json!([{"name": "history", "kind": "register", "kind_name": "残疾人信息登记簿", "previous": true}])
     );
     let f = json["files"][0]["findings"]
         .as_array()

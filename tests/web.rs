@@ -1254,3 +1254,50 @@ fn a_quarantined_register_is_suggested_the_unit_of_its_phone_exchanges() {
         "{st:#}"
     );
 }
+
+/// An accepted register's page shows what changed since the unit's previous
+/// register (新增 / 减少 / 变更), the ID numbers masked.
+#[test]
+fn a_registers_page_shows_its_changes_since_last_month() {
+    let site = Site::new();
+    let rules = rules();
+    let oct = register(&rules, "柳河镇", 10, 5);
+    let mut nov = oct.clone();
+    nov.columns.push(("status".into(), "人员状态".into()));
+    nov.columns.push(("change_date".into(), "变动日期".into()));
+    nov.set(2, "status", Val::text("死亡"))
+        .set(
+            2,
+            "change_date",
+            Val::Date(chrono::NaiveDate::from_ymd_opt(2026, 11, 8).unwrap()),
+        )
+        .set(2, "living_subsidy", Val::Blank)
+        .set(2, "nursing_subsidy", Val::Blank);
+    let Some(Val::Text(id)) = nov.rows[2].get("id_number").cloned() else {
+        panic!("an ID");
+    };
+    let Some(Val::Text(name)) = nov.rows[2].get("name").cloned() else {
+        panic!("a name");
+    };
+    site.drop_in(&oct, "柳河镇_残疾人信息登记簿_2026-10.xlsx");
+    site.drop_in(&nov, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+    site.run_once_ok();
+    let port = free_port();
+    let daemon = watch_with_page(&site, port);
+    let cookie = session(&site, port);
+    let (code, _, page) = http(port, "GET", "/submission/2", &cookie, "");
+    let page = String::from_utf8_lossy(&page).to_string();
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("本期变动"), "{page}");
+    assert!(
+        page.contains("与 2026-10 的登记簿（<a href=\"/submission/1\">第 1 号报送</a>）比对：新增 <strong>0</strong> 人，减少 <strong>1</strong> 人，变更 <strong>0</strong> 人。"),
+        "{page}"
+    );
+    assert!(page.contains(&format!("<td>{name}</td>")), "{page}");
+    assert!(
+        page.contains("减少（死亡）") && page.contains("2026-11-08"),
+        "{page}"
+    );
+    assert!(!page.contains(&id), "the ID is masked: {page}");
+    stop(daemon);
+}

@@ -9,7 +9,7 @@ file names cross between Linux and Windows intact. Each check says what it
 shows; the first failure stops the suite with exit 1.
 
 What it shows, on the Windows exe, against the Linux binary's own results:
-  demo            writes the four sample files, named as on Linux;
+  demo            writes the six sample files, named as on Linux;
   validate        --format json on them equals the Linux binary's output;
   run --once      archives every file, writes both county workbooks and the
                   notices (.eml), every name as on Linux;
@@ -140,7 +140,7 @@ def main():
 def run_all(root):
     w, l = site(root, "windows"), site(root, "linux")
 
-    # demo: four files, named as on Linux.
+    # demo: six files (two units' two ledgers and their registers of the month before), named as on Linux.
     for d, run in ((w, win), (l, lin)):
         p = run(["demo", "--dir", "samples", "--period", PERIOD], d)
         if p.returncode != 0:
@@ -178,7 +178,7 @@ def run_all(root):
     archived = [f for f in tw if f.startswith("state/archive/") and "/." not in f]
     workbooks = [f for f in tw if f.startswith("outbox/") and f.endswith("_全县汇总.xlsx")]
     notices = [f for f in tw if f.startswith("outbox/mail/") and f.endswith(".eml")]
-    if len(archived) < 4 or len(workbooks) != 2 or len(notices) != 4:
+    if len(archived) < 6 or len(workbooks) != 3 or len(notices) != 6:
         fail("run --once: missing outputs", "\n".join(sorted(tw)))
     for f in archived:
         src = os.path.join(samples, f.rsplit("/", 1)[1].split("-", 1)[-1])

@@ -6,6 +6,8 @@
 //! Excel's row limit), `分乡镇统计` (persons by category × level, subsidy
 //! recipients and monthly totals, a 合计 row) or, for a kind with `split_by`, per
 //! unit the persons and amounts of each value ([`split`]: 分乡镇发放统计),
+//! `本期变动` (for a kind with `[consolidation.changes]`: per unit 新增 / 减少 /
+//! 变更 against its previous ledger, then each person changed: [`changes`]),
 //! `报送情况` (every unit: 已通过 / 已退回 / 未报送), `跨乡镇重复` (a person, or a
 //! person with the `duplicate_with` values — one payment —, in more than one
 //! unit's ledger: 重复发放), and for a kind with `[[consolidation.owed]]` the
@@ -14,6 +16,7 @@
 //! Written to a temp file and renamed into place; the same journal gives the same
 //! bytes (the document time is the newest submission's, not the clock's).
 
+mod changes;
 mod owed;
 mod print;
 mod split;
@@ -143,6 +146,10 @@ pub fn rebuild(
     if let Some(sp) = split_of {
         leading.push(sp.sheet.clone());
     }
+    let changes_of = cons.and_then(|c| c.changes.as_ref());
+    if let Some(ch) = changes_of {
+        leading.push(ch.sheet.clone());
+    }
     leading.push("报送情况".into());
     if let Some(c) = cons {
         leading.push(c.duplicates_sheet.clone());
@@ -221,7 +228,11 @@ pub fn rebuild(
             };
             ws.write_string_with_format(row, name_col, &sub.original_name, fmt)?;
             ws.write_number_with_format(row, name_col + 1, f64::from(rec_row), &st.cell)?;
-            if let Some(cons) = &kind.consolidation {
+            if let Some(cons) = kind
+                .consolidation
+                .as_ref()
+                .filter(|c| counted(kind, c, &cells))
+            {
                 unit_stats.add(cons, &cells);
                 if let Some(sp) = &cons.split {
                     by_value
@@ -250,6 +261,19 @@ pub fn rebuild(
         let (widths, last) = split::write(ws, kind, sp, status, &by_value, &st)?;
         page.write_signature(ws, last + 2, &widths)?;
         page.setup(ws, &widths, Some((0, 1)), Some((0, 1)))?;
+    }
+    if let Some(ch) = changes_of {
+        let mut units = Vec::new();
+        for u in status {
+            let c = match &u.counting {
+                Some(sub) => crate::changes::of(journal, kind, sub)?,
+                None => None,
+            };
+            units.push((u.unit, c));
+        }
+        let ws = wb.worksheet_from_name(&ch.sheet)?;
+        let (widths, _) = changes::write(ws, kind, ch, &units, &st)?;
+        page.setup(ws, &widths, Some((0, 0)), Some((0, 1)))?;
     }
     {
         let ws = wb.worksheet_from_name("报送情况")?;
@@ -281,6 +305,20 @@ pub fn rebuild(
         rows: detail_rows,
         duplicates,
     })
+}
+
+/// Whether a stored row is counted in 分乡镇统计 (`[consolidation] count_only`: a
+/// blank read as the column's `blank_means`).
+fn counted(kind: &Kind, cons: &crate::rules::Consolidation, cells: &[Option<Stored<'_>>]) -> bool {
+    let Some((c, values)) = &cons.count_only else {
+        return true;
+    };
+    let v = crate::journal::stored::slot_text(cells, *c);
+    let v = match (v.trim(), &kind.columns[*c].blank_means) {
+        ("", Some(b)) => b.as_str(),
+        (t, _) => t,
+    };
+    values.iter().any(|x| x == v)
 }
 
 fn doc_time(rfc3339: &str) -> ExcelDateTime {

@@ -55,15 +55,32 @@ pub fn for_outcome(
     let said: Vec<String> = report.references.iter().map(|r| r.said()).collect();
     v.insert("checked_against", said.join("；"));
     // Checked again because a newer register of the unit was accepted.
-    let recheck = match (sub.recheck_because, report.references.first()) {
-        (Some(_), Some(r)) => format!(
+    // Checked again because a newer ledger it refers to was accepted: this
+    // period's register (a payments ledger), or last period's (a register).
+    let cause = sub.recheck_because.and_then(|because| {
+        report
+            .references
+            .iter()
+            .find(|r| r.submission == Some(because))
+            .or_else(|| report.references.first())
+    });
+    let recheck = match cause {
+        Some(r) if d.kind_id.as_deref() == Some(r.kind.as_str()) => format!(
+            "你单位上期（{}）的《{}》已更新（「{}」已通过）。系统按更新后的上期登记簿重新核对了此前已通过的本期《{}》「{}」，结果如下。",
+            r.period.as_deref().unwrap_or(""),
+            r.kind_name,
+            r.file.as_deref().unwrap_or(""),
+            d.kind_name.as_deref().unwrap_or(""),
+            crate::fsutil::printable(&sub.original_name)
+        ),
+        Some(r) => format!(
             "你单位新的《{}》「{}」已通过。系统按新登记簿重新核对了此前已通过的本期《{}》「{}」，结果如下。",
             r.kind_name,
             r.file.as_deref().unwrap_or(""),
             d.kind_name.as_deref().unwrap_or(""),
             crate::fsutil::printable(&sub.original_name)
         ),
-        _ => String::new(),
+        None => String::new(),
     };
     v.insert("recheck", recheck);
     v.insert(

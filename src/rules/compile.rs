@@ -538,6 +538,10 @@ pub(super) fn compile_kind(
         }
         let rows = key_of(&s.rows, &format!("规则 {id} 的 rows "), lint);
         let cols = key_of(&s.columns, &format!("规则 {id} 的 columns "), lint);
+        let count_only = s.count_only.as_ref().and_then(|c| {
+            key_of(&c.column, &format!("规则 {id} 的 count_only "), lint)
+                .map(|i| (i, c.values.clone()))
+        });
         if let (Some(rows), Some(cols)) = (rows, cols) {
             sheet_rules.push(SheetRule {
                 id,
@@ -553,6 +557,7 @@ pub(super) fn compile_kind(
                 sheet_aliases: s.sheet_aliases.clone(),
                 corner_aliases: s.corner_aliases.clone(),
                 left_out_message: s.left_out_message.clone(),
+                count_only,
             });
         }
     }
@@ -677,6 +682,43 @@ pub(super) fn compile_kind(
                 });
             }
         }
+        let changes = c.changes.as_ref().and_then(|ch| {
+            let what = "[consolidation.changes]";
+            let reference = references.iter().position(|r| {
+                r.name == *ch.reference.get_ref()
+                    && r.kind == *file.kind.id.get_ref()
+                    && r.ledger == RefLedgerShape::Previous
+            });
+            if reference.is_none() {
+                lint.at(
+                    path,
+                    src,
+                    Some(ch.reference.span()),
+                    format!(
+                        "{what} 的 reference「{}」应是本台账 ledger = \"previous\" 的 [[references]]",
+                        ch.reference.get_ref()
+                    ),
+                );
+            }
+            let status = key_of(&ch.status, &format!("{what} status "), lint);
+            let date = ch
+                .date
+                .as_ref()
+                .map(|d| key_of(d, &format!("{what} date "), lint));
+            let columns: Vec<Option<usize>> = ch
+                .columns
+                .iter()
+                .map(|k| key_of(k, &format!("{what} columns "), lint))
+                .collect();
+            Some(Changes {
+                sheet: ch.sheet.clone().unwrap_or_else(|| "本期变动".into()),
+                reference: reference?,
+                status: status?,
+                on_register: ch.on_register.clone(),
+                date: date.flatten(),
+                columns: columns.into_iter().collect::<Option<Vec<_>>>()?,
+            })
+        });
         let split = match split {
             Some((Some(by), Some(amount))) => Some(Split {
                 by,
@@ -705,6 +747,10 @@ pub(super) fn compile_kind(
             person_name: person_name.flatten(),
             owed,
             owed_sheet: c.owed_sheet.clone().unwrap_or_else(|| "应发未发".into()),
+            changes,
+            count_only: c.count_only.as_ref().and_then(|o| {
+                key_of(&o.column, "[consolidation] count_only ", lint).map(|i| (i, o.values.clone()))
+            }),
         })
     });
     for r in &references {
@@ -803,14 +849,15 @@ fn compile_references(
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         let taken = keys.iter().any(|k| k == name)
             || GLOBALS.contains(&name.as_str())
-            || FUNCTIONS.contains(&name.as_str());
+            || FUNCTIONS.contains(&name.as_str())
+            || out.iter().any(|o: &Reference| o.name == *name);
         if !ident || taken {
             lint.at(
                 path,
                 src,
                 Some(r.name.span()),
                 format!(
-                    "[[references]] 的 name「{name}」应是英文标识符，且不能与列 key 或保留名称相同"
+                    "[[references]] 的 name「{name}」应是英文标识符，且不能与列 key、保留名称或另一个引用相同"
                 ),
             );
             continue;

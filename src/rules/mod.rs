@@ -187,6 +187,8 @@ pub struct SheetRule {
     pub sheet_aliases: Vec<String>,
     pub corner_aliases: Vec<String>,
     pub left_out_message: Option<String>,
+    /// Only rows whose column (index) is one of the values are counted.
+    pub count_only: Option<(usize, Vec<String>)>,
 }
 
 /// How the county workbook of a kind is built (column indexes).
@@ -206,6 +208,23 @@ pub struct Consolidation {
     /// 应发未发: who should have a row of a kind (needs `split`).
     pub owed: Vec<Owed>,
     pub owed_sheet: String,
+    /// 本期变动 (`[consolidation.changes]`).
+    pub changes: Option<Changes>,
+    /// 分乡镇统计 counts only rows whose column (index) is one of the values (a
+    /// blank read as the column's `blank_means`).
+    pub count_only: Option<(usize, Vec<String>)>,
+}
+
+/// 本期变动: a unit's ledger against its previous one (column indexes).
+#[derive(Debug, Clone)]
+pub struct Changes {
+    pub sheet: String,
+    /// Index into [`Kind::references`] (of this kind, `previous`).
+    pub reference: usize,
+    pub status: usize,
+    pub on_register: String,
+    pub date: Option<usize>,
+    pub columns: Vec<usize>,
 }
 
 /// Persons and amounts per value of a column, per unit.

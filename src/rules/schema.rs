@@ -303,6 +303,34 @@ pub struct ConsolidationDecl {
     pub owed: Vec<OwedDecl>,
     #[serde(default)]
     pub owed_sheet: Option<String>,
+    /// 本期变动: each unit's ledger against its previous one (a `previous`
+    /// reference of the kind itself).
+    #[serde(default)]
+    pub changes: Option<ChangesDecl>,
+    /// 分乡镇统计 counts only these rows (the persons 在册).
+    #[serde(default)]
+    pub count_only: Option<CountOnly>,
+}
+
+/// `[consolidation.changes]`: what changed in a unit's ledger since its previous
+/// one — 新增, 减少 (by status), 变更 (of the columns listed).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesDecl {
+    /// The sheet's name (default `本期变动`).
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// The reference (of this kind, `ledger = "previous"`) to compare with.
+    pub reference: Spanned<String>,
+    /// The status column; its value `on_register` is on the register, any
+    /// other a decrease.
+    pub status: Spanned<String>,
+    pub on_register: String,
+    /// The date of the change (shown beside a decrease).
+    #[serde(default)]
+    pub date: Option<Spanned<String>>,
+    /// Columns whose change is listed as 变更 (old → new).
+    pub columns: Vec<Spanned<String>>,
 }
 
 /// `[[consolidation.owed]]`: who should have a row of one kind.
@@ -546,4 +574,16 @@ pub struct SheetRuleDecl {
     /// or column value blank or unreadable): `{left_out}` rows.
     #[serde(default)]
     pub left_out_message: Option<String>,
+    /// Count only the rows whose `column` is one of `values` (汇总 counts the
+    /// persons 在册: `{ column = "status", values = ["在册"] }`).
+    #[serde(default)]
+    pub count_only: Option<CountOnly>,
+}
+
+/// Which rows a table counts.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CountOnly {
+    pub column: Spanned<String>,
+    pub values: Vec<String>,
 }

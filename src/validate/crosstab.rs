@@ -13,6 +13,8 @@ pub(super) struct Tally {
     /// Rows whose row or column value is blank or not one of the enum values:
     /// not counted (their cells have findings of their own).
     pub(super) left_out: u64,
+    /// Only rows whose column (index) has one of these values are counted.
+    pub(super) only: Option<(usize, Vec<String>)>,
 }
 
 impl Tally {

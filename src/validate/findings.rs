@@ -146,15 +146,24 @@ pub struct FileReport {
 impl ReferenceUsed {
     /// What a clerk reads: `核对依据：残疾人信息登记簿「…」（2026-11，第 12 号报送）`.
     pub fn said(&self) -> String {
-        match &self.file {
-            Some(f) => {
+        match (&self.file, self.previous) {
+            (Some(f), previous) => {
                 let mut extra = self.period.clone().unwrap_or_default();
                 if let Some(id) = self.submission {
                     extra.push_str(&format!("，第 {id} 号报送"));
                 }
-                format!("核对依据：{}「{f}」（{extra}）", self.kind_name)
+                let what = if previous {
+                    "比对的上期"
+                } else {
+                    "核对依据"
+                };
+                format!("{what}：{}「{f}」（{extra}）", self.kind_name)
             }
-            None => format!("核对依据：本单位尚无已通过的{}，未按其核对", self.kind_name),
+            (None, false) => format!("核对依据：本单位尚无已通过的{}，未按其核对", self.kind_name),
+            (None, true) => format!(
+                "比对的上期：本单位没有更早的已通过{}，未作比对",
+                self.kind_name
+            ),
         }
     }
 }
@@ -174,6 +183,10 @@ pub struct ReferenceUsed {
     /// Its submission in the journal (None for a file of the same run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submission: Option<i64>,
+    /// The unit's ledger of an earlier period (`ledger = "previous"`): compared
+    /// with, not checked against.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub previous: bool,
 }
 
 /// How a file was read, as `inspect`, reports and notices tell it.

@@ -33,6 +33,7 @@ impl SheetPass<'_> {
                 file: found.as_ref().map(|l| l.file.clone()),
                 period: found.as_ref().map(|l| l.period.clone()),
                 submission: found.as_ref().and_then(|l| l.submission),
+                previous: r.ledger == crate::rules::RefLedgerShape::Previous,
             });
             if found.is_none() && self.unit.is_some() && !r.missing_message.is_empty() {
                 let meta = RuleMeta {

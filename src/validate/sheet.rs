@@ -86,6 +86,7 @@ impl<'a> SheetPass<'a> {
                     width,
                     dense: vec![0; width * height],
                     left_out: 0,
+                    only: r.count_only.clone(),
                 }
             })
             .collect();
@@ -478,6 +479,11 @@ impl<'a> SheetPass<'a> {
             }
         }
         for t in self.tallies.iter_mut() {
+            if let Some((c, values)) = &t.only {
+                if !values.iter().any(|v| *v == self.norms[*c].text) {
+                    continue;
+                }
+            }
             let (a, b) = (&self.norms[t.rows], &self.norms[t.cols]);
             match (a.enum_index, b.enum_index) {
                 (Some(x), Some(y)) => t.dense[x * t.width + y] += 1,
@@ -649,7 +655,9 @@ pub(super) fn inert_columns(kind: &Kind, opts: &Options) -> Vec<bool> {
                 .columns
                 .iter()
                 .any(|c| c.checks.iter().any(|k| k.params.contains(&i)))
-            || kind.sheet_rules.iter().any(|s| s.rows == i || s.cols == i)
+            || kind.sheet_rules.iter().any(|s| {
+                s.rows == i || s.cols == i || s.count_only.as_ref().is_some_and(|(c, _)| *c == i)
+            })
             || kind.columns.iter().any(|c| c.unique_with.contains(&i))
     };
     // A column another kind reads of this one (a payments rule's

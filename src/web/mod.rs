@@ -594,7 +594,10 @@ impl App {
                     return Ok(Reply::not_found());
                 };
                 let mark = self.journal.change_mark().map_err(journal_err)?;
-                match pages::submission(&self.journal, id, &mark, &csrf).map_err(journal_err)? {
+                self.refresh_rules();
+                match pages::submission(&self.journal, self.rules.as_ref(), id, &mark, &csrf)
+                    .map_err(journal_err)?
+                {
                     Some(p) => {
                         self.log(req, &who, "view_submission", Some(id), "");
                         Ok(Reply::html(p))

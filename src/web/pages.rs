@@ -248,12 +248,21 @@ pub(super) fn index(
 /// one masked links to [`reveal`], which shows it whole (and is logged).
 pub(super) fn submission(
     journal: &Journal,
+    rules: Option<&RuleSet>,
     id: i64,
     mark: &str,
     csrf: &str,
 ) -> Result<Option<String>> {
     let Some(sub) = journal.get(id)? else {
         return Ok(None);
+    };
+    // An accepted register: what changed since the unit's previous one.
+    let changes = match (rules, &sub.kind_id, sub.outcome) {
+        (Some(rules), Some(k), Some(crate::journal::Outcome::Accepted)) => match rules.kind(k) {
+            Some(kind) => crate::changes::of(journal, kind, &sub)?,
+            None => None,
+        },
+        _ => None,
     };
     let findings = journal.findings(id)?;
     let report: Option<crate::validate::FileReport> = journal
@@ -326,6 +335,38 @@ pub(super) fn submission(
                             td { (value) }
                             td { (message) }
                             td { @if masked { a href={ "/submission/" (id) "/reveal/" (n + 1) } { "显示完整号码" } } }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(c) = &changes {
+            h2 { "本期变动" }
+            @match &c.previous {
+                None => p { "本单位没有更早的已通过登记簿，未作比对。" },
+                Some(prev) => p {
+                    "与 " (prev.period.as_deref().unwrap_or("")) " 的登记簿（"
+                    a href={ "/submission/" (prev.id) } { "第 " (prev.id) " 号报送" }
+                    "）比对：新增 " strong { (c.added.len()) } " 人，减少 " strong { (c.decreased.len()) }
+                    " 人，变更 " strong { (c.changed.len()) } " 人。"
+                },
+            }
+            @if !(c.added.is_empty() && c.decreased.is_empty() && c.changed.is_empty()) {
+                table.changes {
+                    thead { tr { th { "姓名" } th { "身份证号" } th { "变动" } th { "内容（上期 → 本期）" } th { "变动日期" } } }
+                    tbody {
+                        @for p in &c.added {
+                            tr { td { (p.name) } td { (mask_personal(&p.id)) } td { "新增" } td {} td {} }
+                        }
+                        @for (p, status, date) in &c.decreased {
+                            tr { td { (p.name) } td { (mask_personal(&p.id)) } td { "减少（" (status) "）" } td {} td { (date) } }
+                        }
+                        @for (p, diffs) in &c.changed {
+                            tr {
+                                td { (p.name) } td { (mask_personal(&p.id)) } td { "变更" }
+                                td { @for (h, old, new) in diffs { (h) "：" (old) " → " (new) br; } }
+                                td {}
+                            }
                         }
                     }
                 }
