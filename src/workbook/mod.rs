@@ -394,9 +394,14 @@ impl Book {
             return self.for_each_row(sheet, f);
         };
         const BATCH: usize = 8192;
+        // Batches the reader may run ahead of the checks: enough to go on reading
+        // while the checks wait for a referenced ledger to load (a previous
+        // 200,000-person register: about half a second), bounded in memory
+        // (a batch is 8,192 cells of a few words each).
+        const READ_AHEAD: usize = 64;
         type Batch<'c> = Vec<(u32, u32, Cell<'c>)>;
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch<'_>, ReadError>>(4);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch<'_>, ReadError>>(READ_AHEAD);
             let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch<'_>>();
             s.spawn(move || {
                 let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
