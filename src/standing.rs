@@ -21,19 +21,46 @@ pub struct UnitStanding<'r> {
     pub counting: Option<Submission>,
 }
 
-impl UnitStanding<'_> {
-    /// What a clerk sees, from the counting submission: 已通过 when the unit has
-    /// an accepted file whose rows count (whatever came after it: a later attempt
-    /// that failed is said beside it, [`UnitStanding::later_rejected`]), else
-    /// 已退回 when its last file was rejected, else 未报送.
-    pub fn status_zh(&self) -> &'static str {
-        if self.counting.is_some() {
-            return "已通过";
+/// Where a unit stands with a kind and period, as every reader says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitState {
+    /// An accepted file counts (whatever came after it).
+    Accepted,
+    /// No accepted file, and the last one was rejected.
+    Rejected,
+    /// Nothing judged yet.
+    Missing,
+}
+
+impl UnitState {
+    pub fn zh(self) -> &'static str {
+        match self {
+            UnitState::Accepted => "已通过",
+            UnitState::Rejected => "已退回",
+            UnitState::Missing => "未报送",
         }
-        self.latest
-            .as_ref()
-            .and_then(|s| s.outcome)
-            .map_or("未报送", |o| o.zh())
+    }
+}
+
+impl UnitStanding<'_> {
+    /// From the counting submission: accepted when the unit has an accepted file
+    /// whose rows count (whatever came after it: a later attempt that failed is
+    /// said beside it, [`UnitStanding::later_rejected`]), else rejected when its
+    /// last file was rejected, else missing.
+    pub fn state(&self) -> UnitState {
+        if self.counting.is_some() {
+            return UnitState::Accepted;
+        }
+        match self.latest.as_ref().and_then(|s| s.outcome) {
+            Some(Outcome::Rejected) => UnitState::Rejected,
+            Some(Outcome::Accepted) => UnitState::Accepted,
+            _ => UnitState::Missing,
+        }
+    }
+
+    /// [`UnitStanding::state`] as a clerk reads it: 已通过 / 已退回 / 未报送.
+    pub fn status_zh(&self) -> &'static str {
+        self.state().zh()
     }
 
     /// The submission a unit's row shows: the counting one, else the latest.
@@ -70,6 +97,24 @@ pub struct Standing<'r> {
     pub units: Vec<UnitStanding<'r>>,
     /// The newest time a submission of this kind and period was received.
     pub newest_received: Option<String>,
+}
+
+/// Every unit without an accepted ledger of some kind of a period, in the
+/// county's order, with each such kind and where it stands: what 催报 is about
+/// (the reminders, the page's 催报名单). `standings` are one per kind, of one period.
+pub type Owing<'a, 'r> = Vec<(&'r Unit, Vec<(&'r Kind, &'a UnitStanding<'r>)>)>;
+
+pub fn owing<'a, 'r>(standings: &'a [(&'r Kind, Standing<'r>)]) -> Owing<'a, 'r> {
+    let mut out: Owing<'a, 'r> = Vec::new();
+    for (kind, st) in standings {
+        for u in st.units.iter().filter(|u| u.counting.is_none()) {
+            match out.iter_mut().find(|(unit, _)| unit.name == u.unit.name) {
+                Some((_, kinds)) => kinds.push((*kind, u)),
+                None => out.push((u.unit, vec![(*kind, u)])),
+            }
+        }
+    }
+    out
 }
 
 impl Standing<'_> {

@@ -88,6 +88,8 @@ pub struct UnitStatus {
     /// 已通过 / 已退回 / 未报送, from the counting submission: a unit whose
     /// accepted file counts is 已通过 whatever came after it.
     pub status: String,
+    #[serde(skip)]
+    pub state: Option<standing::UnitState>,
     /// A file judged after the counting one and rejected (a correction that
     /// still had errors, a stray file): said beside 已通过, never instead of it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,6 +198,7 @@ pub fn collect(
                     unit: u.unit.name.clone(),
                     code: u.unit.code.clone(),
                     status: u.status_zh().to_string(),
+                    state: Some(u.state()),
                     later_rejected: u.later_rejected().map(|l| LaterRejected {
                         submission: l.id,
                         file: l.original_name.clone(),
@@ -214,7 +217,7 @@ pub fn collect(
                     warnings: latest.map_or(0, |s| s.warnings),
                     counting_submission: u.counting_older().map(|a| a.id),
                     rules_version: latest.and_then(|s| s.rules_version.clone()),
-                    checked_against: latest.map(|s| s.references()).unwrap_or_default(),
+                    checked_against: latest.map(|s| s.references().to_vec()).unwrap_or_default(),
                 }
             })
             .collect();
@@ -344,7 +347,11 @@ pub fn text(s: &Status) -> String {
         );
     }
     for p in &s.periods {
-        let done = p.units.iter().filter(|u| u.status == "已通过").count();
+        let done = p
+            .units
+            .iter()
+            .filter(|u| u.state == Some(standing::UnitState::Accepted))
+            .count();
         let _ = writeln!(
             out,
             "\n{}　{}　（{}/{} 个单位已通过）",

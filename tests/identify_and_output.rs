@@ -272,3 +272,40 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Validation reads no clock: the month received is the caller's. A file that
+/// names no month is placed in the month the caller says it was received, and
+/// without one it cannot be placed (said in words, nothing checked).
+#[test]
+fn the_month_received_comes_from_the_caller_not_a_clock() {
+    use taizhang::validate::{validate_path, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules();
+    let mut reg = register(&rules, "柳河镇", 5, 3);
+    reg.date_text = String::new();
+    let p = dir.path().join("柳河镇_残疾人信息登记簿.xlsx");
+    reg.write(&p).unwrap();
+    let given = validate_path(
+        &rules,
+        &p,
+        &Options {
+            fallback_period: Some("2026-09".into()),
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        given.period.as_deref(),
+        Some("2026-09"),
+        "{:?}",
+        given.fatal
+    );
+    let none = validate_path(&rules, &p, &Options::default());
+    assert_eq!(none.period, None);
+    assert!(
+        none.fatal
+            .as_deref()
+            .is_some_and(|f| f.starts_with("无法确定期间")),
+        "{:?}",
+        none.fatal
+    );
+}

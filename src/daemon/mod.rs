@@ -93,6 +93,10 @@ pub struct Daemon {
     waiting_on_rules: Vec<i64>,
     /// The copy the workers read failed them: copy and lint the folder again.
     snapshot_broken: bool,
+    /// Accepted ledgers to check again (journaled as such before they are
+    /// queued), and whether a finish is working them off.
+    rechecks: std::collections::VecDeque<i64>,
+    draining_rechecks: bool,
 }
 
 impl Daemon {
@@ -151,6 +155,8 @@ impl Daemon {
             stop,
             mail_wake: None,
             retry_at: HashMap::new(),
+            rechecks: Default::default(),
+            draining_rechecks: false,
         };
         // The deadlines in force at start are noted now: an edit made while
         // running is told from them.
@@ -537,8 +543,9 @@ impl Daemon {
                 crate::standing::of(&self.rules, &self.journal, &kind.id, &period)?,
             ));
         }
-        for (kind, st) in &standings {
-            for u in st.units.iter().filter(|u| u.counting.is_none()) {
+        for (unit, kinds) in crate::standing::owing(&standings) {
+            let mut items = Vec::new();
+            for (kind, u) in kinds {
                 let rejected = u
                     .latest
                     .as_ref()
@@ -568,10 +575,10 @@ impl Daemon {
                     Some(s) => Some((s.clone(), self.journal.findings(s.id)?)),
                     None => None,
                 };
-                match due.iter_mut().find(|(unit, _)| unit.name == u.unit.name) {
-                    Some((_, kinds)) => kinds.push((kind.name.as_str(), item)),
-                    None => due.push((u.unit, vec![(kind.name.as_str(), item)])),
-                }
+                items.push((kind.name.as_str(), item));
+            }
+            if !items.is_empty() {
+                due.push((unit, items));
             }
         }
         for (unit, kinds) in &due {

@@ -639,7 +639,22 @@ impl Daemon {
                 "#{r}: checked again against {} [#{id}]",
                 printable(&sub.original_name)
             );
-            self.validate_and_decide(r)?;
+            self.rechecks.push_back(r);
+        }
+        // Re-checks are a queue, worked off by the outermost finish: a re-check
+        // that causes others (a register of October → November's → November's
+        // payments) adds to it instead of nesting.
+        if !self.draining_rechecks {
+            self.draining_rechecks = true;
+            let mut worked = Ok(());
+            while let Some(r) = self.rechecks.pop_front() {
+                if let Err(e) = self.validate_and_decide(r) {
+                    worked = Err(e);
+                    break;
+                }
+            }
+            self.draining_rechecks = false;
+            worked?;
         }
         self.rebuild_stale()
     }

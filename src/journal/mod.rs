@@ -143,20 +143,18 @@ pub struct Submission {
     pub processed_at: Option<String>,
     /// The version of the rules that judged it.
     pub rules_version: Option<String>,
-    /// The other ledgers it was checked against, as JSON
-    /// ([`crate::validate::ReferenceUsed`] list), when its kind refers to any.
-    pub checked_against: Option<String>,
+    /// The other ledgers it was checked against or compared with, when its kind
+    /// refers to any (read once, with the row: a stored list that does not read
+    /// is an error of the journal, never an empty list).
+    pub checked_against: Vec<crate::validate::ReferenceUsed>,
     /// Being checked again because this submission (a newer register) was accepted.
     pub recheck_because: Option<i64>,
 }
 
 impl Submission {
-    /// The ledgers it was checked against.
-    pub fn references(&self) -> Vec<crate::validate::ReferenceUsed> {
-        self.checked_against
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default()
+    /// The ledgers it was checked against or compared with.
+    pub fn references(&self) -> &[crate::validate::ReferenceUsed] {
+        &self.checked_against
     }
 }
 
@@ -190,7 +188,16 @@ fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
         annotated_path: r.get(20)?,
         processed_at: r.get(21)?,
         rules_version: r.get(22)?,
-        checked_against: r.get(23)?,
+        checked_against: match r.get::<_, Option<String>>(23)? {
+            Some(j) => serde_json::from_str(&j).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    23,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+            None => Vec::new(),
+        },
         recheck_because: r.get(24)?,
     })
 }

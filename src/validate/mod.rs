@@ -57,7 +57,9 @@ pub struct Options {
     pub name: Option<String>,
     /// The period, when the caller knows it for sure (`--period`).
     pub period: Option<String>,
-    /// The period to use when neither the name nor the sheet gives one (the month received).
+    /// The period to use when neither the name nor the sheet gives one: the
+    /// month received, the caller's to say (validation reads no clock; without
+    /// it such a file cannot be placed in a period and is not checked).
     pub fallback_period: Option<String>,
     pub limits: Limits,
     /// Keep every data row's normalised values in [`FileReport::records`] (the

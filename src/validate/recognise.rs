@@ -176,10 +176,7 @@ pub(super) fn choose(
     }
     let candidates = &*candidates;
     let county = &rules.county;
-    let received = opts
-        .fallback_period
-        .clone()
-        .or_else(|| Some(crate::clock::now().format("%Y-%m").to_string()));
+    let received = opts.fallback_period.clone();
     let says: Vec<SheetSays> = candidates
         .iter()
         .map(|c| {

@@ -280,12 +280,15 @@ impl<'a> SheetPass<'a> {
             }
         }
         record_unit(&mut self.out, county, verdict);
-        let (period, source) = identity.period.clone().unwrap_or_else(|| {
-            (
-                crate::clock::now().format("%Y-%m").to_string(),
-                Source::Received,
-            )
-        });
+        // Validation reads no clock: the month received is the caller's
+        // (`Options::fallback_period`); with none and no other source the file
+        // cannot be placed in a period.
+        let Some((period, source)) = identity.period.clone() else {
+            return Err(
+                "无法确定期间：文件名和表格中都没有写明月份（如“柳河镇_残疾人信息登记簿_2026-11.xlsx”）"
+                    .to_string(),
+            );
+        };
         self.period = period;
         self.out.period = Some(self.period.clone());
         self.out.layout.period_source = Some(source);

@@ -141,7 +141,7 @@ pub(super) fn index(
             }
         }
         @for (k, st) in &kinds {
-            @let done = st.units.iter().filter(|u| u.status_zh() == "已通过").count();
+            @let done = st.units.iter().filter(|u| u.state() == standing::UnitState::Accepted).count();
             section.kind {
                 h2 { (k.name) " " span.count { (done) "/" (st.units.len()) " 个单位已通过" } }
                 table.units {
@@ -194,18 +194,10 @@ pub(super) fn index(
                 }
             }
         }
-        @let to_chase: Vec<(&crate::rules::Unit, Vec<(&str, &'static str)>)> = {
-            let mut v: Vec<(&crate::rules::Unit, Vec<(&str, &'static str)>)> = Vec::new();
-            for (k, st) in &kinds {
-                for u in st.units.iter().filter(|u| u.counting.is_none()) {
-                    match v.iter_mut().find(|(unit, _)| unit.name == u.unit.name) {
-                        Some((_, ks)) => ks.push((k.name.as_str(), u.status_zh())),
-                        None => v.push((u.unit, vec![(k.name.as_str(), u.status_zh())])),
-                    }
-                }
-            }
-            v
-        };
+        @let to_chase: Vec<(&crate::rules::Unit, Vec<(&str, &'static str)>)> = standing::owing(&kinds)
+            .into_iter()
+            .map(|(unit, ks)| (unit, ks.iter().map(|(k, u)| (k.name.as_str(), u.status_zh())).collect()))
+            .collect();
         @if !to_chase.is_empty() {
             section.chase {
                 h2 { (chosen) " 期催报名单（" (to_chase.len()) " 个单位）" }
@@ -301,7 +293,7 @@ pub(super) fn submission(
             tr { th { "收到时间" } td { (local_time(&sub.received_at)) } }
             @if let Some(t) = &sub.processed_at { tr { th { "处理时间" } td { (local_time(t)) } } }
             tr { th { "数据行" } td { (sub.rows) "　错误 " (sub.errors) "　提醒 " (sub.warnings) } }
-            @for r in sub.references() { tr { th { "核对依据" } td { (r.said()) } } }
+            @for r in sub.references() { tr { th { "依据" } td { (r.said()) } } }
             @if let Some(v) = &sub.rules_version { tr { th { "规则版本" } td { (v) } } }
         }
         p.downloads {

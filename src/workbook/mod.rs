@@ -401,7 +401,8 @@ impl Book {
         const READ_AHEAD: usize = 64;
         type Batch<'c> = Vec<(u32, u32, Cell<'c>)>;
         std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch<'_>, ReadError>>(READ_AHEAD);
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<Result<Batch<'_>, ReadError>>(READ_AHEAD);
             let (back_tx, back_rx) = std::sync::mpsc::channel::<Batch<'_>>();
             s.spawn(move || {
                 let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
