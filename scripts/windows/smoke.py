@@ -147,7 +147,7 @@ def run_all(root):
             fail(f"demo exited {p.returncode} in {d}", text(p))
     names_w = sorted(os.listdir(os.path.join(w, "samples")))
     names_l = sorted(os.listdir(os.path.join(l, "samples")))
-    if names_w != names_l or len(names_w) != 4:
+    if names_w != names_l or len(names_w) != 6:
         fail("demo wrote other files than on Linux", f"{names_w}\n{names_l}")
     ok(f"demo writes {len(names_w)} files, named as on Linux")
 
