@@ -272,6 +272,22 @@ print(json.dumps({"sheets": wb.sheetnames,
     let liuhe = stats.iter().find(|r| r[1] == "柳河镇").unwrap();
     assert_eq!(liuhe[2], 10, "{liuhe}");
 
+    // `inspect --state` says which previous register November's is compared with.
+    let out = bin()
+        .arg("inspect")
+        .arg("--rules")
+        .arg(rules_dir())
+        .arg("--state")
+        .arg(site.state())
+        .arg(&nov_path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("比对的上期：残疾人信息登记簿「柳河镇_残疾人信息登记簿_2026-10.xlsx」（2026-10，第 1 号报送）"),
+        "{said}"
+    );
+
     // Payments: November's pays the person who died on 15 November (the month
     // of death is paid); December's, checked before December's register came,
     // says it used November's and must not pay the dead.
