@@ -202,6 +202,26 @@ pub fn still_quarantined(all: &[Submission]) -> Vec<&Submission> {
         .collect()
 }
 
+/// How a quarantine reason ends when the file's rows point at a unit: `basis`
+/// (what points there), then the unit suggested. The page preselects that unit
+/// ([`suggests`]); the daemon tries another basis only when none was found
+/// ([`suggests_a_unit`]).
+pub fn suggestion(basis: &str, unit: &str) -> String {
+    format!("。{basis}，{SUGGESTED}{unit}的文件：核实后可在报送情况网页的“隔离文件”中指定单位处理")
+}
+
+const SUGGESTED: &str = "可能是";
+
+/// Whether a quarantine reason suggests `unit` ([`suggestion`]).
+pub fn suggests(reason: &str, unit: &str) -> bool {
+    reason.contains(&format!("{SUGGESTED}{unit}的文件"))
+}
+
+/// Whether a quarantine reason suggests any unit ([`suggestion`]).
+pub fn suggests_a_unit(reason: &str) -> bool {
+    reason.contains(SUGGESTED)
+}
+
 /// The reporting period due on `today`: the month before today's (11 月的台账 is
 /// reported in December).
 pub fn period_due(today: chrono::NaiveDate) -> String {

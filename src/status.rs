@@ -89,7 +89,7 @@ pub struct UnitStatus {
     /// accepted file counts is 已通过 whatever came after it.
     pub status: String,
     #[serde(skip)]
-    pub state: Option<standing::UnitState>,
+    pub state: standing::UnitState,
     /// A file judged after the counting one and rejected (a correction that
     /// still had errors, a stray file): said beside 已通过, never instead of it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -198,7 +198,7 @@ pub fn collect(
                     unit: u.unit.name.clone(),
                     code: u.unit.code.clone(),
                     status: u.status_zh().to_string(),
-                    state: Some(u.state()),
+                    state: u.state(),
                     later_rejected: u.later_rejected().map(|l| LaterRejected {
                         submission: l.id,
                         file: l.original_name.clone(),
@@ -350,7 +350,7 @@ pub fn text(s: &Status) -> String {
         let done = p
             .units
             .iter()
-            .filter(|u| u.state == Some(standing::UnitState::Accepted))
+            .filter(|u| u.state == standing::UnitState::Accepted)
             .count();
         let _ = writeln!(
             out,

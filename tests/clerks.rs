@@ -127,10 +127,7 @@ fn notices_read_right_and_their_files_are_named_for_clerks() {
         r.set(3, "id_number", Val::Num(4.1990119850312e17));
     });
     assert!(site.run_once(&[]).status.success());
-    let mut names: Vec<String> = std::fs::read_dir(site.outbox().join("mail"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let mut names: Vec<String> = names_in(&site.outbox().join("mail"));
     names.sort();
     assert_eq!(
         names,

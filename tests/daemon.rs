@@ -227,10 +227,7 @@ fn malformed_and_unidentifiable_files_are_quarantined_with_a_reason() {
     .unwrap();
     site.run_once_ok();
     let q = site.outbox().join("quarantine");
-    let mut names: Vec<String> = std::fs::read_dir(&q)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let mut names: Vec<String> = names_in(&q);
     names.sort();
     assert_eq!(names.len(), 6, "{names:?}");
     let reason = |needle: &str| {

@@ -92,10 +92,7 @@ fn a_file_that_makes_the_reader_reserve_100_gb_is_answered_and_the_daemon_goes_o
         "{log}"
     );
     // Set aside for the admin, with the original bytes.
-    let names: Vec<String> = std::fs::read_dir(site.outbox().join("quarantine"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let names: Vec<String> = names_in(&site.outbox().join("quarantine"));
     assert!(
         names
             .iter()

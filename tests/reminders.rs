@@ -56,10 +56,7 @@ fn units_without_an_accepted_ledger_are_reminded_on_the_days_and_once() {
         "{body}"
     );
     // Named for a clerk, as every other notice.
-    let names: Vec<String> = std::fs::read_dir(site.outbox().join("mail"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let names: Vec<String> = names_in(&site.outbox().join("mail"));
     assert!(
         names
             .iter()

@@ -101,8 +101,9 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
             if let Some((unit, hits, total, header)) =
                 suggest_unit(rules, d.kind_id.as_deref(), report)
             {
-                reason.push_str(&format!(
-                    "。据各行的「{header}」（{hits}/{total} 行属于{unit}），可能是{unit}的文件：核实后可在报送情况网页的“隔离文件”中指定单位处理"
+                reason.push_str(&standing::suggestion(
+                    &format!("据各行的「{header}」（{hits}/{total} 行属于{unit}）"),
+                    &unit,
                 ));
             }
             d.reason = Some(reason);
@@ -165,7 +166,7 @@ impl Daemon {
     /// in the reason as the village suggestion is.
     fn suggest_by_persons(&self, d: &mut Decision, report: &FileReport) -> Result<(), DaemonError> {
         let reason = d.reason.clone().unwrap_or_default();
-        if reason.contains("可能是") || report.records.is_empty() {
+        if standing::suggests_a_unit(&reason) || report.records.is_empty() {
             return Ok(());
         }
         // Each kind whose stored person is one column (the register's 身份证号),
@@ -192,11 +193,12 @@ impl Daemon {
             let found: usize = units.iter().map(|(_, n)| n).sum();
             if let Some((unit, n)) = units.first() {
                 if n * 2 >= found && self.rules.county.unit(unit).is_some() {
-                    d.reason = Some(format!(
-                        "{reason}。文件中 {n}/{} 人已登记在{unit}已通过的{}中，可能是{unit}的文件：核实后可在报送情况网页的“隔离文件”中指定单位处理",
+                    let basis = format!(
+                        "文件中 {n}/{} 人已登记在{unit}已通过的{}中",
                         persons.len(),
                         kind.name
-                    ));
+                    );
+                    d.reason = Some(reason + &standing::suggestion(&basis, unit));
                     return Ok(());
                 }
             }
@@ -245,11 +247,12 @@ impl Daemon {
                 }
                 if let Some((unit, n)) = tally.into_iter().max_by_key(|(_, n)| *n) {
                     if n * 2 >= mine.len() && self.rules.county.unit(unit).is_some() {
-                        d.reason = Some(format!(
-                            "{reason}。文件中 {n}/{} 个固定电话的号段（区号及局号）只见于{unit}已通过的{}，可能是{unit}的文件：核实后可在报送情况网页的“隔离文件”中指定单位处理",
+                        let basis = format!(
+                            "文件中 {n}/{} 个固定电话的号段（区号及局号）只见于{unit}已通过的{}",
                             mine.len(),
                             kind.name
-                        ));
+                        );
+                        d.reason = Some(reason + &standing::suggestion(&basis, unit));
                         return Ok(());
                     }
                 }

@@ -574,7 +574,7 @@ pub(super) fn quarantine(
                                     input type="hidden" name="csrf" value=(csrf);
                                     select name="unit" {
                                         @for u in units {
-                                            option value=(u) selected[s.reason.as_deref().is_some_and(|r| r.contains(&format!("可能是{u}的文件")))] { (u) }
+                                            option value=(u) selected[s.reason.as_deref().is_some_and(|r| standing::suggests(r, u))] { (u) }
                                         }
                                     }
                                     " " button type="submit" { "按此单位处理" }

@@ -419,6 +419,14 @@ pub fn succeeded(out: std::process::Output) -> std::process::Output {
     out
 }
 
+/// The names of the entries of `dir` (not sorted).
+pub fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect()
+}
+
 /// Every file under `dir`, at any depth (folders left out).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
