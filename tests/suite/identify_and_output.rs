@@ -1,6 +1,6 @@
 //! Unit and period identification, file-level findings, and the two output formats.
 
-mod common;
+use crate::common;
 use common::*;
 use taizhang::samples::Val;
 

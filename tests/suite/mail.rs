@@ -2,7 +2,7 @@
 //! as a mail client would: recipient, decoded subject, both bodies, the attachment
 //! opened back as a workbook.
 
-mod common;
+use crate::common;
 use common::*;
 use mail_parser::{MessageParser, MimeHeaders};
 use std::path::{Path, PathBuf};

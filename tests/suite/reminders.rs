@@ -3,8 +3,7 @@
 //! `run --once` is a new process); a rejected unit told what is still wrong; the
 //! county admin's list the day after the deadline.
 
-mod common;
-
+use crate::common;
 use common::*;
 use taizhang::samples::Val;
 

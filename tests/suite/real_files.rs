@@ -1,7 +1,7 @@
 //! "What real files look like": layouts, value forms and office suites that must
 //! all be read correctly, none of them an error by itself.
 
-mod common;
+use crate::common;
 use common::*;
 use taizhang::checks::cn_id::with_check_char;
 use taizhang::samples::Val;

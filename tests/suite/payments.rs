@@ -4,8 +4,7 @@
 //! the re-check after a newer register; the county workbook's five sheets read
 //! back with openpyxl; files written by LibreOffice; the rules' lint.
 
-mod common;
-
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The real daemon on temp dirs with real files: intake, settle, archive, journal,
 //! quarantine, county workbook, crash recovery, polling.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 

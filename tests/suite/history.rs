@@ -4,8 +4,7 @@
 //! payments ledger checked against last month's register, and the county's
 //! 本期变动.
 
-mod common;
-
+use crate::common;
 use chrono::NaiveDate;
 use common::*;
 use serde_json::Value;

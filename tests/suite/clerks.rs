@@ -2,8 +2,7 @@
 //! with a mail parser, the annotated copy read with openpyxl, rules edited the way
 //! county staff edit them, the daemon's console, a quarantined file released.
 
-mod common;
-
+use crate::common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;

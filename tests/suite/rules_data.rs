@@ -1,7 +1,7 @@
 //! Rules are data: a county edits `rules/` and the next run applies it, no rebuild;
 //! `check-rules` reports every mistake with file and line.
 
-mod common;
+use crate::common;
 use common::*;
 use std::path::Path;
 use taizhang::samples::Val;

@@ -1,7 +1,7 @@
 //! The register's rules on real workbook files through the real binary: every
 //! rule fires on the cell it should, and clean rows get nothing.
 
-mod common;
+use crate::common;
 use chrono::NaiveDate;
 use common::*;
 use taizhang::checks::cn_id::with_check_char;

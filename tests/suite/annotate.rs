@@ -1,7 +1,7 @@
 //! The annotated copy a township receives: every sheet and value as sent, problem
 //! cells filled and explained, and a first sheet listing every problem with a link.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;

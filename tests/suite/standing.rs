@@ -3,7 +3,7 @@
 //! cannot be replaced delays no notice, shows in `status`, and is rebuilt once the
 //! fault is gone.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Faults around the daemon (not in the files): a second daemon on the same
 //! state folder, the outbox's mail folder removed while running.
 
-mod common;
+use crate::common;
 use common::*;
 #[cfg(unix)]
 use std::time::{Duration, Instant};

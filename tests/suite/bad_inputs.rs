@@ -2,7 +2,7 @@
 //! in exit 2 with a message naming the reason, quickly and in bounded memory; every
 //! file of the shared real-world corpus ends in a normal exit.
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,7 @@
 //! state-changing POST needs its CSRF token. Screenshots go to
 //! `target/test-artifacts/web/`.
 
-mod common;
-
+use crate::common;
 use common::*;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -4,8 +4,7 @@
 //! twice. Each case runs through `validate` (exact outcome, period, unit, sheet and
 //! findings) and, where the daemon decides more, through `run --once` and its notices.
 
-mod common;
-
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

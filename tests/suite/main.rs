@@ -1,0 +1,25 @@
+//! The integration suite: one test binary (one link, one set of debug info)
+//! holding every integration module. Each module is one subject; they share the
+//! helpers in `common` (real rules, real workbook files in temp dirs, the real
+//! binary). Run one subject with `cargo test --test suite <module>::`.
+
+mod common;
+
+mod annotate;
+mod bad_inputs;
+mod clerks;
+mod daemon;
+mod faults;
+mod history;
+mod identify_and_output;
+mod isolation;
+mod layout;
+mod mail;
+mod payments;
+mod real_files;
+mod reminders;
+mod rules_data;
+mod standing;
+mod township_files;
+mod validate_register;
+mod web;
