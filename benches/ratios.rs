@@ -1147,6 +1147,7 @@ fn accept_register(
                 person_key: &["id_number"],
                 workbook_why: None,
                 rules_version: None,
+                keep_rows: &[],
             },
         )
         .unwrap();

@@ -612,10 +612,16 @@ fn run(cli: Cli) -> Result<u8> {
                 println!("提示：{n}");
             }
             let rows: usize = rules.kinds.iter().map(|k| k.row_rules.len()).sum();
+            let lists = rules.county_kinds().len();
             println!(
-                "规则目录 {} 无误：{} 种台账，{} 个列，{} 条行规则，{} 个填报单位",
+                "规则目录 {} 无误：{} 种台账{}，{} 个列，{} 条行规则，{} 个填报单位",
                 rules.dir.display(),
-                rules.kinds.len(),
+                rules.kinds.len() - lists,
+                if lists > 0 {
+                    format!("、{lists} 种部门比对名单")
+                } else {
+                    String::new()
+                },
                 rules.kinds.iter().map(|k| k.columns.len()).sum::<usize>(),
                 rows,
                 rules.county.units.len()

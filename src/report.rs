@@ -1,7 +1,7 @@
 //! Rendering validation results: a Chinese table for clerks, JSON for tools.
 
 use crate::rules::Severity;
-use crate::validate::FileReport;
+use crate::validate::{FileReport, ReferenceUsed};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -48,8 +48,8 @@ pub fn text(reports: &[FileReport]) -> String {
             r.errors,
             r.warnings,
         );
-        for x in &r.references {
-            let _ = writeln!(out, "  {}", x.said());
+        for x in ReferenceUsed::said_all(&r.references) {
+            let _ = writeln!(out, "  {x}");
         }
         let mut sheets: Vec<&str> = Vec::new();
         for f in &r.findings {
@@ -162,8 +162,8 @@ pub fn layout_text(r: &FileReport) -> String {
         let _ = writeln!(out, "  期间：{p}{from}");
     }
     let _ = writeln!(out, "  数据行：{}", r.rows);
-    for x in &r.references {
-        let _ = writeln!(out, "  {}", x.said());
+    for x in ReferenceUsed::said_all(&r.references) {
+        let _ = writeln!(out, "  {x}");
     }
     if !l.not_persons.is_empty() {
         let shown: Vec<String> = l

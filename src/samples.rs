@@ -280,6 +280,71 @@ pub fn payments(unit: &str, persons: &[Person], period: &str) -> Register {
     reg
 }
 
+/// Another agency's list (部门比对) as the county gets it: `kind` is `deaths`
+/// (姓名, 身份证号, 死亡日期, 来源), `dibao` (姓名, 身份证号, 所属乡镇, 保障类别) or
+/// `tekun` (姓名, 身份证号, 供养方式); each row (name, ID, the third column: a
+/// date `2026-10-15`, a township, a 供养方式).
+pub fn agency_list(kind: &str, rows: &[(&str, &str, &str)]) -> Register {
+    let (title, columns): (&str, &[(&str, &str)]) = match kind {
+        "deaths" => (
+            "死亡人员名单",
+            &[
+                ("seq", "序号"),
+                ("name", "姓名"),
+                ("id_number", "身份证号"),
+                ("third", "死亡日期"),
+                ("source", "来源"),
+            ],
+        ),
+        "dibao" => (
+            "低保对象名单",
+            &[
+                ("seq", "序号"),
+                ("name", "姓名"),
+                ("id_number", "身份证号"),
+                ("third", "所属乡镇"),
+                ("class", "保障类别"),
+            ],
+        ),
+        _ => (
+            "特困供养人员名单",
+            &[
+                ("seq", "序号"),
+                ("name", "姓名"),
+                ("id_number", "身份证号"),
+                ("third", "供养方式"),
+            ],
+        ),
+    };
+    let mut reg = Register::new("", &[]);
+    reg.columns = columns
+        .iter()
+        .map(|(k, h)| (k.to_string(), h.to_string()))
+        .collect();
+    reg.rows = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (name, id, third))| {
+            let mut m = BTreeMap::new();
+            m.insert("seq".to_string(), Val::Num((i + 1) as f64));
+            m.insert("name".to_string(), Val::text(*name));
+            m.insert("id_number".to_string(), Val::text(*id));
+            let v = match chrono::NaiveDate::parse_from_str(third, "%Y-%m-%d") {
+                Ok(d) => Val::Date(d),
+                Err(_) => Val::text(*third),
+            };
+            m.insert("third".to_string(), v);
+            m.insert("source".to_string(), Val::text("民政殡葬"));
+            m.insert("class".to_string(), Val::text("城乡低保"));
+            m
+        })
+        .collect();
+    reg.sheet_name = title.into();
+    reg.summary = false;
+    reg.title = false;
+    reg
+}
+
 /// A register workbook about to be written: change anything, then [`Register::write`].
 #[derive(Debug, Clone)]
 pub struct Register {

@@ -575,10 +575,14 @@ pub fn validate_run(
     let applies = |r: &FileReport| {
         let kind = r.kind_id.as_deref().and_then(|k| rules.kind(k));
         match (kind, &r.unit, &r.period) {
-            (Some(k), Some(unit), Some(period)) => k
-                .references
-                .iter()
-                .any(|x| run.has(&x.kind, unit, &x.bound(period))),
+            (Some(k), Some(unit), Some(period)) => k.references.iter().any(|x| {
+                let unit = if x.county {
+                    crate::rules::COUNTY_LISTS
+                } else {
+                    unit
+                };
+                run.has(&x.kind, unit, &x.bound(period))
+            }),
             _ => false,
         }
     };

@@ -172,6 +172,8 @@ pub fn all<'r>(rules: &'r RuleSet, journal: &Journal) -> Result<Vec<Standing<'r>
     journal
         .kind_periods()?
         .iter()
+        // A township's ledgers only: the county's lists are no unit's to send.
+        .filter(|(k, _)| rules.kind(k).is_some_and(|k| !k.is_county()))
         .map(|(k, p)| of(rules, journal, k, p))
         .collect()
 }
@@ -358,58 +360,81 @@ impl JournalRefs {
     }
 }
 
+/// An accepted submission's stored rows as a referenced ledger: keyed by
+/// `ask.on`, with the values of `ask.columns`.
+fn stored_ledger(
+    journal: &Journal,
+    ask: &crate::validate::refs::Ask<'_>,
+    sub: &Submission,
+) -> Result<crate::validate::RefLedger> {
+    let mut ledger = crate::validate::RefLedger {
+        kind: ask.kind.to_string(),
+        unit: ask.unit.to_string(),
+        period: sub.period.clone().unwrap_or_default(),
+        file: sub.original_name.clone(),
+        submission: Some(sub.id),
+        columns: ask.columns.to_vec(),
+        rows: std::collections::HashMap::with_capacity(sub.rows as usize),
+        row_periods: false,
+    };
+    // Slot 0 is the key, then the columns asked for (each stored column read
+    // once, whichever of them it is).
+    let mut keys: Vec<&str> = vec![ask.on];
+    let slots: Vec<usize> = ask
+        .columns
+        .iter()
+        .map(|c| match keys.iter().position(|k| k == c) {
+            Some(i) => i,
+            None => {
+                keys.push(c);
+                keys.len() - 1
+            }
+        })
+        .collect();
+    journal.for_each_record(sub.id, |_, data| -> Result<()> {
+        let cells = crate::journal::stored::stored_row(data, &keys)?;
+        let key = crate::journal::stored::slot_text(&cells, 0);
+        if key.is_empty() {
+            return Ok(());
+        }
+        let vals: Vec<_> = slots
+            .iter()
+            .map(|i| crate::journal::stored::slot_text(&cells, *i))
+            .collect();
+        let refs: Vec<&str> = vals.iter().map(|v| v.as_ref()).collect();
+        ledger.insert(key.into_owned(), &refs);
+        Ok(())
+    })?;
+    Ok(ledger)
+}
+
 impl crate::validate::References for JournalRefs {
     fn ledger(
         &self,
         ask: &crate::validate::refs::Ask<'_>,
     ) -> std::result::Result<Option<std::borrow::Cow<'_, crate::validate::RefLedger>>, String> {
         let journal = self.journal.lock().map_err(|e| e.to_string())?;
-        let Some(sub) = journal
-            .latest_accepted(ask.unit, ask.kind, ask.period)
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(None);
+        let subs = if ask.every {
+            journal
+                .accepted_each_period(ask.unit, ask.kind, ask.period)
+                .map_err(|e| e.to_string())?
+        } else {
+            journal
+                .latest_accepted(ask.unit, ask.kind, ask.period)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect()
         };
-        let mut ledger = crate::validate::RefLedger {
-            kind: ask.kind.to_string(),
-            unit: ask.unit.to_string(),
-            period: sub.period.clone().unwrap_or_default(),
-            file: sub.original_name.clone(),
-            submission: Some(sub.id),
-            columns: ask.columns.to_vec(),
-            rows: std::collections::HashMap::with_capacity(sub.rows as usize),
+        let mut parts = Vec::with_capacity(subs.len());
+        for sub in subs {
+            parts.push(stored_ledger(&journal, ask, &sub).map_err(|e| e.to_string())?);
+        }
+        let one = if ask.every {
+            crate::validate::RefLedger::together(parts)
+        } else {
+            parts.pop()
         };
-        // Slot 0 is the key, then the columns asked for (each stored column read
-        // once, whichever of them it is).
-        let mut keys: Vec<&str> = vec![ask.on];
-        let slots: Vec<usize> = ask
-            .columns
-            .iter()
-            .map(|c| match keys.iter().position(|k| k == c) {
-                Some(i) => i,
-                None => {
-                    keys.push(c);
-                    keys.len() - 1
-                }
-            })
-            .collect();
-        journal
-            .for_each_record(sub.id, |_, data| -> Result<()> {
-                let cells = crate::journal::stored::stored_row(data, &keys)?;
-                let key = crate::journal::stored::slot_text(&cells, 0);
-                if key.is_empty() {
-                    return Ok(());
-                }
-                let vals: Vec<_> = slots
-                    .iter()
-                    .map(|i| crate::journal::stored::slot_text(&cells, *i))
-                    .collect();
-                let refs: Vec<&str> = vals.iter().map(|v| v.as_ref()).collect();
-                ledger.insert(key.into_owned(), &refs);
-                Ok(())
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(Some(std::borrow::Cow::Owned(ledger)))
+        Ok(one.map(std::borrow::Cow::Owned))
     }
 
     fn elsewhere(

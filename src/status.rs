@@ -168,7 +168,7 @@ pub fn collect(
     let mut all_standing = standing::all(rules, journal)?;
     // The period due first, every kind of it (a kind nobody sent yet too); the
     // others after it, newest first.
-    for k in &rules.kinds {
+    for k in rules.kinds_referenced_first() {
         if !all_standing
             .iter()
             .any(|st| st.kind_id == k.id && st.period == period_due)
@@ -381,8 +381,8 @@ pub fn text(s: &Status) -> String {
                 }
                 _ => {}
             }
-            for r in &u.checked_against {
-                let _ = write!(line, "　{}", r.said());
+            for r in crate::validate::ReferenceUsed::said_all(&u.checked_against) {
+                let _ = write!(line, "　{r}");
             }
             let _ = writeln!(out, "{line}");
         }

@@ -17,6 +17,7 @@
 //! bytes (the document time is the newest submission's, not the clock's).
 
 mod changes;
+pub mod hits;
 mod owed;
 mod print;
 mod split;
@@ -156,6 +157,9 @@ pub fn rebuild(
         if !c.owed.is_empty() {
             leading.push(c.owed_sheet.clone());
         }
+        if let Some(h) = &c.hits {
+            leading.push(h.sheet.clone());
+        }
     }
     for name in &leading {
         wb.add_worksheet().set_name(name)?;
@@ -290,6 +294,11 @@ pub fn rebuild(
             let widths = owed::write(ws, rules, journal, kind, cons, &standing, &paid, &st)?;
             page.setup(ws, &widths, Some((0, 0)), Some((0, 1)))?;
         }
+        if let Some(h) = &cons.hits {
+            let ws = wb.worksheet_from_name(&h.sheet)?;
+            let widths = hits::write(ws, journal, kind, h, &standing, &st)?;
+            page.setup(ws, &widths, Some((0, 0)), Some((0, 1)))?;
+        }
     }
 
     let path = outbox.join(file_name(rules, kind, period));
@@ -305,6 +314,38 @@ pub fn rebuild(
         rows: detail_rows,
         duplicates,
     })
+}
+
+/// Writes a list sheet's header row (乡镇代码, 乡镇名称, …): the widths start
+/// from it, a header wrapping onto two lines at most.
+fn write_heads(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    heads: &[String],
+    st: &Styles,
+) -> Result<print::Widths, ConsolidateError> {
+    let mut widths = print::Widths::new(vec![11.0, 14.0]);
+    for (i, h) in heads.iter().enumerate() {
+        ws.write_string_with_format(0, i as u16, h, &st.header)?;
+        widths.see(
+            i as u16,
+            &"长".repeat((print::display_width(h) / 4.0).ceil() as usize),
+        );
+    }
+    Ok(widths)
+}
+
+/// Writes text at (`r`, `c`), wrapped when wider than its column will be.
+fn put_text(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    widths: &mut print::Widths,
+    st: &Styles,
+    r: u32,
+    c: u16,
+    t: &str,
+) -> Result<(), ConsolidateError> {
+    let fmt = if widths.see(c, t) { &st.wrap } else { &st.cell };
+    ws.write_string_with_format(r, c, t, fmt)?;
+    Ok(())
 }
 
 /// Whether a stored row is counted in 分乡镇统计 (`[consolidation] count_only`: a

@@ -5,7 +5,7 @@
 //! Units without an accepted ledger of this kind are not listed (their standing
 //! is in 报送情况); the sheet says so.
 
-use super::print::{display_width, Widths};
+use super::print::Widths;
 use super::{stored_row, ConsolidateError, Stored, Styles};
 use crate::journal::stored::slot_text;
 use crate::journal::Journal;
@@ -95,15 +95,7 @@ pub(super) fn write(
     }
     heads.push(format!("{}文件", other.name));
     heads.push("原表行号".into());
-    let mut widths = Widths::new(vec![11.0, 14.0]);
-    for (i, h) in heads.iter().enumerate() {
-        ws.write_string_with_format(0, i as u16, h, &st.header)?;
-        // A header wraps onto two lines at most.
-        widths.see(
-            i as u16,
-            &"长".repeat((display_width(h) / 4.0).ceil() as usize),
-        );
-    }
+    let mut widths = super::write_heads(ws, &heads, st)?;
     let root = cel_root(&rules.env, &rules.standards_value, &rules.county);
     let mut r: u32 = 0;
     let mut left_out: Vec<String> = Vec::new();
@@ -161,14 +153,8 @@ pub(super) fn write(
                     }
                 }
                 r += 1;
-                let put = |ws: &mut Worksheet,
-                           widths: &mut Widths,
-                           c: u16,
-                           t: &str|
-                 -> Result<(), ConsolidateError> {
-                    let fmt = if widths.see(c, t) { &st.wrap } else { &st.cell };
-                    ws.write_string_with_format(r, c, t, fmt)?;
-                    Ok(())
+                let put = |ws: &mut Worksheet, widths: &mut Widths, c: u16, t: &str| {
+                    super::put_text(ws, widths, st, r, c, t)
                 };
                 put(ws, &mut widths, 0, &u.unit.code)?;
                 put(ws, &mut widths, 1, &u.unit.name)?;

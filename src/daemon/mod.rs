@@ -333,7 +333,8 @@ impl Daemon {
             }
         }
         for (kind, period) in self.journal.kind_periods()? {
-            let Some(k) = self.rules.kind(&kind) else {
+            // A county list has no workbook of its own.
+            let Some(k) = self.rules.kind(&kind).filter(|k| !k.is_county()) else {
                 continue;
             };
             let path = self
@@ -351,7 +352,8 @@ impl Daemon {
     /// the entries that will not be taken journaled for `status` (when changed).
     fn scan(&mut self) -> Result<(Vec<Candidate>, Option<Duration>), DaemonError> {
         let (mut ready, next) = self.inbox.settled();
-        // Ledgers others are checked against (registers) go first, so a payments
+        // The county's lists first, then ledgers others are checked against
+        // (registers), so a payments
         // ledger dropped with its register is judged against it; within them the
         // earlier months first, so a register is judged against the previous one
         // dropped with it. Kind and month are told by the file name here; a file
@@ -364,10 +366,7 @@ impl Daemon {
                     ..Default::default()
                 },
             );
-            (
-                self.rules.refers_by_name(&c.name),
-                named.period.map(|(p, _)| p),
-            )
+            (self.rules.batch_rank(&c.name), named.period.map(|(p, _)| p))
         });
         let skipped: Vec<(String, String)> = self
             .inbox
@@ -393,7 +392,7 @@ impl Daemon {
             if self.retry_at.get(&key).is_some_and(|t| now < *t) {
                 continue;
             }
-            let Some(kind) = self.rules.kind(&w.kind_id) else {
+            let Some(kind) = self.rules.kind(&w.kind_id).filter(|k| !k.is_county()) else {
                 continue;
             };
             let started = Instant::now();
@@ -701,12 +700,7 @@ impl Daemon {
         let mut done = Vec::new();
         loop {
             let (ready, next) = self.scan()?;
-            for c in &ready {
-                if self.stopping() {
-                    return Ok(done);
-                }
-                done.extend(self.take(c)?);
-            }
+            done.extend(self.take_all(&ready, false)?);
             // Files only waiting on a retry (the state disk full, held by another
             // program) are left for the next run: a scheduled run always ends.
             if self.stopping() || (ready.is_empty() && !self.inbox.settling()) {
@@ -843,13 +837,7 @@ impl Daemon {
         while !self.stopping() {
             self.reload_rules()?;
             let (ready, next) = self.scan()?;
-            for c in &ready {
-                if self.stopping() {
-                    break;
-                }
-                self.take(c)?;
-                self.reload_rules()?;
-            }
+            self.take_all(&ready, true)?;
             self.rebuild_stale()?;
             self.maybe_digest()?;
             // Reminders wait until the inbox is worked off: a unit whose file is

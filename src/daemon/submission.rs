@@ -33,7 +33,11 @@ pub fn decide(rules: &RuleSet, sub: &Submission, report: &FileReport) -> Decisio
     let mut d = Decision::as_reported(Outcome::Accepted, report);
     if let Some(fatal) = &report.fatal {
         // Not read: who sent it is what the folder or the file name says.
-        let id = identified_by_name(rules, sub);
+        let mut id = identified_by_name(rules, sub);
+        // Dropped among the county's lists: the admin's own file.
+        if sub.folder.as_deref() == Some(crate::rules::COUNTY_LISTS) {
+            id.unit = UnitVerdict::Known(crate::rules::COUNTY_LISTS.to_string());
+        }
         let known = matches!(id.unit, UnitVerdict::Known(_));
         if let UnitVerdict::Known(u) = id.unit {
             d.unit_code = county.unit(&u).map(|x| x.code.clone());
@@ -508,6 +512,21 @@ impl Daemon {
             .map(crate::standing::person_columns)
             .unwrap_or_default();
         let original = (outcome == Outcome::Quarantined).then_some(archived.as_path());
+        // The rows the county workbook lists whatever the outcome (比对疑点).
+        let keep_rows: Vec<u32> = match d
+            .kind_id
+            .as_deref()
+            .and_then(|k| self.rules.kind(k))
+            .and_then(|k| k.consolidation.as_ref()?.hits.as_ref())
+        {
+            Some(h) if outcome == Outcome::Rejected => report
+                .findings
+                .iter()
+                .filter(|f| f.rule.starts_with(&h.rules))
+                .filter_map(|f| f.row)
+                .collect(),
+            _ => Vec::new(),
+        };
         // Checked again against a newer register and still accepted: nothing to tell.
         let quiet = sub.recheck_because.is_some() && outcome == Outcome::Accepted;
         let mails = if quiet {
@@ -523,14 +542,18 @@ impl Daemon {
             )
         };
         // What county staff are told the workbook changed for.
-        let workbook_why = matches!(outcome, Outcome::Accepted | Outcome::Rejected).then(|| {
-            format!(
-                "{}「{}」{}",
-                d.unit.clone().unwrap_or_default(),
-                sub.original_name,
-                outcome.zh()
-            )
-        });
+        // A county list has no workbook of its own (the ledgers checked against
+        // it are rebuilt when their re-checks are judged).
+        let is_list = d.unit.as_deref() == Some(crate::rules::COUNTY_LISTS);
+        let workbook_why = (matches!(outcome, Outcome::Accepted | Outcome::Rejected) && !is_list)
+            .then(|| {
+                format!(
+                    "{}「{}」{}",
+                    d.unit.clone().unwrap_or_default(),
+                    sub.original_name,
+                    outcome.zh()
+                )
+            });
         self.journal.record_outcome(
             id,
             &d,
@@ -541,6 +564,7 @@ impl Daemon {
                 person_key: &person_key,
                 workbook_why: workbook_why.as_deref(),
                 rules_version: Some(&self.rules_version),
+                keep_rows: &keep_rows,
             },
         )?;
         self.wake_mail();
@@ -642,24 +666,71 @@ impl Daemon {
                 "#{r}: checked again against {} [#{id}]",
                 printable(&sub.original_name)
             );
-            self.rechecks.push_back(r);
-        }
-        // Re-checks are a queue, worked off by the outermost finish: a re-check
-        // that causes others (a register of October → November's → November's
-        // payments) adds to it instead of nesting.
-        if !self.draining_rechecks {
-            self.draining_rechecks = true;
-            let mut worked = Ok(());
-            while let Some(r) = self.rechecks.pop_front() {
-                if let Err(e) = self.validate_and_decide(r) {
-                    worked = Err(e);
-                    break;
-                }
+            if !self.rechecks.contains(&r) {
+                self.rechecks.push_back(r);
             }
-            self.draining_rechecks = false;
-            worked?;
+        }
+        // Re-checks are a queue, worked off by the outermost finish (or after a
+        // batch of files, [`Daemon::take_all`]): a re-check that causes others (a
+        // register of October → November's → November's payments) adds to it
+        // instead of nesting.
+        if !self.draining_rechecks {
+            self.drain_rechecks()?;
         }
         self.rebuild_stale()
+    }
+
+    /// Works off the queued re-checks.
+    pub(super) fn drain_rechecks(&mut self) -> Result<(), DaemonError> {
+        self.draining_rechecks = true;
+        let mut worked = Ok(());
+        while let Some(r) = self.rechecks.pop_front() {
+            if let Err(e) = self.validate_and_decide(r) {
+                worked = Err(e);
+                break;
+            }
+        }
+        self.draining_rechecks = false;
+        worked.map(|_| ())
+    }
+
+    /// Takes a batch of ready files, holding the re-checks they cause until all
+    /// are taken: the county's lists dropped together are all on file before
+    /// any ledger is checked against them again (once, not once per list).
+    /// Reloads the rules after each file when `reload` (the watching daemon).
+    pub(super) fn take_all(
+        &mut self,
+        ready: &[Candidate],
+        reload: bool,
+    ) -> Result<Vec<Processed>, DaemonError> {
+        let held = std::mem::replace(&mut self.draining_rechecks, true);
+        let mut done = Vec::new();
+        let mut worked = Ok(());
+        for c in ready {
+            if self.stopping() {
+                break;
+            }
+            let took = self.take(c).and_then(|p| {
+                done.extend(p);
+                if reload {
+                    self.reload_rules()?;
+                }
+                Ok(())
+            });
+            if let Err(e) = took {
+                worked = Err(e);
+                break;
+            }
+        }
+        self.draining_rechecks = held;
+        worked?;
+        // Stopping: the queued re-checks are journaled (archived) and taken at
+        // the next start.
+        if !held && !self.stopping() {
+            self.drain_rechecks()?;
+            self.rebuild_stale()?;
+        }
+        Ok(done)
     }
 
     /// The accepted ledgers (counting, of this unit) that refer to `sub`'s kind —
@@ -679,28 +750,39 @@ impl Daemon {
                     if *kid != k.id || reference.bound(p).as_str() < period.as_str() {
                         continue;
                     }
+                    // The ledger of the period that applies now: the newest of
+                    // the county's lists joined (`every_up_to`), else the latest.
+                    let bound = reference.bound(p);
+                    let applies = if reference.ledger == crate::rules::RefLedgerShape::EveryUpTo {
+                        self.journal
+                            .accepted_each_period(unit, kind, &bound)?
+                            .iter()
+                            .map(|s| s.id)
+                            .max()
+                    } else {
+                        standing::latest_accepted(&self.journal, unit, kind, &bound)?.map(|s| s.id)
+                    };
                     let st = standing::of(&self.rules, &self.journal, &k.id, p)?;
-                    let Some(counting) = st
+                    // A unit's own ledgers; every unit's for a county list.
+                    for u in st
                         .units
                         .iter()
-                        .find(|u| &u.unit.name == unit)
-                        .and_then(|u| u.counting.clone())
-                    else {
-                        continue;
-                    };
-                    if counting.id == sub.id {
-                        continue;
-                    }
-                    let applies =
-                        standing::latest_accepted(&self.journal, unit, kind, &reference.bound(p))?
-                            .map(|s| s.id);
-                    let used = counting
-                        .references()
-                        .iter()
-                        .find(|u| u.name == reference.name)
-                        .and_then(|u| u.submission);
-                    if applies != used {
-                        out.push(counting.id);
+                        .filter(|u| reference.county || &u.unit.name == unit)
+                    {
+                        let Some(counting) = u.counting.as_ref() else {
+                            continue;
+                        };
+                        if counting.id == sub.id {
+                            continue;
+                        }
+                        let used = counting
+                            .references()
+                            .iter()
+                            .find(|u| u.name == reference.name)
+                            .and_then(|u| u.submission);
+                        if applies != used {
+                            out.push(counting.id);
+                        }
                     }
                 }
             }

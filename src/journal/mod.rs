@@ -258,6 +258,9 @@ pub struct OutcomeRecord<'a> {
     pub workbook_why: Option<&'a str>,
     /// The version of the rules that judged it ([`Journal::rules_loaded`]).
     pub rules_version: Option<&'a str>,
+    /// Rows (Excel row numbers) kept even when it is not accepted: those the
+    /// county workbook lists ([`Journal::hit_rows`]). An accepted ledger keeps all.
+    pub keep_rows: &'a [u32],
 }
 
 /// An accepted row found by [`Journal::person_rows`]: its submission, its sheet
@@ -617,12 +620,17 @@ impl Journal {
                     f.message, f.expected, f.person
                 ])?;
             }
-            if outcome == Outcome::Accepted {
+            if outcome == Outcome::Accepted || !o.keep_rows.is_empty() {
                 let mut ins = tx.prepare(
                     "INSERT INTO records (submission_id, row, data, person) VALUES (?1, ?2, ?3, ?4)",
                 )?;
                 let mut json = Vec::with_capacity(512);
-                for r in &report.records {
+                let all = outcome == Outcome::Accepted;
+                for r in report
+                    .records
+                    .iter()
+                    .filter(|r| all || o.keep_rows.contains(&r.row))
+                {
                     json.clear();
                     serde_json::to_writer(&mut json, &r.values)?;
                     let person = person_of(&r.values, o.person_key);
@@ -770,6 +778,65 @@ impl Journal {
             .optional()?)
     }
 
+    /// The rows of a submission that rules whose id starts with `prefix` fired
+    /// on: (Excel row, the rules and their messages, the row's stored values), by row.
+    #[allow(clippy::type_complexity)]
+    pub fn hit_rows(
+        &self,
+        id: i64,
+        prefix: &str,
+    ) -> Result<Vec<(u32, Vec<(String, String)>, String)>> {
+        let mut st = self.conn.prepare(
+            "SELECT f.row, f.rule, f.message, r.data FROM findings f
+             JOIN records r ON r.submission_id = f.submission_id AND r.row = f.row
+             WHERE f.submission_id = ?1 AND substr(f.rule, 1, length(?2)) = ?2
+             ORDER BY f.row, f.seq",
+        )?;
+        let rows = st.query_map(params![id, prefix], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                (r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out: Vec<(u32, Vec<(String, String)>, String)> = Vec::new();
+        for row in rows {
+            let (n, hit, data) = row?;
+            match out.last_mut() {
+                Some(last) if last.0 == n => last.1.push(hit),
+                _ => out.push((n, vec![hit], data)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Of each period up to `at_or_before`, the unit's latest accepted ledger of
+    /// the kind (the county's monthly death lists), oldest period first.
+    pub fn accepted_each_period(
+        &self,
+        unit: &str,
+        kind_id: &str,
+        at_or_before: &str,
+    ) -> Result<Vec<Submission>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM submissions WHERE unit = ?1 AND kind = ?2 AND period <= ?3
+             AND outcome = 'accepted' AND state IN ('validated','done') ORDER BY period, id"
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let all = st
+            .query_map(params![unit, kind_id, at_or_before], row_to_submission)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out: Vec<Submission> = Vec::new();
+        for s in all {
+            // The latest of a period replaces an earlier one of it.
+            if out.last().is_some_and(|l| l.period == s.period) {
+                out.pop();
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
+
     /// Units whose accepted ledgers of `kind_id` (any period) have persons of
     /// `persons` (stored person keys), with how many of them each has, most first.
     pub fn units_having_persons(
@@ -895,10 +962,12 @@ impl Journal {
                 .all(|c| c.is_ascii_digit() || c == 'X' || c == 'x');
         let sql = if by_id {
             "SELECT r.submission_id, r.row, r.data FROM records r
+             JOIN submissions s ON s.id = r.submission_id AND s.outcome = 'accepted'
              WHERE r.person >= ?1 AND r.person < ?1 || '~'
              ORDER BY r.submission_id DESC, r.row LIMIT ?2"
         } else {
             "SELECT r.submission_id, r.row, r.data FROM records r
+             JOIN submissions s ON s.id = r.submission_id AND s.outcome = 'accepted'
              WHERE json_extract(r.data, '$.name') = ?1
              ORDER BY r.submission_id DESC, r.row LIMIT ?2"
         };

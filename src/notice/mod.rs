@@ -52,19 +52,40 @@ pub fn for_outcome(
     v.insert("warnings", report.warnings.to_string());
     v.insert("reason", reason.unwrap_or_default().to_string());
     // The ledgers it was checked against (a payments ledger's register).
-    let said: Vec<String> = report.references.iter().map(|r| r.said()).collect();
+    let said = crate::validate::ReferenceUsed::said_all(&report.references);
     v.insert("checked_against", said.join("；"));
     // Checked again because a newer register of the unit was accepted.
     // Checked again because a newer ledger it refers to was accepted: this
     // period's register (a payments ledger), or last period's (a register).
+    // Lists of the county dropped together queue a ledger once, for the first of
+    // them: a county reference that holds it (its newest list or a later one).
     let cause = sub.recheck_because.and_then(|because| {
         report
             .references
             .iter()
             .find(|r| r.submission == Some(because))
+            .or_else(|| {
+                report
+                    .references
+                    .iter()
+                    .find(|r| r.county && r.submission.is_some_and(|s| s >= because))
+            })
             .or_else(|| report.references.first())
     });
     let recheck = match cause {
+        // Another agency's list: its kind and months, never its file or rows.
+        Some(r) if r.county => format!(
+            "县残联收到了新的部门比对名单。系统按{}重新核对了此前已通过的本期《{}》「{}」，结果如下（只涉及你单位自己的人员）。",
+            report
+                .references
+                .iter()
+                .filter(|r| r.county && r.periods.is_some())
+                .map(|r| format!("《{}》（{}）", r.kind_name, r.periods.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("、"),
+            d.kind_name.as_deref().unwrap_or(""),
+            crate::fsutil::printable(&sub.original_name)
+        ),
         Some(r) if d.kind_id.as_deref() == Some(r.kind.as_str()) => format!(
             "你单位上期（{}）的《{}》已更新（「{}」已通过）。系统按更新后的上期登记簿重新核对了此前已通过的本期《{}》「{}」，结果如下。",
             r.period.as_deref().unwrap_or(""),
@@ -92,7 +113,10 @@ pub fn for_outcome(
             .map(|s| crate::fsutil::printable(s).into_owned())
             .unwrap_or_else(|| "（未选定）".into()),
     );
-    let attachment = annotated.and_then(|p| {
+    // A list of the county's (another agency's) is never attached to any mail:
+    // its answer goes to the admin, who has the annotated copy in the state folder.
+    let county_list = d.unit.as_deref() == Some(crate::rules::COUNTY_LISTS);
+    let attachment = annotated.filter(|_| !county_list).and_then(|p| {
         let bytes = std::fs::read(p).ok()?;
         Some(Attachment {
             name: p.file_name()?.to_string_lossy().to_string(),
@@ -112,14 +136,34 @@ pub fn for_outcome(
     let (note_text, note_html) = compose::attachment_note(rules, attachment.as_ref(), copy_missing);
     v.insert("attachment_note_text", note_text);
     v.insert("attachment_note_html", note_html);
-    let unit_email = d
-        .unit
-        .as_deref()
-        .and_then(|u| rules.county.unit(u))
-        .map(|u| vec![u.email.clone()])
-        .unwrap_or_default();
+    let unit_email = if county_list {
+        rules.county.admin.clone()
+    } else {
+        d.unit
+            .as_deref()
+            .and_then(|u| rules.county.unit(u))
+            .map(|u| vec![u.email.clone()])
+            .unwrap_or_default()
+    };
     let n = &rules.notices;
     let made = match outcome {
+        // Another agency's list: the admin's, whatever became of it.
+        Outcome::Accepted if county_list => compose::compose(
+            rules,
+            "list_accepted",
+            &n.list_accepted,
+            &unit_email,
+            &v,
+            None,
+        ),
+        Outcome::Rejected if county_list => compose::compose(
+            rules,
+            "list_rejected",
+            &n.list_rejected,
+            &unit_email,
+            &v,
+            None,
+        ),
         Outcome::Accepted => compose::compose(
             rules,
             "accepted",

@@ -58,6 +58,8 @@ pub(super) fn load_notices(dir: &Path, lint: &mut Lint) -> Option<schema::Notice
             ("accepted", &file.accepted),
             ("unreadable", &file.unreadable),
             ("not_a_ledger", &file.not_a_ledger),
+            ("list_accepted", &file.list_accepted),
+            ("list_rejected", &file.list_rejected),
             ("quarantine", &file.quarantine),
             ("quarantine_unit", &file.quarantine_unit),
             ("resent", &file.resent),
@@ -121,6 +123,8 @@ pub(super) fn empty_notices() -> schema::NoticeFile {
         accepted: t(),
         unreadable: t(),
         not_a_ledger: t(),
+        list_accepted: t(),
+        list_rejected: t(),
         quarantine: t(),
         quarantine_unit: t(),
         resent: t(),
@@ -318,7 +322,7 @@ pub(super) fn compile_kind(
                     let ty = ctx
                         .kinds
                         .get(&reference.kind)
-                        .and_then(|(_, cols)| cols.iter().find(|(c, _)| *c == col))
+                        .and_then(|(_, cols, _)| cols.iter().find(|(c, _)| *c == col))
                         .map(|(_, t)| *t);
                     match ty {
                         Some(ty) => {
@@ -389,6 +393,10 @@ pub(super) fn compile_kind(
             lint.at(path, src, Some(r.id.span()), format!("规则 id「{id}」重复"));
         }
         let cell = key_of(&r.cell, &format!("规则 {id} 的 cell "), lint);
+        let else_cell = r
+            .else_cell
+            .as_ref()
+            .map(|c| key_of(c, &format!("规则 {id} 的 else_cell "), lint));
         let mut reads = HashSet::new();
         let mut ref_reads = HashSet::new();
         let mut compile = |s: &Spanned<String>, what: &str, lint: &mut Lint| -> Option<Program> {
@@ -453,6 +461,10 @@ pub(super) fn compile_kind(
         let when = r.when.as_ref().map(|w| compile(w, "when", lint));
         let assert = compile(&r.assert, "assert", lint);
         let expected = r.expected.as_ref().map(|e| compile(e, "expected", lint));
+        let error_when = r
+            .error_when
+            .as_ref()
+            .map(|e| compile(e, "error_when", lint));
         check_placeholders(
             &r.message,
             &message_keys,
@@ -462,11 +474,20 @@ pub(super) fn compile_kind(
             &id,
             lint,
         );
-        if let (Some(cell), Some(assert), Some(when), Some(expected)) = (
+        if let (
+            Some(cell),
+            Some(else_cell),
+            Some(assert),
+            Some(when),
+            Some(expected),
+            Some(error_when),
+        ) = (
             cell,
+            else_cell.map_or(Some(None), |c| c.map(Some)),
             assert,
             when.map_or(Some(None), |w| w.map(Some)),
             expected.map_or(Some(None), |e| e.map(Some)),
+            error_when.map_or(Some(None), |e| e.map(Some)),
         ) {
             let mut reads: Vec<usize> = reads.into_iter().collect();
             reads.sort_unstable();
@@ -507,7 +528,9 @@ pub(super) fn compile_kind(
                 assert,
                 expected,
                 cell,
+                else_cell,
                 severity: r.severity,
+                error_when,
                 message: r.message.clone(),
                 reads,
                 ref_reads,
@@ -751,6 +774,23 @@ pub(super) fn compile_kind(
             count_only: c.count_only.as_ref().and_then(|o| {
                 key_of(&o.column, "[consolidation] count_only ", lint).map(|i| (i, o.values.clone()))
             }),
+            hits: match &c.hits {
+                Some(h) => {
+                    let columns: Vec<Option<usize>> = h
+                        .columns
+                        .iter()
+                        .map(|k| key_of(k, "[consolidation.hits] columns ", lint))
+                        .collect();
+                    let amount = key_of(&h.amount, "[consolidation.hits] amount ", lint);
+                    Some(crate::rules::Hits {
+                        sheet: h.sheet.clone().unwrap_or_else(|| "比对疑点".into()),
+                        rules: h.rules.clone(),
+                        columns: columns.into_iter().collect::<Option<Vec<_>>>()?,
+                        amount: amount?,
+                    })
+                }
+                None => None,
+            },
         })
     });
     for r in &references {
@@ -810,6 +850,7 @@ pub(super) fn compile_kind(
         template_columns,
         unit_label: file.kind.unit_label.clone(),
         date_label: file.kind.date_label.clone(),
+        scope: file.kind.scope,
         columns,
         row_rules,
         native_calls,
@@ -865,19 +906,29 @@ fn compile_references(
         let shape = match r.ledger.get_ref().as_str() {
             "latest_accepted" => RefLedgerShape::LatestAccepted,
             "previous" => RefLedgerShape::Previous,
+            "every_up_to" => RefLedgerShape::EveryUpTo,
             other => {
                 lint.at(
                     path,
                     src,
                     Some(r.ledger.span()),
-                    format!("[[references]] 的 ledger「{other}」未知（可用：latest_accepted、previous）"),
+                    format!("[[references]] 的 ledger「{other}」未知（可用：latest_accepted、previous、every_up_to）"),
                 );
                 continue;
             }
         };
         let kind_id = r.kind.get_ref();
         // A ledger of the file's own kind only as the previous one (never itself).
-        let Some((kind_name, cols)) = ctx
+        if file.kind.scope == crate::rules::Scope::County {
+            lint.at(
+                path,
+                src,
+                Some(r.name.span()),
+                format!("[[references]] {name}：县级名单（scope = \"county\"）只核对自身各行，不引用其他台账"),
+            );
+            continue;
+        }
+        let Some((kind_name, cols, scope)) = ctx
             .kinds
             .get(kind_id)
             .filter(|_| kind_id != file.kind.id.get_ref() || shape == RefLedgerShape::Previous)
@@ -929,6 +980,7 @@ fn compile_references(
             on: r.on.get_ref().clone(),
             columns: Vec::new(),
             ledger: shape,
+            county: *scope == crate::rules::Scope::County,
             missing_message: r.missing_message.clone().unwrap_or_default(),
             older_message: r.older_message.clone().unwrap_or_default(),
             must_cover: None,

@@ -362,7 +362,9 @@ pub(super) fn dry_run(kind: &Kind, ctx: &KindCtx<'_>, lint: &mut Lint) {
             RefWhat::Found | RefWhat::Available => {
                 row.add_variable_from_value(v.name.clone(), true)
             }
-            RefWhat::File | RefWhat::Elsewhere => row.add_variable_from_value(v.name.clone(), ""),
+            RefWhat::File | RefWhat::Elsewhere | RefWhat::Period => {
+                row.add_variable_from_value(v.name.clone(), "")
+            }
             RefWhat::Column(_) => {}
         }
     }

@@ -26,7 +26,11 @@ pub use lint::{
     PLACEHOLDERS,
 };
 use regex::Regex;
-pub use schema::{ColumnType, Severity, UniqueScope};
+pub use schema::{ColumnType, Scope, Severity, UniqueScope};
+
+/// The unit the county's lists ([`Scope::County`]) are filed under in the
+/// journal, and the inbox sub-folder they are dropped into (`inbox/部门比对/`).
+pub const COUNTY_LISTS: &str = "部门比对";
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -151,7 +155,11 @@ pub struct RowRule {
     pub assert: Program,
     pub expected: Option<Program>,
     pub cell: usize,
+    /// The cell blamed when the file has no `cell` column.
+    pub else_cell: Option<usize>,
     pub severity: Severity,
+    /// Makes a finding an error on the rows where it holds (`error_when`).
+    pub error_when: Option<Program>,
     pub message: String,
     /// Columns the expressions read: a row whose cell in one of them could not be
     /// read as its type is not checked by this rule (the cell already has a finding).
@@ -213,6 +221,17 @@ pub struct Consolidation {
     /// 分乡镇统计 counts only rows whose column (index) is one of the values (a
     /// blank read as the column's `blank_means`).
     pub count_only: Option<(usize, Vec<String>)>,
+    /// 比对疑点 (`[consolidation.hits]`).
+    pub hits: Option<Hits>,
+}
+
+/// 比对疑点: rows rules of a family (`lists.`) fired on (column indexes).
+#[derive(Debug, Clone)]
+pub struct Hits {
+    pub sheet: String,
+    pub rules: String,
+    pub columns: Vec<usize>,
+    pub amount: usize,
 }
 
 /// 本期变动: a unit's ledger against its previous one (column indexes).
@@ -275,6 +294,9 @@ pub struct Reference {
     pub columns: Vec<(String, ColumnType)>,
     /// Which of the unit's ledgers applies to a file of a period.
     pub ledger: RefLedgerShape,
+    /// The referenced kind is of county scope (another agency's list): the
+    /// county's ledgers are read, whatever the file's unit.
+    pub county: bool,
     /// Said when the unit has none (nothing when empty).
     pub missing_message: String,
     /// Said when the one found is older than asked for (nothing when empty).
@@ -300,13 +322,16 @@ pub enum RefLedgerShape {
     LatestAccepted,
     /// The latest accepted before P (a register's previous register).
     Previous,
+    /// Every period's latest accepted up to P, together (the monthly death
+    /// lists: each names the deaths recorded that month).
+    EveryUpTo,
 }
 
 impl RefLedgerShape {
     /// The latest period whose ledger may apply to a file of `period`.
     pub fn bound(self, period: &str) -> String {
         match self {
-            RefLedgerShape::LatestAccepted => period.to_string(),
+            RefLedgerShape::LatestAccepted | RefLedgerShape::EveryUpTo => period.to_string(),
             RefLedgerShape::Previous => crate::workbook::value::period_start(period)
                 .and_then(|d| d.pred_opt())
                 .map(|d| d.format("%Y-%m").to_string())
@@ -317,7 +342,7 @@ impl RefLedgerShape {
     /// The id of the finding when the ledger found is older than expected.
     pub fn older_rule(self) -> &'static str {
         match self {
-            RefLedgerShape::LatestAccepted => "older_period",
+            RefLedgerShape::LatestAccepted | RefLedgerShape::EveryUpTo => "older_period",
             RefLedgerShape::Previous => "gap",
         }
     }
@@ -354,15 +379,19 @@ pub enum RefWhat {
     File,
     /// Another unit whose referenced ledger has the key (when not found here).
     Elsewhere,
+    /// The period of the referenced ledger the row was found in (of each
+    /// period's list, for `every_up_to`).
+    Period,
 }
 
 impl RefWhat {
     /// The suffixes of the variables every reference has (`register_found`, …).
-    pub const FLAGS: [(&'static str, RefWhat); 4] = [
+    pub const FLAGS: [(&'static str, RefWhat); 5] = [
         ("found", RefWhat::Found),
         ("available", RefWhat::Available),
         ("file", RefWhat::File),
         ("elsewhere", RefWhat::Elsewhere),
+        ("period", RefWhat::Period),
     ];
 }
 
@@ -376,6 +405,8 @@ pub struct Kind {
     pub template_columns: Vec<usize>,
     pub unit_label: Option<String>,
     pub date_label: Option<String>,
+    /// A township's ledger, or a list of the county's ([`Scope::County`]).
+    pub scope: Scope,
     pub columns: Vec<Column>,
     pub row_rules: Vec<RowRule>,
     /// Distinct function calls in the natively compiled row rules (the size of a
@@ -397,6 +428,19 @@ pub struct Kind {
 }
 
 impl Kind {
+    /// A list of the county's, not a township's ledger.
+    pub fn is_county(&self) -> bool {
+        self.scope == Scope::County
+    }
+
+    /// Whether it is checked against another township kind (a payments ledger
+    /// against the register): not its own earlier ledgers, not the county's lists.
+    pub fn refers_to_another(&self) -> bool {
+        self.references
+            .iter()
+            .any(|r| r.kind != self.id && !r.county)
+    }
+
     /// Header specs for the header finder, in column order.
     pub fn header_specs(&self) -> Vec<HeaderSpec> {
         self.columns
@@ -428,7 +472,7 @@ impl Kind {
 }
 
 /// A kind as its file declares it: its name, and its column keys and types.
-type Declared = (String, Vec<(String, ColumnType)>);
+type Declared = (String, Vec<(String, ColumnType)>, Scope);
 
 /// What compiling a ledger kind file needs besides the file (and what linting
 /// dry-runs its row rules with).
@@ -710,6 +754,7 @@ impl RuleSet {
                             .iter()
                             .map(|c| (c.key.get_ref().clone(), c.ty))
                             .collect(),
+                        f.kind.scope,
                     ),
                 )
             })
@@ -807,16 +852,36 @@ impl RuleSet {
     /// ledger): such files are read after the others of a batch or run.
     pub fn refers_by_name(&self, file_name: &str) -> bool {
         self.kind_named_in(file_name)
-            .is_some_and(|k| k.references.iter().any(|r| r.kind != k.id))
+            .is_some_and(|k| k.refers_to_another())
+    }
+
+    /// Where a file goes in a batch, by the kind its name names: the county's
+    /// lists (0) before the ledgers checked against them (1: registers; a file
+    /// named as no kind), before those that refer to another township kind (2:
+    /// payments ledgers).
+    pub fn batch_rank(&self, file_name: &str) -> u8 {
+        match self.kind_named_in(file_name) {
+            Some(k) if k.is_county() => 0,
+            Some(k) if k.refers_to_another() => 2,
+            _ => 1,
+        }
     }
 
     /// The kinds as clerks read them: those others are checked against (the
     /// register) first, otherwise in the rules folder's order.
+    /// Only townships' kinds: the county's lists ([`RuleSet::county_kinds`]) are
+    /// no unit's to send.
     pub fn kinds_referenced_first(&self) -> Vec<&Kind> {
-        let mut order: Vec<&Kind> = self.kinds.iter().collect();
-        // A kind's reference to its own earlier ledgers does not put it later.
-        order.sort_by_key(|k| k.references.iter().any(|r| r.kind != k.id));
+        let mut order: Vec<&Kind> = self.kinds.iter().filter(|k| !k.is_county()).collect();
+        // A kind's reference to its own earlier ledgers, or to the county's
+        // lists, does not put it later.
+        order.sort_by_key(|k| k.refers_to_another());
         order
+    }
+
+    /// The county's lists (kinds of `scope = "county"`), in the rules folder's order.
+    pub fn county_kinds(&self) -> Vec<&Kind> {
+        self.kinds.iter().filter(|k| k.is_county()).collect()
     }
 
     /// A kind by id.

@@ -131,6 +131,10 @@ pub struct NoticeFile {
     pub unreadable: MailTemplate,
     /// A readable file that is no ledger kind of the rules.
     pub not_a_ledger: MailTemplate,
+    /// To the county admin: a list of another agency's (部门比对) accepted, or
+    /// refused (never attached, never to a township).
+    pub list_accepted: MailTemplate,
+    pub list_rejected: MailTemplate,
     pub quarantine: MailTemplate,
     /// To each unit a quarantined file points at (its sources disagree).
     pub quarantine_unit: MailTemplate,
@@ -310,6 +314,26 @@ pub struct ConsolidationDecl {
     /// 分乡镇统计 counts only these rows (the persons 在册).
     #[serde(default)]
     pub count_only: Option<CountOnly>,
+    /// 比对疑点: the rows of each unit's latest ledger that rules of one family
+    /// (`lists.`) fired on, with the money involved.
+    #[serde(default)]
+    pub hits: Option<HitsDecl>,
+}
+
+/// `[consolidation.hits]`: every row of each unit's latest ledger of the period
+/// (accepted or sent back) that a rule whose id starts with `rules` fired on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HitsDecl {
+    /// The sheet's name (default `比对疑点`).
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// The rule ids' common start (`lists.`).
+    pub rules: String,
+    /// The columns shown for each row, in order.
+    pub columns: Vec<Spanned<String>>,
+    /// The money column summed as 涉及金额, per unit and for the county.
+    pub amount: Spanned<String>,
 }
 
 /// `[consolidation.changes]`: what changed in a unit's ledger since its previous
@@ -363,7 +387,10 @@ pub struct ReferenceDecl {
     pub on: Spanned<String>,
     /// Which ledger: `latest_accepted` (the same unit's latest accepted at or
     /// before the file's period) or `previous` (its latest accepted before the
-    /// file's period: normally the month before; of the file's own kind too).
+    /// file's period: normally the month before; of the file's own kind too), or
+    /// `every_up_to` (every accepted ledger of each period up to the file's,
+    /// together: the monthly death lists). A reference to a county kind reads
+    /// the county's lists, not the unit's.
     #[serde(default = "latest_accepted")]
     pub ledger: Spanned<String>,
     /// The file-level warning when the unit has no such ledger on file (none:
@@ -415,6 +442,20 @@ pub struct KindInfo {
     /// Label of the report date above the header (`填报日期`).
     #[serde(default)]
     pub date_label: Option<String>,
+    /// `unit` (a township's ledger, the default) or `county`: a list the county
+    /// admin files (another agency's: deaths, 低保, 特困), of no unit, answered
+    /// to the admin only, never shown to a township.
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// Whose ledger a kind is.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    #[default]
+    Unit,
+    County,
 }
 
 fn default_scan() -> u32 {
@@ -533,8 +574,17 @@ pub struct RowRuleDecl {
     pub expected: Option<Spanned<String>>,
     /// Column key of the cell to blame.
     pub cell: Spanned<String>,
+    /// Column key of the cell to blame when the file has no `cell` column (an
+    /// optional 人员状态: then the 姓名).
+    #[serde(default)]
+    pub else_cell: Option<Spanned<String>>,
     #[serde(default = "default_severity")]
     pub severity: Severity,
+    /// CEL: where this holds on a row the rule fired on, the finding is an error
+    /// whatever `severity` says (是否低保 = 是 off the 低保 list: a warning, an
+    /// error when the row also has 生活补贴).
+    #[serde(default)]
+    pub error_when: Option<Spanned<String>>,
     pub message: String,
 }
 

@@ -144,8 +144,27 @@ pub struct FileReport {
 }
 
 impl ReferenceUsed {
+    /// What clerks read of each of `refs`, leaving out what is not said (a
+    /// county list not on file).
+    pub fn said_all(refs: &[ReferenceUsed]) -> Vec<String> {
+        refs.iter()
+            .map(ReferenceUsed::said)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     /// What a clerk reads: `核对依据：残疾人信息登记簿「…」（2026-11，第 12 号报送）`.
     pub fn said(&self) -> String {
+        // Another agency's list: its kind and months, never its file (townships
+        // read this).
+        if self.county {
+            // A list not on file is not said to a township (the county
+            // workbook says which lists were used).
+            return match &self.periods {
+                Some(p) => format!("比对名单：{}（{p}）", self.kind_name),
+                None => String::new(),
+            };
+        }
         match (&self.file, self.previous) {
             (Some(f), previous) => {
                 let mut extra = self.period.clone().unwrap_or_default();
@@ -187,6 +206,13 @@ pub struct ReferenceUsed {
     /// with, not checked against.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub previous: bool,
+    /// A list of the county's (another agency's): said by kind and months only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub county: bool,
+    /// The months of the lists used, when the reference joins several (`2026-09、2026-10`)
+    /// or is a county list (its one month).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periods: Option<String>,
 }
 
 /// How a file was read, as `inspect`, reports and notices tell it.

@@ -24,6 +24,11 @@ pub struct RefLedger {
     /// Key → the row's values, joined by [`SEP`] (one string per row keeps a
     /// 200,000-person register small).
     pub rows: HashMap<String, String>,
+    /// Several ledgers together (`every_up_to`: each month's death list): each
+    /// row's values end with one more, the period of the ledger it came from;
+    /// `period` and `submission` are the newest of them, `file` names them all.
+    #[serde(default)]
+    pub row_periods: bool,
 }
 
 /// Separates a row's values in [`RefLedger::rows`].
@@ -49,6 +54,57 @@ impl RefLedger {
             }
             s
         });
+    }
+}
+
+impl RefLedger {
+    /// Several ledgers of one kind as one (`every_up_to`): oldest first, a key's
+    /// first row stays (the earliest death record of a person), and each row
+    /// carries the period of its ledger ([`RefLedger::row_periods`]).
+    pub fn together(mut parts: Vec<RefLedger>) -> Option<RefLedger> {
+        parts.sort_by(|a, b| a.period.cmp(&b.period));
+        let last = parts.last()?;
+        let mut out = RefLedger {
+            period: last.period.clone(),
+            submission: parts.iter().filter_map(|p| p.submission).max(),
+            file: parts
+                .iter()
+                .map(|p| p.file.as_str())
+                .collect::<Vec<_>>()
+                .join("、"),
+            columns: last.columns.clone(),
+            rows: HashMap::with_capacity(parts.iter().map(|p| p.rows.len()).sum()),
+            row_periods: true,
+            ..last.clone_header()
+        };
+        for p in parts {
+            let n = out.columns.len();
+            for (k, v) in p.rows {
+                out.rows
+                    .entry(k)
+                    .or_insert_with(|| match (p.row_periods, n) {
+                        (true, _) => v,
+                        (false, 0) => p.period.clone(),
+                        (false, _) => format!("{v}{SEP}{}", p.period),
+                    });
+            }
+        }
+        Some(out)
+    }
+
+    /// The periods of the ledgers together in this one (its own when one).
+    pub fn periods(&self) -> Vec<String> {
+        if !self.row_periods {
+            return vec![self.period.clone()];
+        }
+        let mut out: Vec<String> = self
+            .rows
+            .values()
+            .filter_map(|v| v.rsplit(SEP).next().map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 }
 
@@ -96,6 +152,9 @@ pub struct Ask<'a> {
     pub period: &'a str,
     pub on: &'a str,
     pub columns: &'a [String],
+    /// Every period's ledger up to `period`, together (`every_up_to`), not the
+    /// latest alone.
+    pub every: bool,
 }
 
 /// Where referenced ledgers come from.
@@ -145,6 +204,45 @@ impl RunLedgers<'_> {
 
 impl References for RunLedgers<'_> {
     fn ledger(&self, ask: &Ask<'_>) -> Result<Option<Cow<'_, RefLedger>>, String> {
+        if ask.every {
+            // Each period's ledger of the run (the last given of a period), then
+            // those of other periods the source behind has.
+            let mut mine: Vec<RefLedger> = Vec::new();
+            for l in self.ledgers.iter().filter(|l| {
+                l.kind == ask.kind && l.unit == ask.unit && l.period.as_str() <= ask.period
+            }) {
+                mine.retain(|m| m.period != l.period);
+                mine.push(project(l, ask.columns));
+            }
+            if let Some(behind) = self.behind.ledger(ask)? {
+                let n = ask.columns.len();
+                let rest = behind.clone_header();
+                let mut by_period: HashMap<String, RefLedger> = HashMap::new();
+                for (k, v) in &behind.rows {
+                    let mut vals: Vec<&str> = v.split(SEP).collect();
+                    let period = if behind.row_periods && vals.len() > n {
+                        vals.pop().unwrap_or_default()
+                    } else {
+                        behind.period.as_str()
+                    };
+                    if mine.iter().any(|m| m.period == period) {
+                        continue;
+                    }
+                    by_period
+                        .entry(period.to_string())
+                        .or_insert_with(|| RefLedger {
+                            period: period.to_string(),
+                            ..rest.clone_header()
+                        })
+                        .insert(k.clone(), &vals);
+                }
+                for (_, mut l) in by_period {
+                    l.columns = ask.columns.to_vec();
+                    mine.push(l);
+                }
+            }
+            return Ok(RefLedger::together(mine).map(Cow::Owned));
+        }
         match self.latest(ask.kind, ask.unit, ask.period) {
             // Only the columns asked for, in the order asked: the run's ledger as
             // it is when it holds just those (no copy of a large register).
@@ -206,6 +304,7 @@ impl RefLedger {
             submission: self.submission,
             columns: Vec::new(),
             rows: HashMap::new(),
+            row_periods: false,
         }
     }
 }
@@ -306,6 +405,7 @@ mod tests {
             period: "2026-11",
             on: "id_number",
             columns: &cols,
+            every: false,
         };
         let l = run.ledger(&ask).unwrap().unwrap();
         // The first row of a key stays; only the columns asked for, in order.
@@ -323,5 +423,72 @@ mod tests {
             ..ask
         };
         assert!(run.ledger(&early).unwrap().is_none());
+    }
+
+    /// `every_up_to`: each period's ledger of the run (the last given of a
+    /// period), oldest first, a key's first row kept, each row with its period;
+    /// none past the period asked.
+    #[test]
+    fn every_ledger_up_to_a_period_is_one_with_each_rows_period() {
+        let list = |period: &str, file: &str, rows: &[(&str, &str)]| {
+            let mut l = RefLedger {
+                kind: "deaths".into(),
+                unit: crate::rules::COUNTY_LISTS.into(),
+                period: period.into(),
+                file: file.into(),
+                columns: vec!["death_date".into()],
+                ..RefLedger::default()
+            };
+            for (k, v) in rows {
+                l.insert(k.to_string(), &[v]);
+            }
+            l
+        };
+        let ledgers = [
+            list("2026-09", "a.xlsx", &[("A", "2026-09-01")]),
+            list(
+                "2026-10",
+                "b.xlsx",
+                &[("B", "2026-10-02"), ("A", "2026-10-09")],
+            ),
+            list("2026-10", "b2.xlsx", &[("B", "2026-10-03")]),
+            list("2026-12", "c.xlsx", &[("C", "2026-12-01")]),
+        ];
+        let run = RunLedgers {
+            ledgers: &ledgers,
+            behind: &NoReferences,
+        };
+        let cols = vec!["death_date".to_string()];
+        let ask = Ask {
+            kind: "deaths",
+            unit: crate::rules::COUNTY_LISTS,
+            period: "2026-11",
+            on: "id_number",
+            columns: &cols,
+            every: true,
+        };
+        let l = run.ledger(&ask).unwrap().unwrap();
+        assert!(l.row_periods);
+        assert_eq!(l.periods(), ["2026-09", "2026-10"]);
+        assert_eq!(l.period, "2026-10");
+        assert_eq!(
+            l.row("A").unwrap().collect::<Vec<_>>(),
+            ["2026-09-01", "2026-09"]
+        );
+        assert_eq!(
+            l.row("B").unwrap().collect::<Vec<_>>(),
+            ["2026-10-03", "2026-10"]
+        );
+        assert!(l.row("C").is_none());
+        // With no column asked, the period alone.
+        let none: Vec<String> = Vec::new();
+        let l = run
+            .ledger(&Ask {
+                columns: &none,
+                ..ask
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(l.row("B").unwrap().collect::<Vec<_>>(), ["2026-10"]);
     }
 }

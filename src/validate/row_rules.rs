@@ -15,10 +15,16 @@ impl SheetPass<'_> {
                 Some(unit) => {
                     let ask = refs::Ask {
                         kind: &r.kind,
-                        unit,
+                        // The county's lists, whichever unit's file asks.
+                        unit: if r.county {
+                            crate::rules::COUNTY_LISTS
+                        } else {
+                            unit
+                        },
                         period: &bound,
                         on: &r.on,
                         columns: &r.columns.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+                        every: r.ledger == crate::rules::RefLedgerShape::EveryUpTo,
                     };
                     self.refs
                         .ledger(&ask)
@@ -34,6 +40,11 @@ impl SheetPass<'_> {
                 period: found.as_ref().map(|l| l.period.clone()),
                 submission: found.as_ref().and_then(|l| l.submission),
                 previous: r.ledger == crate::rules::RefLedgerShape::Previous,
+                county: r.county,
+                periods: found
+                    .as_ref()
+                    .filter(|_| r.county)
+                    .map(|l| l.periods().join("、")),
             });
             if found.is_none() && self.unit.is_some() && !r.missing_message.is_empty() {
                 let meta = RuleMeta {
@@ -76,6 +87,7 @@ impl SheetPass<'_> {
             let now = &mut self.ref_now[k];
             now.found = false;
             now.elsewhere.clear();
+            now.period.clear();
             for v in now.values.iter_mut() {
                 v.clear();
             }
@@ -92,12 +104,18 @@ impl SheetPass<'_> {
                 }
             }
             match ledger.row(key) {
-                Some(vals) => {
+                Some(mut vals) => {
                     now.found = true;
-                    for (slot, v) in now.values.iter_mut().zip(vals) {
+                    for (slot, v) in now.values.iter_mut().zip(vals.by_ref()) {
                         slot.push_str(v);
                     }
+                    if ledger.row_periods {
+                        now.period.push_str(vals.next().unwrap_or_default());
+                    }
                 }
+                // Another unit's list is nobody's business: a county list is
+                // the only one of its kind.
+                None if r.county => {}
                 None => {
                     let columns: Vec<String> = Vec::new();
                     let ask = refs::Ask {
@@ -106,6 +124,7 @@ impl SheetPass<'_> {
                         period: &self.period,
                         on: &r.on,
                         columns: &columns,
+                        every: false,
                     };
                     if let Some((unit, _)) = self.refs.elsewhere(&ask, key) {
                         now.elsewhere = unit;
@@ -166,7 +185,7 @@ impl SheetPass<'_> {
             c.set_variable_resolver(&vars);
             c
         };
-        let mut fired: Vec<(usize, String)> = Vec::new();
+        let mut fired: Vec<(usize, String, Severity)> = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
         for (k, rule) in kind.row_rules.iter().enumerate() {
             if rule.reads.iter().any(|i| self.norms[*i].bad) {
@@ -204,7 +223,21 @@ impl SheetPass<'_> {
             };
             match verdict {
                 Verdict::Pass => {}
-                Verdict::Fired(expected) => fired.push((k, expected)),
+                Verdict::Fired(expected) => {
+                    // `error_when`: an error on this row whatever the rule's severity.
+                    let severity = match &rule.error_when {
+                        Some(e) if rule.severity != Severity::Error => {
+                            let ctx = ctx.get_or_insert_with(new_ctx);
+                            if e.execute(ctx) == Ok(Value::Bool(true)) {
+                                Severity::Error
+                            } else {
+                                rule.severity
+                            }
+                        }
+                        _ => rule.severity,
+                    };
+                    fired.push((k, expected, severity))
+                }
                 Verdict::Failed(e) => failed.push((k, e)),
             }
         }
@@ -220,14 +253,19 @@ impl SheetPass<'_> {
                 .find(|(k, _)| k == n)
                 .map(|(_, v)| v.clone())
         };
-        for (k, expected) in fired {
+        for (k, expected, severity) in fired {
             let rule = &kind.row_rules[k];
             let meta = RuleMeta {
                 id: rule.id.clone(),
-                severity: rule.severity,
+                severity,
                 message: rule.message.clone(),
             };
-            self.report_meta(r, rule.cell, &meta, &expected, &extra, cells);
+            let in_file = |i: usize| self.header.as_ref().is_some_and(|h| h.columns[i].is_some());
+            let cell = match rule.else_cell {
+                Some(e) if !in_file(rule.cell) => e,
+                _ => rule.cell,
+            };
+            self.report_meta(r, cell, &meta, &expected, &extra, cells);
         }
         for (k, err) in failed {
             let rule = &kind.row_rules[k];
@@ -435,6 +473,8 @@ impl<'x> RowVars<'x> {
             RefWhat::Available => native::V::Bool(ledger.is_some()),
             RefWhat::File => native::V::Str(ledger.map_or("", |l| l.file.as_str())),
             RefWhat::Elsewhere => native::V::Str(&now.elsewhere),
+            RefWhat::Period if now.found && !now.period.is_empty() => native::V::Str(&now.period),
+            RefWhat::Period => native::V::Str(ledger.map_or("", |l| l.period.as_str())),
             RefWhat::Column(c) => {
                 let text = now.values.get(c).map_or("", String::as_str);
                 let ty = self.kind.references[var.reference].columns[c].1;

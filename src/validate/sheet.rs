@@ -61,6 +61,9 @@ pub(super) struct RefNow {
     pub(super) values: Vec<String>,
     /// Another unit whose ledger has the key, when this one's has not.
     pub(super) elsewhere: String,
+    /// The period of the ledger the row was found in, when the reference joins
+    /// several ([`RefLedger::row_periods`]).
+    pub(super) period: String,
 }
 
 impl<'a> SheetPass<'a> {
@@ -246,9 +249,14 @@ impl<'a> SheetPass<'a> {
             },
         );
         self.out.layout.clues = title.said(self.opts, self.name);
-        let verdict = match given_unit(county, self.opts)? {
-            Some(u) => UnitVerdict::Known(u),
-            None => identity.unit.clone(),
+        let verdict = if self.kind.is_county() {
+            // A list of the county's: no township's, whatever its name says.
+            UnitVerdict::Known(crate::rules::COUNTY_LISTS.to_string())
+        } else {
+            match given_unit(county, self.opts)? {
+                Some(u) => UnitVerdict::Known(u),
+                None => identity.unit.clone(),
+            }
         };
         match &verdict {
             UnitVerdict::Known(u) => self.unit = Some(u.clone()),

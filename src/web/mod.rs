@@ -829,7 +829,7 @@ impl App {
         let Some(rules) = self.rules.as_ref() else {
             return Ok(Reply::not_found());
         };
-        let Some(k) = rules.kind(kind).filter(|_| known) else {
+        let Some(k) = rules.kind(kind).filter(|k| known && !k.is_county()) else {
             return Ok(Reply::not_found());
         };
         let name = crate::consolidate::file_name(rules, k, period);

@@ -104,6 +104,24 @@ pub(super) fn index(
         kinds.push((k, standing::of(rules, journal, &k.id, &chosen)?));
     }
     let held = journal.held_reminders()?;
+    // Each shown submission's hits against the county's lists (比对疑点).
+    let mut hits: std::collections::HashMap<i64, usize> = Default::default();
+    for (k, st) in &kinds {
+        let Some(h) = k.consolidation.as_ref().and_then(|c| c.hits.as_ref()) else {
+            continue;
+        };
+        for s in st.units.iter().filter_map(|u| u.shown()) {
+            hits.insert(s.id, journal.hit_rows(s.id, &h.rules)?.len());
+        }
+    }
+    // The county's lists on file (newest first), by kind.
+    let mut lists = Vec::new();
+    for k in rules.county_kinds() {
+        lists.push((
+            k,
+            journal.unit_submissions(crate::rules::COUNTY_LISTS, &k.id)?,
+        ));
+    }
     let body = html! {
         h1 { (rules.county.name) " 台账报送情况" }
         @if let Some(h) = &held {
@@ -183,10 +201,39 @@ pub(super) fn index(
                                         @else if s.outcome == Some(crate::journal::Outcome::Rejected) {
                                             "有 " (s.errors) " 处错误，已退回乡镇更正 "
                                         }
-                                        @for r in s.references() { (r.said()) }
+                                        @if let Some(n) = hits.get(&s.id).filter(|n| **n > 0) {
+                                            strong.hits { "比对疑点 " (n) " 行 " }
+                                        }
+                                        @for r in s.references() { (r.said()) " " }
                                     }
                                 } @else {
                                     td {} td {} td {} td {} td {} td { "无" } td { (chosen) " 期尚未收到报送" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if !lists.is_empty() {
+            section.lists {
+                h2 { "部门比对名单" }
+                p.hint { "民政、公安等部门的名单，放入收件箱的「部门比对」文件夹；只用于比对，不发给任何乡镇。" }
+                table.lists {
+                    thead { tr { th { "名单" } th { "月份" } th { "文件" } th { "收到时间" } th { "行数" } th { "结果" } } }
+                    tbody {
+                        @for (k, subs) in &lists {
+                            @if subs.is_empty() {
+                                tr { td { (k.name) } td {} td { "尚未收到：相关检查不进行" } td {} td {} td {} }
+                            }
+                            @for s in subs {
+                                tr {
+                                    td { (k.name) }
+                                    td { (s.period.as_deref().unwrap_or("—")) }
+                                    td { a href={ "/submission/" (s.id) } { (s.original_name) } }
+                                    td { (local_time(&s.received_at)) }
+                                    td.num { (s.rows) }
+                                    td { (s.outcome.map_or("处理中", |o| o.zh())) @if s.errors > 0 { "（" (s.errors) " 处错误）" } }
                                 }
                             }
                         }
@@ -293,7 +340,7 @@ pub(super) fn submission(
             tr { th { "收到时间" } td { (local_time(&sub.received_at)) } }
             @if let Some(t) = &sub.processed_at { tr { th { "处理时间" } td { (local_time(t)) } } }
             tr { th { "数据行" } td { (sub.rows) "　错误 " (sub.errors) "　提醒 " (sub.warnings) } }
-            @for r in sub.references() { tr { th { "依据" } td { (r.said()) } } }
+            @for r in sub.references().iter().map(|r| r.said()).filter(|s| !s.is_empty()) { tr { th { "依据" } td { (r) } } }
             @if let Some(v) = &sub.rules_version { tr { th { "规则版本" } td { (v) } } }
         }
         p.downloads {

@@ -207,10 +207,15 @@ fn json_has_exactly_the_documented_fields() {
             "warnings"
         ]
     );
-    // A register is compared with its unit's previous one (none here).
+    // A register is compared with its unit's previous one (none here) and with
+    // the county's lists (none on file: `county`, no `periods`).
     assert_eq!(
         json["files"][0]["references"],
-        serde_json::json!([{"name": "history", "kind": "register", "kind_name": "残疾人信息登记簿", "previous": true}])
+        serde_json::json!([
+            {"name": "history", "kind": "register", "kind_name": "残疾人信息登记簿", "previous": true},
+            {"name": "deaths", "kind": "deaths", "kind_name": "死亡人员名单", "county": true},
+            {"name": "dibao", "kind": "dibao", "kind_name": "低保对象名单", "county": true}
+        ])
     );
     let f = json["files"][0]["findings"]
         .as_array()

@@ -3,17 +3,17 @@
 //! helpers in `common` (real rules, real workbook files in temp dirs, the real
 //! binary). Run one subject with `cargo test --test suite <module>::`.
 
-mod common;
-
 mod annotate;
 mod bad_inputs;
 mod clerks;
+mod common;
 mod daemon;
 mod faults;
 mod history;
 mod identify_and_output;
 mod isolation;
 mod layout;
+mod lists;
 mod mail;
 mod payments;
 mod real_files;

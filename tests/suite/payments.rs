@@ -203,9 +203,9 @@ fn every_payment_rule_fires_on_its_cell_and_only_there() {
     assert_eq!(cell_rules(f), case.want, "{f:#}");
     // Checked against the register of the same run (no journal submission).
     assert_eq!(
-        f["references"],
-        serde_json::json!([{"name": "register", "kind": "register", "kind_name": "残疾人信息登记簿",
-            "file": reg_name("柳河镇"), "period": P}])
+        f["references"][0],
+        serde_json::json!({"name": "register", "kind": "register", "kind_name": "残疾人信息登记簿",
+            "file": reg_name("柳河镇"), "period": P})
     );
     let at = |i: usize| finding_at(f, &case.pay.cell(i, "id_number"))["message"].clone();
     assert_eq!(
@@ -595,7 +595,7 @@ fn a_newer_register_rechecks_the_accepted_payments() {
 }
 
 #[test]
-fn the_county_payments_workbook_has_its_five_sheets() {
+fn the_county_payments_workbook_has_its_six_sheets() {
     let site = Site::new();
     let mut a = persons("柳河镇", 30, 121);
     let b = persons("石桥镇", 30, 122);
@@ -642,8 +642,19 @@ print(json.dumps(out, ensure_ascii=False, default=str))
             "报送情况",
             "重复发放",
             "应发未发",
+            "比对疑点",
             "全县发放明细"
         ])
+    );
+    // 比对疑点 with no list on file: nothing found, and which lists were not used.
+    let hits = got["比对疑点"].as_array().unwrap();
+    assert_eq!(
+        hits[1][0],
+        "本期各单位的台账中，未发现与部门比对名单不符的人员。"
+    );
+    assert_eq!(
+        hits.last().unwrap()[0],
+        "比对名单：死亡人员名单（未收到，未比对）；低保对象名单（未收到，未比对）；特困供养人员名单（未收到，未比对）"
     );
     // 全县发放明细: every row, unit first, IDs and cards as text, amounts as numbers.
     let detail = got["全县发放明细"].as_array().unwrap();

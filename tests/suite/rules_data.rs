@@ -41,7 +41,7 @@ fn shipped_rules_are_clean() {
     let (code, text) = check_rules(&rules_dir());
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("2 种台账") && text.contains("13 个填报单位"),
+        text.contains("2 种台账、3 种部门比对名单") && text.contains("13 个填报单位"),
         "{text}"
     );
 }

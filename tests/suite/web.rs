@@ -13,7 +13,13 @@ use std::time::Duration;
 use taizhang::samples::Val;
 
 /// One HTTP/1.1 request over a plain socket: (status, headers, body).
-fn http(port: u16, method: &str, path: &str, extra: &str, body: &str) -> (u16, String, Vec<u8>) {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    extra: &str,
+    body: &str,
+) -> (u16, String, Vec<u8>) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
@@ -59,7 +65,7 @@ fn unchunk(mut b: &[u8]) -> Vec<u8> {
 
 /// The real daemon with its page on `port`, once the page answers; its clock
 /// on 3 December, when November's ledgers are due.
-fn watch_with_page(site: &Site, port: u16) -> std::process::Child {
+pub(crate) fn watch_with_page(site: &Site, port: u16) -> std::process::Child {
     let daemon = site
         .cmd(&[
             "watch",
@@ -114,7 +120,7 @@ fn artifacts() -> PathBuf {
 
 /// A session on the page, opened with the access token the daemon made: the
 /// `Cookie:` header line to send with each request.
-fn session(site: &Site, port: u16) -> String {
+pub(crate) fn session(site: &Site, port: u16) -> String {
     let token = std::fs::read_to_string(site.state().join("web-token")).unwrap();
     let (code, head, _) = http(port, "GET", &format!("/?token={}", token.trim()), "", "");
     assert_eq!(code, 303, "{head}");
