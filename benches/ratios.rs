@@ -110,6 +110,115 @@ fn payments_files(rules: &RuleSet, dir: &Path, n: usize) -> (PathBuf, PathBuf) {
     (reg, pay)
 }
 
+/// The county's three lists of `n` rows for [`payments_files`]' register: the
+/// 低保 list holds its persons (all paid 生活补贴), the death and 特困 lists
+/// others (no hit: the payments ledger stays clean).
+fn lists_files(rules: &RuleSet, dir: &Path, n: usize) -> [PathBuf; 3] {
+    let names = [
+        format!("死亡人员名单_2026-11_{n}.xlsx"),
+        format!("低保对象名单_2026-11_{n}.xlsx"),
+        format!("特困供养人员名单_2026-11_{n}.xlsx"),
+    ];
+    let paths = names.map(|x| dir.join(x));
+    if paths.iter().all(|p| p.exists()) {
+        return paths;
+    }
+    let code = |u: &str| {
+        rules
+            .county
+            .unit(u)
+            .map(|u| u.code.clone())
+            .unwrap_or_default()
+    };
+    let mine = people(&code("柳河镇"), &rules.villages_of("柳河镇"), n, 43);
+    // Others: persons of other units, none of this register's (the sample IDs
+    // share the county's area code, so a few would coincide).
+    let ids: std::collections::HashSet<&str> = mine.iter().map(|p| p.id.as_str()).collect();
+    let others = |unit: &str, seed: u64| -> Vec<taizhang::samples::Person> {
+        people(&code(unit), &rules.villages_of(unit), n, seed)
+            .into_iter()
+            .filter(|p| !ids.contains(p.id.as_str()))
+            .collect()
+    };
+    let dead = others("石桥镇", 91);
+    let tekun = others("北岭乡", 92);
+    let rows = |ps: &[taizhang::samples::Person],
+                third: &'static str|
+     -> Vec<(String, String, &'static str)> {
+        ps.iter()
+            .map(|p| (p.name.clone(), p.id.clone(), third))
+            .collect()
+    };
+    for (path, kind, rows) in [
+        (&paths[0], "deaths", rows(&dead, "2026-10-15")),
+        (&paths[1], "dibao", rows(&mine, "柳河镇")),
+        (&paths[2], "tekun", rows(&tekun, "分散供养")),
+    ] {
+        let refs: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|(a, b, c)| (a.as_str(), b.as_str(), *c))
+            .collect();
+        let tmp = path.with_extension("tmp");
+        taizhang::samples::agency_list(kind, &refs)
+            .write(&tmp)
+            .unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+    paths
+}
+
+/// The figure of a payments ledger checked (it must have come out clean, of
+/// `rows` rows) against the floor of the files involved (`floor_of`).
+fn clean_payments_line(
+    rep: &validate::FileReport,
+    rows: usize,
+    what: &str,
+    floor_of: &str,
+    t_val: &[f64],
+    t_floor: &[f64],
+) -> Line {
+    assert!(
+        rep.fatal.is_none() && rep.errors == 0 && rep.rows == rows,
+        "the benchmark's payments file must be clean: {:?} {:?} {}",
+        rep.fatal,
+        rep.findings.first(),
+        rep.rows
+    );
+    let ratio = median_ratio(t_val, t_floor);
+    Line {
+        what: format!(
+            "{what}: {:.2} s, floor of {floor_of} {:.2} s (medians)",
+            median(t_val),
+            median(t_floor),
+        ),
+        value: format!("{ratio:.2} × floor"),
+        target: "≤ 1.30 × floor".into(),
+        ok: Some(ratio <= 1.3),
+    }
+}
+
+/// Peak memory of the real binary validating `files` as one run (its workers
+/// included), against `target_mb`.
+fn validate_rss(files: &[&Path], what: &str, target_mb: f64, target: &str) -> Option<Line> {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["rss-cmd", "validate", "--format", "json", "--rules"])
+        .arg(rules_dir())
+        .args(files)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut it = text.split_whitespace();
+    let kib: u64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let secs: f64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
+    let mb = kib as f64 / 1024.0;
+    (kib > 0).then(|| Line {
+        what: format!("peak memory of `taizhang validate` on {what} ({secs:.2} s)"),
+        value: format!("{mb:.1} MB"),
+        target: target.into(),
+        ok: Some(mb <= target_mb),
+    })
+}
+
 /// The floor: open the workbook and visit every cell of every sheet once.
 fn floor(path: &Path) -> usize {
     let mut wb: Xlsx<_> = open_workbook(path).unwrap();
@@ -288,6 +397,9 @@ fn main() {
     // big register, checked and refused over a cap.
     let only_county = std::env::args().any(|a| a == "county");
     let only_cap = std::env::args().any(|a| a == "cap");
+    // `-- lists`: only the payments ledger against its register (2b) and against
+    // its register and three lists (2c).
+    let only_lists = std::env::args().any(|a| a == "lists");
     let sizes = if quick {
         Sizes {
             big: 20_000,
@@ -316,7 +428,7 @@ fn main() {
 
     // 1. One big register: validate vs floor.
     let opts = Options::default();
-    if !only_many && !only_county {
+    if !only_many && !only_county && !only_lists {
         eprintln!("generating a {}-row register …", sizes.big);
         let big = register_file(&rules, &data, "柳河镇", sizes.big, 42);
         // Floor and taizhang in turn each round, so a noisy moment hits both alike.
@@ -477,7 +589,7 @@ fn main() {
     // 2b. A payments ledger against its unit's register (the files of one run):
     // the register read and kept (the columns rules read), the ledger checked
     // against it, vs the floor of the two files.
-    if !only_many && !only_county && !only_cap {
+    if only_lists || (!only_many && !only_county && !only_cap) {
         eprintln!(
             "generating a {}-row payments ledger and its register …",
             sizes.big
@@ -500,51 +612,96 @@ fn main() {
                 rep = validate::validate_with(&rules, &pay, &opts, &refs);
             }],
         );
-        assert!(
-            rep.fatal.is_none() && rep.errors == 0 && rep.rows == sizes.big,
-            "the payments benchmark file must be clean: {:?} {:?} {}",
-            rep.fatal,
-            rep.findings.first(),
-            rep.rows
-        );
-        let ratio = median_ratio(&t_val, &t_floor);
-        lines.push(Line {
-            what: format!(
-                "validate a {n}-row payments ledger against a {n}-person register ({cells} cells in the two): {:.2} s, floor of the two {:.2} s (medians)",
-                median(&t_val),
-                median(&t_floor),
-                n = sizes.big,
+        lines.push(clean_payments_line(
+            &rep,
+            sizes.big,
+            &format!(
+                "validate a {n}-row payments ledger against a {n}-person register ({cells} cells in the two)",
+                n = sizes.big
             ),
-            value: format!("{ratio:.2} × floor"),
-            target: "≤ 1.30 × floor".into(),
-            ok: Some(ratio <= 1.3),
-        });
+            "the two",
+            &t_val,
+            &t_floor,
+        ));
         // The real binary on the two files (workers included).
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["rss-cmd", "validate", "--format", "json", "--rules"])
-            .arg(rules_dir())
-            .arg(&reg)
-            .arg(&pay)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let mut it = text.split_whitespace();
-        let kib: u64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-        let secs: f64 = it.next().and_then(|x| x.parse().ok()).unwrap_or(0.0);
-        if kib > 0 {
-            lines.push(Line {
-                what: format!(
-                    "peak memory of `taizhang validate` on the register and the payments ledger ({secs:.2} s)"
-                ),
-                value: format!("{:.1} MB", kib as f64 / 1024.0),
-                target: "≤ 200 MB".into(),
-                ok: Some(kib as f64 / 1024.0 <= 200.0),
-            });
-        }
+        lines.extend(validate_rss(
+            &[&reg, &pay],
+            "the register and the payments ledger",
+            200.0,
+            "≤ 200 MB",
+        ));
+    }
+
+    // 2c. The payments ledger against its register and the county's three
+    // lists of other agencies (部门比对), as `taizhang validate` reads the files of
+    // one run: the lists kept as ledgers, the register checked against them and
+    // kept, the payments ledger checked against all four; vs the floor of the
+    // five files.
+    if only_lists || (!only_many && !only_county && !only_cap) {
+        eprintln!("generating three {}-row lists …", sizes.big);
+        let (reg, pay) = payments_files(&rules, &data, sizes.big);
+        let lists = lists_files(&rules, &data, sizes.big);
+        let keep = Options {
+            as_ledger: validate::refs::LedgerSpec::all(&rules),
+            ..Options::default()
+        };
+        let mut cells = 0;
+        let mut rep = validate::FileReport::default();
+        let [t_floor, t_val] = in_turn(
+            runs,
+            [
+                &mut || {
+                    cells =
+                        floor(&reg) + floor(&pay) + lists.iter().map(|l| floor(l)).sum::<usize>()
+                },
+                &mut || {
+                    let mut ledgers: Vec<validate::RefLedger> = Vec::new();
+                    for l in &lists {
+                        let r = validate::validate_path(&rules, l, &keep);
+                        assert_eq!(r.errors, 0, "{:?}", r.findings.first());
+                        ledgers.extend(r.ledger);
+                    }
+                    let r = {
+                        let refs = validate::RunLedgers {
+                            ledgers: &ledgers,
+                            behind: &validate::NoReferences,
+                        };
+                        validate::validate_with(&rules, &reg, &keep, &refs)
+                    };
+                    assert_eq!(r.errors, 0, "{:?}", r.findings.first());
+                    ledgers.extend(r.ledger);
+
+                    let refs = validate::RunLedgers {
+                        ledgers: &ledgers,
+                        behind: &validate::NoReferences,
+                    };
+                    rep = validate::validate_with(&rules, &pay, &opts, &refs);
+                },
+            ],
+        );
+        lines.push(clean_payments_line(
+            &rep,
+            sizes.big,
+            &format!(
+                "validate a {n}-row payments ledger against its {n}-person register and three {n}-row lists ({cells} cells in the five)",
+                n = sizes.big
+            ),
+            "the five",
+            &t_val,
+            &t_floor,
+        ));
+        let mut all: Vec<&Path> = lists.iter().map(PathBuf::as_path).collect();
+        all.extend([reg.as_path(), pay.as_path()]);
+        lines.extend(validate_rss(
+            &all,
+            "the three lists, the register and the payments ledger",
+            262.1,
+            "≤ 262 MB (250 MiB)",
+        ));
     }
 
     // 3. Many files, all cores.
-    let sets: &[(&str, usize)] = if only_county || only_cap {
+    let sets: &[(&str, usize)] = if only_county || only_cap || only_lists {
         &[]
     } else {
         &[("county set", 13), ("province set", sizes.many)]
@@ -617,11 +774,11 @@ fn main() {
         });
     }
 
-    if !only_many && !only_county && !only_cap {
+    if !only_many && !only_county && !only_cap && !only_lists {
         // 4. The daemon: complete file appears → outcome, county workbook, notice queued.
         lines.push(daemon_latency(&rules, &data, sizes.daemon_rows));
     }
-    if !only_many && !only_cap {
+    if !only_many && !only_cap && !only_lists {
         // 5. County workbook rebuilt from the journal vs rust_xlsxwriter alone.
         lines.extend(county_rebuild(&rules, &data, sizes.county_rows));
     }
@@ -654,7 +811,7 @@ fn main() {
             }
         ));
     }
-    if !only_many && !only_county && !only_cap {
+    if !only_many && !only_county && !only_cap && !only_lists {
         std::fs::write(data.join("results.md"), md).unwrap();
     }
     println!("\nresults: {}", data.join("results.md").display());

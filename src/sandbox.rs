@@ -237,51 +237,63 @@ pub fn run(exe: &Path, req: &Request, limits: WorkerLimits) -> Result<Reply, Fai
             }
         };
     tracing::debug!(pid = child.id(), file = %req.file.display(), "worker started");
-    let body = serde_json::to_vec(req).map_err(|e| Failure::Spawn(e.to_string()))?;
-    let mut stdin = child.stdin.take();
-    let writer = std::thread::spawn(move || {
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(&body);
-        }
-        drop(stdin);
-    });
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
+    // The request is written as it is serialized (the ledgers it carries may be
+    // large: no second copy of them in memory); the worker reading it in
+    // parallel. A failed write shows as the worker's failure to read it.
+    let stdin = child.stdin.take();
+    let (status, stdout, stderr) = std::thread::scope(|sc| {
+        let writer = sc.spawn(move || {
+            if let Some(s) = stdin {
+                let mut w = std::io::BufWriter::with_capacity(1 << 16, s);
+                let _ = serde_json::to_writer(&mut w, req)
+                    .and_then(|_| w.flush().map_err(serde_json::Error::io));
             }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + limits.timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
+        });
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            sc.spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let deadline = Instant::now() + limits.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Failure::Crashed(e.to_string()));
+                }
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(Failure::Crashed(e.to_string())),
-        }
-    };
-    let _ = writer.join();
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+        };
+        let _ = writer.join();
+        Ok((
+            status,
+            out.join().unwrap_or_default(),
+            err.join().unwrap_or_default(),
+        ))
+    })?;
     let Some(status) = status else {
         return Err(Failure::Timeout(limits.timeout.as_secs()));
     };
@@ -519,12 +531,20 @@ pub fn validate_run(
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default()
     };
-    let (later, first): (Vec<usize>, Vec<usize>) =
-        (0..files.len()).partition(|&i| rules.refers_by_name(&name_of(&files[i])));
+    // The county's lists first, then the ledgers others are checked against
+    // (registers; files named as no kind), then those checked against them
+    // (payments ledgers): by the kind each file's name names.
+    let rank: Vec<u8> = files
+        .iter()
+        .map(|f| rules.batch_rank(&name_of(f)))
+        .collect();
+    let of_rank = |r: u8| -> Vec<usize> { (0..files.len()).filter(|&i| rank[i] == r).collect() };
+    let (lists, first, later) = (of_rank(0), of_rank(1), of_rank(2));
     // The first files are kept as ledgers (the columns references read), to
     // check the later ones against — when a file of the run may be one: named as
     // a referring kind, or as no kind.
     let may_refer = !later.is_empty()
+        || !lists.is_empty()
         || files
             .iter()
             .any(|f| match rules.kind_named_in(&name_of(f)) {
@@ -542,25 +562,37 @@ pub fn validate_run(
     };
     let paths = |ix: &[usize]| -> Vec<PathBuf> { ix.iter().map(|&i| files[i].clone()).collect() };
     let mut reports: Vec<FileReport> = (0..files.len()).map(|_| FileReport::default()).collect();
-    let first_reports = validate_many(
-        exe,
-        &rules.dir,
-        &paths(&first),
-        &collecting,
-        &behind,
-        limits,
-        done,
-    );
-    for (i, r) in first.iter().zip(first_reports) {
-        reports[*i] = r;
-    }
-    // The ledgers others refer to, from the files that passed.
-    let mut ledgers = Vec::new();
-    for &i in &first {
-        let r = &mut reports[i];
-        let ledger = r.ledger.take();
-        if r.fatal.is_none() && r.errors == 0 {
-            ledgers.extend(ledger);
+    // The ledgers others refer to, from the files that passed: the lists of the
+    // run are there when the first files are read.
+    let mut ledgers: Vec<validate::RefLedger> = Vec::new();
+    for (phase, ix) in [&lists, &first].into_iter().enumerate() {
+        if ix.is_empty() {
+            continue;
+        }
+        let sources = RefSources {
+            ledgers: if phase == 0 {
+                Vec::new()
+            } else {
+                std::mem::take(&mut ledgers)
+            },
+            state: behind.state.clone(),
+        };
+        let got = validate_many(
+            exe,
+            &rules.dir,
+            &paths(ix),
+            &collecting,
+            &sources,
+            limits,
+            done,
+        );
+        ledgers.extend(sources.ledgers);
+        for (&i, mut r) in ix.iter().zip(got) {
+            let ledger = r.ledger.take();
+            if r.fatal.is_none() && r.errors == 0 {
+                ledgers.extend(ledger);
+            }
+            reports[i] = r;
         }
     }
     let with = RefSources {
@@ -575,14 +607,12 @@ pub fn validate_run(
     let applies = |r: &FileReport| {
         let kind = r.kind_id.as_deref().and_then(|k| rules.kind(k));
         match (kind, &r.unit, &r.period) {
-            (Some(k), Some(unit), Some(period)) => k.references.iter().any(|x| {
-                let unit = if x.county {
-                    crate::rules::COUNTY_LISTS
-                } else {
-                    unit
-                };
-                run.has(&x.kind, unit, &x.bound(period))
-            }),
+            // The lists of the run were there when the first files were read.
+            (Some(k), Some(unit), Some(period)) => k
+                .references
+                .iter()
+                .filter(|x| !x.county)
+                .any(|x| run.has(&x.kind, unit, &x.bound(period))),
             _ => false,
         }
     };

@@ -374,7 +374,7 @@ fn stored_ledger(
         file: sub.original_name.clone(),
         submission: Some(sub.id),
         columns: ask.columns.to_vec(),
-        rows: std::collections::HashMap::with_capacity(sub.rows as usize),
+        rows: crate::validate::refs::Rows::with_capacity(sub.rows as usize),
         row_periods: false,
     };
     // Slot 0 is the key, then the columns asked for (each stored column read

@@ -21,9 +21,9 @@ pub struct RefLedger {
     pub submission: Option<i64>,
     /// The columns each row's values are of, in order.
     pub columns: Vec<String>,
-    /// Key → the row's values, joined by [`SEP`] (one string per row keeps a
-    /// 200,000-person register small).
-    pub rows: HashMap<String, String>,
+    /// Key → the row's values, joined by [`SEP`] (one string per row, key and
+    /// values in one allocation, keeps a 200,000-person register small).
+    pub rows: Rows,
     /// Several ledgers together (`every_up_to`: each month's death list): each
     /// row's values end with one more, the period of the ledger it came from;
     /// `period` and `submission` are the newest of them, `file` names them all.
@@ -34,25 +34,151 @@ pub struct RefLedger {
 /// Separates a row's values in [`RefLedger::rows`].
 pub const SEP: char = '\u{1}';
 
+/// Ends a row's key inside its one string in [`Rows`].
+const KEY_END: char = '\u{2}';
+
+/// A ledger's rows by key: each row one string (`key`, [`KEY_END`], the values
+/// joined by [`SEP`]) in a hash table looked up by the key part — about half
+/// the memory of a map of two strings (four 200,000-row ledgers are held at
+/// once when a payments ledger is checked against its register and three lists).
+#[derive(Clone, Default)]
+pub struct Rows {
+    table: hashbrown::HashTable<Box<str>>,
+    hasher: std::hash::RandomState,
+}
+
+fn key_of(row: &str) -> &str {
+    row.split_once(KEY_END).map_or(row, |(k, _)| k)
+}
+
+impl Rows {
+    pub fn with_capacity(n: usize) -> Rows {
+        Rows {
+            table: hashbrown::HashTable::with_capacity(n),
+            hasher: Default::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    fn hash(&self, key: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    /// The values (joined by [`SEP`]) of the row with `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.table
+            .find(self.hash(key), |r| key_of(r) == key)
+            .map(|r| r.split_once(KEY_END).map_or("", |(_, v)| v))
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Keeps a row unless one of `key` is there (the first row of a key stays).
+    /// A key holding [`KEY_END`] has it replaced (as values do [`SEP`]).
+    pub fn insert(&mut self, key: &str, values: &str) {
+        self.insert_with(key, |s| s.push_str(values));
+    }
+
+    /// [`Rows::insert`] with the values written by `fill` after the key (only
+    /// when the key is new: one hash, one allocation).
+    pub fn insert_with(&mut self, key: &str, fill: impl FnOnce(&mut String)) {
+        let key: std::borrow::Cow<'_, str> = if key.contains(KEY_END) {
+            key.replace(KEY_END, " ").into()
+        } else {
+            key.into()
+        };
+        let hash = self.hash(&key);
+        let hasher = &self.hasher;
+        if let hashbrown::hash_table::Entry::Vacant(v) = self.table.entry(
+            hash,
+            |r| key_of(r) == key,
+            |r| std::hash::BuildHasher::hash_one(hasher, key_of(r)),
+        ) {
+            let mut s = String::with_capacity(key.len() + 24);
+            s.push_str(&key);
+            s.push(KEY_END);
+            fill(&mut s);
+            v.insert(s.into_boxed_str());
+        }
+    }
+
+    /// Every row: (key, values).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.table
+            .iter()
+            .map(|r| r.split_once(KEY_END).unwrap_or((r, "")))
+    }
+}
+
+impl std::fmt::Debug for Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Rows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rows, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Rows;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of keys to a row's values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Rows, A::Error> {
+                let mut rows = Rows::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some((k, v)) =
+                    m.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()?
+                {
+                    rows.insert(&k, &v);
+                }
+                Ok(rows)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 impl RefLedger {
     /// The values of the row with `key`, in [`RefLedger::columns`] order.
     pub fn row(&self, key: &str) -> Option<std::str::Split<'_, char>> {
         self.rows.get(key).map(|v| v.split(SEP))
     }
 
+    /// Keeps a row whose values are already joined by [`SEP`].
+    fn insert_joined(&mut self, key: &str, values: &str) {
+        self.rows.insert(key, values);
+    }
+
     /// Keeps a row (later rows of the same key do not replace the first).
     pub fn insert(&mut self, key: String, values: &[&str]) {
-        self.rows.entry(key).or_insert_with(|| {
-            let mut s = String::new();
+        self.rows.insert_with(&key, |s| {
             for (i, v) in values.iter().enumerate() {
                 if i > 0 {
                     s.push(SEP);
                 }
-                // The separator cannot be in a value: a cell holding it is read as text
-                // with it replaced.
-                s.push_str(&v.replace(SEP, " "));
+                // The separator cannot be in a value: a cell holding it is read as
+                // text with it replaced.
+                if v.contains(SEP) {
+                    s.push_str(&v.replace(SEP, " "));
+                } else {
+                    s.push_str(v);
+                }
             }
-            s
         });
     }
 }
@@ -73,20 +199,21 @@ impl RefLedger {
                 .collect::<Vec<_>>()
                 .join("、"),
             columns: last.columns.clone(),
-            rows: HashMap::with_capacity(parts.iter().map(|p| p.rows.len()).sum()),
+            rows: Rows::with_capacity(parts.iter().map(|p| p.rows.len()).sum()),
             row_periods: true,
             ..last.clone_header()
         };
         for p in parts {
             let n = out.columns.len();
-            for (k, v) in p.rows {
-                out.rows
-                    .entry(k)
-                    .or_insert_with(|| match (p.row_periods, n) {
-                        (true, _) => v,
-                        (false, 0) => p.period.clone(),
-                        (false, _) => format!("{v}{SEP}{}", p.period),
-                    });
+            for (k, v) in p.rows.iter() {
+                if out.rows.contains_key(k) {
+                    continue;
+                }
+                match (p.row_periods, n) {
+                    (true, _) => out.insert_joined(k, v),
+                    (false, 0) => out.insert_joined(k, &p.period),
+                    (false, _) => out.insert_joined(k, &format!("{v}{SEP}{}", p.period)),
+                }
             }
         }
         Some(out)
@@ -99,8 +226,8 @@ impl RefLedger {
         }
         let mut out: Vec<String> = self
             .rows
-            .values()
-            .filter_map(|v| v.rsplit(SEP).next().map(str::to_string))
+            .iter()
+            .filter_map(|(_, v)| v.rsplit(SEP).next().map(str::to_string))
             .collect();
         out.sort();
         out.dedup();
@@ -207,18 +334,26 @@ impl References for RunLedgers<'_> {
         if ask.every {
             // Each period's ledger of the run (the last given of a period), then
             // those of other periods the source behind has.
-            let mut mine: Vec<RefLedger> = Vec::new();
+            let mut given: Vec<&RefLedger> = Vec::new();
             for l in self.ledgers.iter().filter(|l| {
                 l.kind == ask.kind && l.unit == ask.unit && l.period.as_str() <= ask.period
             }) {
-                mine.retain(|m| m.period != l.period);
-                mine.push(project(l, ask.columns));
+                given.retain(|m| m.period != l.period);
+                given.push(l);
             }
-            if let Some(behind) = self.behind.ledger(ask)? {
+            let behind = self.behind.ledger(ask)?;
+            // One ledger of one period: as it is (its period is every row's).
+            if let ([l], None) = (given.as_slice(), &behind) {
+                if l.columns.starts_with(ask.columns) {
+                    return Ok(Some(Cow::Borrowed(*l)));
+                }
+            }
+            let mut mine: Vec<RefLedger> = given.iter().map(|l| project(l, ask.columns)).collect();
+            if let Some(behind) = behind {
                 let n = ask.columns.len();
                 let rest = behind.clone_header();
                 let mut by_period: HashMap<String, RefLedger> = HashMap::new();
-                for (k, v) in &behind.rows {
+                for (k, v) in behind.rows.iter() {
                     let mut vals: Vec<&str> = v.split(SEP).collect();
                     let period = if behind.row_periods && vals.len() > n {
                         vals.pop().unwrap_or_default()
@@ -234,7 +369,7 @@ impl References for RunLedgers<'_> {
                             period: period.to_string(),
                             ..rest.clone_header()
                         })
-                        .insert(k.clone(), &vals);
+                        .insert(k.to_string(), &vals);
                 }
                 for (_, mut l) in by_period {
                     l.columns = ask.columns.to_vec();
@@ -244,9 +379,10 @@ impl References for RunLedgers<'_> {
             return Ok(RefLedger::together(mine).map(Cow::Owned));
         }
         match self.latest(ask.kind, ask.unit, ask.period) {
-            // Only the columns asked for, in the order asked: the run's ledger as
-            // it is when it holds just those (no copy of a large register).
-            Some(l) if l.columns == ask.columns => Ok(Some(Cow::Borrowed(l))),
+            // The run's ledger as it is when its columns begin with those asked
+            // for, in the order asked (a row's values are read in order, the rest
+            // ignored): no copy of a large register.
+            Some(l) if l.columns.starts_with(ask.columns) => Ok(Some(Cow::Borrowed(l))),
             Some(l) => Ok(Some(Cow::Owned(project(l, ask.columns)))),
             None => self.behind.ledger(ask),
         }
@@ -278,18 +414,18 @@ fn project(l: &RefLedger, columns: &[String]) -> RefLedger {
         .collect();
     let mut out = RefLedger {
         columns: columns.to_vec(),
-        rows: HashMap::with_capacity(l.rows.len()),
+        rows: Rows::with_capacity(l.rows.len()),
         ..l.clone_header()
     };
     let mut vals: Vec<&str> = Vec::new();
-    for (k, v) in &l.rows {
+    for (k, v) in l.rows.iter() {
         let all: Vec<&str> = v.split(SEP).collect();
         vals.clear();
         vals.extend(
             pos.iter()
                 .map(|p| p.and_then(|p| all.get(p).copied()).unwrap_or("")),
         );
-        out.insert(k.clone(), &vals);
+        out.insert(k.to_string(), &vals);
     }
     out
 }
@@ -303,7 +439,7 @@ impl RefLedger {
             file: self.file.clone(),
             submission: self.submission,
             columns: Vec::new(),
-            rows: HashMap::new(),
+            rows: Rows::default(),
             row_periods: false,
         }
     }
@@ -391,7 +527,7 @@ mod tests {
         let mut b = a.clone();
         b.unit = "石桥镇".into();
         b.file = "b.xlsx".into();
-        b.rows.clear();
+        b.rows = Rows::default();
         b.insert("Y1".into(), &["三\u{1}级", ""]);
         let ledgers = [a, b];
         let run = RunLedgers {

@@ -578,10 +578,10 @@ impl<'a> SheetPass<'a> {
                 .iter()
                 .map(|(c, _)| ledger.columns.iter().position(|x| x == c))
                 .collect();
-            let mut missing: Vec<(&String, Vec<&str>)> = ledger
+            let mut missing: Vec<(&str, Vec<&str>)> = ledger
                 .rows
                 .iter()
-                .filter(|(key, _)| !seen.contains(key.as_str()))
+                .filter(|(key, _)| !seen.contains(*key))
                 .map(|(key, vals)| (key, vals.split(refs::SEP).collect()))
                 .collect();
             missing.sort_by(|a, b| a.0.cmp(b.0));
