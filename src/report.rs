@@ -142,6 +142,9 @@ pub fn layout_text(r: &FileReport) -> String {
         let _ = writeln!(out, "  汇总表：工作表「{sheet}」（与明细核对）");
     }
     let unit = match &r.unit_verdict {
+        Some(UnitVerdict::Known(u)) if u == crate::rules::COUNTY_LISTS => {
+            format!("{u}（县里收到的其他部门名单，不属于任何乡镇，只用于比对）")
+        }
         Some(UnitVerdict::Known(u)) => u.clone(),
         Some(UnitVerdict::Conflict(v)) => {
             let shown: Vec<String> = v.iter().map(|(s, u)| format!("{}：{u}", s.zh())).collect();

@@ -595,3 +595,39 @@ for row in ws.iter_rows(values_only=True):
     let f = file_named(&json, "柳河镇_两项补贴发放台账_2026-11.xlsx");
     assert_eq!(list_findings(f).len(), n_dead + 2, "{f}");
 }
+
+/// A list as 民政 exports it — its own headers (死者姓名, 公民身份号码, 火化日期),
+/// a title line, a sheet of any name — is recognised by its header, and
+/// `inspect` says it is a list of the county's, of no township.
+#[test]
+fn inspect_names_a_list_recognised_by_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("11月火化名单.xlsx");
+    let mut list = agency_list("deaths", &[("张三", "11010519491231002X", "2026-11-02")]);
+    list.sheet_name = "Sheet1".into();
+    list.columns = vec![
+        ("seq".into(), "序号".into()),
+        ("name".into(), "死者姓名".into()),
+        ("id_number".into(), "公民身份号码".into()),
+        ("third".into(), "火化日期".into()),
+        ("source".into(), "数据来源".into()),
+    ];
+    list.write(&p).unwrap();
+    let out = bin()
+        .args(["inspect", "--rules"])
+        .arg(rules_dir())
+        .arg(&p)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("台账：死亡人员名单"), "{text}");
+    assert!(
+        text.contains("姓名=B，身份证号=C，死亡日期=D，来源=E"),
+        "{text}"
+    );
+    assert!(
+        text.contains("单位：部门比对（县里收到的其他部门名单，不属于任何乡镇，只用于比对）"),
+        "{text}"
+    );
+    assert!(text.contains("期间：2026-11"), "{text}");
+}
