@@ -158,7 +158,15 @@ impl Submission {
     }
 }
 
-const COLUMNS: &str = "id, received_at, original_name, folder, inbox_path, sha256, size, archive_path, state, outcome, duplicate_of, unit, unit_code, kind, kind_name, period, rows, errors, warnings, reason, annotated_path, processed_at, rules_version, checked_against, recheck_because";
+/// A submission's columns, its edges (the ledgers it was checked against, rows
+/// of `checked_against`) gathered into one JSON array, in order.
+const COLUMNS: &str = "id, received_at, original_name, folder, inbox_path, sha256, size, archive_path, state, outcome, duplicate_of, unit, unit_code, kind, kind_name, period, rows, errors, warnings, reason, annotated_path, processed_at, rules_version,
+    (SELECT json_group_array(json(edge)) FROM (SELECT json_object('name', e.name, 'kind', e.kind, 'kind_name', e.kind_name,
+        'file', e.file, 'period', e.period, 'submission', e.ref_submission,
+        'previous', json(CASE WHEN e.previous THEN 'true' ELSE 'false' END),
+        'county', json(CASE WHEN e.county THEN 'true' ELSE 'false' END), 'periods', e.periods) AS edge
+      FROM checked_against e WHERE e.submission_id = submissions.id ORDER BY e.seq)),
+    recheck_because";
 
 fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<Submission> {
     Ok(Submission {
@@ -333,6 +341,18 @@ impl Journal {
                 PRIMARY KEY (submission_id, row)
             );
             CREATE INDEX IF NOT EXISTS records_person ON records(person) WHERE person IS NOT NULL;
+            -- The edges: each ledger a submission was checked against or compared
+            -- with (`[[references]]`), in order; `ref_submission` the one used.
+            CREATE TABLE IF NOT EXISTS checked_against (
+                submission_id INTEGER NOT NULL REFERENCES submissions(id),
+                seq INTEGER NOT NULL,
+                name TEXT NOT NULL, kind TEXT NOT NULL, kind_name TEXT NOT NULL,
+                file TEXT, period TEXT, ref_submission INTEGER,
+                previous INTEGER NOT NULL DEFAULT 0, county INTEGER NOT NULL DEFAULT 0,
+                periods TEXT,
+                PRIMARY KEY (submission_id, seq)
+            );
+            CREATE INDEX IF NOT EXISTS checked_against_ref ON checked_against(ref_submission);
             CREATE TABLE IF NOT EXISTS events (
                 id INTEGER PRIMARY KEY,
                 at TEXT NOT NULL,
@@ -362,6 +382,20 @@ impl Journal {
                 tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
             }
         }
+        // Journals that kept the edges as a JSON array in `submissions.checked_against`
+        // (before they were rows): moved into the table, once.
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO checked_against
+               (submission_id, seq, name, kind, kind_name, file, period, ref_submission, previous, county, periods)
+             SELECT s.id, j.key, json_extract(j.value, '$.name'), json_extract(j.value, '$.kind'),
+               json_extract(j.value, '$.kind_name'), json_extract(j.value, '$.file'),
+               json_extract(j.value, '$.period'), json_extract(j.value, '$.submission'),
+               COALESCE(json_extract(j.value, '$.previous'), 0), COALESCE(json_extract(j.value, '$.county'), 0),
+               json_extract(j.value, '$.periods')
+             FROM submissions s, json_each(s.checked_against) j
+             WHERE s.checked_against IS NOT NULL AND json_valid(s.checked_against);
+             UPDATE submissions SET checked_against = NULL WHERE checked_against IS NOT NULL;",
+        )?;
         tx.commit()?;
         Ok(Journal { conn })
     }
@@ -398,17 +432,13 @@ impl Journal {
         period: &str,
         person: &str,
     ) -> Result<Vec<Submission>> {
-        let cols = COLUMNS
-            .split(',')
-            .map(|c| format!("s.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
         self.query(
             &format!(
-                "SELECT {cols} FROM records r JOIN submissions s ON s.id = r.submission_id
-                 WHERE r.person = ?1 AND s.kind = ?2 AND s.unit != ?3 AND s.period <= ?4
-                 AND s.outcome = 'accepted' AND s.state IN ('validated','done')
-                 ORDER BY s.period DESC, s.id DESC"
+                "SELECT {COLUMNS} FROM submissions
+                 WHERE id IN (SELECT submission_id FROM records WHERE person = ?1)
+                 AND kind = ?2 AND unit != ?3 AND period <= ?4
+                 AND outcome = 'accepted' AND state IN ('validated','done')
+                 ORDER BY period DESC, id DESC"
             ),
             &[&person, &kind_id, &unit, &period],
         )
@@ -579,10 +609,35 @@ impl Journal {
         tx.execute("DELETE FROM findings WHERE submission_id = ?1", params![id])?;
         tx.execute("DELETE FROM records WHERE submission_id = ?1", params![id])?;
         tx.execute(
+            "DELETE FROM checked_against WHERE submission_id = ?1",
+            params![id],
+        )?;
+        {
+            let mut ins = tx.prepare(
+                "INSERT INTO checked_against (submission_id, seq, name, kind, kind_name, file, period, ref_submission, previous, county, periods)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for (k, r) in report.references.iter().enumerate() {
+                ins.execute(params![
+                    id,
+                    k as i64,
+                    r.name,
+                    r.kind,
+                    r.kind_name,
+                    r.file,
+                    r.period,
+                    r.submission,
+                    r.previous,
+                    r.county,
+                    r.periods
+                ])?;
+            }
+        }
+        tx.execute(
             "UPDATE submissions SET state = 'validated', outcome = ?2, duplicate_of = NULL, unit = ?3, unit_code = ?4,
                kind = ?5, kind_name = ?6, period = ?7, rows = ?8, errors = ?9, warnings = ?10, reason = ?11,
                annotated_path = ?12, report_json = ?13, processed_at = ?14, rules_version = ?15,
-               checked_against = ?16, recheck_because = NULL
+               checked_against = NULL, recheck_because = NULL
              WHERE id = ?1",
             params![
                 id,
@@ -600,9 +655,6 @@ impl Journal {
                 serde_json::to_string(report)?,
                 now(),
                 o.rules_version,
-                (!report.references.is_empty())
-                    .then(|| serde_json::to_string(&report.references))
-                    .transpose()?
             ],
         )?;
         {
@@ -808,6 +860,16 @@ impl Journal {
             }
         }
         Ok(out)
+    }
+
+    /// The submissions whose latest outcome was checked against (or compared
+    /// with) submission `id`: the edges pointing at it.
+    pub fn checked_against_it(&self, id: i64) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare(
+            "SELECT DISTINCT submission_id FROM checked_against WHERE ref_submission = ?1 ORDER BY submission_id",
+        )?;
+        let rows = st.query_map(params![id], |r| r.get::<_, i64>(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Of each period up to `at_or_before`, the unit's latest accepted ledger of
@@ -1084,4 +1146,103 @@ pub fn now() -> String {
     crate::clock::now()
         .format("%Y-%m-%dT%H:%M:%S%:z")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::ReferenceUsed;
+
+    fn received(j: &Journal, name: &str) -> i64 {
+        j.insert_received(&NewSubmission {
+            received_at: "2026-11-30T09:00:00+08:00",
+            original_name: name,
+            folder: None,
+            inbox_path: name,
+            sha256: name,
+            size: 1,
+        })
+        .unwrap()
+    }
+
+    /// What a submission was checked against is kept as rows, one per
+    /// reference in order (`checked_against`), read back with the submission,
+    /// and asked the other way round: who was checked against a ledger. A
+    /// journal that kept them as a JSON array has them moved into rows.
+    #[test]
+    fn the_ledgers_a_submission_was_checked_against_are_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(dir.path()).unwrap();
+        let reg = received(&j, "柳河镇_残疾人信息登记簿_2026-11.xlsx");
+        let list = received(&j, "死亡人员名单_2026-11.xlsx");
+        let pay = received(&j, "柳河镇_两项补贴发放台账_2026-11.xlsx");
+        let refs = vec![
+            ReferenceUsed {
+                name: "register".into(),
+                kind: "register".into(),
+                kind_name: "残疾人信息登记簿".into(),
+                file: Some("柳河镇_残疾人信息登记簿_2026-11.xlsx".into()),
+                period: Some("2026-11".into()),
+                submission: Some(reg),
+                ..ReferenceUsed::default()
+            },
+            ReferenceUsed {
+                name: "deaths".into(),
+                kind: "deaths".into(),
+                kind_name: "死亡人员名单".into(),
+                file: Some("死亡人员名单_2026-11.xlsx".into()),
+                period: Some("2026-11".into()),
+                submission: Some(list),
+                county: true,
+                periods: Some("2026-11".into()),
+                ..ReferenceUsed::default()
+            },
+            ReferenceUsed {
+                name: "tekun".into(),
+                kind: "tekun".into(),
+                kind_name: "特困供养人员名单".into(),
+                county: true,
+                ..ReferenceUsed::default()
+            },
+        ];
+        let report = FileReport {
+            references: refs.clone(),
+            ..FileReport::default()
+        };
+        let d = Decision::as_reported(Outcome::Accepted, &report);
+        let o = OutcomeRecord {
+            annotated: None,
+            mails: &[],
+            person_key: &[],
+            workbook_why: None,
+            rules_version: None,
+            keep_rows: &[],
+        };
+        j.record_outcome(pay, &d, &report, &o).unwrap();
+        assert_eq!(j.get(pay).unwrap().unwrap().references(), refs.as_slice());
+        assert_eq!(j.checked_against_it(reg).unwrap(), [pay]);
+        assert_eq!(j.checked_against_it(list).unwrap(), [pay]);
+        assert!(j.get(reg).unwrap().unwrap().references().is_empty());
+        // Judged again with fewer references: the old edges go.
+        let again = FileReport {
+            references: refs[..1].to_vec(),
+            ..FileReport::default()
+        };
+        j.record_outcome(pay, &d, &again, &o).unwrap();
+        assert_eq!(j.get(pay).unwrap().unwrap().references(), &refs[..1]);
+        assert!(j.checked_against_it(list).unwrap().is_empty());
+
+        // A journal of the JSON days: reopened, its edges are rows.
+        j.conn.execute("DELETE FROM checked_against", []).unwrap();
+        j.conn
+            .execute(
+                "UPDATE submissions SET checked_against = ?1 WHERE id = ?2",
+                params![serde_json::to_string(&refs).unwrap(), pay],
+            )
+            .unwrap();
+        drop(j);
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.get(pay).unwrap().unwrap().references(), refs.as_slice());
+        assert_eq!(j.checked_against_it(list).unwrap(), [pay]);
+    }
 }
