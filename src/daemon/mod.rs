@@ -121,8 +121,11 @@ impl Daemon {
             tracing::warn!("{uncertain} message(s) were being sent when the daemon stopped; marked uncertain (see status)");
         }
         let inbox = Inbox::new(&cfg.inbox, cfg.settle);
-        let exe =
-            std::env::current_exe().map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?;
+        let exe = match &cfg.worker_exe {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?,
+        };
         let rules_seen = rules_fingerprint(&cfg.rules);
         let rules_in_force = snapshot_rules(&cfg.rules, &cfg.state.join("rules-in-force"))
             .map_err(|e| DaemonError::Io(cfg.state.join("rules-in-force"), e))?;

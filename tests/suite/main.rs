@@ -16,6 +16,7 @@ mod layout;
 mod lists;
 mod mail;
 mod payments;
+mod pipeline;
 mod real_files;
 mod reminders;
 mod rules_data;

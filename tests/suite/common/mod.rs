@@ -367,7 +367,12 @@ pub fn stop(child: std::process::Child) -> String {
 /// (recipient, subject, body text) of every `.eml` written to the site's outbox.
 #[allow(dead_code)]
 pub fn mails(site: &Site) -> Vec<(String, String, String)> {
-    let dir = site.outbox().join("mail");
+    mails_at(&site.outbox())
+}
+
+/// [`mails`] of the outbox at `outbox`.
+pub fn mails_at(outbox: &Path) -> Vec<(String, String, String)> {
+    let dir = outbox.join("mail");
     let Ok(rd) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
