@@ -400,6 +400,8 @@ fn main() {
     // `-- lists`: only the payments ledger against its register (2b) and against
     // its register and three lists (2c).
     let only_lists = std::env::args().any(|a| a == "lists");
+    // `-- daemon`: only the daemon's latency.
+    let only_daemon = std::env::args().any(|a| a == "daemon");
     let sizes = if quick {
         Sizes {
             big: 20_000,
@@ -428,7 +430,7 @@ fn main() {
 
     // 1. One big register: validate vs floor.
     let opts = Options::default();
-    if !only_many && !only_county && !only_lists {
+    if !only_many && !only_county && !only_lists && !only_daemon {
         eprintln!("generating a {}-row register …", sizes.big);
         let big = register_file(&rules, &data, "柳河镇", sizes.big, 42);
         // Floor and taizhang in turn each round, so a noisy moment hits both alike.
@@ -589,7 +591,7 @@ fn main() {
     // 2b. A payments ledger against its unit's register (the files of one run):
     // the register read and kept (the columns rules read), the ledger checked
     // against it, vs the floor of the two files.
-    if only_lists || (!only_many && !only_county && !only_cap) {
+    if only_lists || (!only_many && !only_county && !only_cap && !only_daemon) {
         eprintln!(
             "generating a {}-row payments ledger and its register …",
             sizes.big
@@ -637,7 +639,7 @@ fn main() {
     // one run: the lists kept as ledgers, the register checked against them and
     // kept, the payments ledger checked against all four; vs the floor of the
     // five files.
-    if only_lists || (!only_many && !only_county && !only_cap) {
+    if only_lists || (!only_many && !only_county && !only_cap && !only_daemon) {
         eprintln!("generating three {}-row lists …", sizes.big);
         let (reg, pay) = payments_files(&rules, &data, sizes.big);
         let lists = lists_files(&rules, &data, sizes.big);
@@ -701,7 +703,7 @@ fn main() {
     }
 
     // 3. Many files, all cores.
-    let sets: &[(&str, usize)] = if only_county || only_cap || only_lists {
+    let sets: &[(&str, usize)] = if only_county || only_cap || only_lists || only_daemon {
         &[]
     } else {
         &[("county set", 13), ("province set", sizes.many)]
@@ -774,11 +776,11 @@ fn main() {
         });
     }
 
-    if !only_many && !only_county && !only_cap && !only_lists {
+    if only_daemon || (!only_many && !only_county && !only_cap && !only_lists) {
         // 4. The daemon: complete file appears → outcome, county workbook, notice queued.
         lines.push(daemon_latency(&rules, &data, sizes.daemon_rows));
     }
-    if !only_many && !only_cap && !only_lists {
+    if !only_many && !only_cap && !only_lists && !only_daemon {
         // 5. County workbook rebuilt from the journal vs rust_xlsxwriter alone.
         lines.extend(county_rebuild(&rules, &data, sizes.county_rows));
     }
@@ -811,7 +813,7 @@ fn main() {
             }
         ));
     }
-    if !only_many && !only_county && !only_cap && !only_lists {
+    if !only_many && !only_county && !only_cap && !only_lists && !only_daemon {
         std::fs::write(data.join("results.md"), md).unwrap();
     }
     println!("\nresults: {}", data.join("results.md").display());
