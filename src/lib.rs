@@ -22,17 +22,22 @@
 //!   behind it owns sessions (the access token, the password) and masking.
 //! - [`consolidate`] / [`annotate`] / [`notice`] / [`report`]: render and
 //!   deliver (no SQL): the county workbook of a kind and period (with, for a
-//!   kind that says so, per-value statistics and 应发未发 over its register), the sender's
+//!   kind that says so, per-value statistics, 应发未发 over its register, 本期变动
+//!   and 比对疑点 against the county's lists), the sender's
 //!   workbook with problems marked, notices composed from `notices.toml` and sent
 //!   by SMTP or written as `.eml` files, the text and JSON of a validation run.
 //! - [`standing`]: the read model every reader asks: each unit's latest and
 //!   counting submission per kind and period, cross-unit duplicates, a unit's
-//!   latest accepted ledger — and, as [`standing::JournalRefs`], the source of
-//!   the ledgers another kind is checked against (a payments ledger's register).
+//!   latest accepted ledger, [`standing::applying`] (which referenced ledgers
+//!   apply to a period, of any reference's shape) — and, as
+//!   [`standing::JournalRefs`], the source of the ledgers a file is checked
+//!   against (a payments ledger's register, a register's previous one, the
+//!   county's lists of other agencies).
 //!   [`changes`]: what changed in a unit's register since its previous one
 //!   (新增 / 减少 / 变更), read from the journal for 本期变动 and the page.
 //! - [`journal`]: the SQLite journal and the only module with SQL: every file
-//!   received, every step, outcome, finding, accepted row, the mail queue,
+//!   received, every step, outcome, finding, accepted row, the ledgers each
+//!   was checked against (its edges, as rows), the mail queue,
 //!   county workbooks' freshness, the digest, the page's access log; written
 //!   before the next step happens.
 //! - [`validate`]: pure: a file and rules in, [`validate::Finding`]s out. Its
@@ -40,7 +45,8 @@
 //!   streams that sheet (header, title lines, rows that are no person), then
 //!   `normalise`, `constraints`, `row_rules`, `crosstab` (the 汇总 table) and
 //!   `cross_file` (several files of one run); [`validate::refs`] is how another
-//!   ledger's rows come in (a trait the caller provides; the files of a run).
+//!   ledger's rows come in (a trait the caller provides; the files of a run) —
+//!   validation stays pure, whatever the reference's scope and period.
 //! - [`intake`]: the inbox (candidates, settling), the archive (hash, durable
 //!   copy) and [`intake::identify::identify`] (unit and period from every source).
 //! - [`rules`]: loading, linting and compiling a rules folder (`county.toml`, one
@@ -50,8 +56,8 @@
 //!   `cn_disability_cert`, `cn_phone`, `bank_card`); rule files attach them to columns.
 //! - [`workbook`]: opening workbooks safely ([`workbook::precheck`] says the
 //!   format from the bytes; panics caught), streaming rows, finding the header, normalising cell values.
-//! - [`text`] (templates, HTML escaping), [`clock`] (now, settable for tests
-//!   and drills) and [`fsutil`] (durable replace, safe
+//! - [`text`] (templates, HTML escaping), [`clock`] (now, settable for drills
+//!   by `TAIZHANG_NOW` and for an in-process test's thread by `clock::fixed`) and [`fsutil`] (durable replace, safe
 //!   names): small helpers everything may use.
 //! - [`samples`] and [`demo`]: realistic generated register and payments
 //!   workbooks for tests, the demo and benchmarks.

@@ -189,6 +189,29 @@ pub fn latest_accepted(
     journal.latest_accepted(unit, kind_id, at_or_before)
 }
 
+/// The ledgers of `kind` filed under `unit` that apply to a file whose
+/// reference is bound to `bound` ([`crate::rules::Reference::bound`]): the
+/// latest accepted at or before it, or with `every` (`every_up_to`) each
+/// period's latest accepted up to it, oldest first. The one answer to "which
+/// referenced ledger applies" — validation's journal source, the re-checks and
+/// the county workbook's list of lists all ask it.
+pub fn applying(
+    journal: &Journal,
+    unit: &str,
+    kind_id: &str,
+    bound: &str,
+    every: bool,
+) -> Result<Vec<Submission>> {
+    if every {
+        journal.accepted_each_period(unit, kind_id, bound)
+    } else {
+        Ok(journal
+            .latest_accepted(unit, kind_id, bound)?
+            .into_iter()
+            .collect())
+    }
+}
+
 /// The quarantined submissions still waiting for the county admin: a file the
 /// admin released (the same bytes judged later) is no longer waiting.
 pub fn still_quarantined(all: &[Submission]) -> Vec<&Submission> {
@@ -414,17 +437,8 @@ impl crate::validate::References for JournalRefs {
         ask: &crate::validate::refs::Ask<'_>,
     ) -> std::result::Result<Option<std::borrow::Cow<'_, crate::validate::RefLedger>>, String> {
         let journal = self.journal.lock().map_err(|e| e.to_string())?;
-        let subs = if ask.every {
-            journal
-                .accepted_each_period(ask.unit, ask.kind, ask.period)
-                .map_err(|e| e.to_string())?
-        } else {
-            journal
-                .latest_accepted(ask.unit, ask.kind, ask.period)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .collect()
-        };
+        let subs = applying(&journal, ask.unit, ask.kind, ask.period, ask.every)
+            .map_err(|e| e.to_string())?;
         let mut parts = Vec::with_capacity(subs.len());
         for sub in subs {
             parts.push(stored_ledger(&journal, ask, &sub).map_err(|e| e.to_string())?);

@@ -9,7 +9,7 @@ use super::print::Widths;
 use super::{stored_row, ConsolidateError, Stored, Styles};
 use crate::journal::stored::slot_text;
 use crate::journal::{Journal, Outcome};
-use crate::rules::{Hits, Kind, RefLedgerShape, COUNTY_LISTS};
+use crate::rules::{Hits, Kind};
 use crate::standing::Standing;
 use crate::workbook::excel_text;
 use rust_xlsxwriter::Worksheet;
@@ -27,15 +27,13 @@ pub fn lists_used(
         if out.iter().any(|(k, _)| *k == r.kind_name) {
             continue;
         }
-        let bound = r.bound(period);
-        let subs = if r.ledger == RefLedgerShape::EveryUpTo {
-            journal.accepted_each_period(COUNTY_LISTS, &r.kind, &bound)?
-        } else {
-            journal
-                .latest_accepted(COUNTY_LISTS, &r.kind, &bound)?
-                .into_iter()
-                .collect()
-        };
+        let subs = crate::standing::applying(
+            journal,
+            crate::rules::COUNTY_LISTS,
+            &r.kind,
+            &r.bound(period),
+            r.every(),
+        )?;
         let months: Vec<String> = subs.iter().filter_map(|s| s.period.clone()).collect();
         out.push((
             r.kind_name.clone(),

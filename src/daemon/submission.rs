@@ -544,16 +544,16 @@ impl Daemon {
         // What county staff are told the workbook changed for.
         // A county list has no workbook of its own (the ledgers checked against
         // it are rebuilt when their re-checks are judged).
-        let is_list = d.unit.as_deref() == Some(crate::rules::COUNTY_LISTS);
-        let workbook_why = (matches!(outcome, Outcome::Accepted | Outcome::Rejected) && !is_list)
-            .then(|| {
-                format!(
-                    "{}「{}」{}",
-                    d.unit.clone().unwrap_or_default(),
-                    sub.original_name,
-                    outcome.zh()
-                )
-            });
+        let workbook_why = (matches!(outcome, Outcome::Accepted | Outcome::Rejected)
+            && !d.is_county_list())
+        .then(|| {
+            format!(
+                "{}「{}」{}",
+                d.unit.clone().unwrap_or_default(),
+                sub.original_name,
+                outcome.zh()
+            )
+        });
         self.journal.record_outcome(
             id,
             &d,
@@ -750,18 +750,18 @@ impl Daemon {
                     if *kid != k.id || reference.bound(p).as_str() < period.as_str() {
                         continue;
                     }
-                    // The ledger of the period that applies now: the newest of
-                    // the county's lists joined (`every_up_to`), else the latest.
-                    let bound = reference.bound(p);
-                    let applies = if reference.ledger == crate::rules::RefLedgerShape::EveryUpTo {
-                        self.journal
-                            .accepted_each_period(unit, kind, &bound)?
-                            .iter()
-                            .map(|s| s.id)
-                            .max()
-                    } else {
-                        standing::latest_accepted(&self.journal, unit, kind, &bound)?.map(|s| s.id)
-                    };
+                    // What applies now, as the edges record it: the latest, or the
+                    // newest of the lists joined (`every_up_to`).
+                    let applies = standing::applying(
+                        &self.journal,
+                        unit,
+                        kind,
+                        &reference.bound(p),
+                        reference.every(),
+                    )?
+                    .iter()
+                    .map(|s| s.id)
+                    .max();
                     let st = standing::of(&self.rules, &self.journal, &k.id, p)?;
                     // A unit's own ledgers; every unit's for a county list.
                     for u in st

@@ -237,6 +237,12 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// About a list of the county's (another agency's): filed under
+    /// [`crate::rules::COUNTY_LISTS`], answered to the admin only.
+    pub fn is_county_list(&self) -> bool {
+        self.unit.as_deref() == Some(crate::rules::COUNTY_LISTS)
+    }
+
     /// A decision that takes unit, kind and period as the report found them.
     pub fn as_reported(outcome: Outcome, report: &FileReport) -> Decision {
         Decision {

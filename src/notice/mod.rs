@@ -115,7 +115,7 @@ pub fn for_outcome(
     );
     // A list of the county's (another agency's) is never attached to any mail:
     // its answer goes to the admin, who has the annotated copy in the state folder.
-    let county_list = d.unit.as_deref() == Some(crate::rules::COUNTY_LISTS);
+    let county_list = d.is_county_list();
     let attachment = annotated.filter(|_| !county_list).and_then(|p| {
         let bytes = std::fs::read(p).ok()?;
         Some(Attachment {

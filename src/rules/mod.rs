@@ -327,6 +327,23 @@ pub enum RefLedgerShape {
     EveryUpTo,
 }
 
+impl Reference {
+    /// The unit a referenced ledger is filed under, for a file of `unit`: the
+    /// county's lists ([`COUNTY_LISTS`]) for a county kind, else the unit itself.
+    pub fn filed_under<'a>(&self, unit: &'a str) -> &'a str {
+        if self.county {
+            COUNTY_LISTS
+        } else {
+            unit
+        }
+    }
+
+    /// Whether every period's ledger up to the bound applies (`every_up_to`).
+    pub fn every(&self) -> bool {
+        self.ledger == RefLedgerShape::EveryUpTo
+    }
+}
+
 impl RefLedgerShape {
     /// The latest period whose ledger may apply to a file of `period`.
     pub fn bound(self, period: &str) -> String {
@@ -846,13 +863,6 @@ impl RuleSet {
             .iter()
             .filter(|k| file_name.contains(k.name.as_str()))
             .max_by_key(|k| k.name.len())
-    }
-
-    /// Whether the kind a file name names refers to other ledgers (a payments
-    /// ledger): such files are read after the others of a batch or run.
-    pub fn refers_by_name(&self, file_name: &str) -> bool {
-        self.kind_named_in(file_name)
-            .is_some_and(|k| k.refers_to_another())
     }
 
     /// Where a file goes in a batch, by the kind its name names: the county's

@@ -1,5 +1,7 @@
 //! Other ledgers a file is checked against (`[[references]]`): a payments ledger
-//! against its unit's register. Validation stays pure: the caller hands in a
+//! against its unit's register, a register against its previous one, both
+//! against the county's lists of other agencies (a county-scope kind, every
+//! month's death list together: [`RefLedger::together`]). Validation stays pure: the caller hands in a
 //! [`References`] that says which ledger applies and gives its rows — the journal
 //! in the daemon and with `validate --state` (see `crate::standing`), the files of
 //! the same run on the command line ([`RunLedgers`]), or nothing ([`NoReferences`]).
@@ -37,7 +39,7 @@ pub const SEP: char = '\u{1}';
 /// Ends a row's key inside its one string in [`Rows`].
 const KEY_END: char = '\u{2}';
 
-/// A ledger's rows by key: each row one string (`key`, [`KEY_END`], the values
+/// A ledger's rows by key: each row one string (`key`, `KEY_END`, the values
 /// joined by [`SEP`]) in a hash table looked up by the key part — about half
 /// the memory of a map of two strings (four 200,000-row ledgers are held at
 /// once when a payments ledger is checked against its register and three lists).
@@ -83,7 +85,7 @@ impl Rows {
     }
 
     /// Keeps a row unless one of `key` is there (the first row of a key stays).
-    /// A key holding [`KEY_END`] has it replaced (as values do [`SEP`]).
+    /// A key holding `KEY_END` has it replaced (as values do [`SEP`]).
     pub fn insert(&mut self, key: &str, values: &str) {
         self.insert_with(key, |s| s.push_str(values));
     }
@@ -159,11 +161,6 @@ impl RefLedger {
         self.rows.get(key).map(|v| v.split(SEP))
     }
 
-    /// Keeps a row whose values are already joined by [`SEP`].
-    fn insert_joined(&mut self, key: &str, values: &str) {
-        self.rows.insert(key, values);
-    }
-
     /// Keeps a row (later rows of the same key do not replace the first).
     pub fn insert(&mut self, key: String, values: &[&str]) {
         self.rows.insert_with(&key, |s| {
@@ -203,17 +200,19 @@ impl RefLedger {
             row_periods: true,
             ..last.clone_header()
         };
-        for p in parts {
-            let n = out.columns.len();
+        let n = out.columns.len();
+        for p in &parts {
             for (k, v) in p.rows.iter() {
-                if out.rows.contains_key(k) {
-                    continue;
-                }
-                match (p.row_periods, n) {
-                    (true, _) => out.insert_joined(k, v),
-                    (false, 0) => out.insert_joined(k, &p.period),
-                    (false, _) => out.insert_joined(k, &format!("{v}{SEP}{}", p.period)),
-                }
+                // The values, then (unless they carry it already) the period.
+                out.rows.insert_with(k, |s| {
+                    s.push_str(v);
+                    if !p.row_periods {
+                        if n > 0 {
+                            s.push(SEP);
+                        }
+                        s.push_str(&p.period);
+                    }
+                });
             }
         }
         Some(out)

@@ -16,15 +16,11 @@ impl SheetPass<'_> {
                     let ask = refs::Ask {
                         kind: &r.kind,
                         // The county's lists, whichever unit's file asks.
-                        unit: if r.county {
-                            crate::rules::COUNTY_LISTS
-                        } else {
-                            unit
-                        },
+                        unit: r.filed_under(unit),
                         period: &bound,
                         on: &r.on,
                         columns: &r.columns.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
-                        every: r.ledger == crate::rules::RefLedgerShape::EveryUpTo,
+                        every: r.every(),
                     };
                     self.refs
                         .ledger(&ask)

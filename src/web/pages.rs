@@ -204,7 +204,7 @@ pub(super) fn index(
                                         @if let Some(n) = hits.get(&s.id).filter(|n| **n > 0) {
                                             strong.hits { "比对疑点 " (n) " 行 " }
                                         }
-                                        @for r in s.references() { (r.said()) " " }
+                                        @for r in crate::validate::ReferenceUsed::said_all(s.references()) { (r) " " }
                                     }
                                 } @else {
                                     td {} td {} td {} td {} td {} td { "无" } td { (chosen) " 期尚未收到报送" }
@@ -340,7 +340,7 @@ pub(super) fn submission(
             tr { th { "收到时间" } td { (local_time(&sub.received_at)) } }
             @if let Some(t) = &sub.processed_at { tr { th { "处理时间" } td { (local_time(t)) } } }
             tr { th { "数据行" } td { (sub.rows) "　错误 " (sub.errors) "　提醒 " (sub.warnings) } }
-            @for r in sub.references().iter().map(|r| r.said()).filter(|s| !s.is_empty()) { tr { th { "依据" } td { (r) } } }
+            @for r in crate::validate::ReferenceUsed::said_all(sub.references()) { tr { th { "依据" } td { (r) } } }
             @if let Some(v) = &sub.rules_version { tr { th { "规则版本" } td { (v) } } }
         }
         p.downloads {
