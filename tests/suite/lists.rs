@@ -613,13 +613,7 @@ fn inspect_names_a_list_recognised_by_its_header() {
         ("source".into(), "数据来源".into()),
     ];
     list.write(&p).unwrap();
-    let out = bin()
-        .args(["inspect", "--rules"])
-        .arg(rules_dir())
-        .arg(&p)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = inspect(&p);
     assert!(text.contains("台账：死亡人员名单"), "{text}");
     assert!(
         text.contains("姓名=B，身份证号=C，死亡日期=D，来源=E"),

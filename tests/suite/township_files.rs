@@ -499,14 +499,7 @@ fn the_summary_sheet_is_found_by_its_names_and_its_shape() {
         .path()
         .join("0")
         .join("柳河镇_残疾人信息登记簿_2026-11.xlsx");
-    let out = bin()
-        .env("TAIZHANG_NOW", DEC1)
-        .args(["inspect", "--rules"])
-        .arg(rules_dir())
-        .arg(&p)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = inspect(&p);
     for want in [
         "格式：xlsx",
         "台账：残疾人信息登记簿　明细工作表：「残疾人信息」",

@@ -69,6 +69,18 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_taizhang"))
 }
 
+/// What `taizhang inspect` prints of a file (shipped rules, on 1 December at 10:00).
+pub fn inspect(path: &Path) -> String {
+    let out = bin()
+        .env("TAIZHANG_NOW", "2026-12-01T10:00:00+08:00")
+        .args(["inspect", "--rules"])
+        .arg(rules_dir())
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// Runs `taizhang validate --format json` with extra args; returns (exit code, JSON, stderr).
 pub fn validate_json(args: &[&str], files: &[&Path]) -> (i32, Value, String) {
     validate_json_with(&rules_dir(), args, files)
