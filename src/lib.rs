@@ -46,9 +46,14 @@
 //!   `normalise`, `constraints`, `row_rules`, `crosstab` (the 汇总 table) and
 //!   `cross_file` (several files of one run); [`validate::refs`] is how another
 //!   ledger's rows come in (a trait the caller provides; the files of a run) —
-//!   validation stays pure, whatever the reference's scope and period.
-//! - [`intake`]: the inbox (candidates, settling), the archive (hash, durable
-//!   copy) and [`intake::identify::identify`] (unit and period from every source).
+//!   validation stays pure, whatever the reference's scope and period: the
+//!   month received and the sender's folder and file name come in as
+//!   [`validate::Options`]; it names neither `intake` nor the clock.
+//! - [`intake`]: the inbox (candidates, settling) and the archive (hash, durable
+//!   copy).
+//! - [`identify`]: pure: who sent a file and for which month, from the clues
+//!   given (sub-folder, file name, month received, the text above the header) —
+//!   asked by validation as it reads the sheet and by the daemon to order a batch.
 //! - [`rules`]: loading, linting and compiling a rules folder (`county.toml`, one
 //!   TOML file per ledger kind, CSV reference tables); row rules run on
 //!   [`rules::cel`] (the reference) or, for common shapes, [`rules::native`].
@@ -74,6 +79,7 @@ pub mod consolidate;
 pub mod daemon;
 pub mod demo;
 pub mod fsutil;
+pub mod identify;
 pub mod intake;
 pub mod journal;
 pub mod notice;

@@ -25,7 +25,7 @@ pub fn text(reports: &[FileReport]) -> String {
             let _ = writeln!(out, "  无法校验：{f}\n");
             continue;
         }
-        use crate::intake::identify::UnitVerdict;
+        use crate::identify::UnitVerdict;
         // The verdict the daemon would give: no unit, or two, is set aside for the county.
         let verdict = match &r.unit_verdict {
             Some(UnitVerdict::Unknown) | None => "隔离（无法确定填报单位，报送后由县残联确认）",
@@ -103,7 +103,7 @@ fn pad(s: &str, width: usize) -> String {
 /// header and its columns, the 汇总 sheet, the unit and period and where each came
 /// from, the rows that are no person.
 pub fn layout_text(r: &FileReport) -> String {
-    use crate::intake::identify::UnitVerdict;
+    use crate::identify::UnitVerdict;
     let l = &r.layout;
     let mut out = String::new();
     if let Some(f) = &l.format {

@@ -362,9 +362,9 @@ impl Daemon {
         // dropped with it. Kind and month are told by the file name here; a file
         // named otherwise is re-checked when what it refers to is accepted after it.
         ready.sort_by_cached_key(|c| {
-            let named = crate::intake::identify::identify(
+            let named = crate::identify::identify(
                 &self.rules.county,
-                &crate::intake::identify::Clues {
+                &crate::identify::Clues {
                     file_name: &c.name,
                     ..Default::default()
                 },

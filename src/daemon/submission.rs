@@ -5,8 +5,8 @@
 
 use super::{Daemon, DaemonError, Processed};
 use crate::fsutil::printable;
+use crate::identify::{self, Clues, UnitVerdict};
 use crate::intake::archive;
-use crate::intake::identify::{self, Clues, UnitVerdict};
 use crate::intake::inbox::Candidate;
 use crate::journal::{Decision, NewSubmission, Outcome, OutcomeRecord, State, Submission};
 use crate::rules::RuleSet;

@@ -4,9 +4,9 @@
 //!   complete (settled).
 //! - [`archive`]: the received bytes, hashed and kept durably before the inbox
 //!   copy is removed.
-//! - [`identify`]: who sent a file and for which month, from every source that
-//!   says so (sub-folder, file name, the text above the header).
+//!
+//! Who sent a file and for which month is [`crate::identify`]'s question (pure,
+//! asked by validation too).
 
 pub mod archive;
-pub mod identify;
 pub mod inbox;

@@ -214,7 +214,7 @@ pub fn for_outcome(
     let mut made = vec![made];
     // A file whose sources name different units: each of them is told too.
     if outcome == Outcome::Quarantined && !report.abnormal {
-        if let Some(crate::intake::identify::UnitVerdict::Conflict(_)) = &report.unit_verdict {
+        if let Some(crate::identify::UnitVerdict::Conflict(_)) = &report.unit_verdict {
             for unit in report.unit_verdict.iter().flat_map(|v| v.units()) {
                 let Some(u) = rules.county.unit(&unit) else {
                     continue;

@@ -128,7 +128,7 @@ pub struct FileReport {
     pub abnormal: bool,
     /// How the unit was identified: Known, Conflict, Unknown.
     #[serde(skip)]
-    pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
+    pub unit_verdict: Option<crate::identify::UnitVerdict>,
     /// How the file was read: its format, the sheet used, the header, where the
     /// unit and the period came from.
     #[serde(default)]
@@ -241,10 +241,10 @@ pub struct Layout {
     pub rule_sheets: Vec<(String, String)>,
     /// What each source said about the sender, as written.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub clues: Vec<(crate::intake::identify::Source, String)>,
+    pub clues: Vec<(crate::identify::Source, String)>,
     /// Where the period came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period_source: Option<crate::intake::identify::Source>,
+    pub period_source: Option<crate::identify::Source>,
     /// Rows that are no person (totals, footers): (Excel row, first text).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_persons: Vec<(u32, String)>,
@@ -277,7 +277,7 @@ pub struct WireReport {
     pub county_keys: Vec<CountyKey>,
     pub records: Vec<Record>,
     pub not_a_ledger: bool,
-    pub unit_verdict: Option<crate::intake::identify::UnitVerdict>,
+    pub unit_verdict: Option<crate::identify::UnitVerdict>,
     #[serde(default)]
     pub ledger: Option<crate::validate::RefLedger>,
 }

@@ -24,7 +24,7 @@ use row_rules::Memo;
 use sheet::SheetPass;
 
 use crate::checks::{CheckInput, ParamValue};
-use crate::intake::identify::{self, Source, UnitVerdict};
+use crate::identify::{self, Source, UnitVerdict};
 use crate::rules::cel::{bind_file_globals, cel_root, cel_text};
 use crate::rules::native;
 use crate::rules::{

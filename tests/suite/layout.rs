@@ -83,7 +83,14 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
 fn each_module_names_only_what_is_below_it() {
     let graph = imports();
     let forbidden: &[(&str, &[&str])] = &[
-        ("validate", &["journal", "standing", "daemon", "notice"]),
+        // Pure: the month received and the sender's clues come in as options.
+        (
+            "validate",
+            &[
+                "journal", "standing", "daemon", "notice", "intake", "clock", "sandbox",
+            ],
+        ),
+        ("identify", &["intake", "clock", "journal", "validate"]),
         ("rules", &["validate"]),
         ("journal", &["notice", "consolidate"]),
         ("notice", &["consolidate"]),
@@ -151,4 +158,21 @@ fn no_circle_between_top_level_modules() {
             panic!("import circle: {}", c.join(" → "));
         }
     }
+}
+
+#[test]
+fn validation_reads_no_clock() {
+    let mut found = Vec::new();
+    for f in rust_files(&src().join("validate"))
+        .into_iter()
+        .chain([src().join("identify.rs")])
+    {
+        let c = code(&f);
+        for needle in ["::now(", "SystemTime", "Instant", "Local::", "Utc::"] {
+            if c.contains(needle) {
+                found.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "a clock read in pure code: {found:?}");
 }
