@@ -43,10 +43,6 @@ pub struct Config {
     /// After an edit of `[deadlines]`, reminders it would send wait this long,
     /// shown on the page meanwhile (an edit by mistake can be undone first).
     pub reminder_hold: Duration,
-    /// The program run as the worker that reads one file (`<program> worker`);
-    /// None: this program. Tests that drive the daemon in-process point it at
-    /// the built binary.
-    pub worker_exe: Option<PathBuf>,
 }
 
 /// The status page's default address.
@@ -74,7 +70,6 @@ impl Default for Config {
             web_tls: None,
             worker: crate::sandbox::WorkerLimits::default(),
             reminder_hold: Duration::from_secs(600),
-            worker_exe: None,
         }
     }
 }

@@ -132,6 +132,17 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), ServeError> {
     {
         std::thread::sleep(Duration::from_secs(30));
     }
+    let reply = answer(&req)?;
+    let mut out = std::io::BufWriter::new(output);
+    serde_json::to_writer(&mut out, &reply)
+        .map_err(|e| ServeError::Other(format!("reply: {e}")))?;
+    out.flush()
+        .map_err(|e| ServeError::Other(format!("reply: {e}")))
+}
+
+/// What a worker answers to a request: the rules it names loaded, the file
+/// validated against them (and the ledgers it refers to), annotated if asked.
+fn answer(req: &Request) -> Result<Reply, ServeError> {
     let rules = RuleSet::load(&req.rules).map_err(|e| {
         ServeError::OurSide(format!(
             "{}：{}",
@@ -165,15 +176,48 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), ServeError> {
         ),
         _ => None,
     };
-    let reply = Reply {
+    Ok(Reply {
         report: report.into(),
         annotated,
-    };
-    let mut out = std::io::BufWriter::new(output);
-    serde_json::to_writer(&mut out, &reply)
-        .map_err(|e| ServeError::Other(format!("reply: {e}")))?;
-    out.flush()
-        .map_err(|e| ServeError::Other(format!("reply: {e}")))
+    })
+}
+
+/// How the daemon reads a file, one of its explicit inputs: [`Worker`] (a
+/// process of our own binary, bounded in time and memory) in production,
+/// [`InProcess`] where a test drives the daemon's logic.
+pub trait Reader {
+    /// The report and the annotated copy if asked. A file that defeated the
+    /// reader is a report that sets it aside; `Err` is the county's side (the
+    /// rules in force, the journal): no verdict on the file, which waits.
+    fn read(&self, req: &Request) -> Result<(FileReport, Option<Result<PathBuf, String>>), String>;
+}
+
+/// Reads each file in a worker process of `exe` within `limits`.
+pub struct Worker {
+    pub exe: PathBuf,
+    pub limits: WorkerLimits,
+}
+
+impl Reader for Worker {
+    fn read(&self, req: &Request) -> Result<(FileReport, Option<Result<PathBuf, String>>), String> {
+        validate_file(&self.exe, req, self.limits)
+    }
+}
+
+/// Reads each file in the caller's process, answering exactly what a worker
+/// would (the report through the same wire form) but with no isolation and no
+/// bounds: for tests of the daemon's logic on trusted files, never for a
+/// township's file in production.
+pub struct InProcess;
+
+impl Reader for InProcess {
+    fn read(&self, req: &Request) -> Result<(FileReport, Option<Result<PathBuf, String>>), String> {
+        match answer(req) {
+            Ok(r) => Ok((r.report.into(), r.annotated)),
+            Err(ServeError::OurSide(why)) => Err(why),
+            Err(ServeError::Other(why)) => Ok((set_aside(req, &Failure::Crashed(why)), None)),
+        }
+    }
 }
 
 /// Runs one request in a worker process of `exe` within `limits`.
@@ -533,13 +577,19 @@ pub fn validate_run(
     };
     // The county's lists first, then the ledgers others are checked against
     // (registers; files named as no kind), then those checked against them
-    // (payments ledgers): by the kind each file's name names.
+    // (payments ledgers): [`RuleSet::batch_rank`], from the references.
     let rank: Vec<u8> = files
         .iter()
         .map(|f| rules.batch_rank(&name_of(f)))
         .collect();
     let of_rank = |r: u8| -> Vec<usize> { (0..files.len()).filter(|&i| rank[i] == r).collect() };
-    let (lists, first, later) = (of_rank(0), of_rank(1), of_rank(2));
+    let (lists, first) = (of_rank(0), of_rank(1));
+    // Everything that refers to another township kind is read last, in its
+    // rank's order, against the ledgers of the first two phases (the shipped
+    // rules have one such kind; a kind referring to it would be checked
+    // against the journal's, not the run's).
+    let mut later: Vec<usize> = (0..files.len()).filter(|&i| rank[i] >= 2).collect();
+    later.sort_by_key(|&i| rank[i]);
     // The first files are kept as ledgers (the columns references read), to
     // check the later ones against — when a file of the run may be one: named as
     // a referring kind, or as no kind.

@@ -57,19 +57,35 @@ pub struct Processed {
     pub report: FileReport,
 }
 
+/// What the loop does next for a submission after it is archived: one file's
+/// way as values on a queue ([`Daemon::drain`] works it off; no step calls the
+/// next). See [`submission`] for each step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Read and judge an archived submission (a new file, one resumed after a
+    /// stop, one that waited for usable rules).
+    Judge(i64),
+    /// Its cross-unit duplicate notices, done, and the re-checks it causes.
+    Finish(i64),
+    /// Judge again an accepted ledger whose reference was replaced (journaled
+    /// as such before it was queued: a stop finds it archived).
+    Recheck(i64),
+}
+
 /// The daemon.
 pub struct Daemon {
-    pub cfg: Config,
-    pub rules: RuleSet,
-    pub journal: Journal,
+    cfg: Config,
+    rules: RuleSet,
+    journal: Journal,
     inbox: Inbox,
     stop: Arc<AtomicBool>,
     /// Wakes the mail thread when messages are queued (`watch` only).
     mail_wake: Option<mpsc::Sender<()>>,
     /// County workbooks whose last rebuild failed: not tried again before then.
     retry_at: HashMap<(String, String), Instant>,
-    /// Our own binary, run as the worker that reads each file.
-    exe: PathBuf,
+    /// How each file is read: a worker process of our own binary (bounded by
+    /// `cfg.worker`), or in-process where a test says so.
+    reader: Box<dyn crate::sandbox::Reader>,
     /// Held while the daemon lives: no second process on this state folder.
     _lock: crate::fsutil::StateLock,
     /// A copy of the rules folder as loaded at start, which workers read: files
@@ -93,10 +109,8 @@ pub struct Daemon {
     waiting_on_rules: Vec<i64>,
     /// The copy the workers read failed them: copy and lint the folder again.
     snapshot_broken: bool,
-    /// Accepted ledgers to check again (journaled as such before they are
-    /// queued), and whether a finish is working them off.
-    rechecks: std::collections::VecDeque<i64>,
-    draining_rechecks: bool,
+    /// The work queue of archived submissions' next steps.
+    work: std::collections::VecDeque<Step>,
 }
 
 impl Daemon {
@@ -121,11 +135,8 @@ impl Daemon {
             tracing::warn!("{uncertain} message(s) were being sent when the daemon stopped; marked uncertain (see status)");
         }
         let inbox = Inbox::new(&cfg.inbox, cfg.settle);
-        let exe = match &cfg.worker_exe {
-            Some(p) => p.clone(),
-            None => std::env::current_exe()
-                .map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?,
-        };
+        let exe =
+            std::env::current_exe().map_err(|e| DaemonError::Io(PathBuf::from("taizhang"), e))?;
         let rules_seen = rules_fingerprint(&cfg.rules);
         let rules_in_force = snapshot_rules(&cfg.rules, &cfg.state.join("rules-in-force"))
             .map_err(|e| DaemonError::Io(cfg.state.join("rules-in-force"), e))?;
@@ -150,7 +161,10 @@ impl Daemon {
             rules_in_force,
             skipped_journaled: None,
             _lock: lock,
-            exe,
+            reader: Box::new(crate::sandbox::Worker {
+                exe,
+                limits: cfg.worker,
+            }),
             cfg,
             rules,
             journal,
@@ -158,13 +172,24 @@ impl Daemon {
             stop,
             mail_wake: None,
             retry_at: HashMap::new(),
-            rechecks: Default::default(),
-            draining_rechecks: false,
+            work: Default::default(),
         };
         // The deadlines in force at start are noted now: an edit made while
         // running is told from them.
         daemon.deadlines_edited_at()?;
         Ok(daemon)
+    }
+
+    /// Reads files with `reader` instead of a worker process (tests of the
+    /// daemon's logic: [`crate::sandbox::InProcess`]).
+    pub fn with_reader(mut self, reader: Box<dyn crate::sandbox::Reader>) -> Daemon {
+        self.reader = reader;
+        self
+    }
+
+    /// The journal this daemon writes (for a test's questions; read-only use).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     fn stopping(&self) -> bool {
@@ -248,7 +273,7 @@ impl Daemon {
                 // Files that waited for usable rules are taken now.
                 for id in std::mem::take(&mut self.waiting_on_rules) {
                     tracing::info!(id, "rules usable again: the waiting file is read");
-                    self.validate_and_decide(id)?;
+                    self.work.push_back(Step::Judge(id));
                 }
             }
             Err(errors) => {
@@ -319,22 +344,19 @@ impl Daemon {
                     if !sub.archive_path.is_empty() && archive::holds(&archived, &sub.sha256) {
                         archive::remove_if_same(Path::new(&sub.inbox_path), &sub.sha256);
                         self.journal.set_state(sub.id, State::Archived)?;
-                        self.validate_and_decide(sub.id)?;
+                        self.work.push_back(Step::Judge(sub.id));
                     } else {
                         // The bytes never reached the archive: the file is still in the
                         // inbox and is received afresh.
                         self.journal.forget_unarchived(sub.id)?;
                     }
                 }
-                State::Archived => {
-                    self.validate_and_decide(sub.id)?;
-                }
-                State::Validated => {
-                    self.finish(sub.id)?;
-                }
+                State::Archived => self.work.push_back(Step::Judge(sub.id)),
+                State::Validated => self.work.push_back(Step::Finish(sub.id)),
                 State::Done => {}
             }
         }
+        self.drain(false)?;
         for (kind, period) in self.journal.kind_periods()? {
             // A county list has no workbook of its own.
             let Some(k) = self.rules.kind(&kind).filter(|k| !k.is_county()) else {
@@ -355,11 +377,12 @@ impl Daemon {
     /// the entries that will not be taken journaled for `status` (when changed).
     fn scan(&mut self) -> Result<(Vec<Candidate>, Option<Duration>), DaemonError> {
         let (mut ready, next) = self.inbox.settled();
-        // The county's lists first, then ledgers others are checked against
-        // (registers), so a payments
-        // ledger dropped with its register is judged against it; within them the
-        // earlier months first, so a register is judged against the previous one
-        // dropped with it. Kind and month are told by the file name here; a file
+        // What is referenced before what refers to it, from the references the
+        // rules declare ([`RuleSet::batch_rank`]: the county's lists, registers,
+        // payments ledgers), so a payments ledger dropped with its register is
+        // judged against it; within a rank the earlier months first, so a
+        // register is judged against the previous one dropped with it. Kind and
+        // month are told by the file name here (nothing is read yet); a file
         // named otherwise is re-checked when what it refers to is accepted after it.
         ready.sort_by_cached_key(|c| {
             let named = crate::identify::identify(

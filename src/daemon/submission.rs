@@ -1,9 +1,19 @@
-//! One submission's steps: take (archive and journal), validate, decide, record
-//! (outcome, findings, rows and notices in one transaction), finish (cross-unit
-//! duplicate notices; the county workbook is marked stale and rebuilt on its own,
-//! so no notice ever waits on it).
+//! One submission's steps, read top to bottom; each is a [`Step`] of the
+//! daemon's work queue (drained by one loop, [`Daemon::drain`]), none calls the
+//! next:
+//!
+//! 1. [`Daemon::take`]: archive and journal the received bytes (a duplicate is
+//!    answered here), then queue [`Step::Judge`].
+//! 2. [`Daemon::judge`]: read the file with the [`Reader`](super::Reader) (a
+//!    worker process), decide, record outcome, findings, rows and notices in one
+//!    transaction; queue [`Step::Finish`].
+//! 3. [`Daemon::finish`]: cross-unit duplicate notices, done; the accepted
+//!    ledgers checked against an older ledger than this one are journaled for a
+//!    re-check and queued ([`Step::Recheck`], judged like a new file). The county
+//!    workbook is only marked stale: the loop rebuilds it after the step, so no
+//!    notice ever waits on it.
 
-use super::{Daemon, DaemonError, Processed};
+use super::{Daemon, DaemonError, Processed, Step};
 use crate::fsutil::printable;
 use crate::identify::{self, Clues, UnitVerdict};
 use crate::intake::archive;
@@ -307,7 +317,8 @@ fn identified_by_name(rules: &RuleSet, sub: &Submission) -> identify::Identity {
 }
 
 impl Daemon {
-    /// Takes one complete file through every step. Errors about the file are
+    /// Takes one complete file: archived and journaled, its judgement queued (a
+    /// duplicate is answered at once: `Some`). Errors about the file are
     /// journaled against it; only journal failures come back as errors.
     pub fn take(&mut self, c: &Candidate) -> Result<Option<Processed>, DaemonError> {
         let t0 = Instant::now();
@@ -429,15 +440,13 @@ impl Daemon {
             }));
         }
         tracing::debug!(id, "archived and journaled in {:?}", t0.elapsed());
-        self.validate_and_decide(id)
+        self.work.push_back(Step::Judge(id));
+        Ok(None)
     }
 
-    /// Validates an archived submission, decides its outcome, journals it with its
-    /// notices, and finishes it.
-    pub(super) fn validate_and_decide(
-        &mut self,
-        id: i64,
-    ) -> Result<Option<Processed>, DaemonError> {
+    /// Reads an archived submission, decides its outcome and journals it with its
+    /// notices; its finish is the next step.
+    pub(super) fn judge(&mut self, id: i64) -> Result<Option<Processed>, DaemonError> {
         let Some(sub) = self.journal.get(id)? else {
             return Ok(None);
         };
@@ -469,7 +478,7 @@ impl Daemon {
                     state: Some(self.cfg.state.clone()),
                 },
             };
-            match sandbox::validate_file(&self.exe, &req, self.cfg.worker) {
+            match self.reader.read(&req) {
                 Ok(done) => done,
                 // The county's side failed (the rules in force, the journal): the
                 // file waits, uncounted, and no township hears of it.
@@ -588,7 +597,8 @@ impl Daemon {
                 .map(|r| format!(": {}", printable(r)))
                 .unwrap_or_default()
         );
-        self.finish(id)?;
+        // This file's own next step comes before any other queued work.
+        self.work.push_front(Step::Finish(id));
         Ok(Some(Processed {
             id,
             outcome,
@@ -623,10 +633,11 @@ impl Daemon {
         }
     }
 
-    /// Finishes a validated submission: queues the cross-unit duplicate notices
-    /// its outcome caused and marks it done (one transaction), then rebuilds the
-    /// county workbooks that are stale. A workbook that cannot be written delays
-    /// no notice.
+    /// Finishes a judged submission: queues the cross-unit duplicate notices
+    /// its outcome caused and marks it done (one transaction); the ledgers it
+    /// makes stale are journaled for a re-check first and queued. Its county
+    /// workbook is left stale for the loop: one that cannot be written delays no
+    /// notice.
     pub(super) fn finish(&mut self, id: i64) -> Result<(), DaemonError> {
         let Some(sub) = self.journal.get(id)? else {
             return Ok(());
@@ -666,68 +677,76 @@ impl Daemon {
                 "#{r}: checked again against {} [#{id}]",
                 printable(&sub.original_name)
             );
-            if !self.rechecks.contains(&r) {
-                self.rechecks.push_back(r);
+            if !self.work.contains(&Step::Recheck(r)) {
+                self.work.push_back(Step::Recheck(r));
             }
         }
-        // Re-checks are a queue, worked off by the outermost finish (or after a
-        // batch of files, [`Daemon::take_all`]): a re-check that causes others (a
-        // register of October → November's → November's payments) adds to it
-        // instead of nesting.
-        if !self.draining_rechecks {
-            self.drain_rechecks()?;
-        }
-        self.rebuild_stale()
+        Ok(())
     }
 
-    /// Works off the queued re-checks.
-    pub(super) fn drain_rechecks(&mut self) -> Result<(), DaemonError> {
-        self.draining_rechecks = true;
-        let mut worked = Ok(());
-        while let Some(r) = self.rechecks.pop_front() {
-            if let Err(e) = self.validate_and_decide(r) {
-                worked = Err(e);
+    /// Works off the queue: each step in turn, a finished file's county
+    /// workbook rebuilt before the next step (it never holds up a notice: the
+    /// notices were journaled with the outcome). With `hold_rechecks` (a batch
+    /// still being taken) re-checks wait, so the county's lists dropped together
+    /// are all on file before any ledger is checked against them again — once,
+    /// not once per list. Stopping: the queued judgements and re-checks are
+    /// journaled (archived) and taken at the next start.
+    pub(super) fn drain(&mut self, hold_rechecks: bool) -> Result<Vec<Processed>, DaemonError> {
+        let mut done = Vec::new();
+        loop {
+            let next = if hold_rechecks {
+                self.work
+                    .iter()
+                    .position(|s| !matches!(s, Step::Recheck(_)))
+            } else {
+                (!self.work.is_empty()).then_some(0)
+            };
+            let Some(step) = next.and_then(|i| self.work.remove(i)) else {
                 break;
+            };
+            match step {
+                Step::Judge(id) | Step::Recheck(id) => {
+                    if self.stopping() {
+                        self.work.push_front(step);
+                        break;
+                    }
+                    let judged = self.judge(id)?;
+                    // What the files received came to (a re-check is no new file).
+                    if matches!(step, Step::Judge(_)) {
+                        done.extend(judged);
+                    }
+                }
+                Step::Finish(id) => {
+                    self.finish(id)?;
+                    self.rebuild_stale()?;
+                }
             }
         }
-        self.draining_rechecks = false;
-        worked.map(|_| ())
+        Ok(done)
     }
 
-    /// Takes a batch of ready files, holding the re-checks they cause until all
-    /// are taken: the county's lists dropped together are all on file before
-    /// any ledger is checked against them again (once, not once per list).
-    /// Reloads the rules after each file when `reload` (the watching daemon).
+    /// Takes a batch of ready files, each judged and finished before the next is
+    /// taken, the re-checks they cause held until all are taken
+    /// ([`Daemon::drain`]). Reloads the rules after each file when `reload` (the
+    /// watching daemon).
     pub(super) fn take_all(
         &mut self,
         ready: &[Candidate],
         reload: bool,
     ) -> Result<Vec<Processed>, DaemonError> {
-        let held = std::mem::replace(&mut self.draining_rechecks, true);
         let mut done = Vec::new();
-        let mut worked = Ok(());
         for c in ready {
             if self.stopping() {
                 break;
             }
-            let took = self.take(c).and_then(|p| {
-                done.extend(p);
-                if reload {
-                    self.reload_rules()?;
-                }
-                Ok(())
-            });
-            if let Err(e) = took {
-                worked = Err(e);
-                break;
+            done.extend(self.take(c)?);
+            done.extend(self.drain(true)?);
+            if reload {
+                self.reload_rules()?;
             }
         }
-        self.draining_rechecks = held;
-        worked?;
-        // Stopping: the queued re-checks are journaled (archived) and taken at
-        // the next start.
-        if !held && !self.stopping() {
-            self.drain_rechecks()?;
+        done.extend(self.drain(false)?);
+        if !self.stopping() {
             self.rebuild_stale()?;
         }
         Ok(done)

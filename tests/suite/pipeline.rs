@@ -1,6 +1,6 @@
 //! The daemon's logic in-process, as mini-redis starts its server in a test:
-//! `Daemon::new` on a temp site with the real rules and the real worker binary,
-//! `run_once` as the one pass, the clock injected for this test's thread — no
+//! `Daemon::new` on a temp site with the real rules, files read in-process
+//! ([`taizhang::sandbox::InProcess`] for the worker), `run_once` as the one pass, the clock injected for this test's thread — no
 //! process to spawn for the daemon, nothing to wait for. What only the real
 //! binary shows (signals, kill -9, the lock, the worker's limits, the page in a
 //! browser) stays in the end-to-end modules.
@@ -27,7 +27,8 @@ impl InProcess {
     }
 
     /// The daemon of this site: shipped rules, no page, files taken as soon as
-    /// they are seen unchanged, the worker the built binary.
+    /// they are seen unchanged, each file read in-process (what a worker
+    /// answers, without the process).
     fn daemon(&self) -> Daemon {
         let cfg = taizhang::config::Config {
             inbox: self.root.join("inbox"),
@@ -36,10 +37,11 @@ impl InProcess {
             rules: rules_dir(),
             settle: std::time::Duration::ZERO,
             web: None,
-            worker_exe: Some(PathBuf::from(env!("CARGO_BIN_EXE_taizhang"))),
             ..Default::default()
         };
-        Daemon::new(cfg, rules(), Arc::new(AtomicBool::new(false))).unwrap()
+        Daemon::new(cfg, rules(), Arc::new(AtomicBool::new(false)))
+            .unwrap()
+            .with_reader(Box::new(taizhang::sandbox::InProcess))
     }
 
     fn inbox(&self) -> PathBuf {
