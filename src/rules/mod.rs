@@ -865,15 +865,43 @@ impl RuleSet {
             .max_by_key(|k| k.name.len())
     }
 
-    /// Where a file goes in a batch, by the kind its name names: the county's
-    /// lists (0) before the ledgers checked against them (1: registers; a file
-    /// named as no kind), before those that refer to another township kind (2:
-    /// payments ledgers).
+    /// Where a file goes in a batch, by the kind its name names
+    /// ([`RuleSet::kind_rank`]); a name that names no kind goes with the ledgers
+    /// that refer to no other township kind (most such files are registers; one
+    /// that is not is checked again when what it refers to is accepted).
     pub fn batch_rank(&self, file_name: &str) -> u8 {
-        match self.kind_named_in(file_name) {
-            Some(k) if k.is_county() => 0,
-            Some(k) if k.refers_to_another() => 2,
-            _ => 1,
+        self.kind_named_in(file_name)
+            .map_or(1, |k| self.kind_rank(k))
+    }
+
+    /// A kind's place in a batch, from the references the rules declare — what
+    /// is referenced before what refers to it: the county's lists 0; a township
+    /// kind 1 + the longest chain of other township kinds it is checked against
+    /// (its own earlier ledgers and the county's lists, always on file before a
+    /// township's ledger is read, do not count). With the shipped rules: the
+    /// lists 0, the register 1, the payments ledger 2.
+    pub fn kind_rank(&self, kind: &Kind) -> u8 {
+        fn depth<'r>(rules: &'r RuleSet, k: &'r Kind, path: &mut Vec<&'r str>) -> u8 {
+            // A circle of references has no order: cut where it closes.
+            if path.contains(&k.id.as_str()) {
+                return 0;
+            }
+            path.push(&k.id);
+            let d = k
+                .references
+                .iter()
+                .filter(|r| r.kind != k.id && !r.county)
+                .filter_map(|r| rules.kind(&r.kind))
+                .map(|o| depth(rules, o, path).saturating_add(1))
+                .max()
+                .unwrap_or(0);
+            path.pop();
+            d
+        }
+        if kind.is_county() {
+            0
+        } else {
+            depth(self, kind, &mut Vec::new()).saturating_add(1)
         }
     }
 
@@ -885,7 +913,7 @@ impl RuleSet {
         let mut order: Vec<&Kind> = self.kinds.iter().filter(|k| !k.is_county()).collect();
         // A kind's reference to its own earlier ledgers, or to the county's
         // lists, does not put it later.
-        order.sort_by_key(|k| k.refers_to_another());
+        order.sort_by_key(|k| self.kind_rank(k));
         order
     }
 
@@ -897,5 +925,52 @@ impl RuleSet {
     /// A kind by id.
     pub fn kind(&self, id: &str) -> Option<&Kind> {
         self.kinds.iter().find(|k| k.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> RuleSet {
+        match RuleSet::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_ordered_by_the_references_the_rules_declare() {
+        let mut rules = shipped();
+        let rank = |rules: &RuleSet, id: &str| rules.kind_rank(rules.kind(id).unwrap());
+        assert_eq!(
+            ["deaths", "dibao", "tekun", "register", "payments"].map(|k| rank(&rules, k)),
+            [0, 0, 0, 1, 2]
+        );
+        assert_eq!(rules.batch_rank("柳河镇_两项补贴发放台账_2026-11.xlsx"), 2);
+        assert_eq!(rules.batch_rank("柳河镇_2026-11.xlsx"), 1);
+        // A township kind checked against the payments ledger comes after it;
+        // one against itself and the county's lists only does not move.
+        let pay = rules.kind("payments").unwrap().references[0].clone();
+        let k = rules.kinds.iter_mut().find(|k| k.id == "tekun").unwrap();
+        k.scope = Scope::Unit;
+        k.references.push(Reference {
+            kind: "payments".into(),
+            county: false,
+            ..pay
+        });
+        assert_eq!(rank(&rules, "tekun"), 3);
+        // A circle of references (the register made to refer to the payments
+        // ledger) is cut, not followed forever.
+        let mut circle = rules.kind("payments").unwrap().references[0].clone();
+        circle.kind = "payments".into();
+        rules
+            .kinds
+            .iter_mut()
+            .find(|k| k.id == "register")
+            .unwrap()
+            .references
+            .push(circle);
+        assert!(rank(&rules, "payments") <= 3 && rank(&rules, "register") <= 3);
     }
 }
