@@ -9,12 +9,18 @@
 //! owner, and imports only point down this list:
 //!
 //! - [`daemon`]: the watcher loop and its services (the mail thread, the status
-//!   page, reminders of deadlines) under one stop flag; [`daemon::submission`] takes one submission through its steps and
-//!   decides its outcome ([`daemon::submission::decide`], pure). [`config`] holds
-//!   its settings.
+//!   page, reminders of deadlines) under one stop flag. One file's way is a
+//!   queue of steps one loop drains — archived ([`daemon::Daemon::take`]), then
+//!   judged, finished, and the ledgers it makes stale re-checked — described in
+//!   [`daemon::submission`], whose [`daemon::submission::decide`] (pure) says the
+//!   outcome. Its inputs are explicit: the journal, the rules in force, a
+//!   [`sandbox::Reader`] and the clock ([`clock::fixed`] in a test), so a test
+//!   runs it in-process one pass at a time. [`config`] holds its settings.
 //! - [`sandbox`]: untrusted files are read and checked in a worker process of
-//!   our own binary, bounded in time and memory; a file that kills its worker is
-//!   an outcome for that file, never the end of the daemon.
+//!   our own binary, bounded in time and memory ([`sandbox::Worker`]; tests of
+//!   the daemon's logic read trusted files with [`sandbox::InProcess`]); a file
+//!   that kills its worker is an outcome for that file, never the end of the
+//!   daemon.
 //! - [`status`]: where everything stands, for county staff (text and JSON);
 //!   [`web`]: the same as a page the daemon serves (and its JSON), with
 //!   downloads by submission id, the mail queue's resend and the access log;

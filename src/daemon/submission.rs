@@ -4,7 +4,7 @@
 //!
 //! 1. [`Daemon::take`]: archive and journal the received bytes (a duplicate is
 //!    answered here), then queue [`Step::Judge`].
-//! 2. [`Daemon::judge`]: read the file with the [`Reader`](super::Reader) (a
+//! 2. [`Daemon::judge`]: read the file with the [`Reader`](crate::sandbox::Reader) (a
 //!    worker process), decide, record outcome, findings, rows and notices in one
 //!    transaction; queue [`Step::Finish`].
 //! 3. [`Daemon::finish`]: cross-unit duplicate notices, done; the accepted

@@ -176,3 +176,61 @@ fn validation_reads_no_clock() {
     }
     assert!(found.is_empty(), "a clock read in pure code: {found:?}");
 }
+
+/// The fixed sleeps of a test file over 200 ms (or of a length not written
+/// out), as `file:line: the call`.
+fn long_sleeps(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut found = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let Some(i) = code.find("sleep(") else {
+            continue;
+        };
+        let arg = &code[i + 6..];
+        let number = |after: &str| -> Option<f64> {
+            let rest = &arg[arg.find(after)? + after.len()..];
+            rest.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
+                .next()?
+                .replace('_', "")
+                .parse()
+                .ok()
+        };
+        let ms = if arg.contains("from_millis(") {
+            number("from_millis(")
+        } else if arg.contains("from_secs_f64(") {
+            number("from_secs_f64(").map(|s| s * 1000.0)
+        } else if arg.contains("from_secs(") {
+            number("from_secs(").map(|s| s * 1000.0)
+        } else {
+            None
+        };
+        if ms.is_none_or(|ms| ms > 200.0) {
+            found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_long_sleep_outside_the_end_to_end_tests() {
+    let suite = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/suite");
+    let e2e = suite.join("e2e");
+    let (mut outside, mut inside) = (Vec::new(), Vec::new());
+    for f in rust_files(&suite) {
+        if f.ends_with("layout.rs") {
+            continue;
+        }
+        if f.starts_with(&e2e) {
+            inside.extend(long_sleeps(&f));
+        } else {
+            outside.extend(long_sleeps(&f));
+        }
+    }
+    assert!(
+        outside.is_empty(),
+        "fixed sleeps over 200 ms outside e2e: {outside:#?}"
+    );
+    // The finder finds them where they are.
+    assert!(inside.len() >= 5, "{inside:#?}");
+}

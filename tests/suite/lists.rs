@@ -539,9 +539,9 @@ for row in ws.iter_rows(values_only=True):
     // The page (the real daemon, its session): the lists on file, each
     // submission's hits; no row of a list is shown.
     let port = free_port();
-    let daemon = crate::web::watch_with_page(&site, port);
-    let cookie = crate::web::session(&site, port);
-    let (code, _, page) = crate::web::http(port, "GET", "/", &cookie, "");
+    let daemon = crate::e2e::web::watch_with_page(&site, port);
+    let cookie = crate::e2e::web::session(&site, port);
+    let (code, _, page) = crate::e2e::web::http(port, "GET", "/", &cookie, "");
     let page = String::from_utf8_lossy(&page).to_string();
     stop(daemon);
     assert_eq!(code, 200);
