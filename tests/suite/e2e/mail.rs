@@ -248,7 +248,7 @@ fn receipt_over_plain_relay_and_quarantine_to_admin_only() {
         vec![
             (
                 "admin@anhe.example.gov.cn".to_string(),
-                "【台账系统】无法确定报送单位的文件已隔离：登记簿_2026-11.xlsx".to_string(),
+                "【台账系统】文件已隔离，待核实：登记簿_2026-11.xlsx".to_string(),
                 1
             ),
             (
