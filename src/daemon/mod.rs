@@ -2,7 +2,11 @@
 //! archive it, validate it, journal the outcome and rebuild the county workbook.
 //!
 //! Sources (native file events or polling, plus a periodic full rescan) only wake
-//! the single worker loop; the rescan is the truth. Errors come in two tiers: a
+//! the single worker loop; the rescan is the truth. A pass: put an edited rules
+//! folder in force, scan, order the ready files by the rules' references, take
+//! each (archive; its next [`Step`]s go on the work queue, drained before the
+//! next file, re-checks held until the batch is taken), rebuild stale county
+//! workbooks, the digest, reminders. Errors come in two tiers: a
 //! journal failure stops the daemon (nothing is safe without it), anything about one
 //! file is recorded against that file and the loop goes on.
 
