@@ -31,6 +31,10 @@ pub enum JournalError {
     Io(PathBuf, std::io::Error),
     #[error("journal data: {0}")]
     Json(#[from] serde_json::Error),
+    /// Opened read-only, a journal written by an older version (its schema not
+    /// yet brought up to date: only a writer does that).
+    #[error("台账记录 {0} 由旧版本写成，尚未升级：先运行一次 taizhang run --once（或启动 taizhang watch），升级后再读取")]
+    Outdated(PathBuf),
 }
 
 pub type Result<T> = std::result::Result<T, JournalError>;
@@ -425,6 +429,16 @@ impl Journal {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // A reader cannot bring an older schema up to date (the writer does, at
+        // open): said as such, not as the SQL error of the first query.
+        let current: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checked_against')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !current {
+            return Err(JournalError::Outdated(path));
+        }
         Ok(Journal { conn })
     }
 
@@ -1175,6 +1189,25 @@ mod tests {
     /// reference in order (`checked_against`), read back with the submission,
     /// and asked the other way round: who was checked against a ledger. A
     /// journal that kept them as a JSON array has them moved into rows.
+    #[test]
+    fn a_journal_of_an_older_version_is_said_to_be_one_when_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        j.conn.execute_batch("DROP TABLE checked_against").unwrap();
+        drop(j);
+        let err = Journal::open_read_only(dir.path())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("由旧版本写成，尚未升级") && err.contains("run --once"),
+            "{err}"
+        );
+        // The writer brings it up to date; then it reads.
+        drop(Journal::open(dir.path()).unwrap());
+        assert!(Journal::open_read_only(dir.path()).is_ok());
+    }
+
     #[test]
     fn the_ledgers_a_submission_was_checked_against_are_rows() {
         let dir = tempfile::tempdir().unwrap();
