@@ -1,6 +1,5 @@
 //! Shared helpers for integration tests: real rules, real workbook files in temp
 //! dirs, the real binary.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -304,7 +303,6 @@ pub fn sheet(path: &std::path::Path, name: &str) -> Vec<Vec<String>> {
 
 /// Copies a workbook, changing the text of one of its parts (to make files that
 /// writers refuse to write but townships' tools do, or hostile ones).
-#[allow(dead_code)]
 pub fn rewrite_part(src: &Path, dest: &Path, part: &str, change: impl Fn(String) -> String) {
     use std::io::{Read, Write};
     let mut zin = zip::ZipArchive::new(std::fs::File::open(src).unwrap()).unwrap();
@@ -325,7 +323,6 @@ pub fn rewrite_part(src: &Path, dest: &Path, part: &str, change: impl Fn(String)
 }
 
 /// The raw bytes of the one `.eml` a site has written (panics on none or several).
-#[allow(dead_code)]
 pub fn the_mail(site: &Site) -> Vec<u8> {
     let emls: Vec<PathBuf> = std::fs::read_dir(site.outbox().join("mail"))
         .unwrap()
@@ -335,7 +332,6 @@ pub fn the_mail(site: &Site) -> Vec<u8> {
     std::fs::read(&emls[0]).unwrap()
 }
 
-#[allow(dead_code)]
 pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -344,7 +340,6 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-#[allow(dead_code)]
 pub fn unit_status<'a>(status: &'a Value, unit: &str) -> &'a Value {
     status["periods"][0]["units"]
         .as_array()
@@ -354,7 +349,6 @@ pub fn unit_status<'a>(status: &'a Value, unit: &str) -> &'a Value {
         .unwrap()
 }
 
-#[allow(dead_code)]
 pub fn stop(child: std::process::Child) -> String {
     #[cfg(unix)]
     {
@@ -377,7 +371,6 @@ pub fn stop(child: std::process::Child) -> String {
 }
 
 /// (recipient, subject, body text) of every `.eml` written to the site's outbox.
-#[allow(dead_code)]
 pub fn mails(site: &Site) -> Vec<(String, String, String)> {
     mails_at(&site.outbox())
 }
