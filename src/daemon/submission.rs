@@ -1,26 +1,32 @@
 //! One submission's steps, read top to bottom; each is a [`Step`] of the
-//! daemon's work queue (drained by one loop, [`Daemon::drain`]), none calls the
-//! next:
+//! daemon's work queue (drained by one loop, [`Daemon::drain`]), and none calls
+//! the next: a step is a method of [`Pass`] — its explicit inputs: the journal,
+//! the rules in force, the [`Reader`](crate::sandbox::Reader), the folders —
+//! that hands back what follows as a value.
 //!
 //! 1. [`Daemon::take`]: archive and journal the received bytes (a duplicate is
 //!    answered here), then queue [`Step::Judge`].
-//! 2. [`Daemon::judge`]: read the file with the [`Reader`](crate::sandbox::Reader) (a
-//!    worker process), decide, record outcome, findings, rows and notices in one
-//!    transaction; queue [`Step::Finish`].
-//! 3. [`Daemon::finish`]: cross-unit duplicate notices, done; the accepted
+//! 2. [`Pass::judge`]: read the file with the reader (a worker process),
+//!    decide, record outcome, findings, rows and notices in one transaction:
+//!    [`Judged::Done`], and the loop queues [`Step::Finish`] first; or
+//!    [`Judged::Waits`] when the county's side failed.
+//! 3. [`Pass::finish`]: cross-unit duplicate notices, done; the accepted
 //!    ledgers checked against an older ledger than this one are journaled for a
-//!    re-check and queued ([`Step::Recheck`], judged like a new file). The county
-//!    workbook is only marked stale: the loop rebuilds it after the step, so no
-//!    notice ever waits on it.
+//!    re-check and handed back ([`Finished`]); the loop queues them
+//!    ([`Step::Recheck`], judged like a new file) and rebuilds the county
+//!    workbook the outcome made stale, so no notice ever waits on it.
 
 use super::{Daemon, DaemonError, Processed, Step};
+use crate::config::Config;
 use crate::fsutil::printable;
 use crate::identify::{self, Clues, UnitVerdict};
 use crate::intake::archive;
 use crate::intake::inbox::Candidate;
+use crate::journal::Journal;
 use crate::journal::{Decision, NewSubmission, Outcome, OutcomeRecord, State, Submission};
 use crate::rules::RuleSet;
 use crate::sandbox;
+use crate::sandbox::Reader;
 use crate::standing;
 use crate::validate::{FileReport, Options};
 use std::path::Path;
@@ -172,7 +178,7 @@ fn suggest_unit(
     None
 }
 
-impl Daemon {
+impl Pass<'_> {
     /// A file of unknown sender whose rows did not suggest a unit by their
     /// villages: the unit whose accepted ledgers already have most of its
     /// persons (at least half of those found anywhere), else the unit whose
@@ -444,11 +450,149 @@ impl Daemon {
         Ok(None)
     }
 
+    /// Works off the queue: each step in turn, a finished file's county
+    /// workbook rebuilt before the next step (it never holds up a notice: the
+    /// notices were journaled with the outcome). With `hold_rechecks` (a batch
+    /// still being taken) re-checks wait, so the county's lists dropped together
+    /// are all on file before any ledger is checked against them again — once,
+    /// not once per list. Stopping: the queued judgements and re-checks are
+    /// journaled (archived) and taken at the next start.
+    pub(super) fn drain(&mut self, hold_rechecks: bool) -> Result<Vec<Processed>, DaemonError> {
+        let mut done = Vec::new();
+        loop {
+            let next = if hold_rechecks {
+                self.work
+                    .iter()
+                    .position(|s| !matches!(s, Step::Recheck(_)))
+            } else {
+                (!self.work.is_empty()).then_some(0)
+            };
+            let Some(step) = next.and_then(|i| self.work.remove(i)) else {
+                break;
+            };
+            match step {
+                Step::Judge(id) | Step::Recheck(id) => {
+                    if self.stopping() {
+                        self.work.push_front(step);
+                        break;
+                    }
+                    let judged = self.pass().judge(id);
+                    self.wake_mail();
+                    match judged? {
+                        Judged::Done(p) => {
+                            // This file's own next step before any other work.
+                            self.work.push_front(Step::Finish(id));
+                            // What the files received came to (a re-check is no new file).
+                            if matches!(step, Step::Judge(_)) {
+                                done.push(*p);
+                            }
+                        }
+                        Judged::Waits { name, why } => self.wait_for_rules(id, &name, &why)?,
+                        Judged::Gone => {}
+                    }
+                }
+                Step::Finish(id) => {
+                    let finished = self.pass().finish(id);
+                    self.wake_mail();
+                    let finished = finished?;
+                    // A new outcome: its workbook is tried now, whatever an
+                    // earlier failure's back-off said.
+                    if let Some(key) = finished.workbook {
+                        self.retry_at.remove(&key);
+                    }
+                    for r in finished.rechecks {
+                        if !self.work.contains(&Step::Recheck(r)) {
+                            self.work.push_back(Step::Recheck(r));
+                        }
+                    }
+                    self.rebuild_stale()?;
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Takes a batch of ready files, each judged and finished before the next is
+    /// taken, the re-checks they cause held until all are taken
+    /// ([`Daemon::drain`]). Reloads the rules after each file when `reload` (the
+    /// watching daemon).
+    pub(super) fn take_all(
+        &mut self,
+        ready: &[Candidate],
+        reload: bool,
+    ) -> Result<Vec<Processed>, DaemonError> {
+        let mut done = Vec::new();
+        for c in ready {
+            if self.stopping() {
+                break;
+            }
+            done.extend(self.take(c)?);
+            done.extend(self.drain(true)?);
+            if reload {
+                self.reload_rules()?;
+            }
+        }
+        done.extend(self.drain(false)?);
+        if !self.stopping() {
+            self.rebuild_stale()?;
+        }
+        Ok(done)
+    }
+
+    /// The inputs of the next step, as they stand.
+    fn pass(&mut self) -> Pass<'_> {
+        Pass {
+            journal: &mut self.journal,
+            rules: &self.rules,
+            rules_version: &self.rules_version,
+            rules_in_force: &self.rules_in_force,
+            reader: &*self.reader,
+            cfg: &self.cfg,
+        }
+    }
+}
+
+/// The explicit inputs of a step: the journal, the rules in force (their
+/// version, and the copy of their folder a reader loads), the reader and the
+/// folders. A step is a method of it, reads top to bottom, and hands back what
+/// follows as a value ([`Judged`], [`Finished`]) for the loop to queue; the
+/// clock is [`crate::clock`]'s (injected in a test).
+pub(super) struct Pass<'d> {
+    journal: &'d mut Journal,
+    rules: &'d RuleSet,
+    rules_version: &'d str,
+    rules_in_force: &'d Path,
+    reader: &'d dyn Reader,
+    cfg: &'d Config,
+}
+
+/// What judging a submission came to.
+pub(super) enum Judged {
+    /// Its outcome journaled with its notices: to be finished next.
+    Done(Box<Processed>),
+    /// The county's side failed (the rules in force, the journal): no verdict,
+    /// the file waits archived (its attempt undone) until the rules are usable.
+    Waits { name: String, why: String },
+    /// No such submission.
+    Gone,
+}
+
+/// What finishing a submission left to do.
+#[derive(Default)]
+pub(super) struct Finished {
+    /// Accepted ledgers journaled to be checked again (it replaced what they
+    /// were checked against).
+    pub rechecks: Vec<i64>,
+    /// The county workbook (kind, period) its outcome made stale.
+    pub workbook: Option<(String, String)>,
+}
+
+impl Pass<'_> {
     /// Reads an archived submission, decides its outcome and journals it with its
-    /// notices; its finish is the next step.
-    pub(super) fn judge(&mut self, id: i64) -> Result<Option<Processed>, DaemonError> {
+    /// notices (its finish is the next step); or says it waits for usable rules.
+    pub(super) fn judge(&mut self, id: i64) -> Result<Judged, DaemonError> {
         let Some(sub) = self.journal.get(id)? else {
-            return Ok(None);
+            return Ok(Judged::Gone);
         };
         let archived = self.cfg.state.join(&sub.archive_path);
         let opts = Options {
@@ -469,7 +613,7 @@ impl Daemon {
             (FileReport::set_aside(&sub.original_name, reason), None)
         } else {
             let req = sandbox::Request {
-                rules: self.rules_in_force.clone(),
+                rules: self.rules_in_force.to_path_buf(),
                 file: archived.clone(),
                 opts,
                 annotate_dir: Some(self.cfg.state.join("annotated").join(id.to_string())),
@@ -484,13 +628,15 @@ impl Daemon {
                 // file waits, uncounted, and no township hears of it.
                 Err(why) => {
                     self.journal.undo_attempt(id)?;
-                    self.wait_for_rules(id, &sub.original_name, &why)?;
-                    return Ok(None);
+                    return Ok(Judged::Waits {
+                        name: sub.original_name,
+                        why,
+                    });
                 }
             }
         };
         tracing::debug!(id, "validated in {:?}", t0.elapsed());
-        let mut d = decide(&self.rules, &sub, &report);
+        let mut d = decide(self.rules, &sub, &report);
         if d.outcome == Outcome::Quarantined && d.unit.is_none() {
             self.suggest_by_persons(&mut d, &report)?;
         }
@@ -542,7 +688,7 @@ impl Daemon {
             Vec::new()
         } else {
             crate::notice::for_outcome(
-                &self.rules,
+                self.rules,
                 &sub,
                 &report,
                 &d,
@@ -572,11 +718,10 @@ impl Daemon {
                 mails: &mails,
                 person_key: &person_key,
                 workbook_why: workbook_why.as_deref(),
-                rules_version: Some(&self.rules_version),
+                rules_version: Some(self.rules_version),
                 keep_rows: &keep_rows,
             },
         )?;
-        self.wake_mail();
         tracing::debug!(
             id,
             "outcome journaled {:?} after validation began",
@@ -597,13 +742,11 @@ impl Daemon {
                 .map(|r| format!(": {}", printable(r)))
                 .unwrap_or_default()
         );
-        // This file's own next step comes before any other queued work.
-        self.work.push_front(Step::Finish(id));
-        Ok(Some(Processed {
+        Ok(Judged::Done(Box::new(Processed {
             id,
             outcome,
             report,
-        }))
+        })))
     }
 
     /// Copies a quarantined file beside a note of the reason, for the county admin.
@@ -635,24 +778,24 @@ impl Daemon {
 
     /// Finishes a judged submission: queues the cross-unit duplicate notices
     /// its outcome caused and marks it done (one transaction); the ledgers it
-    /// makes stale are journaled for a re-check first and queued. Its county
-    /// workbook is left stale for the loop: one that cannot be written delays no
-    /// notice.
-    pub(super) fn finish(&mut self, id: i64) -> Result<(), DaemonError> {
+    /// makes stale are journaled for a re-check first and handed back. Its
+    /// county workbook is left stale for the loop: one that cannot be written
+    /// delays no notice.
+    pub(super) fn finish(&mut self, id: i64) -> Result<Finished, DaemonError> {
         let Some(sub) = self.journal.get(id)? else {
-            return Ok(());
+            return Ok(Finished::default());
         };
         let judged = matches!(sub.outcome, Some(Outcome::Accepted | Outcome::Rejected));
         let (Some(kind), Some(period), true) = (&sub.kind_id, &sub.period, judged) else {
             self.journal.set_state(id, State::Done)?;
-            return Ok(());
+            return Ok(Finished::default());
         };
-        let standing = standing::of(&self.rules, &self.journal, kind, period)?;
-        let dups = standing::cross_unit_duplicates(&self.journal, &standing)?;
+        let standing = standing::of(self.rules, self.journal, kind, period)?;
+        let dups = standing::cross_unit_duplicates(self.journal, &standing)?;
         let mut mails = Vec::new();
         let mut notified = Vec::new();
         for (m, pairs) in
-            crate::notice::for_duplicates(&self.rules, &self.journal, kind, period, &dups)?
+            crate::notice::for_duplicates(self.rules, self.journal, kind, period, &dups)?
         {
             mails.push(m);
             notified.extend(pairs);
@@ -669,87 +812,16 @@ impl Daemon {
         }
         self.journal
             .finish_with_mail(id, kind, period, &mails, &notified)?;
-        self.wake_mail();
-        // A new outcome: try its workbook now, whatever an earlier failure's back-off said.
-        self.retry_at.remove(&(kind.clone(), period.clone()));
-        for r in rechecks {
+        for r in &rechecks {
             tracing::info!(
                 "#{r}: checked again against {} [#{id}]",
                 printable(&sub.original_name)
             );
-            if !self.work.contains(&Step::Recheck(r)) {
-                self.work.push_back(Step::Recheck(r));
-            }
         }
-        Ok(())
-    }
-
-    /// Works off the queue: each step in turn, a finished file's county
-    /// workbook rebuilt before the next step (it never holds up a notice: the
-    /// notices were journaled with the outcome). With `hold_rechecks` (a batch
-    /// still being taken) re-checks wait, so the county's lists dropped together
-    /// are all on file before any ledger is checked against them again — once,
-    /// not once per list. Stopping: the queued judgements and re-checks are
-    /// journaled (archived) and taken at the next start.
-    pub(super) fn drain(&mut self, hold_rechecks: bool) -> Result<Vec<Processed>, DaemonError> {
-        let mut done = Vec::new();
-        loop {
-            let next = if hold_rechecks {
-                self.work
-                    .iter()
-                    .position(|s| !matches!(s, Step::Recheck(_)))
-            } else {
-                (!self.work.is_empty()).then_some(0)
-            };
-            let Some(step) = next.and_then(|i| self.work.remove(i)) else {
-                break;
-            };
-            match step {
-                Step::Judge(id) | Step::Recheck(id) => {
-                    if self.stopping() {
-                        self.work.push_front(step);
-                        break;
-                    }
-                    let judged = self.judge(id)?;
-                    // What the files received came to (a re-check is no new file).
-                    if matches!(step, Step::Judge(_)) {
-                        done.extend(judged);
-                    }
-                }
-                Step::Finish(id) => {
-                    self.finish(id)?;
-                    self.rebuild_stale()?;
-                }
-            }
-        }
-        Ok(done)
-    }
-
-    /// Takes a batch of ready files, each judged and finished before the next is
-    /// taken, the re-checks they cause held until all are taken
-    /// ([`Daemon::drain`]). Reloads the rules after each file when `reload` (the
-    /// watching daemon).
-    pub(super) fn take_all(
-        &mut self,
-        ready: &[Candidate],
-        reload: bool,
-    ) -> Result<Vec<Processed>, DaemonError> {
-        let mut done = Vec::new();
-        for c in ready {
-            if self.stopping() {
-                break;
-            }
-            done.extend(self.take(c)?);
-            done.extend(self.drain(true)?);
-            if reload {
-                self.reload_rules()?;
-            }
-        }
-        done.extend(self.drain(false)?);
-        if !self.stopping() {
-            self.rebuild_stale()?;
-        }
-        Ok(done)
+        Ok(Finished {
+            rechecks,
+            workbook: Some((kind.clone(), period.clone())),
+        })
     }
 
     /// The accepted ledgers (counting, of this unit) that refer to `sub`'s kind —
@@ -772,7 +844,7 @@ impl Daemon {
                     // What applies now, as the edges record it: the latest, or the
                     // newest of the lists joined (`every_up_to`).
                     let applies = standing::applying(
-                        &self.journal,
+                        self.journal,
                         unit,
                         kind,
                         &reference.bound(p),
@@ -781,7 +853,7 @@ impl Daemon {
                     .iter()
                     .map(|s| s.id)
                     .max();
-                    let st = standing::of(&self.rules, &self.journal, &k.id, p)?;
+                    let st = standing::of(self.rules, self.journal, &k.id, p)?;
                     // A unit's own ledgers; every unit's for a county list.
                     for u in st
                         .units
