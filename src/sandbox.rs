@@ -182,14 +182,17 @@ fn answer(req: &Request) -> Result<Reply, ServeError> {
     })
 }
 
+/// What reading a file gives: the report and the annotated copy if asked
+/// (or why it could not be written); `Err`, the county's side failed (the rules
+/// in force, the journal): no verdict on the file, which waits.
+pub type Answer = Result<(FileReport, Option<Result<PathBuf, String>>), String>;
+
 /// How the daemon reads a file, one of its explicit inputs: [`Worker`] (a
 /// process of our own binary, bounded in time and memory) in production,
 /// [`InProcess`] where a test drives the daemon's logic.
 pub trait Reader {
-    /// The report and the annotated copy if asked. A file that defeated the
-    /// reader is a report that sets it aside; `Err` is the county's side (the
-    /// rules in force, the journal): no verdict on the file, which waits.
-    fn read(&self, req: &Request) -> Result<(FileReport, Option<Result<PathBuf, String>>), String>;
+    /// A file that defeated the reader is a report that sets it aside.
+    fn read(&self, req: &Request) -> Answer;
 }
 
 /// Reads each file in a worker process of `exe` within `limits`.
@@ -199,7 +202,7 @@ pub struct Worker {
 }
 
 impl Reader for Worker {
-    fn read(&self, req: &Request) -> Result<(FileReport, Option<Result<PathBuf, String>>), String> {
+    fn read(&self, req: &Request) -> Answer {
         validate_file(&self.exe, req, self.limits)
     }
 }
@@ -211,7 +214,7 @@ impl Reader for Worker {
 pub struct InProcess;
 
 impl Reader for InProcess {
-    fn read(&self, req: &Request) -> Result<(FileReport, Option<Result<PathBuf, String>>), String> {
+    fn read(&self, req: &Request) -> Answer {
         match answer(req) {
             Ok(r) => Ok((r.report.into(), r.annotated)),
             Err(ServeError::OurSide(why)) => Err(why),
@@ -495,11 +498,7 @@ fn signal_name(_: &std::process::ExitStatus) -> String {
 /// A worker that failed on the file is a report that sets it aside; one that
 /// failed on the county's side (the rules in force, the journal) is `Err`, the
 /// reason: no verdict on the file.
-pub fn validate_file(
-    exe: &Path,
-    req: &Request,
-    limits: WorkerLimits,
-) -> Result<(FileReport, Option<Result<PathBuf, String>>), String> {
+pub fn validate_file(exe: &Path, req: &Request, limits: WorkerLimits) -> Answer {
     match run(exe, req, limits) {
         Ok(r) => Ok((r.report.into(), r.annotated)),
         Err(Failure::OurSide(why)) => Err(why),
@@ -584,12 +583,11 @@ pub fn validate_run(
         .collect();
     let of_rank = |r: u8| -> Vec<usize> { (0..files.len()).filter(|&i| rank[i] == r).collect() };
     let (lists, first) = (of_rank(0), of_rank(1));
-    // Everything that refers to another township kind is read last, in its
-    // rank's order, against the ledgers of the first two phases (the shipped
-    // rules have one such kind; a kind referring to it would be checked
-    // against the journal's, not the run's).
-    let mut later: Vec<usize> = (0..files.len()).filter(|&i| rank[i] >= 2).collect();
-    later.sort_by_key(|&i| rank[i]);
+    // Everything that refers to another township kind is read last, against
+    // the ledgers of the first two phases (the shipped rules have one such
+    // kind; a kind referring to it would be checked against the journal's, not
+    // the run's).
+    let later: Vec<usize> = (0..files.len()).filter(|&i| rank[i] >= 2).collect();
     // The first files are kept as ledgers (the columns references read), to
     // check the later ones against — when a file of the run may be one: named as
     // a referring kind, or as no kind.

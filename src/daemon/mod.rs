@@ -191,11 +191,6 @@ impl Daemon {
         self
     }
 
-    /// The journal this daemon writes (for a test's questions; read-only use).
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }

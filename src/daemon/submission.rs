@@ -533,9 +533,6 @@ impl Daemon {
             }
         }
         done.extend(self.drain(false)?);
-        if !self.stopping() {
-            self.rebuild_stale()?;
-        }
         Ok(done)
     }
 

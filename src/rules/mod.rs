@@ -450,14 +450,6 @@ impl Kind {
         self.scope == Scope::County
     }
 
-    /// Whether it is checked against another township kind (a payments ledger
-    /// against the register): not its own earlier ledgers, not the county's lists.
-    pub fn refers_to_another(&self) -> bool {
-        self.references
-            .iter()
-            .any(|r| r.kind != self.id && !r.county)
-    }
-
     /// Header specs for the header finder, in column order.
     pub fn header_specs(&self) -> Vec<HeaderSpec> {
         self.columns

@@ -17,8 +17,7 @@ use std::sync::Arc;
 use taizhang::daemon::Daemon;
 use taizhang::journal::{Journal, Outcome};
 use taizhang::samples::{agency_list, payments, Register};
-use taizhang::sandbox::{InProcess, Reader, Request};
-use taizhang::validate::FileReport;
+use taizhang::sandbox::{Answer, InProcess, Reader, Request};
 
 struct Local {
     _tmp: tempfile::TempDir,
@@ -161,10 +160,8 @@ enum How {
     Dies,
 }
 
-type Read = Result<(FileReport, Option<Result<PathBuf, String>>), String>;
-
 impl Reader for Failing {
-    fn read(&self, req: &Request) -> Read {
+    fn read(&self, req: &Request) -> Answer {
         let n = self.reads.fetch_add(1, Ordering::SeqCst);
         if n < self.fail {
             match self.how {
