@@ -1185,10 +1185,8 @@ mod tests {
         .unwrap()
     }
 
-    /// What a submission was checked against is kept as rows, one per
-    /// reference in order (`checked_against`), read back with the submission,
-    /// and asked the other way round: who was checked against a ledger. A
-    /// journal that kept them as a JSON array has them moved into rows.
+    /// Read-only, a journal an older version wrote is said to be one (a
+    /// reader cannot upgrade it); once a writer opened it, it reads.
     #[test]
     fn a_journal_of_an_older_version_is_said_to_be_one_when_read_only() {
         let dir = tempfile::tempdir().unwrap();
@@ -1208,6 +1206,10 @@ mod tests {
         assert!(Journal::open_read_only(dir.path()).is_ok());
     }
 
+    /// What a submission was checked against is kept as rows, one per
+    /// reference in order (`checked_against`), read back with the submission,
+    /// and asked the other way round: who was checked against a ledger. A
+    /// journal that kept them as a JSON array has them moved into rows.
     #[test]
     fn the_ledgers_a_submission_was_checked_against_are_rows() {
         let dir = tempfile::tempdir().unwrap();

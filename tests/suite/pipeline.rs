@@ -63,6 +63,14 @@ impl Local {
     }
 }
 
+/// This test thread's clock fixed at the end of November 2026, 09:00 local
+/// (files received then are of 2026-11), while the guard lives.
+fn month_end() -> taizhang::clock::Fixed {
+    taizhang::clock::fixed(
+        chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00").unwrap(),
+    )
+}
+
 fn write(reg: &Register, dir: &Path, name: &str) {
     std::fs::create_dir_all(dir).unwrap();
     reg.write(&dir.join(name)).unwrap();
@@ -74,9 +82,7 @@ fn write(reg: &Register, dir: &Path, name: &str) {
 /// `run_once` calls at an injected time.
 #[test]
 fn a_list_accepted_after_the_ledgers_checks_them_again_in_one_pass() {
-    let _clock = taizhang::clock::fixed(
-        chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00").unwrap(),
-    );
+    let _clock = month_end();
     let site = Local::new();
     let rules = rules();
     let reg = register(&rules, "柳河镇", 30, 2711);
@@ -177,9 +183,7 @@ impl Reader for Failing {
 /// admin told once, no township told; the next start reads it — one pass each.
 #[test]
 fn a_file_the_county_side_could_not_read_waits_and_is_read_at_the_next_start() {
-    let _clock = taizhang::clock::fixed(
-        chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00").unwrap(),
-    );
+    let _clock = month_end();
     let site = Local::new();
     let rules = rules();
     write(
@@ -241,9 +245,7 @@ fn a_file_the_county_side_could_not_read_waits_and_is_read_at_the_next_start() {
 /// began) is not read a third time: set aside, and its unit told why.
 #[test]
 fn a_file_that_took_the_daemon_down_twice_is_not_read_a_third_time() {
-    let _clock = taizhang::clock::fixed(
-        chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00").unwrap(),
-    );
+    let _clock = month_end();
     let site = Local::new();
     let rules = rules();
     write(
@@ -312,9 +314,7 @@ fn a_file_that_took_the_daemon_down_twice_is_not_read_a_third_time() {
 /// dropped at once check each accepted ledger again once, not once per list.
 #[test]
 fn a_batch_goes_by_its_references_and_its_re_checks_wait_for_the_batch() {
-    let _clock = taizhang::clock::fixed(
-        chrono::DateTime::parse_from_rfc3339("2026-11-30T09:00:00+08:00").unwrap(),
-    );
+    let _clock = month_end();
     let site = Local::new();
     let rules = rules();
     let code = rules.county.unit("柳河镇").unwrap().code.clone();
